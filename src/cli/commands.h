@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* commands.h -- the kinfer subcommands. Each takes argv with argv[0] = the command name and
+ * returns the process exit code (0 ok, 1 failure, 2 usage error). Only src/cli/ exits. */
+#ifndef KINFER_CLI_COMMANDS_H
+#define KINFER_CLI_COMMANDS_H
+
+int kinfer_cmd_train(int argc, char **argv);
+int kinfer_cmd_eval(int argc, char **argv);
+int kinfer_cmd_predict(int argc, char **argv);
+int kinfer_cmd_bench(int argc, char **argv);
+int kinfer_cmd_inspect(int argc, char **argv);
+/* streaming worker */
+/* registry */
+
+#endif

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# cluster.sh -- a throwaway PostgreSQL cluster on 127.0.0.1 for tests and the demo.
+#
+#   eval "$(tests/pg/cluster.sh start DIR)"   # prints PGHOST/PGPORT/PGUSER/PGDATABASE exports
+#   tests/pg/cluster.sh stop DIR
+#
+# initdb runs into DIR/data; as root, the cluster runs as the `postgres` user (the server
+# refuses to run as root). Trust authentication on loopback only.
+set -euo pipefail
+
+cmd=${1:?usage: cluster.sh start|stop|status DIR}
+dir=${2:?usage: cluster.sh start|stop|status DIR}
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$bindir/initdb" ] || { echo "cluster.sh: no PostgreSQL server found (run deploy/install-deps.sh)" >&2; exit 1; }
+
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+case "$cmd" in
+start)
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; chmod 700 "$dir"; fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; exit 1; }
+  fi
+  port=${KINFER_PG_PORT:-$(( 20000 + (RANDOM % 20000) ))}
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  echo "$port" >"$dir/port"
+  echo "export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres KINFER_PG_DIR='$dir'"
+  ;;
+stop)
+  [ -f "$dir/data/postmaster.pid" ] && as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+  ;;
+restart-stopped)   # start again on the same port after a `stop` (outage tests)
+  port=$(cat "$dir/port")
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200" \
+    start >/dev/null
+  ;;
+status)
+  as_owner "$bindir/pg_ctl" -D "$dir/data" status
+  ;;
+*) echo "usage: cluster.sh start|stop|restart-stopped|status DIR" >&2; exit 2 ;;
+esac

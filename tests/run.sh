@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# run.sh -- THE test command (README, .ci/run): install dependencies, build twice (optimised,
+# and with AddressSanitizer + UndefinedBehaviorSanitizer), start a throwaway PostgreSQL, and
+# run every ctest test in both builds. Kafka tests start their own `kinfer dev-broker`.
+#
+#   tests/run.sh            # everything
+#   TESTS_LABEL=unit tests/run.sh   # only tests with this ctest label (unit|kafka|pg)
+#   KINFER_SKIP_ASAN=1 tests/run.sh # only the optimised build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+deploy/install-deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKINFER_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+if [ -z "${KINFER_SKIP_ASAN:-}" ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKINFER_SANITIZE=ON -DKINFER_WERROR=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+fi
+
+pgdir=$(mktemp -d /tmp/kinfer-test-pg.XXXXXX)
+cleanup() { tests/pg/cluster.sh stop "$pgdir" || true; rm -rf "$pgdir"; }
+trap cleanup EXIT
+eval "$(tests/pg/cluster.sh start "$pgdir")"
+
+label=()
+[ -n "${TESTS_LABEL:-}" ] && label=(-L "$TESTS_LABEL")
+status=0
+ctest --test-dir build --output-on-failure -j"$jobs" "${label[@]}" || status=1
+if [ -z "${KINFER_SKIP_ASAN:-}" ]; then
+  echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" "${label[@]}" || status=1
+fi
+exit $status
