@@ -10,6 +10,7 @@ int kinfer_cmd_predict(int argc, char **argv);
 int kinfer_cmd_bench(int argc, char **argv);
 int kinfer_cmd_inspect(int argc, char **argv);
 /* streaming worker */
+int kinfer_cmd_dev_broker(int argc, char **argv);
 /* registry */
 
 #endif

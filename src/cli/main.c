@@ -16,6 +16,7 @@ static const struct kinfer_cmd {
     {"bench", kinfer_cmd_bench, "measure the runtime (records/s by batch size and threads)"},
     {"inspect", kinfer_cmd_inspect, "show a model file's metadata, shapes and lineage"},
     /* streaming worker commands */
+    {"dev-broker", kinfer_cmd_dev_broker, "run a Kafka-protocol broker on loopback (tests, demo)"},
     /* registry commands */
 };
 
