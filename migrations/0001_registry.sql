@@ -9,14 +9,20 @@
 -- are created only when missing.
 
 -- ---- roles ---------------------------------------------------------------------------------
+-- Two databases of one cluster may be migrated at the same time (the advisory lock is per
+-- database), so a concurrent CREATE ROLE is tolerated.
 DO $$
 BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'kinfer_worker') THEN
+        BEGIN
                 CREATE ROLE kinfer_worker NOLOGIN;
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'kinfer_operator') THEN
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+        END;
+        BEGIN
                 CREATE ROLE kinfer_operator NOLOGIN;
-        END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+        END;
 END
 $$;
 

@@ -12,5 +12,10 @@ int kinfer_cmd_inspect(int argc, char **argv);
 /* streaming worker */
 int kinfer_cmd_dev_broker(int argc, char **argv);
 /* registry */
+int kinfer_cmd_migrate(int argc, char **argv);
+int kinfer_cmd_model(int argc, char **argv);
+int kinfer_cmd_activate(int argc, char **argv);
+int kinfer_cmd_rollback(int argc, char **argv);
+int kinfer_cmd_deployment(int argc, char **argv);
 
 #endif

@@ -18,6 +18,11 @@ static const struct kinfer_cmd {
     /* streaming worker commands */
     {"dev-broker", kinfer_cmd_dev_broker, "run a Kafka-protocol broker on loopback (tests, demo)"},
     /* registry commands */
+    {"migrate", kinfer_cmd_migrate, "apply the PostgreSQL registry migrations (or --status)"},
+    {"model", kinfer_cmd_model, "registry: model push, ls, show, lineage, pull"},
+    {"activate", kinfer_cmd_activate, "make a registered model version a deployment's active model"},
+    {"rollback", kinfer_cmd_rollback, "go back to a deployment's previous model"},
+    {"deployment", kinfer_cmd_deployment, "create a deployment (topics)"},
 };
 
 static void usage(FILE *fp)

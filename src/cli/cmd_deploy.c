@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cmd_deploy.c -- `kinfer activate`, `kinfer rollback` and `kinfer deployment create`: the
+ * CLI face of kinfer.activate(), kinfer.rollback() and kinfer.deployment_create(). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_registry.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "kinfer/registry.h"
+
+struct deploy_opts {
+        const char *conninfo;
+        const char *reason;
+        const char *input_topic;
+        const char *output_topic;
+};
+
+/* @returns -1 to go on, else the exit code (help / usage error). */
+static int deploy_parse(int argc, char **argv, struct deploy_opts *o, void (*usage)(FILE *))
+{
+        static const struct option opts[] = {{"pg", required_argument, NULL, 'p'},
+                                             {"reason", required_argument, NULL, 'r'},
+                                             {"input-topic", required_argument, NULL, 'i'},
+                                             {"output-topic", required_argument, NULL, 'o'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "hr:", opts, NULL)) != -1) {
+                switch (c) {
+                case 'p': o->conninfo = optarg; break;
+                case 'r': o->reason = optarg; break;
+                case 'i': o->input_topic = optarg; break;
+                case 'o': o->output_topic = optarg; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        return -1;
+}
+
+static void activate_usage(FILE *fp)
+{
+        fprintf(fp,
+                "Usage: kinfer activate DEPLOYMENT NAME VERSION [--reason R] [--pg CONNINFO]\n"
+                "       kinfer activate DEPLOYMENT NAME:VERSION ...\n\n"
+                "Make model NAME:VERSION the active model of DEPLOYMENT (created if missing):\n"
+                "SELECT kinfer.activate(DEPLOYMENT, NAME, VERSION, R). Every worker of the\n"
+                "deployment swaps to it between two batches. The activation is recorded\n"
+                "(who, when, from, to, reason) in kinfer.activations.\n\n"
+                "  -r, --reason R  why (kept in the history)\n"
+                "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                "  -h, --help      this help\n");
+}
+
+int kinfer_cmd_activate(int argc, char **argv)
+{
+        struct deploy_opts o = {0};
+        int rc = deploy_parse(argc, argv, &o, activate_usage);
+        if (rc >= 0)
+                return rc;
+        int nargs = argc - optind;
+        char **args = argv + optind;
+        char name[129];
+        int32_t version;
+        if (nargs == 2) {
+                if (cli_parse_model_ref("activate", args[1], 0, name, sizeof(name), &version))
+                        return 2;
+        } else if (nargs == 3) {
+                long v;
+                snprintf(name, sizeof(name), "%s", args[1]);
+                if (cli_parse_int("activate", "VERSION", args[2], 1, 0x7fffffff, &v))
+                        return 2;
+                version = (int32_t)v;
+        } else {
+                activate_usage(stderr);
+                return 2;
+        }
+        kinfer_registry_t *reg = cli_registry_connect("activate", o.conninfo);
+        if (!reg)
+                return 1;
+        char summary[512], errstr[512];
+        if (kinfer_registry_activate(reg, args[0], name, version, o.reason, summary,
+                                     sizeof(summary), errstr, sizeof(errstr))) {
+                cli_error("activate", "deployment %s, model %s:%d: %s", args[0], name,
+                          (int)version, errstr);
+                rc = 1;
+        } else {
+                printf("%s\n", summary);
+                rc = 0;
+        }
+        kinfer_registry_destroy(reg);
+        return rc;
+}
+
+static void rollback_usage(FILE *fp)
+{
+        fprintf(fp,
+                "Usage: kinfer rollback DEPLOYMENT [--reason R] [--pg CONNINFO]\n\n"
+                "Swap DEPLOYMENT's active and previous models: SELECT kinfer.rollback(...).\n"
+                "A second rollback undoes the first. Recorded in kinfer.activations.\n\n"
+                "  -r, --reason R  why (kept in the history)\n"
+                "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                "  -h, --help      this help\n");
+}
+
+int kinfer_cmd_rollback(int argc, char **argv)
+{
+        struct deploy_opts o = {0};
+        int rc = deploy_parse(argc, argv, &o, rollback_usage);
+        if (rc >= 0)
+                return rc;
+        if (argc - optind != 1) {
+                rollback_usage(stderr);
+                return 2;
+        }
+        const char *deployment = argv[optind];
+        kinfer_registry_t *reg = cli_registry_connect("rollback", o.conninfo);
+        if (!reg)
+                return 1;
+        char summary[512], errstr[512];
+        if (kinfer_registry_rollback(reg, deployment, o.reason, summary, sizeof(summary), errstr,
+                                     sizeof(errstr))) {
+                cli_error("rollback", "deployment %s: %s", deployment, errstr);
+                rc = 1;
+        } else {
+                printf("%s\n", summary);
+                rc = 0;
+        }
+        kinfer_registry_destroy(reg);
+        return rc;
+}
+
+static void deployment_usage(FILE *fp)
+{
+        fprintf(fp,
+                "Usage: kinfer deployment create NAME [--input-topic T] [--output-topic T]\n"
+                "                                 [--pg CONNINFO]\n\n"
+                "Create a deployment (or set its topics): SELECT kinfer.deployment_create(...).\n"
+                "`kinfer activate` also creates a missing deployment.\n\n"
+                "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                "  -h, --help      this help\n");
+}
+
+int kinfer_cmd_deployment(int argc, char **argv)
+{
+        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+                deployment_usage(argc < 2 ? stderr : stdout);
+                return argc < 2 ? 2 : 0;
+        }
+        if (strcmp(argv[1], "create")) {
+                cli_error("deployment", "unknown command \"%s\" (create)", argv[1]);
+                return 2;
+        }
+        struct deploy_opts o = {0};
+        int rc = deploy_parse(argc - 1, argv + 1, &o, deployment_usage);
+        if (rc >= 0)
+                return rc;
+        if (argc - 1 - optind != 1) {
+                deployment_usage(stderr);
+                return 2;
+        }
+        const char *name = argv[1 + optind];
+        kinfer_registry_t *reg = cli_registry_connect("deployment create", o.conninfo);
+        if (!reg)
+                return 1;
+        char errstr[512];
+        if (kinfer_registry_deployment_create(reg, name, o.input_topic, o.output_topic, errstr,
+                                              sizeof(errstr))) {
+                cli_error("deployment create", "deployment %s: %s", name, errstr);
+                rc = 1;
+        } else {
+                printf("deployment %s\n", name);
+                rc = 0;
+        }
+        kinfer_registry_destroy(reg);
+        return rc;
+}
