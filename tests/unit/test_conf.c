@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_conf.c -- configuration: defaults, file/-X/env precedence, kafka.* pass-through,
+ * unknown keys and bad values named in the error, secret masking in dumps. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kinfer/conf.h"
+#include "test.h"
+
+static char path[256];
+
+static void write_file(const char *text)
+{
+        FILE *fp = fopen(path, "w");
+        fputs(text, fp);
+        fclose(fp);
+}
+
+static void test_defaults_and_precedence(void)
+{
+        char errstr[512];
+        kinfer_conf_t *conf = kinfer_conf_new();
+        TEST_ASSERT(kinfer_conf_get_int(conf, "metrics.interval.ms") == 10000, "metrics default");
+        TEST_ASSERT(!strcmp(kinfer_conf_get(conf, "input.format"), "json"), "format default");
+        write_file("# comment\n\n input.topic = a,b \nbatch.max.records=64\nkafka.sasl.password=hunter2\n"
+                   "kafka.consumer.fetch.wait.max.ms=10\noutput.topic=out\n");
+        TEST_ASSERT(!kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)), "%s", errstr);
+        TEST_ASSERT(!strcmp(kinfer_conf_get(conf, "input.topic"), "a,b"), "trimmed list");
+        TEST_ASSERT(!kinfer_conf_set_kv(conf, "batch.max.records=128", "-X", errstr, sizeof(errstr)), "%s", errstr);
+        TEST_ASSERT(kinfer_conf_get_int(conf, "batch.max.records") == 128, "-X overrides file");
+        char *envp[] = {"KINFER_BATCH_MAX_RECORDS=512", "KINFER_BIN=/x", "KINFER_KAFKA_SASL_USERNAME=bob",
+                        "PATH=/bin", NULL};
+        TEST_ASSERT(!kinfer_conf_load_env(conf, envp, errstr, sizeof(errstr)), "%s", errstr);
+        TEST_ASSERT(kinfer_conf_get_int(conf, "batch.max.records") == 512, "env overrides -X");
+        size_t n = kinfer_conf_kafka_count(conf);
+        int seen_user = 0, seen_fetch = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *scope, *name, *value;
+                kinfer_conf_kafka_get(conf, i, &scope, &name, &value);
+                if (!strcmp(name, "sasl.username") && !strcmp(value, "bob") && !*scope)
+                        seen_user = 1;
+                if (!strcmp(name, "fetch.wait.max.ms") && !strcmp(scope, "consumer"))
+                        seen_fetch = 1;
+        }
+        TEST_ASSERT(seen_user && seen_fetch, "kafka pass-through user=%d fetch=%d", seen_user, seen_fetch);
+        char env[64];
+        TEST_ASSERT(!strcmp(kinfer_conf_env_name("input.topic", env, sizeof(env)), "KINFER_INPUT_TOPIC"), "%s", env);
+
+        /* dump masks secrets */
+        kinfer_conf_set(conf, "pg.conninfo", "host=db password='s3 cret' user=k", "-X", NULL, 0);
+        char *dump = NULL;
+        size_t dlen = 0;
+        FILE *fp = open_memstream(&dump, &dlen);
+        kinfer_conf_dump(conf, fp);
+        fclose(fp);
+        TEST_ASSERT(!strstr(dump, "hunter2") && strstr(dump, "kafka.sasl.password=******"), "sasl masked");
+        TEST_ASSERT(!strstr(dump, "s3 cret") && strstr(dump, "host=db password=****** user=k"), "conninfo masked");
+        TEST_ASSERT(strstr(dump, "kafka.sasl.username=******"), "sasl.* masked");
+        TEST_ASSERT(strstr(dump, "batch.max.records=512") && strstr(dump, "env KINFER_BATCH_MAX_RECORDS"), "source shown");
+        free(dump);
+        kinfer_conf_t *dup = kinfer_conf_dup(conf);
+        TEST_ASSERT(kinfer_conf_kafka_count(dup) == n && kinfer_conf_get_int(dup, "batch.max.records") == 512, "dup");
+        kinfer_conf_destroy(dup);
+        kinfer_conf_destroy(conf);
+}
+
+static void test_errors(void)
+{
+        char errstr[512];
+        kinfer_conf_t *conf = kinfer_conf_new();
+        write_file("input.topic=a\n\nno.such.key=1\n");
+        TEST_ASSERT(kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG &&
+                        strstr(errstr, ":3:") && strstr(errstr, "no.such.key"), "unknown key: %s", errstr);
+        write_file("batch.max.records=0\n");
+        TEST_ASSERT(kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)) && strstr(errstr, "batch.max.records"),
+                    "range: %s", errstr);
+        write_file("just a line\n");
+        TEST_ASSERT(kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)) && strstr(errstr, "key=value"), "%s", errstr);
+        TEST_ASSERT(kinfer_conf_set(conf, "input.format", "xml", "-X", errstr, sizeof(errstr)) &&
+                        strstr(errstr, "avro-confluent|avro|json|text"), "enum: %s", errstr);
+        TEST_ASSERT(kinfer_conf_set(conf, "kafka.", "x", "-X", errstr, sizeof(errstr)), "empty kafka prop");
+        char *envp[] = {"KINFER_BATCH_MAX_WAIT_MS=soon", NULL};
+        TEST_ASSERT(kinfer_conf_load_env(conf, envp, errstr, sizeof(errstr)) && strstr(errstr, "batch.max.wait.ms"), "%s", errstr);
+        TEST_ASSERT(kinfer_conf_check(conf, errstr, sizeof(errstr)) && strstr(errstr, "required"), "check: %s", errstr);
+        TEST_ASSERT(kinfer_conf_load_file(conf, "/nonexistent/k.conf", errstr, sizeof(errstr)) == KINFER_ERR__IO, "io");
+        kinfer_conf_destroy(conf);
+}
+
+int main(void)
+{
+        snprintf(path, sizeof(path), "/tmp/kinfer-test-conf.%d", (int)getpid());
+        TEST_RUN(test_defaults_and_precedence);
+        TEST_RUN(test_errors);
+        unlink(path);
+        return TEST_DONE();
+}
