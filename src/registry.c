@@ -61,7 +61,7 @@ typedef enum {
 #define LINEAGE_SELECT                                                                             \
         "SELECT t.depth, coalesce(t.relation, ''), (t.id IS NOT NULL), "                           \
         "coalesce(m.name, t.hint_name, ''), coalesce(m.version, t.hint_version, 0), t.sha256, "    \
-        "coalesce(m.method, ''), coalesce(m.format, ''), t.params::text "                          \
+        "coalesce(m.method, ''), coalesce(m.format, ''), (m.meta #> '{lineage,params}')::text "                          \
         "FROM t LEFT JOIN kinfer.models m ON m.id = t.id ORDER BY t.path"
 
 static const struct {

@@ -164,7 +164,8 @@ typedef struct kinfer_registry_lineage_node_s {
         char sha256[65];
         char method[32];
         char format[32];
-        char *params;          /* (malloc'd) the edge's parameters as JSON text, or NULL */
+        char *params;          /* (malloc'd) this model's own meta.lineage.params (how it was
+                                  made from its parents) as JSON text, or NULL */
 } kinfer_registry_lineage_node_t;
 
 void kinfer_registry_lineage_free(kinfer_registry_lineage_node_t *nodes, size_t n);

@@ -72,7 +72,7 @@ static int model_push(kinfer_registry_t *reg, const char *path, const char *name
         char errstr[512];
         kinfer_model_t *model = kinfer_model_load_file(path, errstr, sizeof(errstr));
         if (!model) {
-                cli_error("model push", "%s: refused: %s", path, errstr);
+                cli_error("model push", "refused: %s", errstr); /* errstr names the file */
                 return 1;
         }
         if (!name || !*name)
@@ -213,12 +213,13 @@ static int model_show(kinfer_registry_t *reg, const char *ref)
                                 printf("%s:%d", nodes[i].name, (int)nodes[i].version);
                         else
                                 printf("sha256=%.12s (not registered)", nodes[i].sha256);
-                        printf("%s%s\n", nodes[i].params ? " params=" : "",
-                               nodes[i].params ? nodes[i].params : "");
+                        printf("\n");
                         any = 1;
                 }
                 if (!any)
                         printf("parents:      -\n");
+                if (n > 0 && nodes[0].params)
+                        printf("made with:    %s %s\n", m.method[0] ? m.method : "-", nodes[0].params);
                 kinfer_registry_lineage_free(nodes, n);
         }
         print_indented("hyperparameters:", m.hyperparameters);
@@ -279,7 +280,7 @@ static int model_lineage(kinfer_registry_t *reg, const char *ref, int descendant
                         printf("  %s", nodes[i].method);
                 if (nodes[i].format[0])
                         printf("  %s", nodes[i].format);
-                if (d > 0 && nodes[i].params && strcmp(nodes[i].params, "{}"))
+                if (nodes[i].params && strcmp(nodes[i].params, "{}"))
                         printf("  %s", nodes[i].params);
                 printf("\n");
         }
