@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* featurize.h -- text -> hashed feature buckets -> weighted, de-duplicated features.
+ *
+ * Pure functions shared by training and serving, so the two cannot drift apart.
+ *
+ * ---- Normalisation and tokens ----------------------------------------------------------------
+ * The text is decoded as UTF-8 (invalid bytes count as separators). Each code point is
+ * lowercased with Unicode simple case mapping (utf8proc_tolower), so "É" == "é". A token is
+ * a maximal run of letters (L*), marks (M*), numbers (N*) and '_'; everything else separates.
+ *
+ * ---- Hashes (golden-tested in tests/unit/test_featurize.c; never change) ----------------------
+ *   token hash   t = FNV-1a 64 over the token's lowercased UTF-8 bytes
+ *                    (offset 0xcbf29ce484222325, prime 0x100000001b3)
+ *   word n-gram  g_1 = t_i;  g_n = (g_{n-1} * 0x9e3779b97f4a7c15) ^ t_{i+n-1}   (n = 2..N)
+ *                then h = fmix64(g_n ^ (n * 0x100000001b3))      (the n-gram order is mixed in)
+ *   char n-gram  FNV-1a 64 over the UTF-8 bytes of the n code points of "<" token ">" at one
+ *                position, seeded with offset ^ 0x5bd1e9955bd1e995, then h = fmix64(h)
+ *   prefix word  the i-th token (i < prefix_words, 0-based) also emits
+ *                h = fmix64(t ^ ((i + 1) * 0xc2b2ae3d27d4eb4f))   (titles, subject lines)
+ *   bucket       h & (n_buckets - 1)           (n_buckets is a power of two)
+ *   fmix64       MurmurHash3's 64-bit finaliser.
+ * Char n-grams (minn..maxn code points, like fastText's subwords) are what makes the model
+ * work for text written without spaces; they are off when maxn = 0.
+ *
+ * ---- Weights -----------------------------------------------------------------------------------
+ * Buckets are de-duplicated per text (tf = occurrences). Each kept bucket gets
+ *   w = tf' * idf[row],   tf' = 1 + ln(tf) if sublinear_tf else tf,  idf = 1 if absent,
+ * then the vector is L2-normalised if l2_norm, or divided by the number of features if
+ * mean (bag_mode MEAN). Buckets that the model's bucket map sends to no row are dropped.
+ */
+#ifndef KINFER_FEATURIZE_H
+#define KINFER_FEATURIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** The featurizer settings, stored verbatim (little-endian) in the model file. */
+typedef struct kinfer_featurizer_conf_s {
+        uint32_t version;      /* 1 */
+        uint32_t n_buckets;    /* power of two */
+        uint8_t word_ngrams;   /* 1..5: word n-grams up to this order */
+        uint8_t minn, maxn;    /* char n-gram lengths in code points; maxn 0 = none */
+        uint8_t lowercase;     /* 1 = Unicode lowercase */
+        uint8_t sublinear_tf;  /* 1 = 1+ln(tf) */
+        uint8_t use_idf;       /* 1 = multiply by the model's idf */
+        uint8_t l2_norm;       /* 1 = L2-normalise the weighted bag */
+        uint8_t bag_mean;      /* 1 = divide by the number of features (when not l2_norm) */
+        uint8_t prefix_words;  /* the first P tokens also emit a position-tagged unigram */
+        uint8_t reserved[7];
+} kinfer_featurizer_conf_t;
+
+_Static_assert(sizeof(kinfer_featurizer_conf_t) == 24, "on-disk layout");
+
+/** Settings that work well on English prose: uni+bigrams, tf-idf, sublinear, L2. */
+void kinfer_featurizer_conf_default(kinfer_featurizer_conf_t *conf);
+/** @returns NULL if valid, else a static message naming the bad field. */
+const char *kinfer_featurizer_conf_check(const kinfer_featurizer_conf_t *conf);
+
+/** An upper bound on the number of buckets kinfer_featurize() emits for @p len bytes. */
+size_t kinfer_featurize_bound(const kinfer_featurizer_conf_t *conf, size_t len);
+
+/**
+ * @brief Hash @p text into bucket ids (with repeats, in text order).
+ * @param buckets room for kinfer_featurize_bound(conf, len) entries
+ * @returns the number of buckets written.
+ */
+size_t kinfer_featurize(const kinfer_featurizer_conf_t *conf, const char *text, size_t len,
+                        uint32_t *buckets);
+
+/** FNV-1a 64 of bytes (exposed for golden tests). */
+uint64_t kinfer_fnv1a64(const void *data, size_t len);
+uint64_t kinfer_fmix64(uint64_t h);
+
+/** Scratch for kinfer_feat_weigh(): an open-addressing table, reused across calls. */
+typedef struct kinfer_feat_scratch_s {
+        uint32_t *keys;  /* bucket ids */
+        uint32_t *stamp; /* generation stamps: a slot is live iff stamp == gen */
+        uint32_t *count; /* tf */
+        uint32_t cap;    /* power of two */
+        uint32_t gen;
+} kinfer_feat_scratch_t;
+
+void kinfer_feat_scratch_term(kinfer_feat_scratch_t *s);
+/** Make room for @p n features. @returns 0, or -1 on out of memory. */
+int kinfer_feat_scratch_reserve(kinfer_feat_scratch_t *s, size_t n);
+
+/**
+ * @brief De-duplicate @p n buckets, map them to rows, weigh and normalise them.
+ * @param bucket_map bucket -> row (-1 = dropped), or NULL for row = bucket
+ * @param idf        per-row idf, or NULL
+ * @param rows,w     out: up to @p n (row, weight) pairs, in first-occurrence order
+ * @returns the number of pairs. The scratch must have room for @p n (reserve first).
+ */
+size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *buckets, size_t n,
+                         const int32_t *bucket_map, const float *idf, kinfer_feat_scratch_t *s,
+                         int32_t *rows, float *w);
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cmd_inspect.c -- `kinfer inspect MODEL`: verify a model file and show what it carries. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "kinfer/model.h"
+
+int kinfer_cmd_inspect(int argc, char **argv)
+{
+        if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+                printf("Usage: kinfer inspect MODEL [--labels]\n\n"
+                       "Verify MODEL (checksum, shapes) and print its identity, shapes, metadata\n"
+                       "(hyperparameters, training data fingerprint, evaluation) and lineage.\n");
+                return 0;
+        }
+        if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--labels"))) {
+                cli_error("inspect", "expected MODEL [--labels] (see --help)");
+                return 2;
+        }
+        char errstr[512];
+        kinfer_model_t *model = kinfer_model_load_file(argv[1], errstr, sizeof(errstr));
+        if (!model) {
+                cli_error("inspect", "%s", errstr);
+                return 1;
+        }
+        printf("file\t%s\nsha256\t%s\nsize\t%zu\nname\t%s\nformat\t%s\nlabels\t%d\nbuckets\t%d\n"
+               "rows\t%d\ndim\t%d\nhidden_layers\t%d\nlineage\t%s\n",
+               argv[1], kinfer_model_sha256_hex(model), kinfer_model_size(model),
+               kinfer_model_name(model), kinfer_model_format(model), kinfer_model_n_labels(model),
+               kinfer_model_n_buckets(model), kinfer_model_n_rows(model), kinfer_model_dim(model),
+               kinfer_model_n_hidden(model), kinfer_model_lineage_method(model));
+        for (int32_t i = 0; i < kinfer_model_n_parents(model); i++) {
+                const kinfer_model_parent_t *p = kinfer_model_parent(model, i);
+                printf("parent\t%s %s%s%.0d %s\n", p->relation, p->name, p->version ? ":" : "",
+                       p->version, p->sha256);
+        }
+        if (argc == 3)
+                for (int32_t i = 0; i < kinfer_model_n_labels(model); i++)
+                        printf("label\t%d\t%s\n", i, kinfer_model_label(model, i));
+        printf("meta\t%s\n", kinfer_model_meta_json(model));
+        kinfer_model_release(model);
+        return 0;
+}

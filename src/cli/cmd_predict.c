@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cmd_predict.c -- `kinfer predict MODEL [FILE] [-k K]`: stream lines through the runtime in
+ * batches; a partial batch is classified as soon as input stalls, so it works interactively. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "kinfer/runtime.h"
+
+static void usage(FILE *fp)
+{
+        fprintf(fp, "Usage: kinfer predict MODEL [FILE|-] [-k K] [--json] [--batch N]\n\n"
+                    "Classify each line of FILE (default: stdin). A line may be plain text, TSV\n"
+                    "(the text is the last field) or fastText (leading __label__ tokens are skipped).\n"
+                    "Prints one line per input line: LABEL<TAB>PROB for the top K labels.\n\n"
+                    "  -k K          labels per line (default 1, at most %d)\n"
+                    "  --json        one JSON object per line: {\"label\",\"score\",\"top\":[...]}\n"
+                    "  --batch N     records per runtime batch (default 256)\n"
+                    "  --fasttext    print __label__LABEL PROB like fasttext predict-prob\n",
+                KINFER_TOPK_MAX);
+}
+
+typedef struct pbatch_s {
+        char **lines;
+        size_t *caps;
+        const char **texts;
+        size_t *lens;
+        int32_t n;
+} pbatch_t;
+
+static const char *line_text(const char *s, size_t len, size_t *out_len)
+{
+        const char *tab = memrchr(s, '\t', len);
+        if (tab) {
+                *out_len = len - (size_t)(tab + 1 - s);
+                return tab + 1;
+        }
+        while (len >= 9 && !strncmp(s, "__label__", 9)) {
+                const char *sp = memchr(s, ' ', len);
+                if (!sp) {
+                        *out_len = 0;
+                        return s + len;
+                }
+                len -= (size_t)(sp + 1 - s);
+                s = sp + 1;
+        }
+        *out_len = len;
+        return s;
+}
+
+static int flush(kinfer_runtime_t *rt, const kinfer_model_t *model, pbatch_t *b, int k, int json,
+                 int ft, kinfer_prediction_t *out)
+{
+        char errstr[256];
+        if (!b->n)
+                return 0;
+        if (kinfer_runtime_classify(rt, model, b->texts, b->lens, b->n, k, out, errstr, sizeof(errstr))) {
+                cli_error("predict", "%s", errstr);
+                return -1;
+        }
+        for (int32_t i = 0; i < b->n; i++) {
+                if (json) {
+                        printf("{\"label\":\"%s\",\"score\":%.6f,\"top\":[", kinfer_model_label(model, out[i].label[0]),
+                               out[i].prob[0]);
+                        for (int32_t j = 0; j < out[i].n; j++)
+                                printf("%s{\"label\":\"%s\",\"score\":%.6f}", j ? "," : "",
+                                       kinfer_model_label(model, out[i].label[j]), out[i].prob[j]);
+                        printf("]}\n");
+                        continue;
+                }
+                for (int32_t j = 0; j < out[i].n; j++)
+                        printf(ft ? "%s__label__%s %.5f" : "%s%s\t%.5f", j ? (ft ? " " : "\t") : "",
+                               kinfer_model_label(model, out[i].label[j]), out[i].prob[j]);
+                putchar('\n');
+        }
+        fflush(stdout);
+        b->n = 0;
+        return 0;
+}
+
+int kinfer_cmd_predict(int argc, char **argv)
+{
+        static const struct option lo[] = {{"json", 0, 0, 'j'}, {"batch", 1, 0, 'b'}, {"fasttext", 0, 0, 'f'},
+                                           {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        long k = 1, batch = 256;
+        int json = 0, ft = 0, c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "k:jb:h", lo, NULL)) != -1) {
+                switch (c) {
+                case 'k': if (cli_parse_int("predict", "-k", optarg, 1, KINFER_TOPK_MAX, &k)) return 2; break;
+                case 'j': json = 1; break;
+                case 'f': ft = 1; break;
+                case 'b': if (cli_parse_int("predict", "--batch", optarg, 1, 65536, &batch)) return 2; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (argc - optind < 1 || argc - optind > 2) {
+                cli_error("predict", "expected MODEL [FILE] (see --help)");
+                return 2;
+        }
+        char errstr[512];
+        kinfer_model_t *model = kinfer_model_load_file(argv[optind], errstr, sizeof(errstr));
+        if (!model) {
+                cli_error("predict", "%s", errstr);
+                return 1;
+        }
+        const char *path = argc - optind == 2 ? argv[optind + 1] : "-";
+        FILE *fp = strcmp(path, "-") ? fopen(path, "r") : stdin;
+        if (!fp) {
+                cli_error("predict", "%s: %s", path, strerror(errno));
+                kinfer_model_release(model);
+                return 1;
+        }
+        kinfer_runtime_t *rt = kinfer_runtime_new((int32_t)batch, errstr, sizeof(errstr));
+        pbatch_t b = {0};
+        b.lines = calloc((size_t)batch, sizeof(char *));
+        b.caps = calloc((size_t)batch, sizeof(size_t));
+        b.texts = calloc((size_t)batch, sizeof(char *));
+        b.lens = calloc((size_t)batch, sizeof(size_t));
+        kinfer_prediction_t *out = calloc((size_t)batch, sizeof(*out));
+        int rc = 0;
+        if (!rt || !b.lines || !b.caps || !b.texts || !b.lens || !out) {
+                cli_error("predict", "out of memory");
+                rc = 1;
+                goto done;
+        }
+        for (;;) {
+                ssize_t n = getline(&b.lines[b.n], &b.caps[b.n], fp);
+                if (n < 0)
+                        break;
+                size_t len = (size_t)n;
+                while (len && (b.lines[b.n][len - 1] == '\n' || b.lines[b.n][len - 1] == '\r'))
+                        len--;
+                b.texts[b.n] = line_text(b.lines[b.n], len, &b.lens[b.n]);
+                b.n++;
+                /* classify when the batch is full, or when no more input is waiting */
+                struct pollfd pfd = {.fd = fileno(fp), .events = POLLIN};
+                int stalled = fp == stdin && fp->_IO_read_ptr >= fp->_IO_read_end && poll(&pfd, 1, 0) == 0;
+                if (b.n == batch || stalled) {
+                        if (flush(rt, model, &b, (int)k, json, ft, out)) {
+                                rc = 1;
+                                break;
+                        }
+                }
+        }
+        if (ferror(fp)) {
+                cli_error("predict", "%s: read error", path);
+                rc = 1;
+        }
+        if (!rc && flush(rt, model, &b, (int)k, json, ft, out))
+                rc = 1;
+done:
+        if (b.lines)
+                for (long i = 0; i < batch; i++)
+                        free(b.lines[i]);
+        free(b.lines);
+        free(b.caps);
+        free(b.texts);
+        free(b.lens);
+        free(out);
+        kinfer_runtime_destroy(rt);
+        if (fp != stdin)
+                fclose(fp);
+        kinfer_model_release(model);
+        return rc;
+}

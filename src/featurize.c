@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* featurize.c -- normalisation, tokens, hashed word and char n-grams, tf-idf weighting.
+ * The hash definitions are in include/kinfer/featurize.h and golden-tested; never change them
+ * without bumping kinfer_featurizer_conf_t.version. */
+#include "kinfer/featurize.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+#define NGRAM_MUL 0x9e3779b97f4a7c15ULL
+#define CHAR_SEED 0x5bd1e9955bd1e995ULL
+#define MAX_TOKEN_BYTES 1024 /* char n-grams look at the first 1024 bytes of a token */
+#define MAX_WORD_NGRAMS 5
+
+void kinfer_featurizer_conf_default(kinfer_featurizer_conf_t *conf)
+{
+        memset(conf, 0, sizeof(*conf));
+        conf->version = 1;
+        conf->n_buckets = 1u << 21;
+        conf->word_ngrams = 2;
+        conf->minn = 0;
+        conf->maxn = 0;
+        conf->lowercase = 1;
+        conf->sublinear_tf = 1;
+        conf->use_idf = 1;
+        conf->l2_norm = 1;
+        conf->bag_mean = 0;
+}
+
+const char *kinfer_featurizer_conf_check(const kinfer_featurizer_conf_t *conf)
+{
+        if (conf->version != 1)
+                return "featurizer version is not 1";
+        if (conf->n_buckets < 2 || (conf->n_buckets & (conf->n_buckets - 1)) ||
+            conf->n_buckets > (1u << 30))
+                return "n_buckets is not a power of two in [2, 2^30]";
+        if (conf->word_ngrams > MAX_WORD_NGRAMS)
+                return "word_ngrams is over 5";
+        if (conf->maxn && (conf->minn < 1 || conf->minn > conf->maxn || conf->maxn > 16))
+                return "char n-gram range minn..maxn is invalid (need 1 <= minn <= maxn <= 16)";
+        if (!conf->word_ngrams && !conf->maxn)
+                return "no features: word_ngrams and maxn are both 0";
+        return NULL;
+}
+
+size_t kinfer_featurize_bound(const kinfer_featurizer_conf_t *conf, size_t len)
+{
+        size_t k = conf->maxn ? (size_t)(conf->maxn - conf->minn + 1) : 0;
+        return (len + 1) * conf->word_ngrams + (2 * len + 2) * k + conf->prefix_words + 16;
+}
+
+uint64_t kinfer_fnv1a64(const void *data, size_t len)
+{
+        const uint8_t *p = data;
+        uint64_t h = FNV_OFFSET;
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ p[i]) * FNV_PRIME;
+        return h;
+}
+
+uint64_t kinfer_fmix64(uint64_t h)
+{
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 33;
+        return h;
+}
+
+/* ASCII classes: 1 = token byte. Lowercase map for ASCII. */
+static const uint8_t ascii_tok[128] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['_'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+};
+
+static int cp_is_token(utf8proc_int32_t cp)
+{
+        switch (utf8proc_category(cp)) {
+        case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+        case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
+        case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
+        case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+/* Emit the char n-grams of one token (normalised bytes tok[0..tlen), code point starts in
+ * cps[0..ncp]). */
+static size_t emit_char_ngrams(const kinfer_featurizer_conf_t *conf, const uint8_t *tok,
+                               size_t tlen, const uint16_t *cps, size_t ncp, uint32_t mask,
+                               uint32_t *out)
+{
+        /* Positions over "<" tok ">": index 0 is '<', 1..ncp are code points, ncp+1 is '>'. */
+        size_t n_out = 0, total = ncp + 2;
+        for (size_t i = 0; i < total; i++) {
+                uint64_t h = FNV_OFFSET ^ CHAR_SEED;
+                for (size_t n = 1; n <= conf->maxn && i + n <= total; n++) {
+                        size_t pos = i + n - 1; /* the code point appended at this step */
+                        if (pos == 0) {
+                                h = (h ^ '<') * FNV_PRIME;
+                        } else if (pos == total - 1) {
+                                h = (h ^ '>') * FNV_PRIME;
+                        } else {
+                                size_t b = cps[pos - 1], e = pos < ncp ? cps[pos] : tlen;
+                                for (size_t j = b; j < e; j++)
+                                        h = (h ^ tok[j]) * FNV_PRIME;
+                        }
+                        if (n >= conf->minn)
+                                out[n_out++] = (uint32_t)(kinfer_fmix64(h) & mask);
+                }
+        }
+        return n_out;
+}
+
+size_t kinfer_featurize(const kinfer_featurizer_conf_t *conf, const char *text, size_t len,
+                        uint32_t *buckets)
+{
+        const uint8_t *p = (const uint8_t *)text, *end = p + len;
+        const uint32_t mask = conf->n_buckets - 1;
+        const int N = conf->word_ngrams, want_char = conf->maxn > 0;
+        uint64_t hist[MAX_WORD_NGRAMS]; /* hashes of the last N tokens, most recent first */
+        int n_hist = 0;
+        size_t n_out = 0, n_tok = 0;
+        uint8_t tok[MAX_TOKEN_BYTES + 4];
+        uint16_t cps[MAX_TOKEN_BYTES + 4];
+
+        while (p < end) {
+                /* Skip separators. */
+                utf8proc_int32_t cp = 0;
+                while (p < end) {
+                        if (*p < 0x80) {
+                                if (ascii_tok[*p])
+                                        break;
+                                p++;
+                                continue;
+                        }
+                        utf8proc_ssize_t r = utf8proc_iterate(p, end - p, &cp);
+                        if (r < 0) {
+                                p++; /* invalid byte: a separator */
+                                continue;
+                        }
+                        if (cp_is_token(cp))
+                                break;
+                        p += r;
+                }
+                if (p >= end)
+                        break;
+                /* Read one token: hash it, and keep its bytes for char n-grams. */
+                uint64_t h = FNV_OFFSET;
+                size_t tlen = 0, ncp = 0;
+                while (p < end) {
+                        if (*p < 0x80) {
+                                if (!ascii_tok[*p])
+                                        break;
+                                uint8_t c = *p++;
+                                if (conf->lowercase && c >= 'A' && c <= 'Z')
+                                        c += 32;
+                                h = (h ^ c) * FNV_PRIME;
+                                if (want_char && tlen < MAX_TOKEN_BYTES) {
+                                        cps[ncp++] = (uint16_t)tlen;
+                                        tok[tlen++] = c;
+                                }
+                                continue;
+                        }
+                        utf8proc_ssize_t r = utf8proc_iterate(p, end - p, &cp);
+                        if (r < 0 || !cp_is_token(cp))
+                                break;
+                        p += r;
+                        if (conf->lowercase)
+                                cp = utf8proc_tolower(cp);
+                        uint8_t enc[4];
+                        utf8proc_ssize_t el = utf8proc_encode_char(cp, enc);
+                        for (utf8proc_ssize_t j = 0; j < el; j++)
+                                h = (h ^ enc[j]) * FNV_PRIME;
+                        if (want_char && tlen + (size_t)el <= MAX_TOKEN_BYTES) {
+                                cps[ncp++] = (uint16_t)tlen;
+                                memcpy(tok + tlen, enc, (size_t)el);
+                                tlen += (size_t)el;
+                        }
+                }
+                if (n_tok < conf->prefix_words)
+                        buckets[n_out++] = (uint32_t)(kinfer_fmix64(h ^ ((n_tok + 1) * 0xc2b2ae3d27d4eb4fULL)) & mask);
+                n_tok++;
+                /* Word n-grams ending at this token. */
+                if (N > 0) {
+                        memmove(hist + 1, hist, sizeof(hist[0]) * (MAX_WORD_NGRAMS - 1));
+                        hist[0] = h;
+                        if (n_hist < N)
+                                n_hist++;
+                        uint64_t g = h;
+                        buckets[n_out++] = (uint32_t)(kinfer_fmix64(g ^ FNV_PRIME) & mask);
+                        /* g_n combines tokens oldest first: g_n = g_{n-1}*M ^ t_next, so build
+                         * from the oldest token in the window. */
+                        for (int n = 2; n <= n_hist; n++) {
+                                uint64_t gn = hist[n - 1];
+                                for (int j = n - 2; j >= 0; j--)
+                                        gn = gn * NGRAM_MUL ^ hist[j];
+                                buckets[n_out++] = (uint32_t)(kinfer_fmix64(gn ^ ((uint64_t)n * FNV_PRIME)) & mask);
+                        }
+                }
+                if (want_char)
+                        n_out += emit_char_ngrams(conf, tok, tlen, cps, ncp, mask, buckets + n_out);
+        }
+        return n_out;
+}
+
+/* ---- de-duplication and weights --------------------------------------------------------- */
+
+void kinfer_feat_scratch_term(kinfer_feat_scratch_t *s)
+{
+        free(s->keys);
+        free(s->stamp);
+        free(s->count);
+        memset(s, 0, sizeof(*s));
+}
+
+int kinfer_feat_scratch_reserve(kinfer_feat_scratch_t *s, size_t n)
+{
+        size_t want = 64;
+        while (want < 2 * n)
+                want *= 2;
+        if (want <= s->cap)
+                return 0;
+        kinfer_feat_scratch_term(s);
+        s->keys = malloc(want * sizeof(uint32_t));
+        s->stamp = calloc(want, sizeof(uint32_t));
+        s->count = malloc(want * sizeof(uint32_t));
+        if (!s->keys || !s->stamp || !s->count) {
+                kinfer_feat_scratch_term(s);
+                return -1;
+        }
+        s->cap = (uint32_t)want;
+        s->gen = 0;
+        return 0;
+}
+
+size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *buckets, size_t n,
+                         const int32_t *bucket_map, const float *idf, kinfer_feat_scratch_t *s,
+                         int32_t *rows, float *w)
+{
+        if (++s->gen == 0) { /* stamps wrapped: clear them once every 2^32 calls */
+                memset(s->stamp, 0, s->cap * sizeof(uint32_t));
+                s->gen = 1;
+        }
+        const uint32_t gen = s->gen, m = s->cap - 1;
+        size_t n_uniq = 0;
+        /* rows[] temporarily holds the slot of each unique bucket, in first-seen order. */
+        for (size_t i = 0; i < n; i++) {
+                uint32_t b = buckets[i];
+                uint32_t slot = (b * 0x9e3779b1u) & m;
+                for (;;) {
+                        if (s->stamp[slot] != gen) {
+                                s->stamp[slot] = gen;
+                                s->keys[slot] = b;
+                                s->count[slot] = 1;
+                                rows[n_uniq++] = (int32_t)slot;
+                                break;
+                        }
+                        if (s->keys[slot] == b) {
+                                s->count[slot]++;
+                                break;
+                        }
+                        slot = (slot + 1) & m;
+                }
+        }
+        size_t n_kept = 0;
+        double norm2 = 0;
+        for (size_t i = 0; i < n_uniq; i++) {
+                uint32_t slot = (uint32_t)rows[i];
+                uint32_t b = s->keys[slot];
+                int32_t row = bucket_map ? bucket_map[b] : (int32_t)b;
+                if (row < 0)
+                        continue;
+                float tf = (float)s->count[slot];
+                float x = conf->sublinear_tf ? 1.0f + logf(tf) : tf;
+                if (conf->use_idf && idf)
+                        x *= idf[row];
+                rows[n_kept] = row;
+                w[n_kept] = x;
+                norm2 += (double)x * x;
+                n_kept++;
+        }
+        if (n_kept == 0)
+                return 0;
+        float scale = 1.0f;
+        if (conf->l2_norm)
+                scale = norm2 > 0 ? (float)(1.0 / sqrt(norm2)) : 1.0f;
+        else if (conf->bag_mean)
+                scale = 1.0f / (float)n_kept;
+        if (scale != 1.0f)
+                for (size_t i = 0; i < n_kept; i++)
+                        w[i] *= scale;
+        return n_kept;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ops.h -- numeric kernels of the runtime and trainer. Each dense kernel has a scalar
+ * reference twin (_ref) that the tests compare the BLAS path against. */
+#ifndef KINFER_OPS_H
+#define KINFER_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model_int.h"
+
+/** out[0..dim) += sum_i w[i] * row(rows[i]) over an F32 or Q8 table. */
+void kinfer_bag_f32(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
+                    const float *w, size_t n, float *out);
+void kinfer_bag_q8(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
+                   const float *w, size_t n, float *out);
+
+/** Y (batch x d->out) = X (batch x d->in) * W^T + b, any dtype. BLAS for F32. */
+void kinfer_dense(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y);
+/** The same with plain loops (reference). */
+void kinfer_dense_ref(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y);
+
+void kinfer_relu(float *x, size_t n);
+/** In-place softmax of n values; @returns log-sum-exp (for the loss). */
+float kinfer_softmax(float *x, int32_t n);
+/** The k largest of p[0..n), best first. */
+void kinfer_topk(const float *p, int32_t n, int32_t k, int32_t *idx, float *val);
+
+/** Dequantize one Q8 row into out[0..cols). */
+void kinfer_q8_row_dequant(const uint8_t *row, int32_t cols, float *out);
+/** Quantize one f32 row (symmetric, scale = max|x|/127). */
+void kinfer_q8_row_quant(const float *x, int32_t cols, uint8_t *row);
+
+/* blas.c: the only file that includes cblas.h. C (MxN) = A (MxK) * B(NxK)^T + C */
+void kinfer_sgemm_nt(int32_t M, int32_t N, int32_t K, const float *A, const float *B, float *C);
+
+#endif

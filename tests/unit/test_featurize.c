@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_featurize.c -- golden hashes and feature vectors. The expected buckets were computed by
+ * an independent Python implementation of the spec in include/kinfer/featurize.h. */
+#include <math.h>
+
+#include "kinfer/featurize.h"
+#include "test.h"
+
+static void test_fnv_vectors(void)
+{
+        /* published FNV-1a 64 test vectors */
+        TEST_ASSERT(kinfer_fnv1a64("", 0) == 0xcbf29ce484222325ULL, "empty");
+        TEST_ASSERT(kinfer_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL, "a");
+        TEST_ASSERT(kinfer_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL, "foobar");
+}
+
+static void check(const char *text, uint32_t nb, int N, int minn, int maxn, const uint32_t *want,
+                  size_t n_want)
+{
+        kinfer_featurizer_conf_t c;
+        kinfer_featurizer_conf_default(&c);
+        c.n_buckets = nb;
+        c.word_ngrams = (uint8_t)N;
+        c.minn = (uint8_t)minn;
+        c.maxn = (uint8_t)maxn;
+        TEST_ASSERT(kinfer_featurizer_conf_check(&c) == NULL, "conf valid");
+        size_t bound = kinfer_featurize_bound(&c, strlen(text));
+        uint32_t *got = calloc(bound, sizeof(uint32_t));
+        size_t n = kinfer_featurize(&c, text, strlen(text), got);
+        TEST_ASSERT(n <= bound, "within bound");
+        TEST_ASSERT(n == n_want, "\"%s\": %zu features, want %zu", text, n, n_want);
+        for (size_t i = 0; i < n && i < n_want; i++)
+                TEST_ASSERT(got[i] == want[i], "\"%s\" feature %zu: %u, want %u", text, i, got[i], want[i]);
+        free(got);
+}
+
+static void test_golden_words(void)
+{
+        static const uint32_t a[] = {919647, 1021366, 802686};
+        check("Hello, World!", 1u << 20, 2, 0, 0, a, 3);
+        static const uint32_t b[] = {47801, 20274, 5736, 52957, 63670, 43312, 58829, 65464,
+                                     2307, 13486, 53081, 27777, 40266, 54458, 30211};
+        check("libfoo-dev: C library (development files)", 1u << 16, 3, 0, 0, b, 15);
+        /* case and punctuation do not matter */
+        check("HELLO world", 1u << 20, 2, 0, 0, a, 3);
+}
+
+static void test_golden_unicode_chars(void)
+{
+        static const uint32_t a[] = {868878, 1028282, 312929, 876148, 468991, 223487, 662576, 206906, 698948,
+                                     82121, 128124, 317247, 30547, 24543, 765194, 95959, 74643, 528731,
+                                     469467, 176456, 892753, 82121, 253015, 754325, 457488, 868725, 828914,
+                                     95959, 514942, 683655, 596355, 966933, 213620, 852736, 446427, 672731,
+                                     172384, 681177, 820776, 483045, 48968, 95959};
+        check("Ünïcode ÉCOLE straße", 1u << 20, 1, 2, 3, a, 42);
+        /* lowercasing beyond ASCII: the upper-case text gives the same features */
+        check("ÜNÏCODE école STRAßE", 1u << 20, 1, 2, 3, a, 42);
+        /* text without spaces: char n-grams carry the signal */
+        static const uint32_t b[] = {49645, 119352, 27668, 240470, 133730, 115600, 243029, 115600,
+                                     122316, 177701, 81408, 58561, 229936, 142527, 61430, 225674};
+        check("中文文本分类", 1u << 18, 1, 1, 2, b, 16);
+}
+
+static void test_invalid_utf8(void)
+{
+        kinfer_featurizer_conf_t c;
+        kinfer_featurizer_conf_default(&c);
+        const char bad[] = "ab\xff\xfe" "cd \xc3";
+        uint32_t out[256];
+        size_t n = kinfer_featurize(&c, bad, sizeof(bad) - 1, out);
+        /* invalid bytes separate tokens: "ab", "cd" -> 2 unigrams + 1 bigram */
+        TEST_ASSERT(n == 3, "got %zu features", n);
+        TEST_ASSERT(kinfer_featurize(&c, "", 0, out) == 0, "empty text has no features");
+        TEST_ASSERT(kinfer_featurize(&c, " ,;! ", 5, out) == 0, "punctuation only");
+}
+
+static void test_weigh(void)
+{
+        kinfer_featurizer_conf_t c;
+        kinfer_featurizer_conf_default(&c);
+        kinfer_feat_scratch_t s = {0};
+        TEST_ASSERT(kinfer_feat_scratch_reserve(&s, 16) == 0, "reserve");
+        uint32_t b[] = {5, 7, 5, 5, 9, 7};
+        int32_t rows[6];
+        float w[6];
+        float idf[16];
+        for (int i = 0; i < 16; i++)
+                idf[i] = 1.0f + (float)i / 10;
+        size_t n = kinfer_feat_weigh(&c, b, 6, NULL, idf, &s, rows, w);
+        TEST_ASSERT(n == 3, "3 unique features, got %zu", n);
+        TEST_ASSERT(rows[0] == 5 && rows[1] == 7 && rows[2] == 9, "first-occurrence order");
+        double x5 = (1 + log(3.0)) * 1.5, x7 = (1 + log(2.0)) * 1.7, x9 = 1.9;
+        double norm = sqrt(x5 * x5 + x7 * x7 + x9 * x9);
+        TEST_ASSERT(fabs(w[0] - x5 / norm) < 1e-6, "tf-idf weight of 5: %f vs %f", w[0], x5 / norm);
+        TEST_ASSERT(fabs(w[2] - x9 / norm) < 1e-6, "tf-idf weight of 9");
+        /* a bucket map drops unmapped buckets before normalising */
+        int32_t map[16];
+        for (int i = 0; i < 16; i++)
+                map[i] = -1;
+        map[7] = 0;
+        map[9] = 1;
+        n = kinfer_feat_weigh(&c, b, 6, map, idf, &s, rows, w);
+        TEST_ASSERT(n == 2 && rows[0] == 0 && rows[1] == 1, "mapped rows");
+        TEST_ASSERT(fabs(w[0] * w[0] + w[1] * w[1] - 1.0) < 1e-5, "L2-normalised");
+        /* the scratch is reusable across many calls (generation stamps) */
+        for (int i = 0; i < 1000; i++)
+                n = kinfer_feat_weigh(&c, b, 6, NULL, NULL, &s, rows, w);
+        TEST_ASSERT(n == 3, "reuse");
+        kinfer_feat_scratch_term(&s);
+}
+
+static void test_conf_check(void)
+{
+        kinfer_featurizer_conf_t c;
+        kinfer_featurizer_conf_default(&c);
+        c.n_buckets = 1000;
+        TEST_ASSERT(kinfer_featurizer_conf_check(&c) != NULL, "non power of two refused");
+        kinfer_featurizer_conf_default(&c);
+        c.minn = 4;
+        c.maxn = 2;
+        TEST_ASSERT(kinfer_featurizer_conf_check(&c) != NULL, "minn > maxn refused");
+}
+
+int main(void)
+{
+        TEST_RUN(test_fnv_vectors);
+        TEST_RUN(test_golden_words);
+        TEST_RUN(test_golden_unicode_chars);
+        TEST_RUN(test_invalid_utf8);
+        TEST_RUN(test_weigh);
+        TEST_RUN(test_conf_check);
+        return TEST_DONE();
+}
