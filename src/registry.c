@@ -179,6 +179,8 @@ struct kinfer_registry_s {
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
+static void reg_oneline(char *s);
+
 static void reg_notice_processor(void *arg, const char *message)
 {
         char line[512];
@@ -187,7 +189,20 @@ static void reg_notice_processor(void *arg, const char *message)
         while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
                 n--;
         snprintf(line, sizeof(line), "%.*s", (int)n, message);
+        reg_oneline(line);
         kinfer_log(KINFER_LOG_NOTICE, "PG", "server: %s", line);
+}
+
+/* libpq messages may span lines ("...failed: ...\n\tIs the server running..."): keep one
+ * log line per event. Trims trailing blanks too. */
+static void reg_oneline(char *s)
+{
+        for (char *p = s; *p; p++)
+                if (*p == '\n' || *p == '\t' || *p == '\r')
+                        *p = ' ';
+        size_t n = strlen(s);
+        while (n > 0 && s[n - 1] == ' ')
+                s[--n] = '\0';
 }
 
 /* The primary message of a failed result (or of the connection), without the trailing
@@ -202,9 +217,7 @@ static kinfer_err_t reg_result_err(kinfer_registry_t *reg, const PGresult *res, 
                 msg = PQerrorMessage(reg->conn);
         }
         snprintf(buf, sizeof(buf), "%s", msg && *msg ? msg : "unknown error");
-        size_t n = strlen(buf);
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-                buf[--n] = '\0';
+        reg_oneline(buf);
         kinfer_err_t err = KINFER_ERR__DB;
         if (state && !strcmp(state, "P0002"))
                 err = KINFER_ERR__NOENT;
@@ -327,9 +340,7 @@ kinfer_registry_t *kinfer_registry_new(const char *conninfo, char *errstr, size_
                 char buf[512];
                 snprintf(buf, sizeof(buf), "%s",
                          reg->conn ? PQerrorMessage(reg->conn) : "out of memory");
-                size_t n = strlen(buf);
-                while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-                        buf[--n] = '\0';
+                reg_oneline(buf);
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
                               "cannot connect to PostgreSQL: %s", buf);
                 kinfer_registry_destroy(reg);
@@ -367,9 +378,7 @@ kinfer_err_t kinfer_registry_reconnect(kinfer_registry_t *reg, char *errstr, siz
         if (PQstatus(reg->conn) != CONNECTION_OK) {
                 char buf[512];
                 snprintf(buf, sizeof(buf), "%s", PQerrorMessage(reg->conn));
-                size_t n = strlen(buf);
-                while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-                        buf[--n] = '\0';
+                reg_oneline(buf);
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
                                      "cannot reconnect to PostgreSQL: %s", buf);
         }

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_model_watch.c -- the worker's registry thread against a real PostgreSQL, without
+ * Kafka: initial load, swap on activation (with the notify -> swap time), a corrupt active
+ * artifact refused while the old model stays, and a PostgreSQL outage (a private cluster
+ * stopped and restarted with tests/pg/cluster.sh) during which metrics are buffered in the
+ * bounded ring and written after the reconnect. */
+#include <pthread.h>
+
+#include "kinfer/model_watch.h"
+#include "pg_test_util.h"
+
+static char errstr[512];
+
+/* The swap callback's side: what a worker would hold. */
+static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
+static kinfer_model_t *cur_model;
+static int32_t cur_version;
+static int n_swaps;
+
+static kinfer_err_t on_swap(void *opaque, kinfer_model_watch_loaded_t *loaded, char *e, size_t es)
+{
+        (void)opaque;
+        (void)e;
+        (void)es;
+        pthread_mutex_lock(&cur_lock);
+        kinfer_model_release(cur_model);
+        cur_model = loaded->model;
+        cur_version = loaded->version;
+        n_swaps++;
+        pthread_mutex_unlock(&cur_lock);
+        return KINFER_OK;
+}
+
+static int32_t current_version(void)
+{
+        pthread_mutex_lock(&cur_lock);
+        int32_t v = cur_version;
+        pthread_mutex_unlock(&cur_lock);
+        return v;
+}
+
+static void reset_current(kinfer_model_watch_loaded_t *initial)
+{
+        pthread_mutex_lock(&cur_lock);
+        kinfer_model_release(cur_model);
+        cur_model = initial ? initial->model : NULL;
+        cur_version = initial ? initial->version : 0;
+        n_swaps = 0;
+        pthread_mutex_unlock(&cur_lock);
+}
+
+static void sleep_ms(int ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+/* Wait up to @p ms for current_version() == @p want. */
+static int wait_version(int32_t want, int ms)
+{
+        for (int t = 0; t < ms; t += 10) {
+                if (current_version() == want)
+                        return 1;
+                sleep_ms(10);
+        }
+        return current_version() == want;
+}
+
+static int push_models(kinfer_registry_t *reg, const char *name, int n)
+{
+        for (int i = 0; i < n; i++) {
+                char sha[65];
+                size_t len;
+                int32_t v;
+                uint8_t *bytes = pgt_model_bytes(name, 500 + i, "train", NULL, NULL, &len, sha);
+                kinfer_err_t err = bytes ? pgt_push(reg, name, bytes, len, &v, errstr, sizeof(errstr))
+                                         : KINFER_ERR__NOMEM;
+                free(bytes);
+                if (err)
+                        return -1;
+        }
+        return 0;
+}
+
+static void test_swap_and_corrupt(void)
+{
+        char conninfo[128], s[256], v[512];
+        kinfer_registry_t *reg = pgt_registry("watch", conninfo, sizeof(conninfo));
+        TEST_ASSERT(reg, "registry");
+        if (!reg)
+                return;
+        TEST_ASSERT(push_models(reg, "w", 2) == 0, "push: %s", errstr);
+
+        kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep", .heartbeat_ms = 200};
+        kinfer_model_watch_loaded_t initial;
+        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
+        TEST_ASSERT(!w && strstr(errstr, "dep"), "no active model must fail, naming it: %s", errstr);
+        kinfer_model_watch_destroy(w, 0);
+
+        kinfer_registry_activate(reg, "dep", "w", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
+        w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
+        TEST_ASSERT(w, "watch: %s", errstr);
+        if (!w)
+                goto out;
+        TEST_ASSERT(initial.model && initial.version == 1 &&
+                        !strcmp(initial.sha256, kinfer_model_sha256_hex(initial.model)),
+                    "initial model: v%d", initial.version);
+        reset_current(&initial);
+        TEST_ASSERT(kinfer_model_watch_start(w, on_swap, NULL, errstr, sizeof(errstr)) == KINFER_OK,
+                    "start: %s", errstr);
+
+        TEST_ASSERT(kinfer_registry_activate(reg, "dep", "w", 2, "test", s, sizeof(s), errstr,
+                                             sizeof(errstr)) == KINFER_OK, "activate: %s", errstr);
+        TEST_ASSERT(wait_version(2, 2000), "no swap to v2 within 2 s (at v%d)", current_version());
+        kinfer_model_watch_stats_t st;
+        kinfer_model_watch_stats(w, &st);
+        TEST_SAY("notify -> swap callback: %.1f ms", st.last_swap_ms);
+        TEST_ASSERT(st.swaps == 1 && st.last_swap_ms < 1000, "swaps %lld in %.1f ms",
+                    (long long)st.swaps, st.last_swap_ms);
+        sleep_ms(100);
+        pgt_exec(reg, "SELECT model_name || ':' || model_version || ' ' || status FROM kinfer.workers",
+                 v, sizeof(v));
+        TEST_ASSERT(!strcmp(v, "w:2 running"), "workers row: %s", v);
+
+        /* bytes that match their sha256 but are no model: refused, the old model stays */
+        TEST_ASSERT(pgt_exec(reg, "SELECT kinfer.register_model('junk', '\\x4b494e46deadbeef'::bytea, "
+                                  "'f32', '{a}', '{}')", NULL, 0) == 0, "register junk");
+        kinfer_registry_activate(reg, "dep", "junk", 1, "oops", s, sizeof(s), errstr, sizeof(errstr));
+        for (int i = 0; i < 200; i++) {
+                kinfer_model_watch_stats(w, &st);
+                if (st.load_failures)
+                        break;
+                sleep_ms(10);
+        }
+        TEST_ASSERT(st.load_failures == 1, "load failures %lld", (long long)st.load_failures);
+        TEST_ASSERT(current_version() == 2 && n_swaps == 1, "the old model must stay (v%d)",
+                    current_version());
+        sleep_ms(100);
+        pgt_exec(reg, "SELECT model_version || ' ' || coalesce(last_error, '-') FROM kinfer.workers",
+                 v, sizeof(v));
+        TEST_ASSERT(strstr(v, "2 model junk:1 refused") != NULL, "last_error recorded: %s", v);
+
+        /* and the next good activation goes through (the error is cleared) */
+        kinfer_registry_activate(reg, "dep", "w", 1, "back", s, sizeof(s), errstr, sizeof(errstr));
+        TEST_ASSERT(wait_version(1, 2000), "no swap back to v1 (at v%d)", current_version());
+        sleep_ms(100);
+        pgt_exec(reg, "SELECT coalesce(last_error, '-') FROM kinfer.workers", v, sizeof(v));
+        TEST_ASSERT(!strcmp(v, "-"), "last_error not cleared: %s", v);
+
+        kinfer_model_watch_destroy(w, 1000);
+        pgt_exec(reg, "SELECT status FROM kinfer.workers", v, sizeof(v));
+        TEST_ASSERT(!strcmp(v, "stopped"), "status after destroy: %s", v);
+out:
+        reset_current(NULL);
+        kinfer_registry_destroy(reg);
+        pgt_db_drop("watch");
+}
+
+/* ---- outage --------------------------------------------------------------------------------- */
+
+static int cluster(const char *cmd, const char *dir, char *out, size_t size)
+{
+        char path[2048], line[4096];
+        snprintf(line, sizeof(line), "bash %s %s %s", test_src_path("tests/pg/cluster.sh", path, sizeof(path)),
+                 cmd, dir);
+        FILE *fp = popen(line, "r");
+        if (!fp)
+                return -1;
+        size_t n = out ? fread(out, 1, size - 1, fp) : 0;
+        if (out)
+                out[n] = '\0';
+        else
+                while (fgets(line, sizeof(line), fp))
+                        ;
+        return pclose(fp) == 0 ? 0 : -1;
+}
+
+static void window(kinfer_model_watch_t *w, int i)
+{
+        kinfer_registry_metrics_t m = {.model_name = "o", .model_version = 1, .model_sha256 = "s",
+                                       .window_start_us = 1000000LL * (1000 + i),
+                                       .window_end_us = 1000000LL * (1001 + i), .records = 10 + i,
+                                       .batches = 1, .mean_batch_size = 10 + i, .dlq = 0,
+                                       .latency_p50_ms = 1, .latency_p95_ms = 2, .latency_p99_ms = 3,
+                                       .mean_confidence = 0.9, .label_counts_json = "{\"a\": 1}"};
+        kinfer_model_watch_metrics(w, &m);
+}
+
+static void test_outage(void)
+{
+        char dir[] = "/tmp/kinfer-outage-XXXXXX", env[1024], conninfo[256], s[256], v[128];
+        int n;
+        TEST_ASSERT(mkdtemp(dir), "mkdtemp");
+        if (cluster("start", dir, env, sizeof(env))) {
+                TEST_ASSERT(0, "cannot start a private cluster in %s", dir);
+                return;
+        }
+        const char *port = strstr(env, "PGPORT=");
+        TEST_ASSERT(port, "no port in: %s", env);
+        if (!port)
+                goto out;
+        snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+                 atoi(port + 7));
+        kinfer_registry_t *reg = kinfer_registry_new(conninfo, errstr, sizeof(errstr));
+        TEST_ASSERT(reg, "connect: %s", errstr);
+        if (!reg)
+                goto out;
+        TEST_ASSERT(kinfer_migrate_run(reg, pgt_migrations_dir(), &n, errstr, sizeof(errstr)) == KINFER_OK,
+                    "migrate: %s", errstr);
+        TEST_ASSERT(push_models(reg, "o", 2) == 0, "push: %s", errstr);
+        kinfer_registry_activate(reg, "dep", "o", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
+
+        kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep", .heartbeat_ms = 200,
+                                          .backoff_max_ms = 400, .metrics_capacity = 4};
+        kinfer_model_watch_loaded_t initial;
+        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
+        TEST_ASSERT(w, "watch: %s", errstr);
+        if (!w) {
+                kinfer_registry_destroy(reg);
+                goto out;
+        }
+        reset_current(&initial);
+        kinfer_model_watch_start(w, on_swap, NULL, errstr, sizeof(errstr));
+        for (int i = 0; i < 2; i++)
+                window(w, i);
+        kinfer_model_watch_stats_t st;
+        for (int t = 0; t < 200; t++) {
+                kinfer_model_watch_stats(w, &st);
+                if (st.metrics_written == 2)
+                        break;
+                sleep_ms(10);
+        }
+        TEST_ASSERT(st.metrics_written == 2, "written before the outage: %lld", (long long)st.metrics_written);
+
+        TEST_ASSERT(cluster("stop", dir, NULL, 0) == 0, "stop");
+        kinfer_registry_destroy(reg); /* its connection died with the server */
+        reg = NULL;
+        for (int t = 0; t < 300; t++) { /* the watch notices (its socket closes) */
+                kinfer_model_watch_stats(w, &st);
+                if (!st.connected)
+                        break;
+                sleep_ms(10);
+        }
+        TEST_ASSERT(!st.connected, "the watch did not notice the outage");
+        double t_start = 0;
+        struct timespec ts0, ts1;
+        clock_gettime(CLOCK_MONOTONIC, &ts0);
+        for (int i = 2; i < 8; i++) /* 6 windows into a ring of 4: 2 dropped, never blocking */
+                window(w, i);
+        clock_gettime(CLOCK_MONOTONIC, &ts1);
+        t_start = (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
+        TEST_ASSERT(t_start < 50, "queuing metrics blocked for %.1f ms during the outage", t_start);
+        sleep_ms(600);
+        kinfer_model_watch_stats(w, &st);
+        TEST_ASSERT(st.metrics_buffered == 4 && st.metrics_dropped == 2,
+                    "buffered %lld dropped %lld", (long long)st.metrics_buffered,
+                    (long long)st.metrics_dropped);
+        TEST_ASSERT(current_version() == 1, "model lost during the outage");
+
+        TEST_ASSERT(cluster("restart-stopped", dir, NULL, 0) == 0, "restart");
+        for (int t = 0; t < 500; t++) {
+                kinfer_model_watch_stats(w, &st);
+                if (st.connected && st.metrics_buffered == 0 && st.metrics_written == 6)
+                        break;
+                sleep_ms(10);
+        }
+        TEST_ASSERT(st.connected && st.reconnects >= 1, "not reconnected");
+        TEST_ASSERT(st.metrics_written == 6 && st.metrics_buffered == 0,
+                    "after the outage: written %lld buffered %lld", (long long)st.metrics_written,
+                    (long long)st.metrics_buffered);
+        reg = kinfer_registry_new(conninfo, errstr, sizeof(errstr));
+        TEST_ASSERT(reg, "reconnect: %s", errstr);
+        if (reg) {
+                pgt_exec(reg, "SELECT count(*) || ' ' || min(records) || ' ' || max(records) FROM "
+                              "kinfer.metrics_windows", v, sizeof(v));
+                TEST_ASSERT(!strcmp(v, "6 10 17"), "windows in the table (count min max): %s", v);
+                /* LISTEN survived the reconnect */
+                kinfer_registry_activate(reg, "dep", "o", 2, NULL, s, sizeof(s), errstr, sizeof(errstr));
+                TEST_ASSERT(wait_version(2, 3000), "no swap after the reconnect (v%d)", current_version());
+        }
+        kinfer_model_watch_destroy(w, 1000);
+        kinfer_registry_destroy(reg);
+out:
+        reset_current(NULL);
+        cluster("stop", dir, NULL, 0);
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+                TEST_SAY("could not remove %s", dir);
+}
+
+int main(void)
+{
+        TEST_RUN(test_swap_and_corrupt);
+        TEST_RUN(test_outage);
+        kinfer_registry_destroy(pgt_admin);
+        return TEST_DONE();
+}
