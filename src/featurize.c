@@ -257,7 +257,13 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 memset(s->stamp, 0, s->cap * sizeof(uint32_t));
                 s->gen = 1;
         }
-        const uint32_t gen = s->gen, m = s->cap - 1;
+        /* Probe only a table sized for this record (a power of two >= 2n, within the reserved
+         * capacity), so short records stay in L1 after a long one grew the scratch. Slots past
+         * it hold older generations, which read as empty. */
+        uint32_t size = 64;
+        while (size < 2 * n && size < s->cap)
+                size *= 2;
+        const uint32_t gen = s->gen, m = size - 1;
         size_t n_uniq = 0;
         /* rows[] temporarily holds the slot of each unique bucket, in first-seen order. */
         for (size_t i = 0; i < n; i++) {
@@ -269,6 +275,8 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                                 s->keys[slot] = b;
                                 s->count[slot] = 1;
                                 rows[n_uniq++] = (int32_t)slot;
+                                if (bucket_map) /* the map is large: start its cache miss now */
+                                        __builtin_prefetch(&bucket_map[b], 0, 0);
                                 break;
                         }
                         if (s->keys[slot] == b) {
@@ -278,28 +286,35 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                         slot = (slot + 1) & m;
                 }
         }
+        /* Map buckets to rows (dropping unmapped ones); keep tf in w for now. */
         size_t n_kept = 0;
-        double norm2 = 0;
         for (size_t i = 0; i < n_uniq; i++) {
                 uint32_t slot = (uint32_t)rows[i];
                 uint32_t b = s->keys[slot];
                 int32_t row = bucket_map ? bucket_map[b] : (int32_t)b;
                 if (row < 0)
                         continue;
-                float tf = (float)s->count[slot];
-                float x = conf->sublinear_tf ? 1.0f + logf(tf) : tf;
-                if (conf->use_idf && idf)
-                        x *= idf[row];
+                if (idf)
+                        __builtin_prefetch(&idf[row], 0, 0);
                 rows[n_kept] = row;
-                w[n_kept] = x;
-                norm2 += (double)x * x;
+                w[n_kept] = (float)s->count[slot];
                 n_kept++;
         }
         if (n_kept == 0)
                 return 0;
+        float norm2 = 0;
+        const int use_idf = conf->use_idf && idf;
+        for (size_t i = 0; i < n_kept; i++) {
+                float tf = w[i];
+                float x = conf->sublinear_tf && tf != 1.0f ? 1.0f + logf(tf) : tf;
+                if (use_idf)
+                        x *= idf[rows[i]];
+                w[i] = x;
+                norm2 += x * x;
+        }
         float scale = 1.0f;
         if (conf->l2_norm)
-                scale = norm2 > 0 ? (float)(1.0 / sqrt(norm2)) : 1.0f;
+                scale = norm2 > 0 ? 1.0f / sqrtf(norm2) : 1.0f;
         else if (conf->bag_mean)
                 scale = 1.0f / (float)n_kept;
         if (scale != 1.0f)
