@@ -853,6 +853,50 @@ done:
         return model;
 }
 
+/* Expand a dense layer (any dtype) into f32 (out x in) at W. */
+static void dense_to_f32(const kinfer_dense_t *d, float *W)
+{
+        for (int32_t o = 0; o < d->out; o++) {
+                float *w = W + (size_t)o * d->in;
+                if (d->dtype == KINFER_DTYPE_F32) {
+                        memcpy(w, d->w + (size_t)o * d->in, sizeof(float) * (size_t)d->in);
+                } else if (d->dtype == KINFER_DTYPE_Q8) {
+                        kinfer_q8_row_dequant(d->q8 + (size_t)o * kinfer_q8_stride((uint32_t)d->in), d->in, w);
+                } else {
+                        memset(w, 0, sizeof(float) * (size_t)d->in);
+                        for (uint32_t p = d->csr_ptr[o]; p < d->csr_ptr[o + 1]; p++)
+                                w[d->csr_col[p]] = d->csr_val[p];
+                }
+        }
+}
+
+/* Initial parameters from a model (prune --retrain and friends). */
+static int init_from_model(const net_t *net, const kinfer_model_t *im, float *P)
+{
+        for (int64_t r = 0; r < net->n_rows; r++) {
+                const uint8_t *row = im->embed + (size_t)r * im->embed_stride;
+                if (im->embed_dtype == KINFER_DTYPE_Q8)
+                        kinfer_q8_row_dequant(row, net->D, P + (size_t)r * net->D);
+                else
+                        memcpy(P + (size_t)r * net->D, row, sizeof(float) * (size_t)net->D);
+        }
+        if (im->bias)
+                memcpy(P + net->off_be, im->bias, sizeof(float) * (size_t)net->D);
+        if (net->H) {
+                dense_to_f32(&im->hidden[0], P + net->off_w1);
+                if (im->hidden[0].b)
+                        memcpy(P + net->off_b1, im->hidden[0].b, sizeof(float) * (size_t)net->H);
+        }
+        if (!net->linear) {
+                if (im->out.in != net->Wd)
+                        return -1;
+                dense_to_f32(&im->out, P + net->off_wo);
+                if (im->out.b)
+                        memcpy(P + net->off_bo, im->out.b, sizeof(float) * (size_t)net->L);
+        }
+        return 0;
+}
+
 /* ---- entry point ----------------------------------------------------------------------- */
 
 kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts_t *opts,
@@ -894,6 +938,17 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
 
         /* labels */
         int32_t L = 0;
+        const kinfer_model_t *im = opts->init_model;
+        kinfer_train_opts_t o2;
+        if (im) {
+                /* the model fixes the featurizer: train with a copy of the options using it */
+                o2 = *opts;
+                o2.feat = im->feat;
+                opts = &o2;
+                T.opts = opts;
+                o2.label_order = (const char *const *)im->labels;
+                o2.n_label_order = im->n_labels;
+        }
         if (opts->label_order) {
                 L = opts->n_label_order;
                 names = malloc((size_t)(L ? L : 1) * sizeof(char *));
@@ -928,18 +983,29 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
         map = malloc(nb * sizeof(int32_t));
         if (!df || !map)
                 goto oom;
-        if (featurize_all(&opts->feat, ds, K, NULL, NULL, df, NULL))
-                goto oom;
         int64_t n_rows = 0;
-        const uint32_t minc = opts->min_count > 1 ? (uint32_t)opts->min_count : 1;
-        for (uint32_t b = 0; b < nb; b++)
-                map[b] = df[b] >= minc ? (int32_t)n_rows++ : -1;
-        idf = malloc((size_t)(n_rows ? n_rows : 1) * sizeof(float));
-        if (!idf)
-                goto oom;
-        for (uint32_t b = 0; b < nb; b++)
-                if (map[b] >= 0)
-                        idf[map[b]] = (float)(log((1.0 + ds->n) / (1.0 + df[b])) + 1.0);
+        if (im) {
+                n_rows = im->n_rows;
+                for (uint32_t b = 0; b < nb; b++)
+                        map[b] = im->bucket_map ? im->bucket_map[b] : (int32_t)b;
+                idf = malloc((size_t)(n_rows ? n_rows : 1) * sizeof(float));
+                if (!idf)
+                        goto oom;
+                for (int64_t r = 0; r < n_rows; r++)
+                        idf[r] = im->idf ? im->idf[r] : 1.0f;
+        } else {
+                if (featurize_all(&opts->feat, ds, K, NULL, NULL, df, NULL))
+                        goto oom;
+                const uint32_t minc = opts->min_count > 1 ? (uint32_t)opts->min_count : 1;
+                for (uint32_t b = 0; b < nb; b++)
+                        map[b] = df[b] >= minc ? (int32_t)n_rows++ : -1;
+                idf = malloc((size_t)(n_rows ? n_rows : 1) * sizeof(float));
+                if (!idf)
+                        goto oom;
+                for (uint32_t b = 0; b < nb; b++)
+                        if (map[b] >= 0)
+                                idf[map[b]] = (float)(log((1.0 + ds->n) / (1.0 + df[b])) + 1.0);
+        }
         free(df);
         df = NULL;
         if (featurize_all(&opts->feat, ds, K, map, idf, NULL, &T.tr))
@@ -961,9 +1027,14 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
         /* network layout */
         net_t *net = &T.net;
         net->L = L;
-        net->linear = opts->dim == 0;
-        net->D = net->linear ? L : opts->dim;
-        net->H = opts->hidden;
+        net->linear = im ? im->out.out == 0 : opts->dim == 0;
+        net->D = im ? im->dim : net->linear ? L : opts->dim;
+        net->H = im ? (im->n_hidden ? im->hidden[0].out : 0) : opts->hidden;
+        if (im && im->n_hidden > 1) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                              "training continues models with at most one hidden layer");
+                goto out;
+        }
         net->Wd = net->H ? net->H : net->D;
         net->n_rows = n_rows;
         net->off_be = (size_t)n_rows * net->D;
@@ -990,6 +1061,11 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
                 float b1 = net->H ? sqrtf(6.0f / (float)net->D) : 0;
                 for (size_t i = 0; i < (size_t)net->H * net->D; i++)
                         T.P[0][net->off_w1 + i] = b1 * rng_uniform(&rs);
+        }
+        if (im && init_from_model(net, im, T.P[0])) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                              "cannot continue training from this model's layers");
+                goto out;
         }
         if (avg) {
                 for (int k = 1; k < K; k++) {

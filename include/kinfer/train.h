@@ -75,6 +75,10 @@ typedef struct kinfer_train_opts_s {
          * label use the soft targets alone. */
         const float *soft_targets;
         float temperature, alpha;
+        /* continue from this model: its featurizer, labels, bucket map, idf, shape and weights
+         * (q8 and sparse weights are expanded to f32); min_count and feat are ignored. Used by
+         * prune --retrain. */
+        const kinfer_model_t *init_model;
         const char *const *label_order; /* fix the label set and order (n_label_order), or NULL */
         int32_t n_label_order;
         /* lineage: method, relation and parents recorded in the metadata */
