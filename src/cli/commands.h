@@ -11,6 +11,8 @@ int kinfer_cmd_bench(int argc, char **argv);
 int kinfer_cmd_inspect(int argc, char **argv);
 /* streaming worker */
 int kinfer_cmd_dev_broker(int argc, char **argv);
+int kinfer_cmd_serve(int argc, char **argv);
+int kinfer_cmd_produce(int argc, char **argv);
 /* registry */
 int kinfer_cmd_migrate(int argc, char **argv);
 int kinfer_cmd_model(int argc, char **argv);

@@ -17,6 +17,8 @@ static const struct kinfer_cmd {
     {"inspect", kinfer_cmd_inspect, "show a model file's metadata, shapes and lineage"},
     /* streaming worker commands */
     {"dev-broker", kinfer_cmd_dev_broker, "run a Kafka-protocol broker on loopback (tests, demo)"},
+    {"serve", kinfer_cmd_serve, "classify records from Kafka (the streaming worker)"},
+    {"produce", kinfer_cmd_produce, "produce lines of a file as input records (tests, demo)"},
     /* registry commands */
     {"migrate", kinfer_cmd_migrate, "apply the PostgreSQL registry migrations (or --status)"},
     {"model", kinfer_cmd_model, "registry: model push, ls, show, lineage, pull"},
