@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_runtime.c -- the BLAS path against the scalar reference, batch independence, top-k,
+ * errors, and one model shared by threads. */
+#include <math.h>
+#include <pthread.h>
+
+#include "kinfer/runtime.h"
+#include "kinfer/train.h"
+#include "model_util.h"
+#include "test.h"
+
+static kinfer_dataset_t *ds;
+
+static kinfer_model_t *build(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map)
+{
+        size_t len;
+        uint8_t *b = tm_build(seed, L, D, H, with_map, &len);
+        char errstr[256];
+        kinfer_model_t *m = kinfer_model_load_mem(b, len, errstr, sizeof(errstr));
+        TEST_ASSERT(m != NULL, "%s", errstr);
+        free(b);
+        return m;
+}
+
+static void compare_blas_ref(int32_t D, int32_t H, int with_map)
+{
+        kinfer_model_t *m = build(11, 7, D, H, with_map);
+        if (!m)
+                return;
+        const int32_t n = 200, L = 7;
+        kinfer_runtime_t *rt = kinfer_runtime_new(n, NULL, 0), *ref = kinfer_runtime_new(n, NULL, 0);
+        kinfer_runtime_set_reference(ref, 1);
+        float *a = calloc((size_t)n * L, sizeof(float)), *b = calloc((size_t)n * L, sizeof(float));
+        TEST_ASSERT(kinfer_runtime_logits(rt, m, ds->texts, ds->lens, n, a, NULL, 0) == KINFER_OK, "blas");
+        TEST_ASSERT(kinfer_runtime_logits(ref, m, ds->texts, ds->lens, n, b, NULL, 0) == KINFER_OK, "ref");
+        double worst = 0, mag = 0;
+        for (int32_t i = 0; i < n * L; i++) {
+                double d = fabs(a[i] - b[i]) / fmax(1.0, fabs(b[i]));
+                worst = fmax(worst, d);
+                mag = fmax(mag, fabs(b[i]));
+        }
+        TEST_SAY("D=%d H=%d map=%d: max relative difference %.3g (logits up to %.2f)", D, H, with_map, worst, mag);
+        TEST_ASSERT(worst <= 1e-5, "BLAS logits differ from the reference by %.3g", worst);
+        TEST_ASSERT(mag > 0.01, "logits are not all zero");
+        free(a);
+        free(b);
+        kinfer_runtime_destroy(rt);
+        kinfer_runtime_destroy(ref);
+        kinfer_model_release(m);
+}
+
+static void test_blas_vs_reference(void)
+{
+        compare_blas_ref(32, 16, 1);
+        compare_blas_ref(48, 0, 0);
+        compare_blas_ref(0, 0, 1); /* linear: no dense layer, both paths are the bag */
+}
+
+static void test_batch_independence(void)
+{
+        kinfer_model_t *m = build(5, 6, 24, 12, 1);
+        if (!m)
+                return;
+        const int32_t n = 64, L = 6;
+        kinfer_runtime_t *rt = kinfer_runtime_new(n, NULL, 0);
+        float *all = calloc((size_t)n * L, sizeof(float)), one[16];
+        kinfer_runtime_logits(rt, m, ds->texts, ds->lens, n, all, NULL, 0);
+        double worst = 0;
+        for (int32_t i = 0; i < n; i++) {
+                kinfer_runtime_logits(rt, m, ds->texts + i, ds->lens + i, 1, one, NULL, 0);
+                for (int32_t j = 0; j < L; j++)
+                        worst = fmax(worst, fabs(one[j] - all[i * L + j]) / fmax(1.0, fabs(one[j])));
+        }
+        TEST_ASSERT(worst <= 1e-5, "a record's logits depend on its batch: %.3g", worst);
+        free(all);
+        kinfer_runtime_destroy(rt);
+        kinfer_model_release(m);
+}
+
+static void test_topk(void)
+{
+        kinfer_model_t *m = build(9, 9, 0, 0, 0);
+        if (!m)
+                return;
+        const int32_t n = 50, L = 9;
+        kinfer_runtime_t *rt = kinfer_runtime_new(n, NULL, 0);
+        kinfer_prediction_t out[50];
+        float logits[50 * 9];
+        TEST_ASSERT(kinfer_runtime_classify(rt, m, ds->texts, ds->lens, n, L, out, NULL, 0) == KINFER_OK, "classify");
+        kinfer_runtime_logits(rt, m, ds->texts, ds->lens, n, logits, NULL, 0);
+        for (int32_t i = 0; i < n; i++) {
+                double sum = 0;
+                int32_t best = 0;
+                for (int32_t j = 0; j < L; j++) {
+                        sum += out[i].prob[j];
+                        if (logits[i * L + j] > logits[i * L + best])
+                                best = j;
+                        if (j)
+                                TEST_ASSERT(out[i].prob[j] <= out[i].prob[j - 1], "record %d not sorted", i);
+                }
+                TEST_ASSERT(fabs(sum - 1) < 1e-4, "record %d: probabilities sum to %f", i, sum);
+                TEST_ASSERT(out[i].label[0] == best, "record %d: top-1 %d is not the argmax %d", i, out[i].label[0], best);
+                TEST_ASSERT(out[i].n == L, "n");
+        }
+        /* k larger than the label count is clamped */
+        TEST_ASSERT(kinfer_runtime_classify(rt, m, ds->texts, ds->lens, 1, 16, out, NULL, 0) == KINFER_OK && out[0].n == L, "clamp");
+        char errstr[128];
+        TEST_ASSERT(kinfer_runtime_classify(rt, m, ds->texts, ds->lens, 1, 0, out, errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG, "k=0");
+        TEST_ASSERT(kinfer_runtime_classify(rt, m, ds->texts, ds->lens, 51, 1, out, errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG &&
+                    strstr(errstr, "at most 50"), "batch too large: %s", errstr);
+        /* an empty text gets the prior (bias) and no crash */
+        const char *empty = "";
+        size_t zero = 0;
+        TEST_ASSERT(kinfer_runtime_classify(rt, m, &empty, &zero, 1, 1, out, NULL, 0) == KINFER_OK, "empty text");
+        kinfer_runtime_destroy(rt);
+        kinfer_model_release(m);
+}
+
+typedef struct th_s {
+        const kinfer_model_t *m;
+        int32_t labels[400];
+} th_t;
+
+static void *th_run(void *arg)
+{
+        th_t *t = arg;
+        kinfer_runtime_t *rt = kinfer_runtime_new(100, NULL, 0);
+        kinfer_prediction_t out[100];
+        for (int32_t b = 0; b < 400; b += 100) {
+                kinfer_runtime_classify(rt, t->m, ds->texts + b, ds->lens + b, 100, 1, out, NULL, 0);
+                for (int i = 0; i < 100; i++)
+                        t->labels[b + i] = out[i].label[0];
+        }
+        kinfer_runtime_destroy(rt);
+        return NULL;
+}
+
+static void test_threads_share_model(void)
+{
+        kinfer_model_t *m = build(13, 8, 16, 0, 1);
+        if (!m)
+                return;
+        th_t t[3];
+        pthread_t tid[3];
+        for (int i = 0; i < 3; i++) {
+                t[i].m = m;
+                pthread_create(&tid[i], NULL, th_run, &t[i]);
+        }
+        for (int i = 0; i < 3; i++)
+                pthread_join(tid[i], NULL);
+        TEST_ASSERT(!memcmp(t[0].labels, t[1].labels, sizeof(t[0].labels)) &&
+                    !memcmp(t[0].labels, t[2].labels, sizeof(t[0].labels)), "threads disagree");
+        kinfer_model_release(m);
+}
+
+int main(void)
+{
+        char path[512], errstr[256];
+        ds = kinfer_dataset_load(test_src_path("tests/data/sections-dev.tsv", path, sizeof(path)), 0, errstr, sizeof(errstr));
+        if (!ds) {
+                fprintf(stderr, "%s\n", errstr);
+                return 1;
+        }
+        TEST_RUN(test_blas_vs_reference);
+        TEST_RUN(test_batch_independence);
+        TEST_RUN(test_topk);
+        TEST_RUN(test_threads_share_model);
+        kinfer_dataset_destroy(ds);
+        return TEST_DONE();
+}

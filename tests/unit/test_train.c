@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_train.c -- training on the bundled sample reaches a stated accuracy; determinism;
+ * lineage metadata; char n-grams where words fail; dataset errors name file and line. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "kinfer/runtime.h"
+#include "kinfer/sha256.h"
+#include "kinfer/train.h"
+#include "model_int.h"
+#include "test.h"
+
+static char train_path[512], dev_path[512];
+
+/* The bundled 4000-record sample, evaluated on its 500-record dev sample, with the defaults
+ * (2 threads): 0.74 measured; we require 0.70. */
+#define SAMPLE_MIN_ACCURACY 0.70
+
+static void test_sample_accuracy(void)
+{
+        char errstr[256];
+        kinfer_dataset_t *tr = kinfer_dataset_load(train_path, 0, errstr, sizeof(errstr));
+        kinfer_dataset_t *dv = kinfer_dataset_load(dev_path, 0, errstr, sizeof(errstr));
+        TEST_ASSERT(tr && dv, "load: %s", errstr);
+        if (!tr || !dv)
+                return;
+        TEST_ASSERT(tr->n == 4000 && tr->format == KINFER_DATA_TSV, "4000 TSV records, got %d", tr->n);
+        kinfer_train_opts_t o;
+        kinfer_train_opts_default(&o);
+        o.name = "sample";
+        kinfer_train_result_t res;
+        kinfer_model_t *m = kinfer_train(tr, &o, &res, errstr, sizeof(errstr));
+        TEST_ASSERT(m != NULL, "train: %s", errstr);
+        if (m) {
+                kinfer_eval_t ev;
+                TEST_ASSERT(kinfer_eval(m, dv, 2, &ev, errstr, sizeof(errstr)) == KINFER_OK, "eval: %s", errstr);
+                TEST_SAY("sample accuracy %.4f, macro-F1 %.4f, %d rows, %.2fs", ev.accuracy, ev.macro_f1, res.n_rows, res.seconds);
+                TEST_ASSERT(ev.accuracy >= SAMPLE_MIN_ACCURACY, "accuracy %.4f < %.2f", ev.accuracy, SAMPLE_MIN_ACCURACY);
+                TEST_ASSERT(ev.n == 500, "all records evaluated");
+                TEST_ASSERT(kinfer_model_n_labels(m) == 51, "51 labels, got %d", kinfer_model_n_labels(m));
+                /* labels by frequency: libs is the most common section */
+                TEST_ASSERT(!strcmp(kinfer_model_label(m, 0), "libs"), "label 0 is %s", kinfer_model_label(m, 0));
+                /* lineage and training data fingerprint */
+                char sha[65];
+                kinfer_hex(tr->sha256, 32, sha);
+                const char *meta = kinfer_model_meta_json(m);
+                TEST_ASSERT(strstr(meta, sha) != NULL, "meta carries the training data sha256");
+                TEST_ASSERT(strstr(meta, "\"hyperparameters\"") && strstr(meta, "\"lr\""), "hyperparameters");
+                TEST_ASSERT(!strcmp(kinfer_model_lineage_method(m), "train") && kinfer_model_n_parents(m) == 0, "lineage");
+                TEST_ASSERT(!strcmp(kinfer_model_name(m), "sample"), "name");
+                TEST_ASSERT(res.n_rows <= o.max_rows, "max_rows honoured");
+                kinfer_eval_term(&ev);
+        }
+        kinfer_model_release(m);
+        kinfer_dataset_destroy(tr);
+        kinfer_dataset_destroy(dv);
+}
+
+static void test_deterministic(void)
+{
+        char errstr[256];
+        kinfer_dataset_t *tr = kinfer_dataset_load(train_path, 0, errstr, sizeof(errstr));
+        if (!tr)
+                return;
+        kinfer_train_opts_t o;
+        kinfer_train_opts_default(&o);
+        o.threads = 1;
+        o.epochs = 3;
+        o.seed = 7;
+        kinfer_model_t *a = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        kinfer_model_t *b = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        o.seed = 8;
+        kinfer_model_t *c = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        TEST_ASSERT(a && b && c, "train: %s", errstr);
+        if (a && b && c) {
+                const kinfer_tensor_view_t *ea = kinfer_model_tensor(a, KINFER_T_EMBED);
+                const kinfer_tensor_view_t *eb = kinfer_model_tensor(b, KINFER_T_EMBED);
+                const kinfer_tensor_view_t *ec = kinfer_model_tensor(c, KINFER_T_EMBED);
+                TEST_ASSERT(ea->size == eb->size && !memcmp(ea->data, eb->data, ea->size),
+                            "same seed, one thread: weights differ");
+                TEST_ASSERT(ea->size != ec->size || memcmp(ea->data, ec->data, ea->size),
+                            "another seed gives other weights");
+        }
+        kinfer_model_release(a);
+        kinfer_model_release(b);
+        kinfer_model_release(c);
+        kinfer_dataset_destroy(tr);
+}
+
+/* Text without spaces: every record is one long "word", so word features cannot generalise
+ * to unseen records; char n-grams can. */
+static void test_char_ngrams_unspaced(void)
+{
+        static const char *sets[2][4] = {{"山", "川", "木", "林"}, {"火", "炎", "灯", "光"}};
+        static const char *shared[4] = {"の", "は", "を", "に"};
+        char tpath[] = "/tmp/kinfer-unspaced.XXXXXX";
+        int fd = mkstemp(tpath);
+        FILE *fp = fdopen(fd, "w");
+        uint64_t s = 42;
+        char line[400];
+        for (int i = 0; i < 600; i++) {
+                int y = i % 2;
+                size_t p = (size_t)snprintf(line, sizeof(line), "%s\t", y ? "fire" : "forest");
+                for (int j = 0; j < 12; j++) {
+                        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+                        const char *ch = (s >> 33) % 3 ? shared[(s >> 40) % 4] : sets[y][(s >> 45) % 4];
+                        p += (size_t)snprintf(line + p, sizeof(line) - p, "%s", ch);
+                }
+                fprintf(fp, "%s\n", line);
+        }
+        fclose(fp);
+        char errstr[256];
+        kinfer_dataset_t *ds = kinfer_dataset_load(tpath, 0, errstr, sizeof(errstr));
+        TEST_ASSERT(ds != NULL, "%s", errstr);
+        if (!ds)
+                return;
+        /* train on the first 400, test on the last 200 (a view of the same dataset) */
+        int32_t n_all = ds->n;
+        double acc[2];
+        for (int withchar = 0; withchar < 2; withchar++) {
+                kinfer_train_opts_t o;
+                kinfer_train_opts_default(&o);
+                o.threads = 1;
+                o.min_count = 1;
+                o.feat.prefix_words = 0;
+                if (withchar) {
+                        o.feat.minn = 1;
+                        o.feat.maxn = 2;
+                }
+                ds->n = 400;
+                kinfer_model_t *m = kinfer_train(ds, &o, NULL, errstr, sizeof(errstr));
+                ds->n = n_all;
+                TEST_ASSERT(m != NULL, "%s", errstr);
+                if (!m)
+                        return;
+                kinfer_runtime_t *rt = kinfer_runtime_new(200, NULL, 0);
+                kinfer_prediction_t out[200];
+                kinfer_runtime_classify(rt, m, ds->texts + 400, ds->lens + 400, 200, 1, out, NULL, 0);
+                int ok = 0;
+                for (int i = 0; i < 200; i++)
+                        ok += !strcmp(kinfer_model_label(m, out[i].label[0]), ds->labels[400 + i]);
+                acc[withchar] = ok / 200.0;
+                kinfer_runtime_destroy(rt);
+                kinfer_model_release(m);
+        }
+        TEST_SAY("unspaced text: words only %.3f, with char n-grams %.3f", acc[0], acc[1]);
+        TEST_ASSERT(acc[0] < 0.7, "word features should fail here (%.3f)", acc[0]);
+        TEST_ASSERT(acc[1] >= 0.9, "char n-grams should carry it (%.3f)", acc[1]);
+        kinfer_dataset_destroy(ds);
+        unlink(tpath);
+}
+
+static void expect_data_error(const char *content, int allow_unlabelled, const char *want)
+{
+        char tpath[] = "/tmp/kinfer-data.XXXXXX";
+        int fd = mkstemp(tpath);
+        if (write(fd, content, strlen(content)) < 0) {
+        }
+        close(fd);
+        char errstr[512] = "";
+        kinfer_dataset_t *ds = kinfer_dataset_load(tpath, allow_unlabelled, errstr, sizeof(errstr));
+        TEST_ASSERT(ds == NULL, "accepted: %s", content);
+        TEST_ASSERT(strstr(errstr, tpath) && strstr(errstr, want), "message \"%s\" lacks file and \"%s\"", errstr, want);
+        kinfer_dataset_destroy(ds);
+        unlink(tpath);
+}
+
+static void test_dataset_formats(void)
+{
+        expect_data_error("libs\tfirst ok\ndoc\tsecond ok\nthis line has no tab\n", 0, ":3: no tab");
+        expect_data_error("libs\tok\n\tempty label\n", 0, ":2: empty label");
+        expect_data_error("__label__a one\nnot fasttext\n", 0, ":2: expected __label__LABEL");
+        expect_data_error("just text\n", 0, ":1: neither TSV");
+        expect_data_error("\n\n", 0, "no records");
+        char tpath[] = "/tmp/kinfer-data.XXXXXX";
+        int fd = mkstemp(tpath);
+        const char *ft = "__label__games a fun game\r\n\n__label__libs __label__x shared library\n";
+        if (write(fd, ft, strlen(ft)) < 0) {
+        }
+        close(fd);
+        char errstr[256];
+        kinfer_dataset_t *ds = kinfer_dataset_load(tpath, 0, errstr, sizeof(errstr));
+        TEST_ASSERT(ds && ds->format == KINFER_DATA_FASTTEXT && ds->n == 2, "fastText detected");
+        if (ds) {
+                TEST_ASSERT(!strcmp(ds->labels[0], "games") && ds->lens[0] == 10 && !memcmp(ds->texts[0], "a fun game", 10), "CRLF stripped");
+                TEST_ASSERT(!strcmp(ds->labels[1], "libs") && !memcmp(ds->texts[1], "shared library", 14), "first label wins");
+                TEST_ASSERT(ds->line_no[1] == 3, "line numbers count blank lines");
+        }
+        kinfer_dataset_destroy(ds);
+        unlink(tpath);
+}
+
+int main(void)
+{
+        test_src_path("tests/data/sections-train.tsv", train_path, sizeof(train_path));
+        test_src_path("tests/data/sections-dev.tsv", dev_path, sizeof(dev_path));
+        TEST_RUN(test_sample_accuracy);
+        TEST_RUN(test_deterministic);
+        TEST_RUN(test_char_ngrams_unspaced);
+        TEST_RUN(test_dataset_formats);
+        return TEST_DONE();
+}
