@@ -47,6 +47,41 @@ void kinfer_bag_q8(const uint8_t *embed, size_t stride, int32_t dim, const int32
         }
 }
 
+void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
+                      const int32_t *rows, const float *w, const size_t *offs, int32_t n,
+                      const float *bias, float *X)
+{
+        const size_t total = offs[n];
+        for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)
+                prefetch_row(embed + (size_t)rows[i] * stride, stride);
+        size_t i = 0;
+        for (int32_t r = 0; r < n; r++) {
+                float *restrict x = X + (size_t)r * dim;
+                if (bias)
+                        memcpy(x, bias, sizeof(float) * (size_t)dim);
+                else
+                        memset(x, 0, sizeof(float) * (size_t)dim);
+                for (; i < offs[r + 1]; i++) {
+                        if (i + PREFETCH_AHEAD < total)
+                                prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, stride);
+                        const uint8_t *row = embed + (size_t)rows[i] * stride;
+                        if (dtype == KINFER_DTYPE_Q8) {
+                                float scale;
+                                memcpy(&scale, row, 4);
+                                const int8_t *restrict q = (const int8_t *)(row + 4);
+                                const float wi = w[i] * scale;
+                                for (int32_t j = 0; j < dim; j++)
+                                        x[j] += wi * (float)q[j];
+                        } else {
+                                const float *restrict e = (const float *)row;
+                                const float wi = w[i];
+                                for (int32_t j = 0; j < dim; j++)
+                                        x[j] += wi * e[j];
+                        }
+                }
+        }
+}
+
 void kinfer_q8_row_dequant(const uint8_t *row, int32_t cols, float *out)
 {
         float scale;

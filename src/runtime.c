@@ -14,9 +14,11 @@ struct kinfer_runtime_s {
         int32_t max_batch;
         int reference;
         uint32_t *buckets;  /* featurizer output for one record */
-        int32_t *rows;      /* weighed features of one record */
+        size_t bucket_cap;
+        int32_t *rows;      /* weighed features of the whole batch, record r at offs[r] */
         float *w;
-        size_t feat_cap;    /* entries in buckets/rows/w */
+        size_t feat_cap;    /* entries in rows/w */
+        size_t *offs;       /* max_batch + 1 */
         kinfer_feat_scratch_t fs;
         float *act[2];      /* activations, max_batch x act_width each */
         size_t act_cap;     /* floats in each */
@@ -45,6 +47,7 @@ void kinfer_runtime_destroy(kinfer_runtime_t *rt)
         free(rt->buckets);
         free(rt->rows);
         free(rt->w);
+        free(rt->offs);
         kinfer_feat_scratch_term(&rt->fs);
         free(rt->act[0]);
         free(rt->act[1]);
@@ -56,23 +59,34 @@ void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on)
         rt->reference = on;
 }
 
-static int reserve_feat(kinfer_runtime_t *rt, size_t n)
+/* Room for one record's buckets (n) and the batch's features so far plus n. */
+static int reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
 {
-        if (n <= rt->feat_cap)
-                return kinfer_feat_scratch_reserve(&rt->fs, n);
-        size_t cap = rt->feat_cap ? rt->feat_cap : 1024;
-        while (cap < n)
-                cap *= 2;
-        free(rt->buckets);
-        free(rt->rows);
-        free(rt->w);
-        rt->buckets = malloc(cap * sizeof(uint32_t));
-        rt->rows = malloc(cap * sizeof(int32_t));
-        rt->w = malloc(cap * sizeof(float));
-        rt->feat_cap = rt->buckets && rt->rows && rt->w ? cap : 0;
-        if (!rt->feat_cap)
-                return -1;
-        return kinfer_feat_scratch_reserve(&rt->fs, n);
+        if (n > rt->bucket_cap) {
+                size_t cap = rt->bucket_cap ? rt->bucket_cap : 1024;
+                while (cap < n)
+                        cap *= 2;
+                free(rt->buckets);
+                rt->buckets = malloc(cap * sizeof(uint32_t));
+                rt->bucket_cap = rt->buckets ? cap : 0;
+                if (!rt->buckets || kinfer_feat_scratch_reserve(&rt->fs, cap))
+                        return -1;
+        }
+        if (used + n > rt->feat_cap) {
+                size_t cap = rt->feat_cap ? rt->feat_cap : 1 << 14;
+                while (cap < used + n)
+                        cap *= 2;
+                int32_t *rows = realloc(rt->rows, cap * sizeof(int32_t));
+                if (rows)
+                        rt->rows = rows;
+                float *w = realloc(rt->w, cap * sizeof(float));
+                if (w)
+                        rt->w = w;
+                if (!rows || !w)
+                        return -1;
+                rt->feat_cap = cap;
+        }
+        return 0;
 }
 
 static int reserve_act(kinfer_runtime_t *rt, size_t n)
@@ -103,26 +117,24 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
         if (reserve_act(rt, (size_t)rt->max_batch * (size_t)width))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (activations)");
 
-        const int32_t dim = model->dim;
-        float *X = rt->act[0];
+        if (!rt->offs && !(rt->offs = malloc(((size_t)rt->max_batch + 1) * sizeof(size_t))))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+        /* Phase 1: featurize and weigh every record (compute-bound). */
+        size_t used = 0;
+        rt->offs[0] = 0;
         for (int32_t r = 0; r < n; r++) {
                 size_t bound = kinfer_featurize_bound(&model->feat, lens[r]);
-                if (bound > rt->feat_cap && reserve_feat(rt, bound))
+                if (reserve_feat(rt, used, bound))
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
                                              "out of memory (features of a %zu-byte record)", lens[r]);
                 size_t nb = kinfer_featurize(&model->feat, texts[r], lens[r], rt->buckets);
-                size_t nf = kinfer_feat_weigh(&model->feat, rt->buckets, nb, model->bucket_map,
-                                              model->idf, &rt->fs, rt->rows, rt->w);
-                float *x = X + (size_t)r * dim;
-                if (model->bias)
-                        memcpy(x, model->bias, sizeof(float) * (size_t)dim);
-                else
-                        memset(x, 0, sizeof(float) * (size_t)dim);
-                if (model->embed_dtype == KINFER_DTYPE_Q8)
-                        kinfer_bag_q8(model->embed, model->embed_stride, dim, rt->rows, rt->w, nf, x);
-                else
-                        kinfer_bag_f32(model->embed, model->embed_stride, dim, rt->rows, rt->w, nf, x);
+                used += kinfer_feat_weigh(&model->feat, rt->buckets, nb, model->bucket_map,
+                                          model->idf, &rt->fs, rt->rows + used, rt->w + used);
+                rt->offs[r + 1] = used;
         }
+        /* Phase 2: the embedding bags (memory-bound; prefetches run across records). */
+        kinfer_bag_batch(model->embed_dtype, model->embed, model->embed_stride, model->dim, rt->rows,
+                         rt->w, rt->offs, n, model->bias, rt->act[0]);
         int cur = 0;
         for (int i = 0; i < model->n_hidden; i++) {
                 const kinfer_dense_t *d = &model->hidden[i];
