@@ -15,6 +15,10 @@ static const struct kinfer_cmd {
     {"predict", kinfer_cmd_predict, "classify lines from a file or stdin"},
     {"bench", kinfer_cmd_bench, "measure the runtime (records/s by batch size and threads)"},
     {"inspect", kinfer_cmd_inspect, "show a model file's metadata, shapes and lineage"},
+    /* compression */
+    {"quantize", kinfer_cmd_quantize, "int8 weights with per-row scales (lineage: quantized_from)"},
+    {"prune", kinfer_cmd_prune, "drop embedding rows, sparsify dense layers, optionally retrain"},
+    {"distill", kinfer_cmd_distill, "train a student model on a teacher's soft targets"},
     /* streaming worker commands */
     {"dev-broker", kinfer_cmd_dev_broker, "run a Kafka-protocol broker on loopback (tests, demo)"},
     {"serve", kinfer_cmd_serve, "classify records from Kafka (the streaming worker)"},
