@@ -18,6 +18,7 @@
 
 #define MW_TICK_MS 200          /* longest wait on the socket: bounds stop latency */
 #define MW_BACKOFF_MIN_MS 100
+#define MW_CACHE 2              /* verified models kept: the active one and the one before */
 
 /* One buffered metrics window: the registry struct plus copies of its strings. */
 typedef struct mw_window_s {
@@ -41,8 +42,12 @@ struct kinfer_model_watch_s {
         pthread_t thread;
         int started;
 
+        /* Models verified and warmed up before (one reference each, by sha256; models are
+         * immutable): a rollback to one of them needs no fetch and no verification.
+         * Watch thread only. cache[0] is the most recent. */
+        kinfer_model_watch_loaded_t cache[MW_CACHE];
+
         pthread_mutex_t lock;        /* protects everything below */
-        pthread_cond_t cond;
         int stop;
         int flush_ms;
         mw_window_t *ring;
@@ -54,6 +59,14 @@ struct kinfer_model_watch_s {
         int32_t model_version;
         char model_sha256[65];
         char failed_sha256[65];      /* last refused artifact (not retried until notified) */
+        /* the model before the last hand-over (reported again if the worker refuses it) */
+        int64_t prev_id;
+        char prev_name[129];
+        int32_t prev_version;
+        char prev_sha256[65];
+        double t_notify;             /* when the notification behind the last hand-over came */
+        char pending_error[512];     /* a refusal reported by the worker, to record */
+        int has_pending_error;
 };
 
 static double mw_now_ms(void)
@@ -104,6 +117,36 @@ static kinfer_err_t mw_load(kinfer_model_watch_t *w, const kinfer_registry_model
         return KINFER_OK;
 }
 
+/* ---- cache of verified models (watch thread) ------------------------------------------------ */
+
+/* Remember @p loaded (takes one more reference), most recent first. */
+static void mw_cache_put(kinfer_model_watch_t *w, const kinfer_model_watch_loaded_t *loaded)
+{
+        for (int i = 0; i < MW_CACHE; i++)
+                if (w->cache[i].model && !strcmp(w->cache[i].sha256, loaded->sha256)) {
+                        kinfer_model_watch_loaded_t hit = w->cache[i];
+                        memmove(&w->cache[1], &w->cache[0], (size_t)i * sizeof(w->cache[0]));
+                        w->cache[0] = hit;
+                        return;
+                }
+        kinfer_model_release(w->cache[MW_CACHE - 1].model);
+        memmove(&w->cache[1], &w->cache[0], (MW_CACHE - 1) * sizeof(w->cache[0]));
+        w->cache[0] = *loaded;
+        w->cache[0].model = kinfer_model_keep(loaded->model);
+}
+
+/* A cached model with this sha256, with one new reference for the caller, or 0. */
+static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256, kinfer_model_watch_loaded_t *out)
+{
+        for (int i = 0; i < MW_CACHE; i++)
+                if (w->cache[i].model && !strcmp(w->cache[i].sha256, sha256)) {
+                        *out = w->cache[i];
+                        out->model = kinfer_model_keep(w->cache[i].model);
+                        return 1;
+                }
+        return 0;
+}
+
 /* Upsert the worker row: the model handed over last; @p last_error NULL keeps the recorded
  * one, "" clears it. */
 static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status, const char *last_error)
@@ -136,6 +179,10 @@ static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status, co
 static void mw_set_current(kinfer_model_watch_t *w, const kinfer_model_watch_loaded_t *loaded)
 {
         pthread_mutex_lock(&w->lock);
+        w->prev_id = w->model_id;
+        memcpy(w->prev_name, w->model_name, sizeof(w->prev_name));
+        w->prev_version = w->model_version;
+        memcpy(w->prev_sha256, w->model_sha256, sizeof(w->prev_sha256));
         w->model_id = loaded->id;
         snprintf(w->model_name, sizeof(w->model_name), "%s", loaded->name);
         w->model_version = loaded->version;
@@ -172,25 +219,48 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
                 kinfer_registry_model_term(&m);
                 return KINFER_OK;
         }
-        double t_fetch = mw_now_ms();
-        err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
-        if (err) {
-                kinfer_log(KINFER_LOG_WARN, "REGISTRY", "deployment=%s model=%s:%d fetch failed: %s",
-                           w->deployment, m.name, (int)m.version, errstr);
-                kinfer_registry_model_term(&m);
-                return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
-        }
-        double t_load = mw_now_ms();
+        double t_fetch = mw_now_ms(), t_load = t_fetch;
         kinfer_model_watch_loaded_t loaded = {0};
-        err = mw_load(w, &m, &loaded, errstr, sizeof(errstr));
+        int cached = mw_cache_get(w, m.sha256, &loaded);
+        if (cached) {
+                /* verified before; the registry's name/version may be new (same bytes) */
+                loaded.id = m.id;
+                snprintf(loaded.name, sizeof(loaded.name), "%s", m.name);
+                loaded.version = m.version;
+                err = KINFER_OK;
+        } else {
+                err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
+                if (err) {
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY", "deployment=%s model=%s:%d fetch failed: %s",
+                                   w->deployment, m.name, (int)m.version, errstr);
+                        kinfer_registry_model_term(&m);
+                        return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+                }
+                t_load = mw_now_ms();
+                err = mw_load(w, &m, &loaded, errstr, sizeof(errstr));
+        }
         double t_ready = mw_now_ms();
+        if (err == KINFER_OK)
+                mw_cache_put(w, &loaded);
         if (err == KINFER_OK) {
                 char swaperr[256] = "";
+                /* current first: the worker may report the swap applied before swap() returns */
+                mw_set_current(w, &loaded);
+                pthread_mutex_lock(&w->lock);
+                w->t_notify = t0;
+                pthread_mutex_unlock(&w->lock);
+                /* from here on the callback owns loaded.model, whatever it returns */
                 if (w->swap(w->opaque, &loaded, swaperr, sizeof(swaperr)) != KINFER_OK) {
-                        kinfer_model_release(loaded.model);
                         snprintf(errstr, sizeof(errstr), "model %s:%d: swap failed: %s", m.name,
                                  (int)m.version, swaperr);
                         err = KINFER_ERR__STATE;
+                        pthread_mutex_lock(&w->lock);
+                        w->model_id = w->prev_id;
+                        memcpy(w->model_name, w->prev_name, sizeof(w->model_name));
+                        w->model_version = w->prev_version;
+                        memcpy(w->model_sha256, w->prev_sha256, sizeof(w->model_sha256));
+                        w->stats.version = w->prev_version;
+                        pthread_mutex_unlock(&w->lock);
                 }
         }
         double t_swap = mw_now_ms();
@@ -204,11 +274,11 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
                 mw_heartbeat(w, "running", errstr);
         } else {
                 kinfer_log(KINFER_LOG_INFO, "REGISTRY",
-                           "deployment=%s swapped model=%s:%d sha256=%.12s fetch_ms=%.1f "
+                           "deployment=%s swapped model=%s:%d sha256=%.12s%s fetch_ms=%.1f "
                            "load_ms=%.1f swap_ms=%.1f notify_to_swap_ms=%.1f",
-                           w->deployment, m.name, (int)m.version, m.sha256, t_load - t_fetch,
+                           w->deployment, m.name, (int)m.version, m.sha256,
+                           cached ? " (verified before, cached)" : "", t_load - t_fetch,
                            t_ready - t_load, t_swap - t_ready, t_swap - t0);
-                mw_set_current(w, &loaded);
                 pthread_mutex_lock(&w->lock);
                 w->stats.swaps++;
                 w->stats.last_swap_ms = t_swap - t0;
@@ -245,7 +315,6 @@ void kinfer_model_watch_metrics(kinfer_model_watch_t *w, const kinfer_registry_m
         win->label_counts_json = labels;
         w->count++;
         w->stats.metrics_buffered = (int64_t)w->count;
-        pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
 }
 
@@ -346,6 +415,19 @@ static void *mw_main(void *arg)
 
                 if (mw_flush_metrics(w) == KINFER_ERR__DB)
                         goto lost;
+                pthread_mutex_lock(&w->lock);
+                int report = w->has_pending_error;
+                char refusal[512];
+                memcpy(refusal, w->pending_error, sizeof(refusal));
+                w->has_pending_error = 0;
+                pthread_mutex_unlock(&w->lock);
+                if (report && mw_heartbeat(w, "running", refusal) != KINFER_OK &&
+                    !kinfer_registry_connected(w->reg)) {
+                        pthread_mutex_lock(&w->lock);
+                        w->has_pending_error = 1; /* record it after the reconnect */
+                        pthread_mutex_unlock(&w->lock);
+                        goto lost;
+                }
                 if (mw_now_ms() >= next_heartbeat) {
                         next_heartbeat = mw_now_ms() + w->heartbeat_ms;
                         if (mw_heartbeat(w, stop ? "stopping" : "running", NULL) != KINFER_OK &&
@@ -392,10 +474,11 @@ static void mw_free(kinfer_model_watch_t *w)
                 return;
         for (size_t i = 0; w->ring && i < w->count; i++)
                 free(w->ring[(w->head + i) % w->cap].label_counts_json);
+        for (int i = 0; i < MW_CACHE; i++)
+                kinfer_model_release(w->cache[i].model);
         free(w->ring);
         kinfer_registry_destroy(w->reg);
         kinfer_runtime_destroy(w->rt);
-        pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
         free(w->conninfo);
         free(w);
@@ -416,7 +499,6 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
                 return NULL;
         }
         pthread_mutex_init(&w->lock, NULL);
-        pthread_cond_init(&w->cond, NULL);
         w->conninfo = conf->conninfo ? strdup(conf->conninfo) : NULL;
         snprintf(w->deployment, sizeof(w->deployment), "%s", conf->deployment);
         if (gethostname(w->host, sizeof(w->host)) != 0)
@@ -469,6 +551,7 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
                 return NULL;
         }
         mw_set_current(w, initial);
+        mw_cache_put(w, initial);
         w->stats.connected = 1;
         mw_heartbeat(w, "starting", "");
         kinfer_log(KINFER_LOG_INFO, "REGISTRY", "deployment=%s worker=%s model=%s:%d sha256=%.12s",
@@ -489,6 +572,38 @@ kinfer_err_t kinfer_model_watch_start(kinfer_model_watch_t *w, kinfer_model_watc
                                      "cannot start the registry thread");
         w->started = 1;
         return KINFER_OK;
+}
+
+void kinfer_model_watch_report_swap(kinfer_model_watch_t *w, const char *name, int32_t version,
+                                    kinfer_err_t err, const char *errstr)
+{
+        double now = mw_now_ms();
+        pthread_mutex_lock(&w->lock);
+        if (err == KINFER_OK) {
+                if (version == w->model_version && w->t_notify > 0) {
+                        w->stats.last_applied_ms = now - w->t_notify;
+                        kinfer_log(KINFER_LOG_INFO, "REGISTRY",
+                                   "deployment=%s model=%s:%d applied notify_to_applied_ms=%.1f",
+                                   w->deployment, name ? name : "", (int)version,
+                                   w->stats.last_applied_ms);
+                }
+        } else {
+                kinfer_log(KINFER_LOG_ERR, "REGISTRY", "deployment=%s worker refused model=%s:%d: %s",
+                           w->deployment, name ? name : "", (int)version, errstr ? errstr : "");
+                memcpy(w->failed_sha256, w->model_sha256, sizeof(w->failed_sha256));
+                if (w->prev_sha256[0] && version == w->model_version) {
+                        w->model_id = w->prev_id;
+                        memcpy(w->model_name, w->prev_name, sizeof(w->model_name));
+                        w->model_version = w->prev_version;
+                        memcpy(w->model_sha256, w->prev_sha256, sizeof(w->model_sha256));
+                        w->stats.version = w->prev_version;
+                }
+                w->stats.load_failures++;
+                snprintf(w->pending_error, sizeof(w->pending_error), "model %s:%d refused by the worker: %s",
+                         name ? name : "", (int)version, errstr ? errstr : "");
+                w->has_pending_error = 1;
+        }
+        pthread_mutex_unlock(&w->lock);
 }
 
 const char *kinfer_model_watch_worker_id(const kinfer_model_watch_t *w)
@@ -512,7 +627,6 @@ void kinfer_model_watch_destroy(kinfer_model_watch_t *w, int flush_ms)
                 pthread_mutex_lock(&w->lock);
                 w->stop = 1;
                 w->flush_ms = flush_ms;
-                pthread_cond_signal(&w->cond);
                 pthread_mutex_unlock(&w->lock);
                 pthread_join(w->thread, NULL);
         } else if (kinfer_registry_connected(w->reg)) {

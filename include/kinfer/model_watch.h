@@ -5,6 +5,9 @@
  * between two batches); heartbeats into kinfer.workers; metrics windows buffered in a
  * bounded ring and written with reconnect + exponential backoff.
  *
+ * The last two models verified (the active one and the one before it) stay referenced, so a
+ * rollback needs no fetch and no verification: memory holds one extra model.
+ *
  * Nothing here ever blocks the caller's data path on PostgreSQL: kinfer_model_watch_metrics()
  * only copies into the ring, and every database call runs on the watch thread. When
  * PostgreSQL is away, serving goes on with the loaded model.
@@ -48,8 +51,9 @@ typedef struct kinfer_model_watch_loaded_s {
 
 /**
  * @brief Swap callback: make @p loaded the model of the worker, effective from the next batch.
- * The callback takes over @p loaded->model's reference when it returns KINFER_OK; on failure
- * the watch releases it and keeps reporting the old model.
+ * The callback always takes over @p loaded->model's reference (also when it fails, like
+ * kinfer_worker_swap_model()); on failure the watch records the error and keeps reporting
+ * the old model.
  * @locality called on the watch thread.
  */
 typedef kinfer_err_t(kinfer_model_watch_swap_cb)(void *opaque, kinfer_model_watch_loaded_t *loaded,
@@ -77,6 +81,16 @@ kinfer_err_t kinfer_model_watch_start(kinfer_model_watch_t *watch, kinfer_model_
  */
 void kinfer_model_watch_metrics(kinfer_model_watch_t *watch, const kinfer_registry_metrics_t *metrics);
 
+/**
+ * @brief Tell the watch how a hand-over ended in the worker (which may still refuse a model,
+ * e.g. its smoke test failed, or apply it a little later, between two batches).
+ * On failure the old model is reported again and @p errstr is recorded in
+ * kinfer.workers.last_error. Never blocks on the database.
+ * @locality any thread.
+ */
+void kinfer_model_watch_report_swap(kinfer_model_watch_t *watch, const char *name, int32_t version,
+                                    kinfer_err_t err, const char *errstr);
+
 /** The worker id used in kinfer.workers and kinfer.metrics_windows. */
 const char *kinfer_model_watch_worker_id(const kinfer_model_watch_t *watch);
 
@@ -90,6 +104,8 @@ typedef struct kinfer_model_watch_stats_s {
         int64_t metrics_buffered;  /* windows waiting in the ring */
         int32_t version;           /* the model version last handed over */
         double last_swap_ms;       /* notification received -> swap callback returned */
+        double last_applied_ms;    /* notification received -> the worker reported it applied
+                                      (kinfer_model_watch_report_swap), or 0 */
 } kinfer_model_watch_stats_t;
 
 /** A snapshot of the counters. @locality any thread. */

@@ -14,6 +14,7 @@
 #include "kinfer/conf.h"
 #include "kinfer/log.h"
 #include "kinfer/worker.h"
+#include "kinfer/worker_registry.h"
 
 #define CMD "serve"
 
@@ -141,6 +142,14 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_conf_destroy(conf);
                 return 1;
         }
+        /* registry: with `deployment` set, the model comes from PostgreSQL (worker_registry.h) */
+        kinfer_worker_registry_t *wreg = NULL;
+        if (*kinfer_conf_get(kinfer_worker_conf(w), "deployment") &&
+            !(wreg = kinfer_worker_registry_attach(w, errstr, sizeof(errstr)))) {
+                cli_error(CMD, "%s", errstr);
+                kinfer_worker_destroy(w);
+                return 1;
+        }
         serve_worker = w;
         if (serve_signals) /* a signal before the worker existed */
                 kinfer_worker_stop(w);
@@ -148,6 +157,7 @@ int kinfer_cmd_serve(int argc, char **argv)
         serve_worker = NULL;
         if (err)
                 cli_error(CMD, "%s", errstr);
+        kinfer_worker_registry_detach(wreg, 2000);
         kinfer_worker_destroy(w);
         return err ? 1 : 0;
 }

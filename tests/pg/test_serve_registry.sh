@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_serve_registry.sh -- `kinfer serve` with `deployment=` against a real PostgreSQL (a
+# private cluster, so it can be stopped) and the real dev broker:
+#   1. activation and rollback under continuous load: no record lost or duplicated, every
+#      batch classified by one version, per partition the versions follow the switches, swap
+#      latency (notify -> applied) under 1 s;
+#   2. a corrupt artifact activated: refused, recorded in kinfer.workers, serving goes on
+#      with the old model;
+#   3. PostgreSQL stopped and restarted while serving: records keep flowing, the metrics
+#      windows of the outage arrive afterwards, an activation after the restart is applied;
+#   4. SIGTERM: worker row "stopped", every classified record counted in the metrics windows.
+# The worker connects as a LOGIN role that is only a member of kinfer_worker.
+. "$(dirname "$0")/../kafka/lib.sh"
+
+RR="$PY $SRC/tests/pg/registry_results.py"
+PGD=$(mktemp -d /tmp/kinfer-serve-pg.XXXXXX)   # not under $T: the postgres user must reach it
+export KINFER_MIGRATIONS_DIR=$SRC/migrations
+if ! env_out=$(bash "$SRC/tests/pg/cluster.sh" start "$PGD"); then
+  fail "start a private PostgreSQL cluster"; finish
+fi
+eval "$env_out"
+pg_cleanup() { bash "$SRC/tests/pg/cluster.sh" stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"; cleanup; }
+trap pg_cleanup EXIT
+say "postgres on port $PGPORT"
+sql() { psql -X -qtA -d postgres -c "$1"; }
+now_ms() { date +%s%3N; }
+
+# ---- registry: two versions, one active ----
+"$K" migrate >"$T/migrate.log" 2>&1 || { fail "migrate"; cat "$T/migrate.log" >&2; finish; }
+train_model
+"$K" train --input "$SRC/tests/data/sections-train.tsv" --output "$T/m2.kinf" --seed 7 --epoch 8 \
+  -q >"$T/train2.log" 2>&1 || { fail "train model 2"; finish; }
+"$K" model push "$MODEL" --name sections >"$T/push.log" 2>&1 || fail "push v1"
+"$K" model push "$T/m2.kinf" --name sections >>"$T/push.log" 2>&1 || fail "push v2"
+"$K" activate sections sections 1 --reason "test start" >/dev/null || fail "activate v1"
+sql "CREATE ROLE kinfer_test_worker LOGIN IN ROLE kinfer_worker" >/dev/null
+
+start_broker in:8 out:16 dlq:1   # the dev broker keeps ~5 MiB per partition
+write_conf "$T/w.conf" model.path= deployment=sections \
+  "pg.conninfo=host=127.0.0.1 port=$PGPORT dbname=postgres user=kinfer_test_worker" \
+  metrics.interval.ms=500 batch.max.records=256
+start_worker w1 "$T/w.conf"
+W1=$WPID
+check "worker starts on the registry's model and joins" wait_assigned w1 30
+check "the worker loaded sections:1 from the registry" grep -q "model=sections:1" "$T/w1.log"
+
+# ---- 1. switches under load ----
+N1=30000
+head -n 500 "$SRC/tests/data/sections-dev.tsv" >"$T/lines.tsv"
+"$K" produce -b "$B" -t in --tsv --id-prefix a -n $N1 --rate 10000 -q "$T/lines.tsv" &
+P1=$!
+PIDS+=("$P1")
+sleep 0.8
+"$K" activate sections sections 2 --reason "load test" >/dev/null || fail "activate v2"
+sleep 1.0
+"$K" rollback sections --reason "load test" >/dev/null || fail "rollback"
+wait "$P1" || fail "produce phase 1"
+c=$(wait_count out $N1 60)
+sleep 1
+$RR rows "$B" out >"$T/rows1.txt"
+check "phase 1: $N1 results (got $(wc -l <"$T/rows1.txt"), topic $c)" [ "$(wc -l <"$T/rows1.txt")" -eq $N1 ]
+seq 0 $((N1 - 1)) | sed 's/^/a/' | sort >"$T/exp1.txt"
+cut -f1 "$T/rows1.txt" | sort >"$T/got1.txt"
+check "phase 1: every id exactly once (no loss, no duplicate)" cmp -s "$T/exp1.txt" "$T/got1.txt"
+check "phase 1: both versions served" [ "$(cut -f4 "$T/rows1.txt" | sort -u | tr '\n' ' ')" = "1 2 " ]
+# per partition, by offset, versions go 1 -> 2 -> 1 (a prefix of that: no flapping)
+bad=$(sort -t$'\t' -k2,2n -k3,3n "$T/rows1.txt" | awk -F'\t' '
+  { if ($2 != p) { if (p != "") print p, s; p = $2; s = ""; last = "" }
+    if ($4 != last) { s = s $4; last = $4 } }
+  END { print p, s }' | awk '$2 != "1" && $2 != "12" && $2 != "121"')
+check "phase 1: per partition the versions follow the switches 1 -> 2 -> 1 ($bad)" [ -z "$bad" ]
+# one version per batch: results of one batch share classified_at_ms and batch_size
+mixed=$(awk -F'\t' '{ k = $5 "/" $6; n[k]++; v[k] = v[k] == "" || v[k] == $4 ? $4 : "mixed"; bs[k] = $6 }
+  END { for (k in n) if (n[k] == bs[k] && v[k] == "mixed") print k }' "$T/rows1.txt" | head -3)
+check "phase 1: every batch classified by one version ($mixed)" [ -z "$mixed" ]
+grep -o "notify_to_applied_ms=[0-9.]*" "$T/w1.log" | cut -d= -f2 >"$T/swap_ms.txt"
+say "swap latency (notify -> applied between batches), ms: $(tr '\n' ' ' <"$T/swap_ms.txt")"
+check "phase 1: two swaps applied, each under 1 s" \
+  [ "$(awk '$1 < 1000' "$T/swap_ms.txt" | wc -l)" -eq 2 ]
+check "phase 1: history has activate + rollback by the CLI's user" \
+  [ "$(sql "SELECT string_agg(action, ',' ORDER BY id) FROM kinfer.activations")" = "activate,activate,rollback" ]
+
+# ---- 2. a corrupt artifact is refused, serving goes on ----
+sql "SELECT kinfer.register_model('junk', '\\x4b494e46deadbeef'::bytea, 'f32', '{a}', '{}')" >/dev/null
+"$K" activate sections junk 1 --reason "corrupt" >/dev/null || fail "activate junk"
+N2=2000
+"$K" produce -b "$B" -t in --tsv --id-prefix b -n $N2 -q "$T/lines.tsv" || fail "produce phase 2"
+c=$(wait_count out $((N1 + N2)) 60)
+sleep 1
+$RR rows "$B" out | grep '^b' >"$T/rows2.txt"
+check "phase 2: $N2 results while the bad model is active" [ "$(wc -l <"$T/rows2.txt")" -eq $N2 ]
+check "phase 2: all classified by the old model (v1)" [ "$(awk -F'\t' '$4 != 1' "$T/rows2.txt" | wc -l)" -eq 0 ]
+check "phase 2: the refusal is logged" grep -q "keeping model=sections:1: model junk:1 refused" "$T/w1.log"
+check "phase 2: and recorded in kinfer.workers" \
+  [ -n "$(sql "SELECT 1 FROM kinfer.workers WHERE last_error LIKE 'model junk:1 refused%' AND model_version = 1")" ]
+
+# ---- 3. PostgreSQL stops and restarts while serving ----
+N3=20000
+"$K" produce -b "$B" -t in --tsv --id-prefix c -n $N3 --rate 4000 -q "$T/lines.tsv" &
+P3=$!
+PIDS+=("$P3")
+sleep 1
+t_stop=$(now_ms)
+bash "$SRC/tests/pg/cluster.sh" stop "$PGD" || fail "stop postgres"
+c_stop=$($KU count "$B" out)
+sleep 2.5
+c_down=$($KU count "$B" out)
+check "phase 3: records keep flowing while PostgreSQL is down ($c_stop -> $c_down)" [ "$c_down" -gt $((c_stop + 2000)) ]
+t_up=$(now_ms)
+bash "$SRC/tests/pg/cluster.sh" restart-stopped "$PGD" || fail "restart postgres"
+wait "$P3" || fail "produce phase 3"
+c=$(wait_count out $((N1 + N2 + N3)) 60)
+check "phase 3: all $((N1 + N2 + N3)) results (got $c)" [ "$c" -eq $((N1 + N2 + N3)) ]
+for _ in $(seq 50); do
+  w=$(sql "SELECT count(*) FROM kinfer.metrics_windows WHERE window_end > to_timestamp($t_stop / 1000.0) AND window_start < to_timestamp($t_up / 1000.0)" 2>/dev/null)
+  [ "${w:-0}" -gt 2 ] && break
+  sleep 0.2
+done
+check "phase 3: the metrics windows of the outage arrived afterwards ($w)" [ "${w:-0}" -gt 2 ]
+check "phase 3: the worker reconnected" grep -q "reconnected to PostgreSQL" "$T/w1.log"
+"$K" activate sections sections 2 --reason "after outage" >/dev/null || fail "activate after restart"
+for _ in $(seq 50); do grep -q "model=sections:2 applied" <(grep "applied" "$T/w1.log" | tail -1) && break; sleep 0.1; done
+check "phase 3: an activation after the restart is applied" grep -q "model=sections:2 applied" <(grep "applied" "$T/w1.log" | tail -1)
+
+# ---- 4. stop ----
+check "worker stops cleanly (exit 0)" stop_worker $W1
+check "worker row says stopped" [ "$(sql "SELECT status FROM kinfer.workers")" = "stopped" ]
+total=$(sql "SELECT sum(records) FROM kinfer.metrics_windows")
+check "metrics windows count every classified record ($total of $((N1 + N2 + N3)))" [ "$total" -eq $((N1 + N2 + N3)) ]
+check "metrics windows carry label counts" \
+  [ "$(sql "SELECT sum(v::bigint) FROM kinfer.metrics_windows, jsonb_each_text(label_counts) AS l(k, v)")" -eq "$total" ]
+check "metrics windows per version" [ "$(sql "SELECT count(DISTINCT model_version) FROM kinfer.metrics_windows")" -eq 2 ]
+finish
