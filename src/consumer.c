@@ -103,6 +103,7 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
                 cons->cbs = *cbs;
         const char *defaults[] = {"group.id", kinfer_conf_get(conf, "kafka.group.id"),
                                   "enable.auto.commit", "true",
+                                  "auto.commit.interval.ms", "1000",
                                   "auto.offset.reset", "earliest",
                                   "fetch.wait.max.ms", "10",
                                   "client.id", "kinfer-consumer",

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+# kafka_util.py -- read-side helpers for the kafka-labelled tests and benchmarks (separate
+# client process, confluent-kafka + avro from Debian):
+#   count BROKERS TOPIC                    messages in TOPIC (sum of high watermarks - low)
+#   results BROKERS TOPIC [json|avro SCHEMA] one line per result:
+#                                          key id input_partition input_offset label model_version
+#                                          worker_id
+#   dlq BROKERS TOPIC [json|avro SCHEMA]   one line per dead letter:
+#                                          reason partition offset value_len header_reason
+#                                          original_headers source_topic
+#   committed BROKERS GROUP TOPIC          "partition committed_offset" (-1001 = none)
+#   ends BROKERS TOPIC                     "partition high_watermark"
+#   latency BROKERS TOPIC [json|avro SCHEMA]  p50/p95/p99 of classified_at - input timestamp
+import io
+import json
+import sys
+
+from confluent_kafka import Consumer, TopicPartition
+
+COMMON = {"bootstrap.servers": None, "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+          "enable.partition.eof": True, "group.id": "kafka-util-reader"}
+
+
+def parts(c, topic):
+    md = c.list_topics(topic, timeout=10)
+    return sorted(md.topics[topic].partitions.keys())
+
+
+def consumer(brokers, group="kafka-util-reader"):
+    conf = dict(COMMON, **{"bootstrap.servers": brokers, "group.id": group})
+    return Consumer(conf)
+
+
+def read_all(brokers, topic):
+    c = consumer(brokers)
+    ps = parts(c, topic)
+    tps = []
+    for p in ps:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if hi > lo:
+            tps.append(TopicPartition(topic, p, lo))
+    if not tps:
+        c.close()
+        return
+    c.assign(tps)
+    left = set(tp.partition for tp in tps)
+    idle = 0
+    while left and idle < 100:
+        m = c.poll(0.1)
+        if m is None:
+            idle += 1
+            continue
+        idle = 0
+        if m.error():
+            if m.error().code() == -191:  # _PARTITION_EOF
+                left.discard(m.partition())
+            continue
+        yield m
+    c.close()
+
+
+def decoder(args, schema_kind):
+    if not args or args[0] == "json":
+        return lambda v: json.loads(v)
+    import avro.io
+    import avro.schema
+    schema = avro.schema.parse(open(args[1]).read())
+    reader = avro.io.DatumReader(schema)
+
+    def dec(v):
+        if v[:1] == b"\0" and len(args) > 2 and args[2] == "confluent":
+            v = v[5:]
+        return reader.read(avro.io.BinaryDecoder(io.BytesIO(v)))
+    return dec
+
+
+def main():
+    cmd, brokers = sys.argv[1], sys.argv[2]
+    if cmd == "count":
+        c = consumer(brokers)
+        total = 0
+        try:
+            for p in parts(c, sys.argv[3]):
+                lo, hi = c.get_watermark_offsets(TopicPartition(sys.argv[3], p), timeout=10)
+                total += hi - lo
+        except Exception:
+            total = 0
+        c.close()
+        print(total)
+    elif cmd == "ends":
+        c = consumer(brokers)
+        for p in parts(c, sys.argv[3]):
+            lo, hi = c.get_watermark_offsets(TopicPartition(sys.argv[3], p), timeout=10)
+            print(p, hi)
+        c.close()
+    elif cmd == "committed":
+        group, topic = sys.argv[3], sys.argv[4]
+        c = consumer(brokers, group)
+        tps = [TopicPartition(topic, p) for p in parts(c, topic)]
+        for tp in c.committed(tps, timeout=10):
+            print(tp.partition, tp.offset)
+        c.close()
+    elif cmd == "results":
+        dec = decoder(sys.argv[4:], "result")
+        for m in read_all(brokers, sys.argv[3]):
+            r = dec(m.value())
+            key = m.key().decode("utf-8", "replace") if m.key() is not None else "-"
+            print(key, r["id"], r["input_partition"], r["input_offset"], r["label"],
+                  r["model_version"], r["worker_id"], sep="\t")
+    elif cmd == "dlq":
+        dec = decoder(sys.argv[4:], "dlq")
+        for m in read_all(brokers, sys.argv[3]):
+            d = dec(m.value())
+            hdr = dict((k, v.decode()) for k, v in (m.headers() or []))
+            if "value_base64" in d:
+                import base64
+                vlen = len(base64.b64decode(d["value_base64"])) if d["value_base64"] is not None else -1
+            else:
+                vlen = len(d["value"]) if d["value"] is not None else -1
+            orig = ",".join("%s=%s" % (k, v) for k, v in sorted(hdr.items()) if not k.startswith("kinfer."))
+            print(d["reason"], d["partition"], d["offset"], vlen, hdr.get("kinfer.dlq.reason", "-"),
+                  orig or "-", d["topic"], sep="\t")
+    elif cmd == "latency":
+        dec = decoder(sys.argv[4:], "result")
+        lat = []
+        for m in read_all(brokers, sys.argv[3]):
+            r = dec(m.value())
+            ts = m.timestamp()[1]  # the result's CreateTime: when the worker produced it
+            lat.append(ts - r["input_timestamp_ms"])
+        lat.sort()
+        n = len(lat)
+        if n == 0:
+            print("n=0")
+            return
+        pct = lambda p: lat[min(n - 1, int(p * n))]
+        print("n=%d p50_ms=%d p95_ms=%d p99_ms=%d max_ms=%d" % (n, pct(0.5), pct(0.95), pct(0.99), lat[-1]))
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()

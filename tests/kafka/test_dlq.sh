@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_dlq.sh -- every kind of bad record (undecodable: bad magic, truncated Avro, unknown
+# schema id, invalid UTF-8; empty: null value, empty text; oversized) lands in
+# the DLQ with its reason, source partition/offset, original value and headers; the good
+# records around them are all classified, and the committed offsets reach the end of every
+# partition (a bad record never stalls its partition).
+. "$(dirname "$0")/lib.sh"
+
+start_broker in:2 out:2 dlq:1
+train_model
+mkdir -p "$T/schemas"
+cp "$SRC/schemas/text_record.avsc" "$T/schemas/1.avsc"
+
+head -n 50 "$SRC/tests/data/sections-dev.tsv" >"$T/lines.tsv"
+"$K" produce -b "$B" -t in -f avro-confluent --schemas-dir "$T/schemas" --tsv --id-prefix g -q \
+  "$T/lines.tsv" || fail "produce good records"
+# a valid record, to cut short
+"$K" produce -b "$B" -t in -f avro-confluent --schemas-dir "$T/schemas" --id-prefix e -q \
+  <<<"" || fail "produce an empty text"
+
+# bad records, one per kind, on partition 1 between good ones, with an original header
+$PY - "$B" <<'PYEOF' || fail "produce bad records"
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1]})
+good = b"\0\0\0\0\1" + bytes([4]) + b"k1" + bytes([2 * 11]) + b"hello world"
+bad = [
+    ("badmagic", b"plain text, not Avro"),
+    ("truncated", good[:-3]),
+    ("unknownid", b"\0\0\0\0\x63" + good[5:]),
+    ("badutf8", b"\0\0\0\0\1" + bytes([4]) + b"k2" + bytes([4]) + b"\xc3\x28"),
+    ("nulltext", b"\0\0\0\0\1" + bytes([4]) + b"k3" + bytes([0])),
+    ("nullvalue", None),
+    ("oversized", b"\0\0\0\0\1" + bytes([4]) + b"k4" + bytes([0xa0, 0x1f]) + b"x" * 2000),
+]
+for key, value in bad:
+    p.produce("in", key=key.encode(), value=value, partition=1, headers=[("trace", key.encode())])
+    p.produce("in", key=b"after-" + key.encode(), value=good, partition=1)
+p.flush(10)
+PYEOF
+
+write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500
+start_worker w "$T/w.conf"
+W=$WPID
+GOOD=$((50 + 7))
+BAD=8
+wait_count out $GOOD 60 >/dev/null
+wait_count dlq $BAD 30 >/dev/null
+sleep 1
+$KU results "$B" out >"$T/results.txt"
+$KU dlq "$B" dlq >"$T/dlq.txt"
+check "all $GOOD good records classified (got $(wc -l <"$T/results.txt"))" [ "$(wc -l <"$T/results.txt")" -eq $GOOD ]
+check "$BAD dead letters (got $(wc -l <"$T/dlq.txt"))" [ "$(wc -l <"$T/dlq.txt")" -eq $BAD ]
+has() { grep -qP "$1" "$T/dlq.txt"; }
+check "bad magic -> undecodable, original header kept" has '^undecodable\t1\t\d+\t20\tundecodable\ttrace=badmagic\tin$'
+check "truncated Avro -> undecodable" has '^undecodable\t1\t\d+\t\d+\tundecodable\ttrace=truncated'
+check "unknown schema id -> undecodable" has '^undecodable\t1\t\d+\t\d+\tundecodable\ttrace=unknownid'
+check "invalid UTF-8 -> undecodable" has '^undecodable\t1\t\d+\t\d+\tundecodable\ttrace=badutf8'
+check "zero-length text field -> empty" has '^empty\t1\t\d+\t\d+\tempty\ttrace=nulltext'
+check "null value -> empty (value null)" has '^empty\t1\t\d+\t-1\tempty\ttrace=nullvalue'
+check "oversized -> oversized, whole value kept" has '^oversized\t1\t\d+\t2010\toversized\ttrace=oversized'
+check "empty text -> empty" has '^empty\t\d\t\d+\t\d+\tempty\t-\tin$'
+# the bad records were produced to partition 1 alternating with good ones: their source
+# offsets must be 7 values two apart
+check "source offsets point at the bad records" \
+  [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -n | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "7/0" ]
+check "worker exits 0 on SIGTERM" stop_worker $W
+$KU committed "$B" test in >"$T/committed.txt"
+$KU ends "$B" in >"$T/ends.txt"
+check "committed offsets = end of every partition ($(tr '\n' ' ' <"$T/committed.txt"))" cmp -s "$T/committed.txt" "$T/ends.txt"
+finish

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_serve_cli.sh -- kinfer serve's configuration handling without a broker: --dump-config
+# masks secrets and shows sources, precedence file < -X < environment, unknown keys and bad
+# values are errors naming the key (file:line), docs/CONFIGURATION.md is what the table
+# generates; --help of serve, produce and dev-broker.
+set -uo pipefail
+K=${KINFER_BIN:?}
+SRC=${KINFER_SOURCE_DIR:?}
+T=$(mktemp -d /tmp/kinfer-serve-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+passed=0 failed=0
+check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
+
+cat >"$T/k.conf" <<'CONF'
+# a comment
+kafka.bootstrap.servers = 127.0.0.1:9092
+input.topic=in
+output.topic=out
+batch.max.records=64
+kafka.sasl.password=hunter2
+kafka.ssl.key.password=k3y
+pg.conninfo=host=db user=w password=pgsecret
+CONF
+"$K" serve --config "$T/k.conf" -X batch.max.records=128 -X kafka.linger.ms=3 --dump-config >"$T/dump" 2>&1
+check "dump exits 0" [ $? -eq 0 ]
+check "-X overrides the file" grep -q "^batch.max.records=128 .*# -X" "$T/dump"
+check "kafka.* pass-through listed" grep -q "^kafka.linger.ms=3" "$T/dump"
+check "secrets masked" bash -c "! grep -qE 'hunter2|k3y|pgsecret' '$T/dump'"
+check "sasl password shown as ******" grep -q "^kafka.sasl.password=\*\*\*\*\*\*" "$T/dump"
+check "conninfo password masked, rest kept" grep -q "^pg.conninfo=host=db user=w password=\*\*\*\*\*\*" "$T/dump"
+check "source file:line shown" grep -q "^input.topic=in .*k.conf:3" "$T/dump"
+KINFER_BATCH_MAX_RECORDS=512 KINFER_INPUT_TOPIC=a,b "$K" serve --config "$T/k.conf" -X batch.max.records=128 \
+  --dump-config >"$T/dump2" 2>&1
+check "environment overrides -X" grep -q "^batch.max.records=512 .*KINFER_BATCH_MAX_RECORDS" "$T/dump2"
+check "KINFER_INPUT_TOPIC sets input.topic" grep -q "^input.topic=a,b" "$T/dump2"
+
+echo "no.such.key=1" >>"$T/k.conf"
+"$K" serve --config "$T/k.conf" >"$T/err" 2>&1
+st=$?
+check "unknown key: exit 2" [ $st -eq 2 ]
+check "unknown key named with file:line" grep -q "k.conf:9: unknown configuration key \"no.such.key\"" "$T/err"
+"$K" serve -X batch.max.wait.ms=-1 --dump-config >"$T/err" 2>&1
+check "bad value named" grep -q "batch.max.wait.ms" "$T/err"
+"$K" serve -X input.topic=in >"$T/err" 2>&1
+check "missing required key named" grep -q "kafka.bootstrap.servers is required" "$T/err"
+
+"$K" serve --dump-config-doc >"$T/CONFIGURATION.md"
+check "docs/CONFIGURATION.md is up to date (kinfer serve --dump-config-doc)" cmp -s "$T/CONFIGURATION.md" "$SRC/docs/CONFIGURATION.md"
+for c in serve produce dev-broker; do
+  check "$c --help" bash -c "'$K' $c --help | grep -q Usage"
+done
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
