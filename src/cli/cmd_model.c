@@ -25,9 +25,10 @@ static void model_usage(FILE *fp)
                 "                               (NAME defaults to the name in the file)\n"
                 "  ls [NAME]                    list registered models\n"
                 "  show NAME[:VERSION]          details of one model (default: latest version)\n"
-                "  lineage NAME[:VERSION] [--descendants]\n"
+                "  lineage NAME[:VERSION] [--descendants] [--params]\n"
                 "                               the model's ancestors as a tree (or the models\n"
-                "                               derived from it)\n"
+                "                               derived from it); --params adds how each model\n"
+                "                               was made (its lineage.params)\n"
                 "  pull NAME[:VERSION] --output FILE\n"
                 "                               download and verify the artifact\n\n"
                 "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
@@ -40,6 +41,7 @@ struct model_opts {
         const char *name;
         const char *output;
         int descendants;
+        int params;
 };
 
 static int model_parse(int argc, char **argv, struct model_opts *o)
@@ -48,6 +50,7 @@ static int model_parse(int argc, char **argv, struct model_opts *o)
                                              {"name", required_argument, NULL, 'n'},
                                              {"output", required_argument, NULL, 'o'},
                                              {"descendants", no_argument, NULL, 'D'},
+                                             {"params", no_argument, NULL, 'P'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
         int c;
@@ -58,6 +61,7 @@ static int model_parse(int argc, char **argv, struct model_opts *o)
                 case 'n': o->name = optarg; break;
                 case 'o': o->output = optarg; break;
                 case 'D': o->descendants = 1; break;
+                case 'P': o->params = 1; break;
                 case 'h': model_usage(stdout); return 0;
                 default: model_usage(stderr); return 2;
                 }
@@ -230,7 +234,7 @@ static int model_show(kinfer_registry_t *reg, const char *ref)
 
 /* ---- lineage -------------------------------------------------------------------------------- */
 
-static int model_lineage(kinfer_registry_t *reg, const char *ref, int descendants)
+static int model_lineage(kinfer_registry_t *reg, const char *ref, int descendants, int params)
 {
         char name[129], errstr[512];
         int32_t version;
@@ -280,7 +284,7 @@ static int model_lineage(kinfer_registry_t *reg, const char *ref, int descendant
                         printf("  %s", nodes[i].method);
                 if (nodes[i].format[0])
                         printf("  %s", nodes[i].format);
-                if (nodes[i].params && strcmp(nodes[i].params, "{}"))
+                if (params && nodes[i].params && strcmp(nodes[i].params, "{}"))
                         printf("  %s", nodes[i].params);
                 printf("\n");
         }
@@ -371,7 +375,7 @@ int kinfer_cmd_model(int argc, char **argv)
         else if (!strcmp(sub, "show"))
                 rc = model_show(reg, args[0]);
         else if (!strcmp(sub, "lineage"))
-                rc = model_lineage(reg, args[0], o.descendants);
+                rc = model_lineage(reg, args[0], o.descendants, o.params);
         else
                 rc = model_pull(reg, args[0], o.output);
         kinfer_registry_destroy(reg);
