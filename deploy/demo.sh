@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# demo.sh -- the whole kinfer loop on one machine, from a fresh Debian:
+#   install dependencies, build, start a throwaway PostgreSQL (initdb into .demo/pg, run as a
+#   non-root user) and a Kafka-protocol dev broker, apply the migrations, train a model on the
+#   bundled sample and quantize it, push both with their lineage, activate one, stream Avro
+#   records through a worker, switch to the other version live, roll back, and show the
+#   results and the metrics tables.
+# Everything it starts is stopped when it exits. Usage: deploy/demo.sh [--keep]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DEMO=$ROOT/.demo
+KEEP=${1:-}
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. dependencies and build"
+deploy/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target kinfer >/dev/null
+K=$ROOT/build/kinfer
+rm -rf "$DEMO"
+mkdir -p "$DEMO/schemas"
+PIDS=()
+PGDIR=$(mktemp -d /tmp/kinfer-demo-pg.XXXXXX)   # PostgreSQL's data must be reachable by its user
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  tests/pg/cluster.sh stop "$PGDIR" >/dev/null 2>&1 || true
+  rm -rf "$PGDIR"
+}
+trap cleanup EXIT
+
+step "2. PostgreSQL (throwaway cluster) and migrations"
+eval "$(tests/pg/cluster.sh start "$PGDIR")"
+echo "PostgreSQL on 127.0.0.1:$PGPORT"
+"$K" migrate
+"$K" migrate --status
+
+step "3. Kafka-protocol dev broker"
+"$K" dev-broker --topic sections.in:4 --topic sections.out:4 --topic sections.dlq:1 >"$DEMO/broker.out" 2>"$DEMO/broker.log" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$DEMO/broker.out" ] && break; sleep 0.1; done
+B=$(head -n 1 "$DEMO/broker.out")
+echo "bootstrap servers: $B"
+
+step "4. train on the bundled sample, quantize, push both with lineage"
+"$K" train --input tests/data/sections-train.tsv --output "$DEMO/sections.kinf" --name sections
+"$K" eval "$DEMO/sections.kinf" tests/data/sections-dev.tsv --no-confusion | head -n 5
+"$K" quantize "$DEMO/sections.kinf" --output "$DEMO/sections-int8.kinf"
+"$K" model push "$DEMO/sections.kinf" --name sections
+"$K" model push "$DEMO/sections-int8.kinf" --name sections-int8
+"$K" model ls
+"$K" model lineage sections-int8:1
+
+step "5. activate sections:1 and start a worker for deployment 'sections'"
+"$K" deployment create sections --input-topic sections.in --output-topic sections.out
+"$K" activate sections sections 1 --reason "demo: first version"
+cp schemas/text_record.avsc "$DEMO/schemas/1.avsc"
+cat >"$DEMO/kinfer.conf" <<CONF
+kafka.bootstrap.servers=$B
+kafka.group.id=kinfer-demo
+input.topic=sections.in
+output.topic=sections.out
+dlq.topic=sections.dlq
+input.format=avro-confluent
+input.schemas.dir=$DEMO/schemas
+output.format=json
+deployment=sections
+pg.conninfo=host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres
+metrics.interval.ms=1000
+batch.max.wait.ms=5
+CONF
+"$K" serve --config "$DEMO/kinfer.conf" >"$DEMO/worker.out" 2>"$DEMO/worker.log" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q "assigned" "$DEMO/worker.log" 2>/dev/null && break; sleep 0.1; done
+
+show_results() { # TITLE N: the last N results, compactly
+  sleep 1.5
+  echo "-- $1"
+  /usr/bin/python3 tests/kafka/kafka_util.py results "$B" sections.out | tail -n "$2" |
+    awk '{printf "  id=%-8s label=%-12s model_version=%s\n", $2, $5, $6}'
+}
+
+step "6. stream 500 Avro records (Confluent framing) through the worker"
+"$K" produce -b "$B" -t sections.in -f avro-confluent --schemas-dir "$DEMO/schemas" --schema-id 1 \
+  --tsv --id-prefix a tests/data/sections-dev.tsv
+show_results "results (label and the model version that classified each record)" 5
+# a malformed record goes to the dead-letter topic with its reason
+printf 'not avro at all\n' | "$K" produce -b "$B" -t sections.in -f text -q
+sleep 1
+/usr/bin/python3 tests/kafka/kafka_util.py dlq "$B" sections.dlq | awk '{print "  dead letter: reason=" $1 " partition=" $2 " offset=" $3}'
+
+step "7. live switch to sections-int8:1, then roll back"
+psql -qAt -c "SELECT kinfer.activate('sections', 'sections-int8', 1, 'demo: int8 is smaller');"
+sleep 1
+"$K" produce -b "$B" -t sections.in -f avro-confluent --schemas-dir "$DEMO/schemas" --schema-id 1 \
+  --tsv --id-prefix b -n 200 tests/data/sections-dev.tsv -q
+show_results "after the switch" 3
+psql -qAt -c "SELECT kinfer.rollback('sections', 'demo: back to f32');"
+sleep 1
+"$K" produce -b "$B" -t sections.in -f avro-confluent --schemas-dir "$DEMO/schemas" --schema-id 1 \
+  --tsv --id-prefix c -n 200 tests/data/sections-dev.tsv -q
+show_results "after the rollback" 3
+
+step "8. what the database knows"
+sleep 2
+psql -c "SELECT action, at, who, from_model, to_model, reason FROM kinfer.activation_log ORDER BY id"
+psql -c "SELECT model_name || ':' || model_version AS model, sum(records) AS records, sum(batches) AS batches,
+                round(max(latency_p99_ms)::numeric, 2) AS max_p99_ms, sum(dlq) AS dead_letters,
+                round(avg(mean_confidence)::numeric, 3) AS confidence
+           FROM kinfer.metrics_windows GROUP BY 1 ORDER BY 1"
+echo
+echo "Done. Logs in .demo/ (worker.log, broker.log)."
+if [ "$KEEP" = "--keep" ]; then echo "--keep: press Enter to stop the broker, worker and PostgreSQL"; read -r _; fi
