@@ -184,6 +184,7 @@ int kinfer_cmd_produce(int argc, char **argv)
         double t0 = cli_now();
         kinfer_buf_t buf = {0};
         long sent = 0;
+        double value_bytes = 0;
         for (long i = 0; i < count && !status; i++) {
                 const char *text = lines[(size_t)i % n_lines];
                 char id[128];
@@ -202,6 +203,7 @@ int kinfer_cmd_produce(int argc, char **argv)
                         break;
                 }
                 sent++;
+                value_bytes += (double)buf.len;
                 if ((i & 1023) == 0)
                         kinfer_producer_poll(prod, 0);
                 if (rate > 0 && (i & 63) == 63) {
@@ -216,8 +218,11 @@ int kinfer_cmd_produce(int argc, char **argv)
         }
         double secs = cli_now() - t0;
         if (!quiet && prod)
-                fprintf(stderr, "kinfer produce: produced %ld records in %.2f s (%.0f/s), %ld failed\n",
-                        st.delivered, secs, secs > 0 ? (double)st.delivered / secs : 0, st.failed);
+                fprintf(stderr,
+                        "kinfer produce: produced %ld records in %.2f s (%.0f/s), %ld failed, "
+                        "mean value %.0f bytes\n",
+                        st.delivered, secs, secs > 0 ? (double)st.delivered / secs : 0, st.failed,
+                        sent ? value_bytes / (double)sent : 0);
         if (st.failed || st.delivered != sent)
                 status = status ? status : 1;
         kinfer_buf_free(&buf);

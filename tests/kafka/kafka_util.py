@@ -11,6 +11,7 @@
 #                                          original_headers source_topic
 #   committed BROKERS GROUP TOPIC          "partition committed_offset" (-1001 = none)
 #   ends BROKERS TOPIC                     "partition high_watermark"
+#   rate BROKERS TOPIC N [timeout]         wait for N messages; rate from the first to the N-th
 #   latency BROKERS TOPIC [json|avro SCHEMA]  p50/p95/p99 of classified_at - input timestamp
 import io
 import json
@@ -88,6 +89,30 @@ def main():
             total = 0
         c.close()
         print(total)
+    elif cmd == "rate":
+        # wait until TOPIC holds N messages; time from the first to the N-th
+        import time
+        topic, n = sys.argv[3], int(sys.argv[4])
+        limit = float(sys.argv[5]) if len(sys.argv) > 5 else 600
+        c = consumer(brokers)
+        tps = [TopicPartition(topic, p) for p in parts(c, topic)]
+        start = time.time()
+        t0 = None
+        total = 0
+        while time.time() - start < limit:
+            total = sum(c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps)
+            now = time.time()
+            if total > 0 and t0 is None:
+                t0, n0 = now, total
+            if total >= n:
+                break
+            time.sleep(0.05)
+        c.close()
+        if t0 is None or total < n:
+            print("n=%d seconds=0 rps=0 incomplete=1" % total)
+        else:
+            secs = now - t0
+            print("n=%d seconds=%.2f rps=%.0f" % (total, secs, (total - n0) / secs if secs > 0 else 0))
     elif cmd == "ends":
         c = consumer(brokers)
         for p in parts(c, sys.argv[3]):

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# bench_stream.sh -- end-to-end streaming benchmark on the dev broker (docs/benchmarks.md,
+# "Streaming"):
+#   1. throughput: N (default 1M) debian-sections records as Avro (Confluent framing) are
+#      produced first, then one `kinfer serve` drains them for every batch.max.records x
+#      batch.max.wait.ms; records/s from its first result to its N-th;
+#   2. latency at half the best throughput: records produced at that rate while a worker
+#      serves them; p50/p95/p99 of (result produced - input produced), per wait;
+#   3. the peer: tests/bench/peer_worker.py (confluent-kafka + python3-avro + sklearn TF-IDF
+#      + LinearSVC) on PEER_N of the same records, in the same run.
+#
+#   tests/bench/bench_stream.sh            # DATA defaults to ../shared/data/debian-sections
+#   N=200000 BATCHES="256" WAITS="5" tests/bench/bench_stream.sh   # a quick run
+# Environment: KINFER_BIN (default build/kinfer), DATA, N, BATCHES, WAITS, LAT_SECONDS,
+# PEER_N. Prints a Markdown summary on stdout; logs stay in the printed folder.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DATA=${DATA:-$ROOT/../shared/data/debian-sections}
+K=${KINFER_BIN:-$ROOT/build/kinfer}
+N=${N:-1000000}
+BATCHES=${BATCHES:-"64 256 1024"}
+WAITS=${WAITS:-"1 5 20"}
+LAT_SECONDS=${LAT_SECONDS:-10}
+PEER_N=${PEER_N:-30000}
+PY=/usr/bin/python3
+KU="$PY $ROOT/tests/kafka/kafka_util.py"
+T=$(mktemp -d /tmp/kinfer-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+log() { echo "# $*" >&2; }
+
+[ -x "$K" ] || { echo "bench: no kinfer binary at $K (set KINFER_BIN)" >&2; exit 2; }
+[ -f "$DATA/train.tsv" ] || { echo "bench: no $DATA/train.tsv (set DATA)" >&2; exit 2; }
+log "logs in $T"
+
+# ---- model, broker, input --------------------------------------------------------------------
+"$K" train --input "$DATA/train.tsv" --output "$T/model.kinf" >"$T/train.log" 2>&1
+log "model: $(tail -1 "$T/train.log")"
+# 5 MiB kept per partition: 1M records of ~500 bytes need >= 100 partitions
+topics=(--topic in:128 --topic dlq:1 --topic peer_out:8)
+for b in $BATCHES; do for w in $WAITS; do topics+=(--topic "out_${b}_${w}:32"); done; done
+for w in $WAITS; do topics+=(--topic "lat_in_$w:16" --topic "lat_out_$w:16"); done
+"$K" dev-broker "${topics[@]}" >"$T/broker.out" 2>"$T/broker.err" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$T/broker.out" ] && break; sleep 0.1; done
+B=$(head -1 "$T/broker.out")
+mkdir -p "$T/schemas"
+cp "$ROOT/schemas/text_record.avsc" "$T/schemas/1.avsc"
+"$K" produce -b "$B" -t in -f avro-confluent --schemas-dir "$T/schemas" --tsv -n "$N" \
+  "$DATA/train.tsv" 2>"$T/produce.log"
+PRODUCED=$(grep -o 'produced.*' "$T/produce.log")
+log "input: $PRODUCED"
+
+conf() { # conf FILE key=value...
+  local f=$1; shift
+  {
+    echo "kafka.bootstrap.servers=$B"
+    echo "model.path=$T/model.kinf"
+    echo "input.format=avro-confluent"
+    echo "input.schemas.dir=$T/schemas"
+    echo "output.format=avro"
+    echo "dlq.topic=dlq"
+    echo "metrics.interval.ms=1000"
+    local kv; for kv in "$@"; do echo "$kv"; done
+  } >"$f"
+}
+
+# ---- 1. throughput -------------------------------------------------------------------------
+declare -A RPS
+best=0
+for b in $BATCHES; do
+  for w in $WAITS; do
+    conf "$T/t_${b}_$w.conf" input.topic=in "output.topic=out_${b}_$w" "kafka.group.id=t_${b}_$w" \
+      "batch.max.records=$b" "batch.max.wait.ms=$w"
+    "$K" serve --config "$T/t_${b}_$w.conf" 2>"$T/t_${b}_$w.log" &
+    wp=$!
+    PIDS+=($wp)
+    r=$($KU rate "$B" "out_${b}_$w" "$N" 600)
+    kill -TERM $wp; wait $wp || true
+    rps=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$r")
+    RPS[$b,$w]=$rps
+    [ "$rps" -gt "$best" ] && best=$rps
+    log "batch=$b wait=${w}ms: $r"
+  done
+done
+
+# ---- 2. latency at half the best throughput -------------------------------------------------
+half=$((best / 2))
+declare -A LAT
+for w in $WAITS; do
+  conf "$T/l_$w.conf" "input.topic=lat_in_$w" "output.topic=lat_out_$w" "kafka.group.id=l_$w" \
+    batch.max.records=256 "batch.max.wait.ms=$w"
+  "$K" serve --config "$T/l_$w.conf" 2>"$T/l_$w.log" &
+  wp=$!
+  PIDS+=($wp)
+  for _ in $(seq 300); do grep -q "CONSUMER assigned" "$T/l_$w.log" && break; sleep 0.1; done
+  "$K" produce -b "$B" -t "lat_in_$w" -f avro-confluent --schemas-dir "$T/schemas" --tsv \
+    -n $((half * LAT_SECONDS)) --rate "$half" -X linger.ms=1 "$DATA/train.tsv" 2>"$T/l_$w.produce.log"
+  sleep 1
+  kill -TERM $wp; wait $wp || true
+  # only what the broker still holds (the last ~5 MiB per partition): the steady state
+  LAT[$w]=$($KU latency "$B" "lat_out_$w" avro "$ROOT/schemas/classification.avsc")
+  log "latency at ${half}/s, batch=256 wait=${w}ms: ${LAT[$w]} ($(grep -o 'produced.*' "$T/l_$w.produce.log"))"
+done
+
+# ---- 3. the peer ---------------------------------------------------------------------------
+$PY "$ROOT/tests/bench/peer_worker.py" --brokers "$B" --topic in --output peer_out \
+  --schemas-dir "$T/schemas" --train "$DATA/train.tsv" --max "$PEER_N" >"$T/peer.out" 2>"$T/peer.err" || true
+PEER=$(grep 'peer: n=' "$T/peer.out" || echo "peer: failed (see $T/peer.err)")
+peer_rps=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$PEER")
+log "$(head -1 "$T/peer.out")"
+log "$PEER"
+
+# ---- summary -------------------------------------------------------------------------------
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem/ {print $2}') GiB"
+echo "input: $PRODUCED"
+echo
+echo "| batch.max.records | batch.max.wait.ms | records/s |"
+echo "|---:|---:|---:|"
+for b in $BATCHES; do for w in $WAITS; do echo "| $b | $w | ${RPS[$b,$w]} |"; done; done
+echo
+echo "latency at half the best throughput (${half} records/s offered), batch.max.records=256:"
+echo
+echo "| batch.max.wait.ms | result |"
+echo "|---:|---|"
+for w in $WAITS; do echo "| $w | ${LAT[$w]} |"; done
+echo
+echo "peer (Python, TF-IDF + LinearSVC): $PEER"
+if [ -n "$peer_rps" ] && [ "$peer_rps" -gt 0 ]; then
+  echo "kinfer best / peer: $((best / peer_rps))x"
+fi
