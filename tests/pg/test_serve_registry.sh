@@ -4,7 +4,7 @@
 # private cluster, so it can be stopped) and the real dev broker:
 #   1. activation and rollback under continuous load: no record lost or duplicated, every
 #      batch classified by one version, per partition the versions follow the switches, swap
-#      latency (notify -> applied) under 1 s;
+#      latency (notify -> applied) under 1 s (KINFER_SWAP_LIMIT_MS; sanitizer builds: 5 s);
 #   2. a corrupt artifact activated: refused, recorded in kinfer.workers, serving goes on
 #      with the old model;
 #   3. PostgreSQL stopped and restarted while serving: records keep flowing, the metrics
@@ -76,8 +76,9 @@ mixed=$(awk -F'\t' '{ k = $5 "/" $6; n[k]++; v[k] = v[k] == "" || v[k] == $4 ? $
 check "phase 1: every batch classified by one version ($mixed)" [ -z "$mixed" ]
 grep -o "notify_to_applied_ms=[0-9.]*" "$T/w1.log" | cut -d= -f2 >"$T/swap_ms.txt"
 say "swap latency (notify -> applied between batches), ms: $(tr '\n' ' ' <"$T/swap_ms.txt")"
-check "phase 1: two swaps applied, each under 1 s" \
-  [ "$(awk '$1 < 1000' "$T/swap_ms.txt" | wc -l)" -eq 2 ]
+limit=${KINFER_SWAP_LIMIT_MS:-1000}
+check "phase 1: two swaps applied, each under $limit ms" \
+  [ "$(awk -v l="$limit" '$1 < l' "$T/swap_ms.txt" | wc -l)" -eq 2 ]
 check "phase 1: history has activate + rollback by the CLI's user" \
   [ "$(sql "SELECT string_agg(action, ',' ORDER BY id) FROM kinfer.activations")" = "activate,activate,rollback" ]
 
