@@ -14,17 +14,20 @@
 #include "kinfer/model_write.h"
 #include "kinfer/runtime.h"
 #include "kinfer/sha256.h"
+#include "bucket_rank.h"
 #include "model_int.h"
 #include "ops.h"
 
 /* ---- rebuilding a model with some tensors replaced ------------------------------------------ */
 
 typedef struct repl_s {
-        uint32_t kind, dtype, rows, cols;
+        uint32_t kind, dtype, rows, cols; /* dtype REPL_DROP: remove the tensor */
         void *data; /* owned by the caller */
         size_t size;
         int used;
 } repl_t;
+
+#define REPL_DROP UINT32_MAX
 
 #define MAX_REPL 16
 
@@ -50,7 +53,9 @@ static kinfer_model_t *rebuild(const kinfer_model_t *src, repl_t *r, int n_r, co
                 for (j = 0; j < n_r; j++)
                         if (r[j].kind == t->kind && !r[j].used)
                                 break;
-                if (j < n_r) {
+                if (j < n_r && r[j].dtype == REPL_DROP) {
+                        r[j].used = 1;
+                } else if (j < n_r) {
                         r[j].used = 1;
                         err = kinfer_model_builder_add(mb, r[j].kind, r[j].dtype, r[j].rows, r[j].cols,
                                                        r[j].data, r[j].size);
@@ -60,7 +65,7 @@ static kinfer_model_t *rebuild(const kinfer_model_t *src, repl_t *r, int n_r, co
                 }
         }
         for (int j = 0; j < n_r && !err; j++)
-                if (!r[j].used)
+                if (!r[j].used && r[j].dtype != REPL_DROP)
                         err = kinfer_model_builder_add(mb, r[j].kind, r[j].dtype, r[j].rows, r[j].cols,
                                                        r[j].data, r[j].size);
         kinfer_model_t *model = NULL;
@@ -82,6 +87,94 @@ static void repl_free(repl_t *r, int n_r)
 {
         for (int j = 0; j < n_r; j++)
                 free(r[j].data);
+}
+
+/* The row of bucket @p b: dense map, compact map (bucket_rank.h) or identity. */
+static int32_t bucket_row(const kinfer_model_t *m, const kinfer_rank_block_t *rank, uint32_t b)
+{
+        if (m->bucket_map)
+                return m->bucket_map[b];
+        if (rank)
+                return kinfer_rank_row(rank, b);
+        return (int32_t)b;
+}
+
+static const kinfer_rank_block_t *model_rank(const kinfer_model_t *m)
+{
+        const kinfer_tensor_view_t *t = kinfer_model_tensor(m, KINFER_T_BUCKET_RANK);
+        return t ? (const kinfer_rank_block_t *)t->data : NULL;
+}
+
+/* Rewrite @p m with the compact bucket map of bucket_rank.h (rows renumbered into bucket
+ * order, bytes unchanged) and the same META. A model whose map shares rows between buckets
+ * is returned as it is (a new reference). */
+static kinfer_model_t *compact_map(kinfer_model_t *m, char *errstr, size_t errstr_size)
+{
+        const uint32_t nb = (uint32_t)m->n_buckets;
+        const kinfer_rank_block_t *old_rank = model_rank(m);
+        if (old_rank || nb % 64)
+                return kinfer_model_keep(m);
+        repl_t r[4];
+        int n_r = 0;
+        memset(r, 0, sizeof(r));
+        kinfer_model_t *out = NULL;
+        int32_t *map = malloc(sizeof(int32_t) * nb), *old_of = malloc(sizeof(int32_t) * nb);
+        uint8_t *seen = calloc((size_t)m->n_rows + 1, 1);
+        kinfer_rank_block_t *rank = malloc(sizeof(kinfer_rank_block_t) * (nb / 64));
+        if (!map || !old_of || !seen || !rank)
+                goto oom;
+        for (uint32_t b = 0; b < nb; b++)
+                map[b] = bucket_row(m, NULL, b);
+        int64_t n = kinfer_rank_from_map(map, nb, rank, old_of, seen);
+        if (n != m->n_rows) {
+                out = kinfer_model_keep(m); /* rows shared or unreachable: keep the dense map */
+                goto done;
+        }
+        const size_t stride = m->embed_stride;
+        uint8_t *E = malloc(stride * (size_t)(n ? n : 1));
+        if (!E)
+                goto oom;
+        r[n_r++] = (repl_t){KINFER_T_EMBED, m->embed_dtype, (uint32_t)n, (uint32_t)m->dim, E, stride * (size_t)n, 0};
+        for (int64_t i = 0; i < n; i++)
+                memcpy(E + (size_t)i * stride, m->embed + (size_t)old_of[i] * stride, stride);
+        if (m->idf) {
+                float *idf = malloc(sizeof(float) * (size_t)(n ? n : 1));
+                if (!idf)
+                        goto oom;
+                r[n_r++] = (repl_t){KINFER_T_IDF, KINFER_DTYPE_F32, 1, (uint32_t)n, idf, sizeof(float) * (size_t)n, 0};
+                for (int64_t i = 0; i < n; i++)
+                        idf[i] = m->idf[old_of[i]];
+        }
+        r[n_r++] = (repl_t){KINFER_T_BUCKET_MAP, REPL_DROP, 0, 0, NULL, 0, 0};
+        r[n_r++] = (repl_t){KINFER_T_BUCKET_RANK, KINFER_DTYPE_I32, nb / 64, 4, rank,
+                            sizeof(kinfer_rank_block_t) * (nb / 64), 0};
+        rank = NULL;
+        out = rebuild(m, r, n_r, m->meta_json, errstr, errstr_size);
+        if (!out && strstr(errstr, "unknown kind"))
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                              "this kinfer's model loader cannot read the compact bucket map yet "
+                              "(tensor kind %d, see docs/compression.md); write without it",
+                              KINFER_T_BUCKET_RANK);
+        goto done;
+oom:
+        kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (compact bucket map)");
+done:
+        repl_free(r, n_r);
+        free(map);
+        free(old_of);
+        free(seen);
+        free(rank);
+        return out;
+}
+
+/* Apply compact_map() when asked, consuming @p m. */
+static kinfer_model_t *maybe_compact(kinfer_model_t *m, int on, char *errstr, size_t errstr_size)
+{
+        if (!m || !on)
+                return m;
+        kinfer_model_t *c = compact_map(m, errstr, errstr_size);
+        kinfer_model_release(m);
+        return c;
 }
 
 /* The dense layers of a model, with their tensor kinds, in forward order. */
@@ -262,14 +355,17 @@ kinfer_model_t *kinfer_quantize(const kinfer_model_t *model, const kinfer_quanti
                                      convert ? "q8" : dtype_name(dt),
                                      !convert && dt == KINFER_DTYPE_CSR ? ", \"why\": \"csr is smaller\"" : "");
         }
-        kinfer_strbuf_printf(&params, "], \"dense_max_rel_error\": %.6g, \"keep_dense_f32\": %s}",
-                             err_dense, opts->keep_dense_f32 ? "true" : "false");
+        kinfer_strbuf_printf(&params, "], \"dense_max_rel_error\": %.6g, \"keep_dense_f32\": %s, "
+                                      "\"compact_map\": %s}",
+                             err_dense, opts->keep_dense_f32 ? "true" : "false",
+                             opts->compact_map ? "true" : "false");
         if (params.oom)
                 goto oom;
         meta = kinfer_meta_derive(model, opts->name, "quantize", "quantized_from", params.s, NULL, 0, NULL);
         if (!meta)
                 goto oom;
-        out = rebuild(model, r, n_r, meta, errstr, errstr_size);
+        out = maybe_compact(rebuild(model, r, n_r, meta, errstr, errstr_size), opts->compact_map,
+                            errstr, errstr_size);
         goto done;
 oom:
         kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory while quantizing");
@@ -371,7 +467,7 @@ static int64_t magnitude_prune(float *W, size_t n, double sparsity)
  * lineage parent @p parent (the user's input, also when @p src is a retrained intermediate). */
 static kinfer_model_t *prune_build(const kinfer_model_t *src, const kinfer_model_t *parent,
                                    int32_t keep_rows, double dense_sparsity,
-                                   kinfer_prune_criterion_t crit, const char *name,
+                                   kinfer_prune_criterion_t crit, int compact, const char *name,
                                    const char *extra_params, char *errstr, size_t errstr_size)
 {
         repl_t r[MAX_REPL];
@@ -428,10 +524,13 @@ static kinfer_model_t *prune_build(const kinfer_model_t *src, const kinfer_model
                 if (!map)
                         goto oom;
                 r[n_r++] = (repl_t){KINFER_T_BUCKET_MAP, KINFER_DTYPE_I32, 1, nb, map, sizeof(int32_t) * nb, 0};
+                const kinfer_rank_block_t *src_rank = model_rank(src);
                 for (uint32_t b = 0; b < nb; b++) {
-                        int32_t old = src->bucket_map ? src->bucket_map[b] : (int32_t)b;
+                        int32_t old = bucket_row(src, src_rank, b);
                         map[b] = old >= 0 ? newidx[old] : -1;
                 }
+                if (src_rank) /* the output carries a dense map: drop the compact one */
+                        r[n_r++] = (repl_t){KINFER_T_BUCKET_RANK, REPL_DROP, 0, 0, NULL, 0, 0};
                 if (src->idf) {
                         float *idf = malloc(sizeof(float) * (size_t)keep_rows);
                         if (!idf)
@@ -499,13 +598,14 @@ static kinfer_model_t *prune_build(const kinfer_model_t *src, const kinfer_model
                 kinfer_strbuf_printf(&params, "%s{\"layer\": \"%s\", \"nnz\": %lld, \"of\": %zu, \"dtype\": \"%s\"}",
                                      i ? ", " : "", what[i], (long long)nnz, n, dtype_name(dtype));
         }
-        kinfer_strbuf_printf(&params, "]%s%s}", extra_params ? ", " : "", extra_params ? extra_params : "");
+        kinfer_strbuf_printf(&params, "], \"compact_map\": %s%s%s}", compact ? "true" : "false",
+                             extra_params ? ", " : "", extra_params ? extra_params : "");
         if (params.oom)
                 goto oom;
         meta = kinfer_meta_derive(parent, name, "prune", "pruned_from", params.s, NULL, 0, NULL);
         if (!meta)
                 goto oom;
-        out = rebuild(src, r, n_r, meta, errstr, errstr_size);
+        out = maybe_compact(rebuild(src, r, n_r, meta, errstr, errstr_size), compact, errstr, errstr_size);
         goto done;
 oom:
         kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory while pruning");
@@ -531,13 +631,13 @@ kinfer_model_t *kinfer_prune(const kinfer_model_t *model, const kinfer_prune_opt
         if (!keep)
                 keep = (int32_t)floor((1.0 - opts->sparsity) * model->n_rows + 0.5);
         if (!opts->retrain_data)
-                return prune_build(model, model, keep, opts->sparsity, opts->criterion, opts->name,
-                                   NULL, errstr, errstr_size);
+                return prune_build(model, model, keep, opts->sparsity, opts->criterion,
+                                   opts->compact_map, opts->name, NULL, errstr, errstr_size);
 
         /* prune, retrain from the pruned weights (dropped rows stay dropped: their buckets map
          * to no row), then re-prune the dense layers, which retraining made dense again */
         kinfer_model_t *pruned = prune_build(model, model, keep, opts->sparsity, opts->criterion,
-                                             opts->name, NULL, errstr, errstr_size);
+                                             0, opts->name, NULL, errstr, errstr_size);
         if (!pruned)
                 return NULL;
         kinfer_train_opts_t to;
@@ -575,7 +675,7 @@ kinfer_model_t *kinfer_prune(const kinfer_model_t *model, const kinfer_prune_opt
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
         else
                 out = prune_build(retrained, model, retrained->n_rows, opts->sparsity, opts->criterion,
-                                  opts->name, extra.s, errstr, errstr_size);
+                                  opts->compact_map, opts->name, extra.s, errstr, errstr_size);
         kinfer_strbuf_free(&extra);
         kinfer_model_release(retrained);
         return out;

@@ -15,6 +15,12 @@
  * for the 51-label linear model, one cache line per row). Dequantized value = scale * q, so the
  * error of every weight is at most scale / 2 = max|row| / 254.
  *
+ * ---- compact bucket map ------------------------------------------------------------------------
+ * With compact_map, the output replaces the int32-per-bucket map (8 MB at 2^21 buckets) by a
+ * rank dictionary of one bit per bucket (512 KB, src/bucket_rank.h), the rows renumbered into
+ * bucket order (their bytes unchanged). Loading it needs a model loader that knows tensor kind
+ * KINFER_T_BUCKET_RANK; until then the step fails with a message saying so.
+ *
  * ---- recommended order --------------------------------------------------------------------------
  * train -> prune [--retrain] -> quantize. Pruning a q8 model works too (rows are copied as
  * they are), but retraining always produces f32 weights, so quantize last.
@@ -33,6 +39,7 @@
  * @{ */
 typedef struct kinfer_quantize_opts_s {
         int keep_dense_f32; /* 1 = quantize the embedding table only (dense layers keep BLAS) */
+        int compact_map;    /* 1 = write the compact bucket map (src/bucket_rank.h) */
         const char *name;   /* model name for the output's meta; NULL = the input's */
 } kinfer_quantize_opts_t;
 
@@ -65,6 +72,7 @@ typedef struct kinfer_prune_opts_s {
         int32_t retrain_epochs; /* default 2 */
         float retrain_lr;       /* default: 1/10 of the training default */
         int32_t threads;
+        int compact_map;        /* 1 = write the compact bucket map (src/bucket_rank.h) */
         const char *name;       /* NULL = the input's */
         kinfer_train_progress_cb_t *progress;
         void *opaque;

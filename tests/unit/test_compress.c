@@ -12,6 +12,7 @@
 #include "kinfer/model_write.h"
 #include "kinfer/runtime.h"
 #include "kinfer/train.h"
+#include "bucket_rank.h"
 #include "model_int.h"
 #include "ops.h"
 #include "test.h"
@@ -140,6 +141,27 @@ static void test_quantize_model(void)
         /* the bucket map and idf are untouched */
         TEST_ASSERT(!memcmp(q->bucket_map, linear_f32->bucket_map, sizeof(int32_t) * (size_t)q->n_buckets), "map");
         TEST_ASSERT(!memcmp(q->idf, linear_f32->idf, sizeof(float) * (size_t)q->n_rows), "idf");
+        /* the compact map: either the loader reads it and every bucket finds the same row
+         * bytes, or the step fails saying the loader cannot read it yet */
+        kinfer_model_t *qc = kinfer_quantize(linear_f32, &(kinfer_quantize_opts_t){.compact_map = 1},
+                                             errstr, sizeof(errstr));
+        if (!qc) {
+                TEST_ASSERT(strstr(errstr, "cannot read the compact bucket map"), "compact: %s", errstr);
+                TEST_SAY("compact bucket map: not readable by this loader yet (%s)", errstr);
+        } else {
+                const kinfer_tensor_view_t *rt = kinfer_model_tensor(qc, KINFER_T_BUCKET_RANK);
+                TEST_ASSERT(rt && !kinfer_model_tensor(qc, KINFER_T_BUCKET_MAP), "compact map tensors");
+                int64_t wrong = 0;
+                for (int32_t b = 0; rt && b < qc->n_buckets; b++) {
+                        int32_t a = q->bucket_map[b], c = kinfer_rank_row((const kinfer_rank_block_t *)rt->data, (uint32_t)b);
+                        if ((a < 0) != (c < 0) || (a >= 0 && memcmp(q->embed + (size_t)a * q->embed_stride,
+                                                                  qc->embed + (size_t)c * qc->embed_stride, q->embed_stride)))
+                                wrong++;
+                }
+                TEST_ASSERT(wrong == 0, "%lld buckets differ under the compact map", (long long)wrong);
+                TEST_ASSERT(kinfer_model_size(qc) < kinfer_model_size(q), "compact map did not shrink the file");
+                kinfer_model_release(qc);
+        }
         /* quantizing again is refused, naming the reason */
         errstr[0] = 0;
         kinfer_model_t *qq = kinfer_quantize(q, NULL, errstr, sizeof(errstr));
@@ -258,6 +280,54 @@ static void test_q8_logits(void)
         kinfer_runtime_destroy(rt);
         kinfer_model_release(q);
         kinfer_model_release(qd);
+}
+
+/* ---- compact bucket map ------------------------------------------------------------------- */
+
+/* The rank dictionary answers exactly what the dense map answers, and its check catches a
+ * corrupted block. (Loading models that carry it needs the loader wiring of
+ * docs/compression.md; this tests the structure itself.) */
+static void test_rank_map(void)
+{
+        const uint32_t nb = 1u << 16;
+        int32_t *map = malloc(sizeof(int32_t) * nb), *old_of = malloc(sizeof(int32_t) * nb);
+        kinfer_rank_block_t *rank = malloc(sizeof(*rank) * (nb / 64));
+        uint8_t *seen = calloc(nb, 1);
+        uint64_t s = 7;
+        int32_t n_rows = 0;
+        for (uint32_t b = 0; b < nb; b++) {
+                s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+                map[b] = (s >> 33) % 5 == 0 || b == nb - 1 ? n_rows++ : -1; /* ~20% kept, monotone */
+        }
+        /* a non-monotone but injective map: reverse the rows */
+        for (uint32_t b = 0; b < nb; b++)
+                if (map[b] >= 0)
+                        map[b] = n_rows - 1 - map[b];
+        int64_t n = kinfer_rank_from_map(map, nb, rank, old_of, seen);
+        TEST_ASSERT(n == n_rows, "rank map holds %lld rows, want %d", (long long)n, n_rows);
+        TEST_ASSERT(kinfer_rank_check(rank, nb, n_rows) == NULL, "check: %s", kinfer_rank_check(rank, nb, n_rows));
+        int64_t wrong = 0;
+        for (uint32_t b = 0; b < nb; b++) {
+                int32_t r = kinfer_rank_row(rank, b);
+                if (map[b] < 0 ? r != -1 : (r < 0 || old_of[r] != map[b]))
+                        wrong++;
+        }
+        TEST_ASSERT(wrong == 0, "%lld buckets map differently", (long long)wrong);
+        TEST_SAY("%d of %u buckets mapped, %zu bytes instead of %zu", n_rows, nb,
+                 sizeof(*rank) * (nb / 64), sizeof(int32_t) * (size_t)nb);
+        rank[100].bits ^= 1; /* one bucket more or less: the bases no longer add up */
+        TEST_ASSERT(kinfer_rank_check(rank, nb, n_rows) != NULL, "corrupt block not detected");
+        rank[100].bits ^= 1;
+        rank[5].base++;
+        TEST_ASSERT(kinfer_rank_check(rank, nb, n_rows) != NULL, "corrupt base not detected");
+        /* a row shared by two buckets cannot be expressed */
+        memset(seen, 0, nb);
+        map[0] = map[nb - 1];
+        TEST_ASSERT(kinfer_rank_from_map(map, nb, rank, old_of, seen) == -1, "shared row accepted");
+        free(map);
+        free(old_of);
+        free(rank);
+        free(seen);
 }
 
 /* ---- pruning ------------------------------------------------------------------------------ */
@@ -600,6 +670,7 @@ int main(void)
                 return 1;
         }
         TEST_RUN(test_q8_roundtrip);
+        TEST_RUN(test_rank_map);
         linear_f32 = train_small(0, 0);
         dense_f32 = train_small(16, 16);
         if (linear_f32 && dense_f32) {
