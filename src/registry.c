@@ -43,6 +43,7 @@ typedef enum {
         ST_ACTIVATE,
         ST_ROLLBACK,
         ST_DEP_ACTIVE,
+        ST_DEP_LS,
         ST_WORKER_UPSERT,
         ST_METRICS_INSERT,
         ST__COUNT
@@ -136,6 +137,20 @@ static const struct {
                        "SELECT " MODEL_COLS " FROM kinfer.deployments d "
                        "JOIN kinfer.models m ON m.id = d.active_model_id WHERE d.name = $1",
                        1},
+    [ST_DEP_LS] = {"kinfer_dep_ls",
+                   "SELECT s.deployment, coalesce(s.input_topic, ''), coalesce(s.output_topic, ''), "
+                   "coalesce(s.active_model || ':' || s.active_version, ''), "
+                   "coalesce(s.previous_model || ':' || s.previous_version, ''), "
+                   "to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                   "s.updated_by, count(w.worker_id), "
+                   "coalesce(string_agg(DISTINCT w.model_name || ':' || w.model_version, ', '), '') "
+                   "FROM kinfer.deployment_status s LEFT JOIN kinfer.workers w "
+                   "ON w.deployment = s.deployment AND w.status <> 'stopped' "
+                   "AND w.heartbeat_at > now() - interval '30 seconds' "
+                   "GROUP BY s.deployment, s.input_topic, s.output_topic, s.active_model, "
+                   "s.active_version, s.previous_model, s.previous_version, s.updated_at, "
+                   "s.updated_by ORDER BY s.deployment",
+                   0},
     [ST_WORKER_UPSERT] = {"kinfer_worker_upsert",
                           "INSERT INTO kinfer.workers AS w (worker_id, host, pid, deployment, "
                           " model_id, model_name, model_version, model_sha256, status, last_error, "
@@ -928,6 +943,42 @@ kinfer_err_t kinfer_registry_deployment_active(kinfer_registry_t *reg, const cha
                                     deployment);
         else if (err == KINFER_OK)
                 reg_model_row(res, 0, out);
+        PQclear(res);
+        return err;
+}
+
+kinfer_err_t kinfer_registry_deployment_ls(kinfer_registry_t *reg,
+                                           kinfer_registry_deployment_t **outp, size_t *np,
+                                           char *errstr, size_t errstr_size)
+{
+        *outp = NULL;
+        *np = 0;
+        kinfer_err_t err = reg_prepare(reg, ST_DEP_LS, errstr, errstr_size);
+        if (err)
+                return err;
+        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_DEP_LS].name, 0, NULL, NULL, NULL, 0);
+        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_DEP_LS].name, errstr, errstr_size);
+        if (err == KINFER_OK && PQntuples(res) > 0) {
+                int n = PQntuples(res);
+                kinfer_registry_deployment_t *out = calloc((size_t)n, sizeof(*out));
+                if (!out) {
+                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                } else {
+                        for (int i = 0; i < n; i++) {
+                                reg_copy(out[i].name, sizeof(out[i].name), res, i, 0);
+                                reg_copy(out[i].input_topic, sizeof(out[i].input_topic), res, i, 1);
+                                reg_copy(out[i].output_topic, sizeof(out[i].output_topic), res, i, 2);
+                                reg_copy(out[i].active, sizeof(out[i].active), res, i, 3);
+                                reg_copy(out[i].previous, sizeof(out[i].previous), res, i, 4);
+                                reg_copy(out[i].updated_at, sizeof(out[i].updated_at), res, i, 5);
+                                reg_copy(out[i].updated_by, sizeof(out[i].updated_by), res, i, 6);
+                                out[i].workers = (int32_t)strtol(PQgetvalue(res, i, 7), NULL, 10);
+                                reg_copy(out[i].serving, sizeof(out[i].serving), res, i, 8);
+                        }
+                        *outp = out;
+                        *np = (size_t)n;
+                }
+        }
         PQclear(res);
         return err;
 }

@@ -197,6 +197,24 @@ kinfer_err_t kinfer_registry_activate(kinfer_registry_t *reg, const char *deploy
 kinfer_err_t kinfer_registry_rollback(kinfer_registry_t *reg, const char *deployment,
                                       const char *reason, char *summary, size_t summary_size,
                                       char *errstr, size_t errstr_size);
+/** One deployment, as `kinfer deployment ls` shows it. */
+typedef struct kinfer_registry_deployment_s {
+        char name[129];
+        char input_topic[256];
+        char output_topic[256];
+        char active[160];      /* "name:version", or "" */
+        char previous[160];
+        char updated_at[40];
+        char updated_by[64];
+        int32_t workers;       /* workers not stopped, heard of in the last 30 s */
+        char serving[256];     /* the versions those workers report, e.g. "sections:2" */
+} kinfer_registry_deployment_t;
+
+/** Every deployment, by name. *@p outp is malloc'd (free() it); NULL when none. */
+kinfer_err_t kinfer_registry_deployment_ls(kinfer_registry_t *reg,
+                                           kinfer_registry_deployment_t **outp, size_t *np,
+                                           char *errstr, size_t errstr_size);
+
 /**
  * @brief The active model of @p deployment (metadata only: no details, no bytes).
  * @returns KINFER_ERR__NOENT when the deployment does not exist or has no active model.

@@ -138,9 +138,13 @@ static void deployment_usage(FILE *fp)
 {
         fprintf(fp,
                 "Usage: kinfer deployment create NAME [--input-topic T] [--output-topic T]\n"
-                "                                 [--pg CONNINFO]\n\n"
-                "Create a deployment (or set its topics): SELECT kinfer.deployment_create(...).\n"
-                "`kinfer activate` also creates a missing deployment.\n\n"
+                "                                 [--pg CONNINFO]\n"
+                "       kinfer deployment ls [--pg CONNINFO]\n\n"
+                "create: create a deployment (or set its topics):\n"
+                "        SELECT kinfer.deployment_create(...). `kinfer activate` also creates a\n"
+                "        missing deployment.\n"
+                "ls:     every deployment with its active and previous model, and the workers\n"
+                "        heard of in the last 30 s with the versions they serve.\n\n"
                 "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
                 "  -h, --help      this help\n");
 }
@@ -151,14 +155,43 @@ int kinfer_cmd_deployment(int argc, char **argv)
                 deployment_usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? 2 : 0;
         }
-        if (strcmp(argv[1], "create")) {
-                cli_error("deployment", "unknown command \"%s\" (create)", argv[1]);
+        int ls = !strcmp(argv[1], "ls");
+        if (!ls && strcmp(argv[1], "create")) {
+                cli_error("deployment", "unknown command \"%s\" (create, ls)", argv[1]);
                 return 2;
         }
         struct deploy_opts o = {0};
         int rc = deploy_parse(argc - 1, argv + 1, &o, deployment_usage);
         if (rc >= 0)
                 return rc;
+        if (ls) {
+                if (argc - 1 - optind != 0) {
+                        deployment_usage(stderr);
+                        return 2;
+                }
+                kinfer_registry_t *reg = cli_registry_connect("deployment ls", o.conninfo);
+                if (!reg)
+                        return 1;
+                kinfer_registry_deployment_t *deps;
+                size_t n;
+                char errstr[512];
+                if (kinfer_registry_deployment_ls(reg, &deps, &n, errstr, sizeof(errstr))) {
+                        cli_error("deployment ls", "%s", errstr);
+                        kinfer_registry_destroy(reg);
+                        return 1;
+                }
+                printf("%-20s %-24s %-24s %7s  %-24s %s\n", "DEPLOYMENT", "ACTIVE", "PREVIOUS",
+                       "WORKERS", "SERVING", "UPDATED");
+                for (size_t i = 0; i < n; i++)
+                        printf("%-20s %-24s %-24s %7d  %-24s %s by %s\n", deps[i].name,
+                               deps[i].active[0] ? deps[i].active : "-",
+                               deps[i].previous[0] ? deps[i].previous : "-", (int)deps[i].workers,
+                               deps[i].serving[0] ? deps[i].serving : "-", deps[i].updated_at,
+                               deps[i].updated_by);
+                free(deps);
+                kinfer_registry_destroy(reg);
+                return 0;
+        }
         if (argc - 1 - optind != 1) {
                 deployment_usage(stderr);
                 return 2;

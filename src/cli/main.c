@@ -28,7 +28,7 @@ static const struct kinfer_cmd {
     {"model", kinfer_cmd_model, "registry: model push, ls, show, lineage, pull"},
     {"activate", kinfer_cmd_activate, "make a registered model version a deployment's active model"},
     {"rollback", kinfer_cmd_rollback, "go back to a deployment's previous model"},
-    {"deployment", kinfer_cmd_deployment, "create a deployment (topics)"},
+    {"deployment", kinfer_cmd_deployment, "create or list deployments (active model, workers)"},
 };
 
 static void usage(FILE *fp)

@@ -66,6 +66,48 @@ static void test_migrate_fresh_and_rerun(void)
         pgt_db_drop("fresh");
 }
 
+/* Two `kinfer migrate` at once on an empty database: the advisory lock makes one apply each
+ * file and the other find it applied. */
+static char mc_conninfo[128];
+static int mc_applied[2], mc_err[2];
+static void *mc_migrate(void *arg)
+{
+        int i = (int)(intptr_t)arg;
+        char e[512];
+        kinfer_registry_t *reg = kinfer_registry_new(mc_conninfo, e, sizeof(e));
+        if (!reg) {
+                mc_err[i] = 1;
+                return NULL;
+        }
+        if (kinfer_migrate_run(reg, pgt_migrations_dir(), &mc_applied[i], e, sizeof(e))) {
+                fprintf(stderr, "  # migrate %d: %s\n", i, e);
+                mc_err[i] = 1;
+        }
+        kinfer_registry_destroy(reg);
+        return NULL;
+}
+
+static void test_migrate_concurrent(void)
+{
+        char v[64];
+        TEST_ASSERT(pgt_db_create("mconc", mc_conninfo, sizeof(mc_conninfo)) == 0, "create db");
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+                pthread_create(&th[i], NULL, mc_migrate, (void *)(intptr_t)i);
+        for (int i = 0; i < 2; i++)
+                pthread_join(th[i], NULL);
+        TEST_ASSERT(!mc_err[0] && !mc_err[1], "a concurrent migrate failed");
+        kinfer_registry_t *reg = kinfer_registry_new(mc_conninfo, errstr, sizeof(errstr));
+        TEST_ASSERT(reg, "connect: %s", errstr);
+        if (reg) {
+                pgt_exec(reg, "SELECT count(*) FROM kinfer.schema_migrations", v, sizeof(v));
+                TEST_ASSERT(mc_applied[0] + mc_applied[1] == atoi(v) && atoi(v) >= 1,
+                            "applied %d + %d, recorded %s", mc_applied[0], mc_applied[1], v);
+                kinfer_registry_destroy(reg);
+        }
+        pgt_db_drop("mconc");
+}
+
 static int copy_file(const char *from, const char *to, const char *append)
 {
         FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
@@ -609,6 +651,7 @@ static void test_roles(void)
 int main(void)
 {
         TEST_RUN(test_migrate_fresh_and_rerun);
+        TEST_RUN(test_migrate_concurrent);
         TEST_RUN(test_migrate_changed_refused);
         TEST_RUN(test_push_lineage_chain);
         TEST_RUN(test_versions_atomic);

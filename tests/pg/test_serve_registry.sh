@@ -82,6 +82,10 @@ check "phase 1: two swaps applied, each under $limit ms" \
 check "phase 1: history has activate + rollback by the CLI's user" \
   [ "$(sql "SELECT string_agg(action, ',' ORDER BY id) FROM kinfer.activations")" = "activate,activate,rollback" ]
 
+out=$("$K" deployment ls)
+check "deployment ls: sections:1 active, one live worker serving it" \
+  [ -n "$(grep -E '^sections +sections:1 +sections:2 +1  sections:1 ' <<<"$out")" ]
+
 # ---- 2. a corrupt artifact is refused, serving goes on ----
 sql "SELECT kinfer.register_model('junk', '\\x4b494e46deadbeef'::bytea, 'f32', '{a}', '{}')" >/dev/null
 "$K" activate sections junk 1 --reason "corrupt" >/dev/null || fail "activate junk"
