@@ -238,8 +238,11 @@ static kinfer_err_t reg_result_err(kinfer_registry_t *reg, const PGresult *res, 
                 err = KINFER_ERR__NOENT;
         else if (state && (!strcmp(state, "23505") || !strcmp(state, "55000")))
                 err = KINFER_ERR__STATE;
-        kinfer_log(KINFER_LOG_DEBUG, "PG", "query failed: %s query=%s sqlstate=%s", buf, what,
-                   state ? state : "-");
+        /* errors the caller expects and reports (missing object, duplicate, no previous
+         * model, permission denied) at debug; anything else is worth a warning */
+        int expected = err != KINFER_ERR__DB || (state && !strcmp(state, "42501"));
+        kinfer_log(expected ? KINFER_LOG_DEBUG : KINFER_LOG_WARN, "PG",
+                   "query failed: %s query=%s sqlstate=%s", buf, what, state ? state : "-");
         return kinfer_seterr(errstr, errstr_size, err, "%s", buf);
 }
 
@@ -273,15 +276,13 @@ static kinfer_err_t reg_prepare(kinfer_registry_t *reg, reg_stmt_t st, char *err
         return err;
 }
 
-/* Run a command without parameters or rows (BEGIN, COMMIT, LISTEN, a migration script). */
-static kinfer_err_t reg_command(kinfer_registry_t *reg, const char *sql, const char *what,
-                                char *errstr, size_t errstr_size)
+/* Run a statement without parameters (BEGIN, COMMIT, LISTEN, the advisory lock) whose
+ * result must have status @p want; its rows, if any, are not needed. */
+static kinfer_err_t reg_command(kinfer_registry_t *reg, const char *sql, ExecStatusType want,
+                                const char *what, char *errstr, size_t errstr_size)
 {
         PGresult *res = PQexec(reg->conn, sql);
-        kinfer_err_t err = KINFER_OK;
-        if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-                     PQresultStatus(res) != PGRES_TUPLES_OK))
-                err = reg_check(reg, res, PGRES_COMMAND_OK, what, errstr, errstr_size);
+        kinfer_err_t err = reg_check(reg, res, want, what, errstr, errstr_size);
         PQclear(res);
         return err;
 }
@@ -331,7 +332,7 @@ static kinfer_err_t reg_session_init(kinfer_registry_t *reg, char *errstr, size_
                         return reg_result_err(reg, NULL, "LISTEN", errstr, errstr_size);
                 snprintf(sql, sizeof(sql), "LISTEN %s", ident);
                 PQfreemem(ident);
-                kinfer_err_t err = reg_command(reg, sql, "LISTEN", errstr, errstr_size);
+                kinfer_err_t err = reg_command(reg, sql, PGRES_COMMAND_OK, "LISTEN", errstr, errstr_size);
                 if (err)
                         return err;
         }
@@ -439,10 +440,10 @@ kinfer_err_t kinfer_registry_migrations_bootstrap(kinfer_registry_t *reg, char *
                           " applied_by text NOT NULL DEFAULT current_user,"
                           " duration_ms double precision);"
                           "COMMIT",
-                          "migrations_bootstrap", errstr, errstr_size);
+                          PGRES_COMMAND_OK, "migrations_bootstrap", errstr, errstr_size);
         if (err && !reg_connection_lost(reg)) {
                 char ignore[64];
-                reg_command(reg, "ROLLBACK", "ROLLBACK", ignore, sizeof(ignore));
+                reg_command(reg, "ROLLBACK", PGRES_COMMAND_OK, "ROLLBACK", ignore, sizeof(ignore));
         }
         return err;
 }
@@ -499,7 +500,7 @@ static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, c
         char vbuf[16];
         snprintf(vbuf, sizeof(vbuf), "%d", (int)version);
         kinfer_err_t err = reg_command(reg, "SELECT pg_advisory_xact_lock(" REG_MIGRATE_LOCK ")",
-                                       "migrate_lock", errstr, errstr_size);
+                                       PGRES_TUPLES_OK, "migrate_lock", errstr, errstr_size);
         if (err)
                 return err;
 
@@ -565,12 +566,12 @@ kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t ver
                                              size_t errstr_size)
 {
         *appliedp = 0;
-        kinfer_err_t err = reg_command(reg, "BEGIN", "BEGIN", errstr, errstr_size);
+        kinfer_err_t err = reg_command(reg, "BEGIN", PGRES_COMMAND_OK, "BEGIN", errstr, errstr_size);
         if (err)
                 return err;
         err = reg_migration_txn(reg, version, name, sha256, sql, appliedp, errstr, errstr_size);
         if (err == KINFER_OK && *appliedp) {
-                err = reg_command(reg, "COMMIT", "COMMIT", errstr, errstr_size);
+                err = reg_command(reg, "COMMIT", PGRES_COMMAND_OK, "COMMIT", errstr, errstr_size);
                 if (err)
                         *appliedp = 0;
                 return err;
@@ -578,7 +579,7 @@ kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t ver
         /* Nothing to do, or failed: leave no trace. */
         if (!reg_connection_lost(reg)) {
                 char ignore[128];
-                reg_command(reg, "ROLLBACK", "ROLLBACK", ignore, sizeof(ignore));
+                reg_command(reg, "ROLLBACK", PGRES_COMMAND_OK, "ROLLBACK", ignore, sizeof(ignore));
         }
         /* A failed statement may have been prepared inside the aborted transaction: that is
          * fine (PREPARE is not transactional), but be safe and re-prepare on next use. */
@@ -1000,7 +1001,7 @@ kinfer_err_t kinfer_registry_listen(kinfer_registry_t *reg, const char *channel,
         char sql[160];
         snprintf(sql, sizeof(sql), "LISTEN %s", ident);
         PQfreemem(ident);
-        kinfer_err_t err = reg_command(reg, sql, "LISTEN", errstr, errstr_size);
+        kinfer_err_t err = reg_command(reg, sql, PGRES_COMMAND_OK, "LISTEN", errstr, errstr_size);
         if (err == KINFER_OK)
                 snprintf(reg->listen[reg->n_listen++], sizeof(reg->listen[0]), "%s", channel);
         return err;
