@@ -87,16 +87,16 @@ check pull_same_bytes cmp -s "$work/pulled.kinf" "$work/prune.kinf"
 k model pull sections --output "$work/latest.kinf" $pg >/dev/null
 check pull_latest cmp -s "$work/latest.kinf" "$work/train2.kinf"
 
-# ---- the real chain: train -> prune -> quantize -> distill with the core's commands ----
+# ---- the real chain, in the order: train -> quantize -> prune -> distill ----
 if "$KINFER_BIN" quantize --help >/dev/null 2>&1 && "$KINFER_BIN" distill --help >/dev/null 2>&1; then
   data=$src/tests/data/sections-train.tsv
   if k train -i "$data" -o "$work/r-sec.kinf" --name r-sections -q >/dev/null 2>&1 &&
-     k prune "$work/r-sec.kinf" -o "$work/r-pruned.kinf" --keep-buckets 20000 --name r-pruned >/dev/null 2>&1 &&
-     k quantize "$work/r-pruned.kinf" -o "$work/r-int8.kinf" --name r-int8 >/dev/null 2>&1 &&
-     k distill --teacher "$work/r-int8.kinf" -i "$data" -o "$work/r-student.kinf" --name r-student >/dev/null 2>&1; then
+     k quantize "$work/r-sec.kinf" -o "$work/r-int8.kinf" --name r-int8 >/dev/null 2>&1 &&
+     k prune "$work/r-int8.kinf" -o "$work/r-pruned.kinf" --keep-buckets 20000 --name r-pruned >/dev/null 2>&1 &&
+     k distill --teacher "$work/r-pruned.kinf" -i "$data" -o "$work/r-student.kinf" --name r-student >/dev/null 2>&1; then
     for f in r-student r-sec r-int8 r-pruned; do k model push "$work/$f.kinf" $pg >/dev/null || fail "push_$f" "exit $?"; done
     got=$(k model lineage r-student:1 $pg | sed -E 's/  sha256=[0-9a-f]+//')
-    want=$'r-student:1  distill  f32+pruned\n└── distilled_from r-int8:1  quantize  q8+pruned\n    └── quantized_from r-pruned:1  prune  f32+pruned\n        └── pruned_from r-sections:1  train  f32+pruned'
+    want=$'r-student:1  distill  f32+pruned\n└── distilled_from r-pruned:1  prune  q8+pruned\n    └── pruned_from r-int8:1  quantize  q8+pruned\n        └── quantized_from r-sections:1  train  f32+pruned'
     echo "$got" >&2
     check real_chain_lineage test "$got" = "$want"
     check real_chain_params k model lineage r-student:1 --params $pg
