@@ -147,6 +147,16 @@ static void test_swap_and_corrupt(void)
         pgt_exec(reg, "SELECT coalesce(last_error, '-') FROM kinfer.workers", v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "-"), "last_error not cleared: %s", v);
 
+        /* the watch's connection dies and an activation happens before it is back: its
+         * NOTIFY is lost, so the watch must look at the active model when it reconnects */
+        TEST_ASSERT(pgt_exec(reg, "BEGIN; SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid(); "
+                                  "SELECT kinfer.activate('dep', 'w', 2, 'while away'); COMMIT",
+                             NULL, 0) == 0, "terminate + activate");
+        TEST_ASSERT(wait_version(2, 3000), "activation missed while disconnected (at v%d)", current_version());
+        kinfer_model_watch_stats(w, &st);
+        TEST_ASSERT(st.reconnects >= 1, "reconnects %lld", (long long)st.reconnects);
+
         kinfer_model_watch_destroy(w, 1000);
         pgt_exec(reg, "SELECT status FROM kinfer.workers", v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "stopped"), "status after destroy: %s", v);
