@@ -9,20 +9,22 @@
 -- are created only when missing.
 
 -- ---- roles ---------------------------------------------------------------------------------
+-- Created only when missing (so an owner without CREATEROLE works once a DBA created them).
 -- Two databases of one cluster may be migrated at the same time (the advisory lock is per
 -- database), so a concurrent CREATE ROLE is tolerated.
 DO $$
+DECLARE
+        r text;
 BEGIN
-        BEGIN
-                CREATE ROLE kinfer_worker NOLOGIN;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;
-        END;
-        BEGIN
-                CREATE ROLE kinfer_operator NOLOGIN;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;
-        END;
+        FOREACH r IN ARRAY ARRAY['kinfer_worker', 'kinfer_operator'] LOOP
+                IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+                        BEGIN
+                                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+                        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                                NULL;
+                        END;
+                END IF;
+        END LOOP;
 END
 $$;
 
