@@ -117,6 +117,16 @@ static kinfer_err_t mw_load(kinfer_model_watch_t *w, const kinfer_registry_model
         return KINFER_OK;
 }
 
+/* "name:version" of the model handed over last (for log lines; the worker thread may revert
+ * it in kinfer_model_watch_report_swap, hence the lock). */
+static const char *mw_current_str(kinfer_model_watch_t *w, char *buf, size_t size)
+{
+        pthread_mutex_lock(&w->lock);
+        snprintf(buf, size, "%s:%d", w->model_name, (int)w->model_version);
+        pthread_mutex_unlock(&w->lock);
+        return buf;
+}
+
 /* ---- cache of verified models (watch thread) ------------------------------------------------ */
 
 /* Remember @p loaded (takes one more reference), most recent first. */
@@ -205,8 +215,9 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
         kinfer_err_t err = kinfer_registry_deployment_active(w->reg, w->deployment, &m, errstr,
                                                              sizeof(errstr));
         if (err == KINFER_ERR__NOENT) {
-                kinfer_log(KINFER_LOG_WARN, "REGISTRY", "deployment=%s has no active model; keeping %s:%d",
-                           w->deployment, w->model_name, (int)w->model_version);
+                char cur[160];
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY", "deployment=%s has no active model; keeping %s",
+                           w->deployment, mw_current_str(w, cur, sizeof(cur)));
                 return KINFER_OK;
         }
         if (err)
@@ -265,8 +276,9 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
         }
         double t_swap = mw_now_ms();
         if (err) {
-                kinfer_log(KINFER_LOG_ERR, "REGISTRY", "deployment=%s keeping model=%s:%d: %s",
-                           w->deployment, w->model_name, (int)w->model_version, errstr);
+                char cur[160];
+                kinfer_log(KINFER_LOG_ERR, "REGISTRY", "deployment=%s keeping model=%s: %s",
+                           w->deployment, mw_current_str(w, cur, sizeof(cur)), errstr);
                 pthread_mutex_lock(&w->lock);
                 memcpy(w->failed_sha256, m.sha256, sizeof(w->failed_sha256));
                 w->stats.load_failures++;
@@ -451,10 +463,12 @@ static void *mw_main(void *arg)
                 if (err != KINFER_ERR__DB)
                         continue;
         lost:
-                if (connected)
+                if (connected) {
+                        char cur[160];
                         kinfer_log(KINFER_LOG_WARN, "REGISTRY",
-                                   "lost the PostgreSQL connection; serving goes on with model=%s:%d",
-                                   w->model_name, (int)w->model_version);
+                                   "lost the PostgreSQL connection; serving goes on with model=%s",
+                                   mw_current_str(w, cur, sizeof(cur)));
+                }
                 connected = 0;
                 next_attempt = mw_now_ms() + backoff;
                 pthread_mutex_lock(&w->lock);
