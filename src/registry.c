@@ -571,7 +571,17 @@ kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t ver
                 return err;
         err = reg_migration_txn(reg, version, name, sha256, sql, appliedp, errstr, errstr_size);
         if (err == KINFER_OK && *appliedp) {
-                err = reg_command(reg, "COMMIT", PGRES_COMMAND_OK, "COMMIT", errstr, errstr_size);
+                /* COMMIT of a transaction that cannot commit (a deferred constraint) succeeds
+                 * with the tag ROLLBACK: that is a failure of this migration too. */
+                char why[400];
+                PGresult *res = PQexec(reg->conn, "COMMIT");
+                err = reg_check(reg, res, PGRES_COMMAND_OK, "COMMIT", why, sizeof(why));
+                if (err == KINFER_OK && strcmp(PQcmdStatus(res), "COMMIT"))
+                        err = kinfer_seterr(why, sizeof(why), KINFER_ERR__DB, "rolled back");
+                PQclear(res);
+                if (err)
+                        kinfer_seterr(errstr, errstr_size, err, "migration %s failed at COMMIT: %s",
+                                      name, why);
                 if (err)
                         *appliedp = 0;
                 return err;
@@ -581,8 +591,6 @@ kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t ver
                 char ignore[128];
                 reg_command(reg, "ROLLBACK", PGRES_COMMAND_OK, "ROLLBACK", ignore, sizeof(ignore));
         }
-        /* A failed statement may have been prepared inside the aborted transaction: that is
-         * fine (PREPARE is not transactional), but be safe and re-prepare on next use. */
         return err;
 }
 

@@ -166,6 +166,17 @@ static void test_migrate_changed_refused(void)
         TEST_ASSERT(!strcmp(v, "0"), "failed migration recorded");
         unlink(dst);
 
+        /* ... also when it fails only at COMMIT (a deferred constraint) */
+        write_file(dst, "CREATE TABLE kinfer.deferred (m bigint REFERENCES kinfer.models (id) "
+                        "DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO kinfer.deferred VALUES (424242);\n");
+        err = kinfer_migrate_run(reg, dir, &applied, errstr, sizeof(errstr));
+        TEST_ASSERT(err == KINFER_ERR__DB && strstr(errstr, "0002_bad.sql") && strstr(errstr, "COMMIT"),
+                    "failing at COMMIT: %s %s", kinfer_err2str(err), errstr);
+        pgt_exec(reg, "SELECT (to_regclass('kinfer.deferred') IS NULL) || ' ' || count(*) FROM "
+                      "kinfer.schema_migrations WHERE version = 2", v, sizeof(v));
+        TEST_ASSERT(!strcmp(v, "true 0"), "failed at COMMIT but left: %s", v);
+        unlink(dst);
+
         /* Editing an applied migration: refused, naming the file; a new one is not applied. */
         snprintf(src, sizeof(src), "%s/0001_registry.sql", pgt_migrations_dir());
         snprintf(dst, sizeof(dst), "%s/0001_registry.sql", dir);
