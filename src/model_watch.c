@@ -477,6 +477,12 @@ static void *mw_main(void *arg)
         }
         if (connected)
                 mw_heartbeat(w, "stopped", NULL);
+        pthread_mutex_lock(&w->lock);
+        size_t unsent = w->count;
+        pthread_mutex_unlock(&w->lock);
+        if (unsent)
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                           "stopping with %zu metrics windows unsent (PostgreSQL unreachable)", unsent);
         return NULL;
 }
 
