@@ -94,6 +94,10 @@ static const struct conf_prop props[] = {
     {"metrics.interval.ms", CT_INT, 0, 3600000, "10000", NULL,
      "Length of a metrics window (records, batches, DLQ, latency percentiles, label counts); "
      "0 disables the windows."},
+    {"worker.threads", CT_INT, 1, 16, "1", NULL,
+     "Classification threads: each batch is split across them (the worker thread plus "
+     "worker.threads - 1 helpers, batches of 64 records or more). Worth raising when cores are "
+     "free besides the worker thread and librdkafka's threads."},
     {"worker.id", CT_STR, 0, 0, NULL, NULL,
      "This worker's id in logs and the registry (default: <hostname>-<pid>)."},
     /* -- registry (PostgreSQL; see the registry issue) -- */

@@ -79,6 +79,47 @@ static double hist_pct(const int64_t *h, int64_t n, double p)
         return hist_value_ms(HIST_BUCKETS - 1);
 }
 
+/* ---- classification helpers: a batch is split across worker.threads runtimes ------------- */
+
+#define SPLIT_MIN 64 /* smaller batches are classified on the worker thread alone */
+
+struct helper {
+        pthread_t th;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        kinfer_runtime_t *rt;
+        /* the job, set by the worker thread under mu */
+        const kinfer_model_t *model;
+        const char *const *texts;
+        const size_t *lens;
+        int32_t n, k;
+        kinfer_prediction_t *out;
+        kinfer_err_t err;
+        char errstr[256];
+        int has_job, quit, started;
+};
+
+static void *helper_main(void *arg)
+{
+        struct helper *h = arg;
+        pthread_mutex_lock(&h->mu);
+        for (;;) {
+                while (!h->has_job && !h->quit)
+                        pthread_cond_wait(&h->cv, &h->mu);
+                if (h->quit)
+                        break;
+                pthread_mutex_unlock(&h->mu);
+                kinfer_err_t err = kinfer_runtime_classify(h->rt, h->model, h->texts, h->lens, h->n,
+                                                           h->k, h->out, h->errstr, sizeof(h->errstr));
+                pthread_mutex_lock(&h->mu);
+                h->err = err;
+                h->has_job = 0;
+                pthread_cond_broadcast(&h->cv);
+        }
+        pthread_mutex_unlock(&h->mu);
+        return NULL;
+}
+
 /* ---- the worker --------------------------------------------------------------------------- */
 
 struct slot {            /* one batched record, parallel to batch.entries */
@@ -111,6 +152,8 @@ struct kinfer_worker_s {
         kinfer_consumer_t *cons;
         kinfer_producer_t *prod;
         kinfer_runtime_t *rt;
+        struct helper *helpers; /* worker.threads - 1 */
+        int n_helpers;
         kinfer_offsets_t *offs;
         kinfer_batch_t batch;
         struct slot *slots;
@@ -413,6 +456,47 @@ static void dead_letter(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
 
 /* ---- the batch ---------------------------------------------------------------------------- */
 
+/* Classify n texts, splitting across the helpers when the batch is large enough. */
+static kinfer_err_t classify(kinfer_worker_t *w, const kinfer_model_t *model, int32_t n,
+                             char *errstr, size_t errstr_size)
+{
+        int parts = 1 + w->n_helpers;
+        if (w->n_helpers == 0 || n < SPLIT_MIN)
+                return kinfer_runtime_classify(w->rt, model, w->texts, w->lens, n, w->topk, w->preds,
+                                               errstr, errstr_size);
+        int32_t chunk = (n + parts - 1) / parts, first = n - chunk * (parts - 1);
+        int used = 0;
+        for (int i = 0; i < w->n_helpers; i++) {
+                int32_t from = first + chunk * i, cnt = from + chunk <= n ? chunk : n - from;
+                if (cnt <= 0)
+                        break;
+                struct helper *h = &w->helpers[i];
+                pthread_mutex_lock(&h->mu);
+                h->model = model;
+                h->texts = w->texts + from;
+                h->lens = w->lens + from;
+                h->n = cnt;
+                h->k = w->topk;
+                h->out = w->preds + from;
+                h->has_job = 1;
+                pthread_cond_broadcast(&h->cv);
+                pthread_mutex_unlock(&h->mu);
+                used++;
+        }
+        kinfer_err_t err = kinfer_runtime_classify(w->rt, model, w->texts, w->lens, first, w->topk,
+                                                   w->preds, errstr, errstr_size);
+        for (int i = 0; i < used; i++) {
+                struct helper *h = &w->helpers[i];
+                pthread_mutex_lock(&h->mu);
+                while (h->has_job)
+                        pthread_cond_wait(&h->cv, &h->mu);
+                if (h->err && !err)
+                        err = kinfer_seterr(errstr, errstr_size, h->err, "%s", h->errstr);
+                pthread_mutex_unlock(&h->mu);
+        }
+        return err;
+}
+
 static void release_batch(kinfer_worker_t *w)
 {
         for (int32_t i = 0; i < w->batch.n; i++)
@@ -436,8 +520,7 @@ static void flush_batch(kinfer_worker_t *w)
                 w->lens[i] = b->entries[i].text_len;
         }
         char errstr[512];
-        kinfer_err_t err = kinfer_runtime_classify(w->rt, model, w->texts, w->lens, b->n, w->topk,
-                                                   w->preds, errstr, sizeof(errstr));
+        kinfer_err_t err = classify(w, model, b->n, errstr, sizeof(errstr));
         if (err) {
                 set_fatal(w, err, "classify: %s", errstr);
                 kinfer_model_release(model);
@@ -612,6 +695,25 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                               kinfer_conf_get_int(conf, "batch.max.wait.ms"), arena, errstr, errstr_size) ||
             !(w->rt = kinfer_runtime_new(max_records, errstr, errstr_size)))
                 goto fail;
+        w->n_helpers = (int)kinfer_conf_get_int(conf, "worker.threads") - 1;
+        if (w->n_helpers > 0 && !(w->helpers = calloc((size_t)w->n_helpers, sizeof(*w->helpers)))) {
+                w->n_helpers = 0;
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                goto fail;
+        }
+        for (int i = 0; i < w->n_helpers; i++) {
+                struct helper *h = &w->helpers[i];
+                pthread_mutex_init(&h->mu, NULL);
+                pthread_cond_init(&h->cv, NULL);
+                if (!(h->rt = kinfer_runtime_new(max_records, errstr, errstr_size)))
+                        goto fail;
+                if (pthread_create(&h->th, NULL, helper_main, h)) {
+                        kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
+                                      "cannot start a classification thread");
+                        goto fail;
+                }
+                h->started = 1;
+        }
         w->slots = calloc((size_t)max_records, sizeof(*w->slots));
         w->texts = calloc((size_t)max_records, sizeof(*w->texts));
         w->lens = calloc((size_t)max_records, sizeof(*w->lens));
@@ -714,6 +816,8 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 int timeout = kinfer_batch_timeout_ms(&w->batch, now);
                 if (timeout < 0 || timeout > IDLE_POLL_MS)
                         timeout = IDLE_POLL_MS;
+                if (in_flight > 0 && timeout > 1)
+                        timeout = 1; /* delivery reports are waiting: serve them promptly */
                 if (w->paused || !w->model)
                         timeout = 0;
                 kinfer_msg_t msg;
@@ -787,6 +891,20 @@ void kinfer_worker_destroy(kinfer_worker_t *w)
         kinfer_offsets_destroy(w->offs);
         kinfer_batch_term(&w->batch);
         kinfer_runtime_destroy(w->rt);
+        for (int i = 0; i < w->n_helpers; i++) {
+                struct helper *h = &w->helpers[i];
+                if (h->started) {
+                        pthread_mutex_lock(&h->mu);
+                        h->quit = 1;
+                        pthread_cond_broadcast(&h->cv);
+                        pthread_mutex_unlock(&h->mu);
+                        pthread_join(h->th, NULL);
+                }
+                kinfer_runtime_destroy(h->rt);
+                pthread_mutex_destroy(&h->mu);
+                pthread_cond_destroy(&h->cv);
+        }
+        free(w->helpers);
         free(w->slots);
         free(w->texts);
         free(w->lens);

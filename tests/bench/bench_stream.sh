@@ -13,7 +13,8 @@
 #   tests/bench/bench_stream.sh            # DATA defaults to ../shared/data/debian-sections
 #   N=200000 BATCHES="256" WAITS="5" tests/bench/bench_stream.sh   # a quick run
 # Environment: KINFER_BIN (default build/kinfer), DATA, N, BATCHES, WAITS, LAT_SECONDS,
-# PEER_N. Prints a Markdown summary on stdout; logs stay in the printed folder.
+# PEER_N, THREADS (worker.threads, default 1), FETCH_WAIT (consumer fetch.wait.max.ms in the
+# latency runs, default 10). Prints a Markdown summary on stdout; logs stay in the printed folder.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DATA=${DATA:-$ROOT/../shared/data/debian-sections}
@@ -23,6 +24,8 @@ BATCHES=${BATCHES:-"64 256 1024"}
 WAITS=${WAITS:-"1 5 20"}
 LAT_SECONDS=${LAT_SECONDS:-10}
 PEER_N=${PEER_N:-30000}
+THREADS=${THREADS:-1}          # worker.threads
+FETCH_WAIT=${FETCH_WAIT:-10}   # kafka.consumer.fetch.wait.max.ms of the latency runs
 PY=/usr/bin/python3
 KU="$PY $ROOT/tests/kafka/kafka_util.py"
 T=$(mktemp -d /tmp/kinfer-bench.XXXXXX)
@@ -34,6 +37,7 @@ log() { echo "# $*" >&2; }
 [ -x "$K" ] || { echo "bench: no kinfer binary at $K (set KINFER_BIN)" >&2; exit 2; }
 [ -f "$DATA/train.tsv" ] || { echo "bench: no $DATA/train.tsv (set DATA)" >&2; exit 2; }
 log "logs in $T"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- model, broker, input --------------------------------------------------------------------
 "$K" train --input "$DATA/train.tsv" --output "$T/model.kinf" >"$T/train.log" 2>&1
@@ -63,6 +67,7 @@ conf() { # conf FILE key=value...
     echo "output.format=avro"
     echo "dlq.topic=dlq"
     echo "metrics.interval.ms=1000"
+    echo "worker.threads=$THREADS"
     local kv; for kv in "$@"; do echo "$kv"; done
   } >"$f"
 }
@@ -91,7 +96,7 @@ half=$((best / 2))
 declare -A LAT
 for w in $WAITS; do
   conf "$T/l_$w.conf" "input.topic=lat_in_$w" "output.topic=lat_out_$w" "kafka.group.id=l_$w" \
-    batch.max.records=256 "batch.max.wait.ms=$w"
+    batch.max.records=256 "batch.max.wait.ms=$w" "kafka.consumer.fetch.wait.max.ms=$FETCH_WAIT"
   "$K" serve --config "$T/l_$w.conf" 2>"$T/l_$w.log" &
   wp=$!
   PIDS+=($wp)
@@ -116,6 +121,7 @@ log "$PEER"
 # ---- summary -------------------------------------------------------------------------------
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem/ {print $2}') GiB"
 echo "input: $PRODUCED"
+echo "worker.threads=$THREADS; load average before the run: $LOAD0"
 echo
 echo "| batch.max.records | batch.max.wait.ms | records/s |"
 echo "|---:|---:|---:|"

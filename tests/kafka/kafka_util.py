@@ -12,7 +12,8 @@
 #   committed BROKERS GROUP TOPIC          "partition committed_offset" (-1001 = none)
 #   ends BROKERS TOPIC                     "partition high_watermark"
 #   rate BROKERS TOPIC N [timeout]         wait for N messages; rate from the first to the N-th
-#   latency BROKERS TOPIC [json|avro SCHEMA]  p50/p95/p99 of classified_at - input timestamp
+#   latency BROKERS TOPIC [json|avro SCHEMA]  p50/p95/p99 of result - input timestamps, split
+#                                          into the broker path and the time in the worker
 import io
 import json
 import sys
@@ -147,19 +148,27 @@ def main():
             print(d["reason"], d["partition"], d["offset"], vlen, hdr.get("kinfer.dlq.reason", "-"),
                   orig or "-", d["topic"], sep="\t")
     elif cmd == "latency":
+        # e2e: result produced (its CreateTime) - input produced (input_timestamp_ms);
+        # broker: worker received it (consumed_at_ms) - input produced: the broker/consumer path;
+        # worker: result produced - worker received it: batching, classification, encoding
         dec = decoder(sys.argv[4:], "result")
-        lat = []
+        e2e, brk, wrk = [], [], []
         for m in read_all(brokers, sys.argv[3]):
             r = dec(m.value())
-            ts = m.timestamp()[1]  # the result's CreateTime: when the worker produced it
-            lat.append(ts - r["input_timestamp_ms"])
-        lat.sort()
-        n = len(lat)
-        if n == 0:
+            ts = m.timestamp()[1]
+            e2e.append(ts - r["input_timestamp_ms"])
+            brk.append(r["consumed_at_ms"] - r["input_timestamp_ms"])
+            wrk.append(ts - r["consumed_at_ms"])
+        if not e2e:
             print("n=0")
             return
-        pct = lambda p: lat[min(n - 1, int(p * n))]
-        print("n=%d p50_ms=%d p95_ms=%d p99_ms=%d max_ms=%d" % (n, pct(0.5), pct(0.95), pct(0.99), lat[-1]))
+
+        def pct(v):
+            v.sort()
+            n = len(v)
+            p = lambda q: v[min(n - 1, int(q * n))]
+            return "%d/%d/%d" % (p(0.5), p(0.95), p(0.99))
+        print("n=%d e2e_p50/p95/p99_ms=%s broker_path=%s in_worker=%s" % (len(e2e), pct(e2e), pct(brk), pct(wrk)))
     else:
         sys.exit("unknown command " + cmd)
 
