@@ -125,6 +125,11 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_conf_destroy(conf);
                 return 0;
         }
+        if (kinfer_conf_check(conf, errstr, sizeof(errstr))) {
+                cli_error(CMD, "%s", errstr);
+                kinfer_conf_destroy(conf);
+                return 2;
+        }
         int level = kinfer_log_level_parse(kinfer_conf_get(conf, "log.level"));
         if (level >= 0)
                 kinfer_log_level = level;

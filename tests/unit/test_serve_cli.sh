@@ -43,7 +43,14 @@ check "unknown key named with file:line" grep -q "k.conf:9: unknown configuratio
 "$K" serve -X batch.max.wait.ms=-1 --dump-config >"$T/err" 2>&1
 check "bad value named" grep -q "batch.max.wait.ms" "$T/err"
 "$K" serve -X input.topic=in >"$T/err" 2>&1
+st=$?
+check "missing required key: exit 2" [ $st -eq 2 ]
 check "missing required key named" grep -q "kafka.bootstrap.servers is required" "$T/err"
+"$K" serve -X kafka.bootstrap.servers=127.0.0.1:1 -X input.topic=in -X output.topic=out \
+  -X model.path="$T/no-such-model.kinf" >"$T/err" 2>&1
+st=$?
+model_err() { [ $st -eq 1 ] && grep -q "no-such-model.kinf" "$T/err"; }
+check "unreadable model: exit 1, file named" model_err
 
 "$K" serve --dump-config-doc >"$T/CONFIGURATION.md"
 check "docs/CONFIGURATION.md is up to date (kinfer serve --dump-config-doc)" cmp -s "$T/CONFIGURATION.md" "$SRC/docs/CONFIGURATION.md"
