@@ -181,16 +181,26 @@ size_t kinfer_featurize(const kinfer_featurizer_conf_t *conf, const char *text, 
                         if (r < 0 || !cp_is_token(cp))
                                 break;
                         p += r;
-                        if (conf->lowercase)
-                                cp = utf8proc_tolower(cp);
-                        uint8_t enc[4];
-                        utf8proc_ssize_t el = utf8proc_encode_char(cp, enc);
-                        for (utf8proc_ssize_t j = 0; j < el; j++)
-                                h = (h ^ enc[j]) * FNV_PRIME;
-                        if (want_char && tlen + (size_t)el <= MAX_TOKEN_BYTES) {
-                                cps[ncp++] = (uint16_t)tlen;
-                                memcpy(tok + tlen, enc, (size_t)el);
-                                tlen += (size_t)el;
+                        /* compatibility decomposition (NFKD) and full case folding: "ﬁ" ->
+                         * "fi", "Ａ" -> "a", "ß" -> "ss", "é" == "e" + U+0301 */
+                        utf8proc_int32_t dec[18];
+                        int bc = 0;
+                        utf8proc_ssize_t nd = utf8proc_decompose_char(
+                            cp, dec, 18, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | (conf->lowercase ? UTF8PROC_CASEFOLD : 0), &bc);
+                        if (nd < 1 || nd > 18) {
+                                dec[0] = cp;
+                                nd = 1;
+                        }
+                        for (utf8proc_ssize_t d = 0; d < nd; d++) {
+                                uint8_t enc[4];
+                                utf8proc_ssize_t el = utf8proc_encode_char(dec[d], enc);
+                                for (utf8proc_ssize_t j = 0; j < el; j++)
+                                        h = (h ^ enc[j]) * FNV_PRIME;
+                                if (want_char && tlen + (size_t)el <= MAX_TOKEN_BYTES) {
+                                        cps[ncp++] = (uint16_t)tlen;
+                                        memcpy(tok + tlen, enc, (size_t)el);
+                                        tlen += (size_t)el;
+                                }
                         }
                 }
                 if (n_tok < conf->prefix_words)

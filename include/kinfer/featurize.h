@@ -4,9 +4,12 @@
  * Pure functions shared by training and serving, so the two cannot drift apart.
  *
  * ---- Normalisation and tokens ----------------------------------------------------------------
- * The text is decoded as UTF-8 (invalid bytes count as separators). Each code point is
- * lowercased with Unicode simple case mapping (utf8proc_tolower), so "É" == "é". A token is
- * a maximal run of letters (L*), marks (M*), numbers (N*) and '_'; everything else separates.
+ * The text is decoded as UTF-8 (invalid bytes count as separators). A token is a maximal run
+ * of letters (L*), marks (M*), numbers (N*) and '_'; everything else separates. ASCII letters
+ * are lowercased; every other token code point is replaced by its compatibility decomposition
+ * with full Unicode case folding (utf8proc: UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD), so "É",
+ * "é" and "e" + U+0301 are one token, "STRAẞE" == "strasse", "ﬁle" == "file", "ＡＢＣ" == "abc".
+ * With lowercase = 0, only the decomposition applies.
  *
  * ---- Hashes (golden-tested in tests/unit/test_featurize.c; never change) ----------------------
  *   token hash   t = FNV-1a 64 over the token's lowercased UTF-8 bytes
