@@ -5,11 +5,12 @@
 #   labels alone, fastText -wordNgrams 2 and fastText quantized (-qnorm -retrain -cutoff 100000).
 # For each: file size, dev accuracy, records/s and peak RSS. Runtime records/s come from
 # `kinfer bench runtime MODEL dev --threads 1 --batches 256`, run ROUNDS times interleaved over
-# all models (the machine is shared: compare the medians side by side, not across runs);
-# `predict` lines/s (kinfer predict vs fasttext predict, load time subtracted) and peak RSS come
-# from classifying the same dev lines x10 in one process.
+# the kinfer models (the machine is shared: compare medians side by side, not across runs);
+# `predict` lines per CPU second (kinfer predict vs fasttext predict, load subtracted) and peak
+# RSS come from classifying one line (RSS ~ the loaded model) and the dev lines x10.
 # Usage: tests/bench/bench_compress.sh [OUTDIR]   (DATA defaults to ../shared/data/debian-sections,
-#        ROUNDS to 7, KEEP (rows kept by prune) to 100000, BUILD to build-compress)
+#        ROUNDS to 7, KEEP (rows kept by prune) to 100000, BUILD to build-compress; REUSE=1
+#        keeps models already in OUTDIR)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${DATA:-../shared/data/debian-sections}
@@ -35,6 +36,7 @@ add() { NAMES+=("$1"); FILES+=("$2"); CMDS+=("$3"); }
 run() { # name file command...
   local name=$1 file=$2; shift 2
   echo "+ $*" >&2
+  if [ -n "${REUSE:-}" ] && [ -s "$file" ]; then add "$name" "$file" "$*"; return; fi
   if "$@" >"$OUT/log" 2>&1; then add "$name" "$file" "$*"; else echo "  ($name failed: $(tail -1 "$OUT/log"))" >&2; fi
 }
 S="--buckets 262144 --max-rows 100000 --dim 16 --lr 0.2"   # the student shape: ~1/4 of the teacher
@@ -50,6 +52,8 @@ run "student distilled (T=2, alpha=0.5)" "$OUT/student-distilled.kinf" $K distil
 run "student from labels" "$OUT/student-labels.kinf" $K train --input "$DATA/train.tsv" --output "$OUT/student-labels.kinf" $S -q
 run "fastText -wordNgrams 2" "$OUT/ft.bin" fasttext supervised -input "$DATA/train.txt" -output "$OUT/ft" -wordNgrams 2 -verbose 0
 run "fastText quantized" "$OUT/ft.ftz" fasttext quantize -input "$DATA/train.txt" -output "$OUT/ft" -qnorm -retrain -cutoff 100000 -verbose 0
+run "fastText -wordNgrams 2 -epoch 25" "$OUT/ft25.bin" fasttext supervised -input "$DATA/train.txt" -output "$OUT/ft25" -wordNgrams 2 -epoch 25 -verbose 0
+run "fastText -epoch 25 quantized" "$OUT/ft25.ftz" fasttext quantize -input "$DATA/train.txt" -output "$OUT/ft25" -qnorm -retrain -cutoff 100000 -verbose 0
 
 # ---- runtime records/s, interleaved -------------------------------------------------------------
 for r in $(seq "$ROUNDS"); do
@@ -62,19 +66,30 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 
-# ---- predict lines/s and peak RSS (same lines for kinfer and fastText) --------------------------
+# ---- predict: lines per CPU second and peak RSS (same lines for kinfer and fastText) ------------
+# CPU time (user + sys) of classifying the dev lines x10 minus that of one line (the load), median
+# over ROUNDS interleaved runs: on a shared machine CPU time is far steadier than wall time.
 cut -f2 "$DATA/dev.tsv" >"$OUT/dev1.txt"
 for i in 1 2 3 4 5 6 7 8 9 10; do cat "$OUT/dev1.txt"; done >"$OUT/dev10.txt"
 head -n 1 "$OUT/dev1.txt" >"$OUT/one.txt"
 n=$(wc -l <"$OUT/dev10.txt")
 predict() { # file input
   case "$1" in
-  *.kinf) $K predict "$1" "$2" >/dev/null ;;
+  *.kinf) "$K" predict "$1" "$2" >/dev/null ;;
   *) fasttext predict "$1" "$2" >/dev/null ;;
   esac
 }
+export -f predict; export K
+C() { /usr/bin/time -f "%U %S %M" -o "$OUT/time" bash -c 'predict "$0" "$1"' "$@"; read -r u s kb <"$OUT/time"; cpu=$(python3 -c "print($u + $s)"); }
+for r in $(seq "$ROUNDS"); do
+  for i in "${!NAMES[@]}"; do
+    C "${FILES[$i]}" "$OUT/one.txt"; c1=$cpu; k1=$kb
+    C "${FILES[$i]}" "$OUT/dev10.txt"; cn=$cpu; kn=$kb
+    echo "$i $(python3 -c "print('%.0f' % (($n - 1) / max($cn - $c1, 1e-3)))") $((k1 / 1024)) $((kn / 1024))" >>"$OUT/lps"
+  done
+done
 
-echo "| variant | file MB | dev accuracy | runtime records/s (median, best of $ROUNDS) | predict lines/s | predict peak RSS MB | command |"
+echo "| variant | file MB | dev accuracy | runtime records/s, wall (median (best) of $ROUNDS) | predict lines per CPU s (median of $ROUNDS) | peak RSS MB (1 line / $n lines) | command |"
 echo "|---|---|---|---|---|---|---|"
 for i in "${!NAMES[@]}"; do
   f=${FILES[$i]}
@@ -83,10 +98,8 @@ for i in "${!NAMES[@]}"; do
           rps=$(awk -v i="$i" '$1 == i {print $2}' "$OUT/rps" | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%d (%d)", v[int((NR+1)/2)], v[NR]; else print "-"}') ;;
   *)      a=$(fasttext test "$f" "$DATA/dev.txt" | awk '/^P@1/{print $2}'); rps="-" ;;
   esac
-  export -f predict; export K
-  T bash -c 'predict "$0" "$1"' "$f" "$OUT/one.txt"; t1=$secs
-  T bash -c 'predict "$0" "$1"' "$f" "$OUT/dev10.txt"; tn=$secs; rss=$((kb / 1024))
-  lps=$(python3 -c "print('%.0f' % (($n - 1) / max($tn - $t1, 1e-3)))")
+  lps=$(awk -v i="$i" '$1 == i {print $2}' "$OUT/lps" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+  rss=$(awk -v i="$i" '$1 == i {print $3 " / " $4}' "$OUT/lps" | sort | tail -1)
   echo "| ${NAMES[$i]} | $(mb "$f") | $a | $rps | $lps | $rss | \`${CMDS[$i]//$OUT\//}\` |"
 done
 echo
