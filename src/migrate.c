@@ -23,10 +23,14 @@ typedef struct mig_file_s {
 const char *kinfer_migration_state2str(kinfer_migration_state_t state)
 {
         switch (state) {
-        case KINFER_MIGRATION_PENDING: return "pending";
-        case KINFER_MIGRATION_APPLIED: return "applied";
-        case KINFER_MIGRATION_CHANGED: return "CHANGED";
-        case KINFER_MIGRATION_NO_FILE: return "no file";
+        case KINFER_MIGRATION_PENDING:
+                return "pending";
+        case KINFER_MIGRATION_APPLIED:
+                return "applied";
+        case KINFER_MIGRATION_CHANGED:
+                return "CHANGED";
+        case KINFER_MIGRATION_NO_FILE:
+                return "no file";
         }
         return "?";
 }
@@ -211,13 +215,14 @@ kinfer_err_t kinfer_migrate_status(kinfer_registry_t *reg, const char *dir,
         }
         for (size_t i = 0; i < nfiles; i++) {
                 kinfer_migration_status_t *s = &out[n++];
-                const kinfer_registry_migration_t *a = mig_find(applied, napplied, files[i].version);
+                const kinfer_registry_migration_t *a =
+                    mig_find(applied, napplied, files[i].version);
                 s->version = files[i].version;
                 snprintf(s->name, sizeof(s->name), "%s", files[i].name);
                 memcpy(s->sha256, files[i].sha256, sizeof(s->sha256));
-                s->state = !a ? KINFER_MIGRATION_PENDING
-                              : strcmp(a->sha256, files[i].sha256) ? KINFER_MIGRATION_CHANGED
-                                                                   : KINFER_MIGRATION_APPLIED;
+                s->state = !a                                   ? KINFER_MIGRATION_PENDING
+                           : strcmp(a->sha256, files[i].sha256) ? KINFER_MIGRATION_CHANGED
+                                                                : KINFER_MIGRATION_APPLIED;
                 if (a) {
                         memcpy(s->applied_at, a->applied_at, sizeof(s->applied_at));
                         memcpy(s->applied_by, a->applied_by, sizeof(s->applied_by));
@@ -269,13 +274,14 @@ kinfer_err_t kinfer_migrate_run(kinfer_registry_t *reg, const char *dir, int *n_
                                      "no NNNN_name.sql files in %s", dir);
         }
         if ((err = kinfer_registry_migrations_bootstrap(reg, errstr, errstr_size)) ||
-            (err = kinfer_registry_migrations_applied(reg, &applied, &napplied, errstr,
-                                                      errstr_size)))
+            (err =
+                 kinfer_registry_migrations_applied(reg, &applied, &napplied, errstr, errstr_size)))
                 goto done;
 
         /* Refuse to go on when history was rewritten: check every applied file first. */
         for (size_t i = 0; i < nfiles; i++) {
-                const kinfer_registry_migration_t *a = mig_find(applied, napplied, files[i].version);
+                const kinfer_registry_migration_t *a =
+                    mig_find(applied, napplied, files[i].version);
                 if (a && strcmp(a->sha256, files[i].sha256)) {
                         err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
                                             "migration %s was changed after it was applied "

@@ -16,9 +16,9 @@
 #include "kinfer/log.h"
 #include "kinfer/runtime.h"
 
-#define MW_TICK_MS 200          /* longest wait on the socket: bounds stop latency */
+#define MW_TICK_MS 200 /* longest wait on the socket: bounds stop latency */
 #define MW_BACKOFF_MIN_MS 100
-#define MW_CACHE 2              /* verified models kept: the active one and the one before */
+#define MW_CACHE 2 /* verified models kept: the active one and the one before */
 
 /* One buffered metrics window: the registry struct plus copies of its strings. */
 typedef struct mw_window_s {
@@ -34,8 +34,8 @@ struct kinfer_model_watch_s {
         char worker_id[192];
         char host[128];
         int heartbeat_ms, backoff_max_ms, warmup;
-        kinfer_registry_t *reg;      /* used by the watch thread only, once started */
-        kinfer_runtime_t *rt;        /* warm-up runtime */
+        kinfer_registry_t *reg; /* used by the watch thread only, once started */
+        kinfer_runtime_t *rt;   /* warm-up runtime */
 
         kinfer_model_watch_swap_cb *swap;
         void *opaque;
@@ -47,7 +47,7 @@ struct kinfer_model_watch_s {
          * Watch thread only. cache[0] is the most recent. */
         kinfer_model_watch_loaded_t cache[MW_CACHE];
 
-        pthread_mutex_t lock;        /* protects everything below */
+        pthread_mutex_t lock; /* protects everything below */
         int stop;
         int flush_ms;
         mw_window_t *ring;
@@ -58,14 +58,14 @@ struct kinfer_model_watch_s {
         char model_name[129];
         int32_t model_version;
         char model_sha256[65];
-        char failed_sha256[65];      /* last refused artifact (not retried until notified) */
+        char failed_sha256[65]; /* last refused artifact (not retried until notified) */
         /* the model before the last hand-over (reported again if the worker refuses it) */
         int64_t prev_id;
         char prev_name[129];
         int32_t prev_version;
         char prev_sha256[65];
-        double t_notify;             /* when the notification behind the last hand-over came */
-        char pending_error[512];     /* a refusal reported by the worker, to record */
+        double t_notify;         /* when the notification behind the last hand-over came */
+        char pending_error[512]; /* a refusal reported by the worker, to record */
         int has_pending_error;
 };
 
@@ -100,8 +100,8 @@ static kinfer_err_t mw_load(kinfer_model_watch_t *w, const kinfer_registry_model
                                               "kinfer model registry"};
                 size_t lens[2] = {strlen(texts[0]), strlen(texts[1])};
                 kinfer_prediction_t out[2];
-                if (kinfer_runtime_classify(w->rt, model, texts, lens, 2, 1, out, why, sizeof(why)) !=
-                    KINFER_OK) {
+                if (kinfer_runtime_classify(w->rt, model, texts, lens, 2, 1, out, why,
+                                            sizeof(why)) != KINFER_OK) {
                         kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
                                       "model %s:%d refused: warm-up classification failed: %s",
                                       m->name, (int)m->version, why);
@@ -146,7 +146,8 @@ static void mw_cache_put(kinfer_model_watch_t *w, const kinfer_model_watch_loade
 }
 
 /* A cached model with this sha256, with one new reference for the caller, or 0. */
-static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256, kinfer_model_watch_loaded_t *out)
+static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256,
+                        kinfer_model_watch_loaded_t *out)
 {
         for (int i = 0; i < MW_CACHE; i++)
                 if (w->cache[i].model && !strcmp(w->cache[i].sha256, sha256)) {
@@ -159,7 +160,8 @@ static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256, kinfer_mode
 
 /* Upsert the worker row: the model handed over last; @p last_error NULL keeps the recorded
  * one, "" clears it. */
-static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status, const char *last_error)
+static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status,
+                                 const char *last_error)
 {
         char errstr[256], name[129], sha[65];
         int64_t id;
@@ -212,12 +214,13 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
 {
         char errstr[512];
         kinfer_registry_model_t m;
-        kinfer_err_t err = kinfer_registry_deployment_active(w->reg, w->deployment, &m, errstr,
-                                                             sizeof(errstr));
+        kinfer_err_t err =
+            kinfer_registry_deployment_active(w->reg, w->deployment, &m, errstr, sizeof(errstr));
         if (err == KINFER_ERR__NOENT) {
                 char cur[160];
-                kinfer_log(KINFER_LOG_WARN, "REGISTRY", "deployment=%s has no active model; keeping %s",
-                           w->deployment, mw_current_str(w, cur, sizeof(cur)));
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                           "deployment=%s has no active model; keeping %s", w->deployment,
+                           mw_current_str(w, cur, sizeof(cur)));
                 return KINFER_OK;
         }
         if (err)
@@ -242,8 +245,9 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
         } else {
                 err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
                 if (err) {
-                        kinfer_log(KINFER_LOG_WARN, "REGISTRY", "deployment=%s model=%s:%d fetch failed: %s",
-                                   w->deployment, m.name, (int)m.version, errstr);
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                                   "deployment=%s model=%s:%d fetch failed: %s", w->deployment,
+                                   m.name, (int)m.version, errstr);
                         kinfer_registry_model_term(&m);
                         return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
                 }
@@ -352,7 +356,8 @@ static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
                 win.m.model_sha256 = win.model_sha256[0] ? win.model_sha256 : NULL;
                 win.m.label_counts_json = win.label_counts_json;
                 char errstr[256];
-                kinfer_err_t err = kinfer_registry_metrics_insert(w->reg, &win.m, errstr, sizeof(errstr));
+                kinfer_err_t err =
+                    kinfer_registry_metrics_insert(w->reg, &win.m, errstr, sizeof(errstr));
                 pthread_mutex_lock(&w->lock);
                 if (err == KINFER_OK) {
                         w->stats.metrics_written++;
@@ -364,7 +369,8 @@ static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
                         w->count++;
                 } else {
                         /* refused by the server (not an outage), or no room: drop it */
-                        kinfer_log(KINFER_LOG_WARN, "REGISTRY", "metrics window dropped: %s", errstr);
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY", "metrics window dropped: %s",
+                                   errstr);
                         w->stats.metrics_dropped++;
                         free(win.label_counts_json);
                 }
@@ -403,11 +409,14 @@ static void *mw_main(void *arg)
                                 continue;
                         }
                         char errstr[512];
-                        if (kinfer_registry_reconnect(w->reg, errstr, sizeof(errstr)) != KINFER_OK) {
+                        if (kinfer_registry_reconnect(w->reg, errstr, sizeof(errstr)) !=
+                            KINFER_OK) {
                                 kinfer_log(KINFER_LOG_WARN, "REGISTRY",
-                                           "PostgreSQL unreachable, retry in %d ms: %s", backoff, errstr);
+                                           "PostgreSQL unreachable, retry in %d ms: %s", backoff,
+                                           errstr);
                                 next_attempt = mw_now_ms() + backoff;
-                                backoff = backoff * 2 > w->backoff_max_ms ? w->backoff_max_ms : backoff * 2;
+                                backoff = backoff * 2 > w->backoff_max_ms ? w->backoff_max_ms
+                                                                          : backoff * 2;
                                 continue;
                         }
                         kinfer_log(KINFER_LOG_NOTICE, "REGISTRY", "reconnected to PostgreSQL");
@@ -450,12 +459,13 @@ static void *mw_main(void *arg)
                         continue;
 
                 char channel[64], payload[256], errstr[256];
-                kinfer_err_t err = kinfer_registry_wait_notify(w->reg, MW_TICK_MS, channel, sizeof(channel),
-                                                               payload, sizeof(payload), errstr,
-                                                               sizeof(errstr));
+                kinfer_err_t err =
+                    kinfer_registry_wait_notify(w->reg, MW_TICK_MS, channel, sizeof(channel),
+                                                payload, sizeof(payload), errstr, sizeof(errstr));
                 if (err == KINFER_OK) {
                         double t0 = mw_now_ms();
-                        if (!strcmp(channel, KINFER_REGISTRY_CHANNEL) && !strcmp(payload, w->deployment) &&
+                        if (!strcmp(channel, KINFER_REGISTRY_CHANNEL) &&
+                            !strcmp(payload, w->deployment) &&
                             mw_check_active(w, 1, t0) == KINFER_ERR__DB)
                                 goto lost;
                         continue;
@@ -482,7 +492,8 @@ static void *mw_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         if (unsent)
                 kinfer_log(KINFER_LOG_WARN, "REGISTRY",
-                           "stopping with %zu metrics windows unsent (PostgreSQL unreachable)", unsent);
+                           "stopping with %zu metrics windows unsent (PostgreSQL unreachable)",
+                           unsent);
         return NULL;
 }
 
@@ -510,7 +521,8 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
 {
         memset(initial, 0, sizeof(*initial));
         if (!conf->deployment || !*conf->deployment) {
-                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG, "no deployment configured");
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                              "no deployment configured");
                 return NULL;
         }
         kinfer_model_watch_t *w = calloc(1, sizeof(*w));
@@ -554,11 +566,14 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
                 mw_free(w);
                 return NULL;
         }
-        kinfer_err_t err = kinfer_registry_deployment_active(w->reg, w->deployment, &m, why, sizeof(why));
+        kinfer_err_t err =
+            kinfer_registry_deployment_active(w->reg, w->deployment, &m, why, sizeof(why));
         if (err) {
                 kinfer_seterr(errstr, errstr_size, err, "%s%s", why,
-                              err == KINFER_ERR__NOENT ? " (activate one: kinfer activate DEPLOYMENT "
-                                                         "NAME VERSION)" : "");
+                              err == KINFER_ERR__NOENT
+                                  ? " (activate one: kinfer activate DEPLOYMENT "
+                                    "NAME VERSION)"
+                                  : "");
                 mw_free(w);
                 return NULL;
         }
@@ -608,8 +623,9 @@ void kinfer_model_watch_report_swap(kinfer_model_watch_t *w, const char *name, i
                                    w->stats.last_applied_ms);
                 }
         } else {
-                kinfer_log(KINFER_LOG_ERR, "REGISTRY", "deployment=%s worker refused model=%s:%d: %s",
-                           w->deployment, name ? name : "", (int)version, errstr ? errstr : "");
+                kinfer_log(KINFER_LOG_ERR, "REGISTRY",
+                           "deployment=%s worker refused model=%s:%d: %s", w->deployment,
+                           name ? name : "", (int)version, errstr ? errstr : "");
                 memcpy(w->failed_sha256, w->model_sha256, sizeof(w->failed_sha256));
                 if (w->prev_sha256[0] && version == w->model_version) {
                         w->model_id = w->prev_id;
@@ -619,8 +635,9 @@ void kinfer_model_watch_report_swap(kinfer_model_watch_t *w, const char *name, i
                         w->stats.version = w->prev_version;
                 }
                 w->stats.load_failures++;
-                snprintf(w->pending_error, sizeof(w->pending_error), "model %s:%d refused by the worker: %s",
-                         name ? name : "", (int)version, errstr ? errstr : "");
+                snprintf(w->pending_error, sizeof(w->pending_error),
+                         "model %s:%d refused by the worker: %s", name ? name : "", (int)version,
+                         errstr ? errstr : "");
                 w->has_pending_error = 1;
         }
         pthread_mutex_unlock(&w->lock);

@@ -62,7 +62,7 @@ typedef enum {
 #define LINEAGE_SELECT                                                                             \
         "SELECT t.depth, coalesce(t.relation, ''), (t.id IS NOT NULL), "                           \
         "coalesce(m.name, t.hint_name, ''), coalesce(m.version, t.hint_version, 0), t.sha256, "    \
-        "coalesce(m.method, ''), coalesce(m.format, ''), (m.meta #> '{lineage,params}')::text "                          \
+        "coalesce(m.method, ''), coalesce(m.format, ''), (m.meta #> '{lineage,params}')::text "    \
         "FROM t LEFT JOIN kinfer.models m ON m.id = t.id ORDER BY t.path"
 
 static const struct {
@@ -107,29 +107,31 @@ static const struct {
                       2},
     [ST_MODEL_BYTES] = {"kinfer_model_bytes",
                         "SELECT m.artifact FROM kinfer.models m WHERE m.id = $1::bigint", 1},
-    [ST_LINEAGE_UP] = {"kinfer_lineage_up",
-                       "WITH RECURSIVE t(depth, id, sha256, relation, params, hint_name, "
-                       "hint_version, path) AS ("
-                       " SELECT 0, m.id, m.sha256, NULL::text, NULL::jsonb, NULL::text, "
-                       "  NULL::integer, ARRAY[m.sha256] FROM kinfer.models m "
-                       "  WHERE m.name = $1 AND m.version = $2::integer"
-                       " UNION ALL"
-                       " SELECT t.depth + 1, l.parent_id, l.parent_sha256, l.relation, l.params, "
-                       "  l.parent_name, l.parent_version, t.path || l.parent_sha256"
-                       "  FROM t JOIN kinfer.lineage l ON l.child_id = t.id WHERE t.depth < 64) " LINEAGE_SELECT,
-                       2},
-    [ST_LINEAGE_DOWN] = {"kinfer_lineage_down",
-                         "WITH RECURSIVE t(depth, id, sha256, relation, params, hint_name, "
-                         "hint_version, path) AS ("
-                         " SELECT 0, m.id, m.sha256, NULL::text, NULL::jsonb, NULL::text, "
-                         "  NULL::integer, ARRAY[m.sha256] FROM kinfer.models m "
-                         "  WHERE m.name = $1 AND m.version = $2::integer"
-                         " UNION ALL"
-                         " SELECT t.depth + 1, c.id, c.sha256, l.relation, l.params, NULL, NULL, "
-                         "  t.path || c.sha256"
-                         "  FROM t JOIN kinfer.lineage l ON l.parent_id = t.id"
-                         "  JOIN kinfer.models c ON c.id = l.child_id WHERE t.depth < 64) " LINEAGE_SELECT,
-                         2},
+    [ST_LINEAGE_UP] =
+        {"kinfer_lineage_up",
+         "WITH RECURSIVE t(depth, id, sha256, relation, params, hint_name, "
+         "hint_version, path) AS ("
+         " SELECT 0, m.id, m.sha256, NULL::text, NULL::jsonb, NULL::text, "
+         "  NULL::integer, ARRAY[m.sha256] FROM kinfer.models m "
+         "  WHERE m.name = $1 AND m.version = $2::integer"
+         " UNION ALL"
+         " SELECT t.depth + 1, l.parent_id, l.parent_sha256, l.relation, l.params, "
+         "  l.parent_name, l.parent_version, t.path || l.parent_sha256"
+         "  FROM t JOIN kinfer.lineage l ON l.child_id = t.id WHERE t.depth < 64) " LINEAGE_SELECT,
+         2},
+    [ST_LINEAGE_DOWN] =
+        {"kinfer_lineage_down",
+         "WITH RECURSIVE t(depth, id, sha256, relation, params, hint_name, "
+         "hint_version, path) AS ("
+         " SELECT 0, m.id, m.sha256, NULL::text, NULL::jsonb, NULL::text, "
+         "  NULL::integer, ARRAY[m.sha256] FROM kinfer.models m "
+         "  WHERE m.name = $1 AND m.version = $2::integer"
+         " UNION ALL"
+         " SELECT t.depth + 1, c.id, c.sha256, l.relation, l.params, NULL, NULL, "
+         "  t.path || c.sha256"
+         "  FROM t JOIN kinfer.lineage l ON l.parent_id = t.id"
+         "  JOIN kinfer.models c ON c.id = l.child_id WHERE t.depth < 64) " LINEAGE_SELECT,
+         2},
     [ST_DEP_CREATE] = {"kinfer_dep_create", "SELECT kinfer.deployment_create($1, $2, $3)", 3},
     [ST_ACTIVATE] = {"kinfer_activate", "SELECT kinfer.activate($1, $2, $3::integer, $4)", 4},
     [ST_ROLLBACK] = {"kinfer_rollback", "SELECT kinfer.rollback($1, $2)", 2},
@@ -137,20 +139,21 @@ static const struct {
                        "SELECT " MODEL_COLS " FROM kinfer.deployments d "
                        "JOIN kinfer.models m ON m.id = d.active_model_id WHERE d.name = $1",
                        1},
-    [ST_DEP_LS] = {"kinfer_dep_ls",
-                   "SELECT s.deployment, coalesce(s.input_topic, ''), coalesce(s.output_topic, ''), "
-                   "coalesce(s.active_model || ':' || s.active_version, ''), "
-                   "coalesce(s.previous_model || ':' || s.previous_version, ''), "
-                   "to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-                   "s.updated_by, count(w.worker_id), "
-                   "coalesce(string_agg(DISTINCT w.model_name || ':' || w.model_version, ', '), '') "
-                   "FROM kinfer.deployment_status s LEFT JOIN kinfer.workers w "
-                   "ON w.deployment = s.deployment AND w.status <> 'stopped' "
-                   "AND w.heartbeat_at > now() - interval '30 seconds' "
-                   "GROUP BY s.deployment, s.input_topic, s.output_topic, s.active_model, "
-                   "s.active_version, s.previous_model, s.previous_version, s.updated_at, "
-                   "s.updated_by ORDER BY s.deployment",
-                   0},
+    [ST_DEP_LS] =
+        {"kinfer_dep_ls",
+         "SELECT s.deployment, coalesce(s.input_topic, ''), coalesce(s.output_topic, ''), "
+         "coalesce(s.active_model || ':' || s.active_version, ''), "
+         "coalesce(s.previous_model || ':' || s.previous_version, ''), "
+         "to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+         "s.updated_by, count(w.worker_id), "
+         "coalesce(string_agg(DISTINCT w.model_name || ':' || w.model_version, ', '), '') "
+         "FROM kinfer.deployment_status s LEFT JOIN kinfer.workers w "
+         "ON w.deployment = s.deployment AND w.status <> 'stopped' "
+         "AND w.heartbeat_at > now() - interval '30 seconds' "
+         "GROUP BY s.deployment, s.input_topic, s.output_topic, s.active_model, "
+         "s.active_version, s.previous_model, s.previous_version, s.updated_at, "
+         "s.updated_by ORDER BY s.deployment",
+         0},
     [ST_WORKER_UPSERT] = {"kinfer_worker_upsert",
                           "INSERT INTO kinfer.workers AS w (worker_id, host, pid, deployment, "
                           " model_id, model_name, model_version, model_sha256, status, last_error, "
@@ -186,8 +189,8 @@ static const struct {
 
 struct kinfer_registry_s {
         PGconn *conn;
-        char prepared[ST__COUNT];          /* prepared on the current connection */
-        char listen[REG_MAX_LISTEN][64];   /* channels to (re-)LISTEN */
+        char prepared[ST__COUNT];        /* prepared on the current connection */
+        char listen[REG_MAX_LISTEN][64]; /* channels to (re-)LISTEN */
         int n_listen;
         char user[64];
 };
@@ -268,8 +271,8 @@ static kinfer_err_t reg_prepare(kinfer_registry_t *reg, reg_stmt_t st, char *err
                 return KINFER_OK;
         PGresult *res = PQprepare(reg->conn, reg_stmts[st].name, reg_stmts[st].sql,
                                   reg_stmts[st].nparams, NULL);
-        kinfer_err_t err = reg_check(reg, res, PGRES_COMMAND_OK, reg_stmts[st].name, errstr,
-                                     errstr_size);
+        kinfer_err_t err =
+            reg_check(reg, res, PGRES_COMMAND_OK, reg_stmts[st].name, errstr, errstr_size);
         PQclear(res);
         if (err == KINFER_OK)
                 reg->prepared[st] = 1;
@@ -332,7 +335,8 @@ static kinfer_err_t reg_session_init(kinfer_registry_t *reg, char *errstr, size_
                         return reg_result_err(reg, NULL, "LISTEN", errstr, errstr_size);
                 snprintf(sql, sizeof(sql), "LISTEN %s", ident);
                 PQfreemem(ident);
-                kinfer_err_t err = reg_command(reg, sql, PGRES_COMMAND_OK, "LISTEN", errstr, errstr_size);
+                kinfer_err_t err =
+                    reg_command(reg, sql, PGRES_COMMAND_OK, "LISTEN", errstr, errstr_size);
                 if (err)
                         return err;
         }
@@ -411,8 +415,8 @@ static kinfer_err_t reg_migrations_exist(kinfer_registry_t *reg, int *existsp, c
         kinfer_err_t err = reg_prepare(reg, ST_MIG_EXISTS, errstr, errstr_size);
         if (err)
                 return err;
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_MIG_EXISTS].name, 0, NULL, NULL,
-                                       NULL, 0);
+        PGresult *res =
+            PQexecPrepared(reg->conn, reg_stmts[ST_MIG_EXISTS].name, 0, NULL, NULL, NULL, 0);
         err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MIG_EXISTS].name, errstr,
                         errstr_size);
         *existsp = err == KINFER_OK && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
@@ -462,13 +466,14 @@ kinfer_err_t kinfer_registry_migrations_applied(kinfer_registry_t *reg,
                 return err;
         PGresult *res =
             PQexecPrepared(reg->conn, reg_stmts[ST_MIG_LIST].name, 0, NULL, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MIG_LIST].name, errstr,
-                        errstr_size);
+        err =
+            reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MIG_LIST].name, errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) > 0) {
                 int n = PQntuples(res);
                 kinfer_registry_migration_t *out = calloc((size_t)n, sizeof(*out));
                 if (!out) {
-                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                        err =
+                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 } else {
                         for (int i = 0; i < n; i++) {
                                 out[i].version = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
@@ -525,8 +530,8 @@ static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, c
 
         double t0 = reg_now_ms();
         res = PQexec(reg->conn, sql);
-        if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-                     PQresultStatus(res) != PGRES_TUPLES_OK)) {
+        if (!res ||
+            (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)) {
                 char why[400];
                 reg_check(reg, res, PGRES_COMMAND_OK, name, why, sizeof(why));
                 const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
@@ -541,8 +546,8 @@ static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, c
                 if (line)
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
                                              "migration %s failed at line %d: %s", name, line, why);
-                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
-                                     "migration %s failed: %s", name, why);
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB, "migration %s failed: %s",
+                                     name, why);
         }
         PQclear(res);
 
@@ -561,12 +566,12 @@ static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, c
 }
 
 kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t version,
-                                             const char *name, const char *sha256,
-                                             const char *sql, int *appliedp, char *errstr,
-                                             size_t errstr_size)
+                                             const char *name, const char *sha256, const char *sql,
+                                             int *appliedp, char *errstr, size_t errstr_size)
 {
         *appliedp = 0;
-        kinfer_err_t err = reg_command(reg, "BEGIN", PGRES_COMMAND_OK, "BEGIN", errstr, errstr_size);
+        kinfer_err_t err =
+            reg_command(reg, "BEGIN", PGRES_COMMAND_OK, "BEGIN", errstr, errstr_size);
         if (err)
                 return err;
         err = reg_migration_txn(reg, version, name, sha256, sql, appliedp, errstr, errstr_size);
@@ -601,11 +606,11 @@ kinfer_err_t kinfer_registry_exec_value(kinfer_registry_t *reg, const char *sql,
                 value[0] = '\0';
         PGresult *res = PQexec(reg->conn, sql);
         kinfer_err_t err = KINFER_OK;
-        if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-                     PQresultStatus(res) != PGRES_TUPLES_OK))
+        if (!res ||
+            (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK))
                 err = reg_check(reg, res, PGRES_TUPLES_OK, "exec_value", errstr, errstr_size);
-        else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && PQnfields(res) > 0 &&
-                 value && value_size)
+        else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
+                 PQnfields(res) > 0 && value && value_size)
                 reg_copy(value, value_size, res, 0, 0);
         PQclear(res);
         return err;
@@ -688,9 +693,10 @@ kinfer_err_t kinfer_registry_model_push(kinfer_registry_t *reg, const kinfer_reg
                 int32_t version = (int32_t)strtol(PQgetvalue(res, 0, 1), NULL, 10);
                 if (!strcmp(name, push->name))
                         *versionp = version;
-                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
-                                    "this artifact (sha256 %.12s...) is already registered as %s:%d",
-                                    sha, name, (int)version);
+                err =
+                    kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
+                                  "this artifact (sha256 %.12s...) is already registered as %s:%d",
+                                  sha, name, (int)version);
         }
         PQclear(res);
         if (err)
@@ -703,8 +709,8 @@ kinfer_err_t kinfer_registry_model_push(kinfer_registry_t *reg, const kinfer_reg
                 free(labels);
                 return err;
         }
-        const char *vals[5] = {push->name, push->bytes, push->format ? push->format : "",
-                               labels, push->meta_json ? push->meta_json : "{}"};
+        const char *vals[5] = {push->name, push->bytes, push->format ? push->format : "", labels,
+                               push->meta_json ? push->meta_json : "{}"};
         int lens[5] = {0, (int)push->len, 0, 0, 0};
         int fmts[5] = {0, 1, 0, 0, 0}; /* the artifact goes as binary */
         if (push->len > (size_t)0x7fffffff) {
@@ -738,13 +744,16 @@ kinfer_err_t kinfer_registry_model_ls(kinfer_registry_t *reg, const char *name,
         if (err)
                 return err;
         const char *p1[] = {name};
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_LS].name, 1, p1, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_LS].name, errstr, errstr_size);
+        PGresult *res =
+            PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_LS].name, 1, p1, NULL, NULL, 0);
+        err =
+            reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_LS].name, errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) > 0) {
                 int n = PQntuples(res);
                 kinfer_registry_model_t *out = calloc((size_t)n, sizeof(*out));
                 if (!out) {
-                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                        err =
+                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 } else {
                         for (int i = 0; i < n; i++)
                                 reg_model_row(res, i, &out[i]);
@@ -792,8 +801,8 @@ kinfer_err_t kinfer_registry_model_bytes(kinfer_registry_t *reg, int64_t id,
 }
 
 kinfer_err_t kinfer_registry_model_get(kinfer_registry_t *reg, const char *name, int32_t version,
-                                       int with_bytes, kinfer_registry_model_t *out,
-                                       char *errstr, size_t errstr_size)
+                                       int with_bytes, kinfer_registry_model_t *out, char *errstr,
+                                       size_t errstr_size)
 {
         char vbuf[16];
         memset(out, 0, sizeof(*out));
@@ -802,9 +811,10 @@ kinfer_err_t kinfer_registry_model_get(kinfer_registry_t *reg, const char *name,
         if (err)
                 return err;
         const char *p2[] = {name, vbuf};
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_GET].name, 2, p2, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_GET].name, errstr,
-                        errstr_size);
+        PGresult *res =
+            PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_GET].name, 2, p2, NULL, NULL, 0);
+        err =
+            reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_GET].name, errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) != 1) {
                 if (version)
                         err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
@@ -857,7 +867,8 @@ kinfer_err_t kinfer_registry_model_lineage(kinfer_registry_t *reg, const char *n
                 int n = PQntuples(res);
                 kinfer_registry_lineage_node_t *out = calloc((size_t)n, sizeof(*out));
                 if (!out) {
-                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                        err =
+                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 } else {
                         for (int i = 0; i < n; i++) {
                                 out[i].depth = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
@@ -888,7 +899,8 @@ kinfer_err_t kinfer_registry_deployment_create(kinfer_registry_t *reg, const cha
         if (err)
                 return err;
         const char *p3[] = {deployment, input_topic, output_topic};
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_DEP_CREATE].name, 3, p3, NULL, NULL, 0);
+        PGresult *res =
+            PQexecPrepared(reg->conn, reg_stmts[ST_DEP_CREATE].name, 3, p3, NULL, NULL, 0);
         err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_DEP_CREATE].name, errstr,
                         errstr_size);
         PQclear(res);
@@ -897,8 +909,8 @@ kinfer_err_t kinfer_registry_deployment_create(kinfer_registry_t *reg, const cha
 
 /* Run a statement returning one text value (activate / rollback) into @p summary. */
 static kinfer_err_t reg_summary_call(kinfer_registry_t *reg, reg_stmt_t st, int n,
-                                     const char *const *params, char *summary,
-                                     size_t summary_size, char *errstr, size_t errstr_size)
+                                     const char *const *params, char *summary, size_t summary_size,
+                                     char *errstr, size_t errstr_size)
 {
         if (summary && summary_size)
                 summary[0] = '\0';
@@ -943,7 +955,8 @@ kinfer_err_t kinfer_registry_deployment_active(kinfer_registry_t *reg, const cha
         if (err)
                 return err;
         const char *p1[] = {deployment};
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_DEP_ACTIVE].name, 1, p1, NULL, NULL, 0);
+        PGresult *res =
+            PQexecPrepared(reg->conn, reg_stmts[ST_DEP_ACTIVE].name, 1, p1, NULL, NULL, 0);
         err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_DEP_ACTIVE].name, errstr,
                         errstr_size);
         if (err == KINFER_OK && PQntuples(res) != 1)
@@ -965,18 +978,21 @@ kinfer_err_t kinfer_registry_deployment_ls(kinfer_registry_t *reg,
         kinfer_err_t err = reg_prepare(reg, ST_DEP_LS, errstr, errstr_size);
         if (err)
                 return err;
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_DEP_LS].name, 0, NULL, NULL, NULL, 0);
+        PGresult *res =
+            PQexecPrepared(reg->conn, reg_stmts[ST_DEP_LS].name, 0, NULL, NULL, NULL, 0);
         err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_DEP_LS].name, errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) > 0) {
                 int n = PQntuples(res);
                 kinfer_registry_deployment_t *out = calloc((size_t)n, sizeof(*out));
                 if (!out) {
-                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                        err =
+                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 } else {
                         for (int i = 0; i < n; i++) {
                                 reg_copy(out[i].name, sizeof(out[i].name), res, i, 0);
                                 reg_copy(out[i].input_topic, sizeof(out[i].input_topic), res, i, 1);
-                                reg_copy(out[i].output_topic, sizeof(out[i].output_topic), res, i, 2);
+                                reg_copy(out[i].output_topic, sizeof(out[i].output_topic), res, i,
+                                         2);
                                 reg_copy(out[i].active, sizeof(out[i].active), res, i, 3);
                                 reg_copy(out[i].previous, sizeof(out[i].previous), res, i, 4);
                                 reg_copy(out[i].updated_at, sizeof(out[i].updated_at), res, i, 5);
@@ -1062,9 +1078,16 @@ kinfer_err_t kinfer_registry_worker_upsert(kinfer_registry_t *reg,
         kinfer_err_t err = reg_prepare(reg, ST_WORKER_UPSERT, errstr, errstr_size);
         if (err)
                 return err;
-        const char *p[10] = {worker->worker_id, worker->host, pid, worker->deployment, mid,
-                             worker->model_name, ver, worker->model_sha256,
-                             worker->status ? worker->status : "running", worker->last_error};
+        const char *p[10] = {worker->worker_id,
+                             worker->host,
+                             pid,
+                             worker->deployment,
+                             mid,
+                             worker->model_name,
+                             ver,
+                             worker->model_sha256,
+                             worker->status ? worker->status : "running",
+                             worker->last_error};
         PGresult *res =
             PQexecPrepared(reg->conn, reg_stmts[ST_WORKER_UPSERT].name, 10, p, NULL, NULL, 0);
         err = reg_check(reg, res, PGRES_COMMAND_OK, reg_stmts[ST_WORKER_UPSERT].name, errstr,
@@ -1077,8 +1100,8 @@ kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
                                             const kinfer_registry_metrics_t *m, char *errstr,
                                             size_t errstr_size)
 {
-        char ver[16], ws[24], we[24], rec[24], bat[24], mbs[32], dlq[24], p50[32], p95[32],
-            p99[32], conf[32];
+        char ver[16], ws[24], we[24], rec[24], bat[24], mbs[32], dlq[24], p50[32], p95[32], p99[32],
+            conf[32];
         snprintf(ver, sizeof(ver), "%d", (int)m->model_version);
         snprintf(ws, sizeof(ws), "%" PRId64, m->window_start_us);
         snprintf(we, sizeof(we), "%" PRId64, m->window_end_us);
@@ -1093,8 +1116,21 @@ kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
         kinfer_err_t err = reg_prepare(reg, ST_METRICS_INSERT, errstr, errstr_size);
         if (err)
                 return err;
-        const char *p[16] = {m->worker_id, m->deployment, m->model_name, ver, m->model_sha256,
-                             ws, we, rec, bat, mbs, dlq, p50, p95, p99, m->label_counts_json,
+        const char *p[16] = {m->worker_id,
+                             m->deployment,
+                             m->model_name,
+                             ver,
+                             m->model_sha256,
+                             ws,
+                             we,
+                             rec,
+                             bat,
+                             mbs,
+                             dlq,
+                             p50,
+                             p95,
+                             p99,
+                             m->label_counts_json,
                              conf};
         PGresult *res =
             PQexecPrepared(reg->conn, reg_stmts[ST_METRICS_INSERT].name, 16, p, NULL, NULL, 0);

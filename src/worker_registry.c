@@ -80,7 +80,8 @@ static void wr_metrics(const kinfer_worker_metrics_t *m, void *opaque)
                         first = 0;
                         p = wr_json_str(p, end, m->labels[i]);
                         if (p)
-                                p += snprintf(p, (size_t)(end - p), ":%lld", (long long)m->label_counts[i]);
+                                p += snprintf(p, (size_t)(end - p), ":%lld",
+                                              (long long)m->label_counts[i]);
                 }
                 if (p && end - p >= 2) {
                         *p++ = '}';
@@ -119,7 +120,8 @@ kinfer_worker_registry_t *kinfer_worker_registry_attach(kinfer_worker_t *worker,
         const char *deployment = kinfer_conf_get(conf, "deployment");
         const char *conninfo = kinfer_conf_get(conf, "pg.conninfo");
         if (!deployment || !*deployment) {
-                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG, "no deployment configured");
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                              "no deployment configured");
                 return NULL;
         }
         kinfer_worker_registry_t *wr = calloc(1, sizeof(*wr));
@@ -137,15 +139,16 @@ kinfer_worker_registry_t *kinfer_worker_registry_attach(kinfer_worker_t *worker,
         char why[512];
         wr->watch = kinfer_model_watch_new(&wconf, &initial, why, sizeof(why));
         if (!wr->watch) {
-                kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB, "deployment %s: %s", deployment, why);
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB, "deployment %s: %s", deployment,
+                              why);
                 free(wr);
                 return NULL;
         }
         kinfer_err_t err = kinfer_worker_swap_model(worker, initial.model, initial.name,
                                                     initial.version, why, sizeof(why));
         if (err) {
-                kinfer_seterr(errstr, errstr_size, err, "deployment %s: model %s:%d: %s", deployment,
-                              initial.name, (int)initial.version, why);
+                kinfer_seterr(errstr, errstr_size, err, "deployment %s: model %s:%d: %s",
+                              deployment, initial.name, (int)initial.version, why);
                 kinfer_model_watch_destroy(wr->watch, 0);
                 free(wr);
                 return NULL;

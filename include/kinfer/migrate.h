@@ -22,8 +22,8 @@ typedef struct kinfer_migration_status_s {
         int32_t version;
         char name[256];
         kinfer_migration_state_t state;
-        char sha256[65];        /* of the file (or as recorded when there is no file) */
-        char applied_at[40];    /* "" unless applied */
+        char sha256[65];     /* of the file (or as recorded when there is no file) */
+        char applied_at[40]; /* "" unless applied */
         char applied_by[64];
 } kinfer_migration_status_t;
 

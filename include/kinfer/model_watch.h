@@ -31,18 +31,18 @@
 typedef struct kinfer_model_watch_s kinfer_model_watch_t;
 
 typedef struct kinfer_model_watch_conf_s {
-        const char *conninfo;     /* libpq conninfo; NULL or "" = PG* environment */
-        const char *deployment;   /* required */
-        const char *worker_id;    /* NULL = "host:pid:start-time" */
-        int heartbeat_ms;         /* kinfer.workers heartbeat; 0 = 5000 */
-        int backoff_max_ms;       /* reconnect backoff cap; 0 = 10000 (starts at 100) */
-        size_t metrics_capacity;  /* windows kept while PostgreSQL is away; 0 = 4096 */
-        int warmup;               /* classify a few texts before a swap; default on (-1 = off) */
+        const char *conninfo;    /* libpq conninfo; NULL or "" = PG* environment */
+        const char *deployment;  /* required */
+        const char *worker_id;   /* NULL = "host:pid:start-time" */
+        int heartbeat_ms;        /* kinfer.workers heartbeat; 0 = 5000 */
+        int backoff_max_ms;      /* reconnect backoff cap; 0 = 10000 (starts at 100) */
+        size_t metrics_capacity; /* windows kept while PostgreSQL is away; 0 = 4096 */
+        int warmup;              /* classify a few texts before a swap; default on (-1 = off) */
 } kinfer_model_watch_conf_t;
 
 /** A loaded model and its registry identity. */
 typedef struct kinfer_model_watch_loaded_s {
-        kinfer_model_t *model;    /* one reference, owned by whoever receives this struct */
+        kinfer_model_t *model; /* one reference, owned by whoever receives this struct */
         int64_t id;
         char name[129];
         int32_t version;
@@ -57,7 +57,7 @@ typedef struct kinfer_model_watch_loaded_s {
  * @locality called on the watch thread.
  */
 typedef kinfer_err_t(kinfer_model_watch_swap_cb)(void *opaque, kinfer_model_watch_loaded_t *loaded,
-                                                  char *errstr, size_t errstr_size);
+                                                 char *errstr, size_t errstr_size);
 
 /**
  * @brief Connect, load the deployment's active model (sha256 verified, warmed up) into
@@ -79,7 +79,8 @@ kinfer_err_t kinfer_model_watch_start(kinfer_model_watch_t *watch, kinfer_model_
  * worker_id / deployment in @p metrics may be NULL: the watch's own are used.
  * @locality any thread.
  */
-void kinfer_model_watch_metrics(kinfer_model_watch_t *watch, const kinfer_registry_metrics_t *metrics);
+void kinfer_model_watch_metrics(kinfer_model_watch_t *watch,
+                                const kinfer_registry_metrics_t *metrics);
 
 /**
  * @brief Tell the watch how a hand-over ended in the worker (which may still refuse a model,
@@ -95,17 +96,17 @@ void kinfer_model_watch_report_swap(kinfer_model_watch_t *watch, const char *nam
 const char *kinfer_model_watch_worker_id(const kinfer_model_watch_t *watch);
 
 typedef struct kinfer_model_watch_stats_s {
-        int connected;             /* the watch connection is up */
-        int64_t swaps;             /* models handed to the swap callback successfully */
-        int64_t load_failures;     /* new active models refused (corrupt, sha mismatch, ...) */
-        int64_t reconnects;        /* successful reconnects */
-        int64_t metrics_written;   /* windows written */
-        int64_t metrics_dropped;   /* windows dropped because the ring was full */
-        int64_t metrics_buffered;  /* windows waiting in the ring */
-        int32_t version;           /* the model version last handed over */
-        double last_swap_ms;       /* notification received -> swap callback returned */
-        double last_applied_ms;    /* notification received -> the worker reported it applied
-                                      (kinfer_model_watch_report_swap), or 0 */
+        int connected;            /* the watch connection is up */
+        int64_t swaps;            /* models handed to the swap callback successfully */
+        int64_t load_failures;    /* new active models refused (corrupt, sha mismatch, ...) */
+        int64_t reconnects;       /* successful reconnects */
+        int64_t metrics_written;  /* windows written */
+        int64_t metrics_dropped;  /* windows dropped because the ring was full */
+        int64_t metrics_buffered; /* windows waiting in the ring */
+        int32_t version;          /* the model version last handed over */
+        double last_swap_ms;      /* notification received -> swap callback returned */
+        double last_applied_ms;   /* notification received -> the worker reported it applied
+                                     (kinfer_model_watch_report_swap), or 0 */
 } kinfer_model_watch_stats_t;
 
 /** A snapshot of the counters. @locality any thread. */

@@ -47,8 +47,8 @@ const char *kinfer_registry_user(const kinfer_registry_t *reg);
  * @{ */
 typedef struct kinfer_registry_migration_s {
         int32_t version;
-        char name[256];       /* file name, e.g. "0001_registry.sql" */
-        char sha256[65];      /* of the file's bytes */
+        char name[256];  /* file name, e.g. "0001_registry.sql" */
+        char sha256[65]; /* of the file's bytes */
         char applied_at[40];
         char applied_by[64];
 } kinfer_registry_migration_t;
@@ -65,7 +65,8 @@ kinfer_err_t kinfer_registry_exec_value(kinfer_registry_t *reg, const char *sql,
 /** Create schema kinfer and kinfer.schema_migrations when missing (under the lock). */
 kinfer_err_t kinfer_registry_migrations_bootstrap(kinfer_registry_t *reg, char *errstr,
                                                   size_t errstr_size);
-/** The applied migrations, by version (none when kinfer.schema_migrations does not exist). *@p outp is malloc'd (free() it); may be NULL if 0. */
+/** The applied migrations, by version (none when kinfer.schema_migrations does not exist). *@p outp
+ * is malloc'd (free() it); may be NULL if 0. */
 kinfer_err_t kinfer_registry_migrations_applied(kinfer_registry_t *reg,
                                                 kinfer_registry_migration_t **outp, size_t *np,
                                                 char *errstr, size_t errstr_size);
@@ -76,9 +77,8 @@ kinfer_err_t kinfer_registry_migrations_applied(kinfer_registry_t *reg,
  * whole file back.
  */
 kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t version,
-                                             const char *name, const char *sha256,
-                                             const char *sql, int *appliedp, char *errstr,
-                                             size_t errstr_size);
+                                             const char *name, const char *sha256, const char *sql,
+                                             int *appliedp, char *errstr, size_t errstr_size);
 /** @} */
 
 /** @name Models
@@ -86,14 +86,14 @@ kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t ver
 
 /** What `model push` registers. All pointers are borrowed for the duration of the call. */
 typedef struct kinfer_registry_push_s {
-        const char *name;          /* registry name; the version is assigned */
-        const void *bytes;         /* the whole model file */
+        const char *name;  /* registry name; the version is assigned */
+        const void *bytes; /* the whole model file */
         size_t len;
         const char *sha256;        /* hex sha256 of bytes, as the model reports it: checked */
         const char *format;        /* kinfer_model_format() */
         const char *const *labels; /* n_labels strings */
         int32_t n_labels;
-        const char *meta_json;     /* the META JSON object; lineage parents come from it */
+        const char *meta_json; /* the META JSON object; lineage parents come from it */
 } kinfer_registry_push_t;
 
 /** A registered model. Strings marked (malloc'd) may be NULL; see kinfer_registry_model_term. */
@@ -104,15 +104,15 @@ typedef struct kinfer_registry_model_s {
         char sha256[65];
         int64_t size;
         char format[32];
-        char method[32];        /* train, quantize, prune, distill, or "" */
+        char method[32]; /* train, quantize, prune, distill, or "" */
         int32_t n_labels;
         char created_by[64];
-        char created_at[40];    /* ISO 8601, UTC */
-        char *labels;           /* (malloc'd) "a, b, c" -- model_get only */
-        char *hyperparameters;  /* (malloc'd) pretty JSON -- model_get only */
-        char *evaluation;       /* (malloc'd) pretty JSON or NULL -- model_get only */
-        char *deployments;      /* (malloc'd) "name (active), ..." or NULL -- model_get only */
-        void *bytes;            /* (malloc'd) the artifact, when requested */
+        char created_at[40];   /* ISO 8601, UTC */
+        char *labels;          /* (malloc'd) "a, b, c" -- model_get only */
+        char *hyperparameters; /* (malloc'd) pretty JSON -- model_get only */
+        char *evaluation;      /* (malloc'd) pretty JSON or NULL -- model_get only */
+        char *deployments;     /* (malloc'd) "name (active), ..." or NULL -- model_get only */
+        void *bytes;           /* (malloc'd) the artifact, when requested */
         size_t len;
 } kinfer_registry_model_t;
 
@@ -146,8 +146,8 @@ kinfer_err_t kinfer_registry_model_ls(kinfer_registry_t *reg, const char *name,
  * kinfer_registry_model_term(). @returns KINFER_ERR__NOENT (errstr names it) when missing.
  */
 kinfer_err_t kinfer_registry_model_get(kinfer_registry_t *reg, const char *name, int32_t version,
-                                       int with_bytes, kinfer_registry_model_t *out,
-                                       char *errstr, size_t errstr_size);
+                                       int with_bytes, kinfer_registry_model_t *out, char *errstr,
+                                       size_t errstr_size);
 
 /** The artifact bytes of model @p id into @p out->bytes / @p out->len. */
 kinfer_err_t kinfer_registry_model_bytes(kinfer_registry_t *reg, int64_t id,
@@ -156,16 +156,16 @@ kinfer_err_t kinfer_registry_model_bytes(kinfer_registry_t *reg, int64_t id,
 
 /** One node of a lineage tree, in depth-first pre-order. */
 typedef struct kinfer_registry_lineage_node_s {
-        int32_t depth;         /* 0 = the model asked about */
-        char relation[32];     /* edge to the node above it ("" at depth 0) */
-        int registered;        /* 0: a parent known only by its sha256 */
-        char name[129];        /* registry name, or the name written in the file, or "" */
-        int32_t version;       /* registry version, or the file's hint, or 0 */
+        int32_t depth;     /* 0 = the model asked about */
+        char relation[32]; /* edge to the node above it ("" at depth 0) */
+        int registered;    /* 0: a parent known only by its sha256 */
+        char name[129];    /* registry name, or the name written in the file, or "" */
+        int32_t version;   /* registry version, or the file's hint, or 0 */
         char sha256[65];
         char method[32];
         char format[32];
-        char *params;          /* (malloc'd) this model's own meta.lineage.params (how it was
-                                  made from its parents) as JSON text, or NULL */
+        char *params; /* (malloc'd) this model's own meta.lineage.params (how it was
+                         made from its parents) as JSON text, or NULL */
 } kinfer_registry_lineage_node_t;
 
 void kinfer_registry_lineage_free(kinfer_registry_lineage_node_t *nodes, size_t n);
@@ -202,12 +202,12 @@ typedef struct kinfer_registry_deployment_s {
         char name[129];
         char input_topic[256];
         char output_topic[256];
-        char active[160];      /* "name:version", or "" */
+        char active[160]; /* "name:version", or "" */
         char previous[160];
         char updated_at[40];
         char updated_by[64];
-        int32_t workers;       /* workers not stopped, heard of in the last 30 s */
-        char serving[256];     /* the versions those workers report, e.g. "sections:2" */
+        int32_t workers;   /* workers not stopped, heard of in the last 30 s */
+        char serving[256]; /* the versions those workers report, e.g. "sections:2" */
 } kinfer_registry_deployment_t;
 
 /** Every deployment, by name. *@p outp is malloc'd (free() it); NULL when none. */
@@ -243,16 +243,16 @@ kinfer_err_t kinfer_registry_wait_notify(kinfer_registry_t *reg, int timeout_ms,
 /** @name Workers and metrics
  * @{ */
 typedef struct kinfer_registry_worker_s {
-        const char *worker_id;   /* unique per process, e.g. host:pid:start */
+        const char *worker_id; /* unique per process, e.g. host:pid:start */
         const char *host;
         int32_t pid;
-        const char *deployment;  /* or NULL */
-        int64_t model_id;        /* 0: none */
-        const char *model_name;  /* or NULL */
+        const char *deployment; /* or NULL */
+        int64_t model_id;       /* 0: none */
+        const char *model_name; /* or NULL */
         int32_t model_version;
         const char *model_sha256;
-        const char *status;      /* "running", "stopping", ... */
-        const char *last_error;  /* NULL keeps the recorded one; "" clears it */
+        const char *status;     /* "running", "stopping", ... */
+        const char *last_error; /* NULL keeps the recorded one; "" clears it */
 } kinfer_registry_worker_t;
 
 /** Insert or update the worker's row and set heartbeat_at = now(). */
@@ -266,7 +266,7 @@ typedef struct kinfer_registry_metrics_s {
         const char *model_name;
         int32_t model_version;
         const char *model_sha256;
-        int64_t window_start_us;   /* Unix epoch, microseconds */
+        int64_t window_start_us; /* Unix epoch, microseconds */
         int64_t window_end_us;
         int64_t records, batches, dlq;
         double mean_batch_size;
@@ -278,8 +278,8 @@ typedef struct kinfer_registry_metrics_s {
 /** Insert one window. Re-inserting the same (worker, window start, model) is a no-op, so a
  * buffered window may be re-sent after a reconnect. */
 kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
-                                            const kinfer_registry_metrics_t *metrics,
-                                            char *errstr, size_t errstr_size);
+                                            const kinfer_registry_metrics_t *metrics, char *errstr,
+                                            size_t errstr_size);
 /** @} */
 
 #endif

@@ -31,12 +31,24 @@ static int deploy_parse(int argc, char **argv, struct deploy_opts *o, void (*usa
         optind = 1;
         while ((c = getopt_long(argc, argv, "hr:", opts, NULL)) != -1) {
                 switch (c) {
-                case 'p': o->conninfo = optarg; break;
-                case 'r': o->reason = optarg; break;
-                case 'i': o->input_topic = optarg; break;
-                case 'o': o->output_topic = optarg; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 'p':
+                        o->conninfo = optarg;
+                        break;
+                case 'r':
+                        o->reason = optarg;
+                        break;
+                case 'i':
+                        o->input_topic = optarg;
+                        break;
+                case 'o':
+                        o->output_topic = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         return -1;
@@ -44,16 +56,15 @@ static int deploy_parse(int argc, char **argv, struct deploy_opts *o, void (*usa
 
 static void activate_usage(FILE *fp)
 {
-        fprintf(fp,
-                "Usage: kinfer activate DEPLOYMENT NAME VERSION [--reason R] [--pg CONNINFO]\n"
-                "       kinfer activate DEPLOYMENT NAME:VERSION ...\n\n"
-                "Make model NAME:VERSION the active model of DEPLOYMENT (created if missing):\n"
-                "SELECT kinfer.activate(DEPLOYMENT, NAME, VERSION, R). Every worker of the\n"
-                "deployment swaps to it between two batches. The activation is recorded\n"
-                "(who, when, from, to, reason) in kinfer.activations.\n\n"
-                "  -r, --reason R  why (kept in the history)\n"
-                "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
-                "  -h, --help      this help\n");
+        fprintf(fp, "Usage: kinfer activate DEPLOYMENT NAME VERSION [--reason R] [--pg CONNINFO]\n"
+                    "       kinfer activate DEPLOYMENT NAME:VERSION ...\n\n"
+                    "Make model NAME:VERSION the active model of DEPLOYMENT (created if missing):\n"
+                    "SELECT kinfer.activate(DEPLOYMENT, NAME, VERSION, R). Every worker of the\n"
+                    "deployment swaps to it between two batches. The activation is recorded\n"
+                    "(who, when, from, to, reason) in kinfer.activations.\n\n"
+                    "  -r, --reason R  why (kept in the history)\n"
+                    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                    "  -h, --help      this help\n");
 }
 
 int kinfer_cmd_activate(int argc, char **argv)
@@ -85,8 +96,8 @@ int kinfer_cmd_activate(int argc, char **argv)
         char summary[512], errstr[512];
         if (kinfer_registry_activate(reg, args[0], name, version, o.reason, summary,
                                      sizeof(summary), errstr, sizeof(errstr))) {
-                cli_error("activate", "deployment %s, model %s:%d: %s", args[0], name,
-                          (int)version, errstr);
+                cli_error("activate", "deployment %s, model %s:%d: %s", args[0], name, (int)version,
+                          errstr);
                 rc = 1;
         } else {
                 printf("%s\n", summary);
@@ -98,13 +109,12 @@ int kinfer_cmd_activate(int argc, char **argv)
 
 static void rollback_usage(FILE *fp)
 {
-        fprintf(fp,
-                "Usage: kinfer rollback DEPLOYMENT [--reason R] [--pg CONNINFO]\n\n"
-                "Swap DEPLOYMENT's active and previous models: SELECT kinfer.rollback(...).\n"
-                "A second rollback undoes the first. Recorded in kinfer.activations.\n\n"
-                "  -r, --reason R  why (kept in the history)\n"
-                "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
-                "  -h, --help      this help\n");
+        fprintf(fp, "Usage: kinfer rollback DEPLOYMENT [--reason R] [--pg CONNINFO]\n\n"
+                    "Swap DEPLOYMENT's active and previous models: SELECT kinfer.rollback(...).\n"
+                    "A second rollback undoes the first. Recorded in kinfer.activations.\n\n"
+                    "  -r, --reason R  why (kept in the history)\n"
+                    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                    "  -h, --help      this help\n");
 }
 
 int kinfer_cmd_rollback(int argc, char **argv)

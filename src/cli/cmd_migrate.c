@@ -69,11 +69,21 @@ int kinfer_cmd_migrate(int argc, char **argv)
         optind = 1;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 switch (c) {
-                case 'p': conninfo = optarg; break;
-                case 's': status = 1; break;
-                case 'd': dir = optarg; break;
-                case 'h': migrate_usage(stdout); return 0;
-                default: migrate_usage(stderr); return 2;
+                case 'p':
+                        conninfo = optarg;
+                        break;
+                case 's':
+                        status = 1;
+                        break;
+                case 'd':
+                        dir = optarg;
+                        break;
+                case 'h':
+                        migrate_usage(stdout);
+                        return 0;
+                default:
+                        migrate_usage(stderr);
+                        return 2;
                 }
         }
         if (optind != argc) {

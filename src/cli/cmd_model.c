@@ -57,13 +57,27 @@ static int model_parse(int argc, char **argv, struct model_opts *o)
         optind = 1;
         while ((c = getopt_long(argc, argv, "ho:n:", opts, NULL)) != -1) {
                 switch (c) {
-                case 'p': o->conninfo = optarg; break;
-                case 'n': o->name = optarg; break;
-                case 'o': o->output = optarg; break;
-                case 'D': o->descendants = 1; break;
-                case 'P': o->params = 1; break;
-                case 'h': model_usage(stdout); return 0;
-                default: model_usage(stderr); return 2;
+                case 'p':
+                        o->conninfo = optarg;
+                        break;
+                case 'n':
+                        o->name = optarg;
+                        break;
+                case 'o':
+                        o->output = optarg;
+                        break;
+                case 'D':
+                        o->descendants = 1;
+                        break;
+                case 'P':
+                        o->params = 1;
+                        break;
+                case 'h':
+                        model_usage(stdout);
+                        return 0;
+                default:
+                        model_usage(stderr);
+                        return 2;
                 }
         }
         return -1;
@@ -109,8 +123,8 @@ static int model_push(kinfer_registry_t *reg, const char *path, const char *name
         };
         int64_t id;
         int32_t version;
-        kinfer_err_t err = kinfer_registry_model_push(reg, &push, &id, &version, errstr,
-                                                      sizeof(errstr));
+        kinfer_err_t err =
+            kinfer_registry_model_push(reg, &push, &id, &version, errstr, sizeof(errstr));
         free(labels);
         int rc = 0;
         if (err == KINFER_ERR__STATE && version > 0) {
@@ -212,7 +226,8 @@ static int model_show(kinfer_registry_t *reg, const char *ref)
                 for (size_t i = 0; i < n; i++) {
                         if (nodes[i].depth != 1)
                                 continue;
-                        printf("%s %s ", any ? "             " : "parents:     ", nodes[i].relation);
+                        printf("%s %s ",
+                               any ? "             " : "parents:     ", nodes[i].relation);
                         if (nodes[i].registered)
                                 printf("%s:%d", nodes[i].name, (int)nodes[i].version);
                         else
@@ -223,7 +238,8 @@ static int model_show(kinfer_registry_t *reg, const char *ref)
                 if (!any)
                         printf("parents:      -\n");
                 if (n > 0 && nodes[0].params)
-                        printf("made with:    %s %s\n", m.method[0] ? m.method : "-", nodes[0].params);
+                        printf("made with:    %s %s\n", m.method[0] ? m.method : "-",
+                               nodes[0].params);
                 kinfer_registry_lineage_free(nodes, n);
         }
         print_indented("hyperparameters:", m.hyperparameters);

@@ -23,7 +23,9 @@ static long long wall_ms(void)
 int main(int argc, char **argv)
 {
         if (argc < 7) {
-                fprintf(stderr, "usage: bench_hot_swap CONNINFO DEPLOYMENT MODEL N INTERVAL_MS VERSION...\n");
+                fprintf(
+                    stderr,
+                    "usage: bench_hot_swap CONNINFO DEPLOYMENT MODEL N INTERVAL_MS VERSION...\n");
                 return 2;
         }
         char errstr[512], summary[256];

@@ -2,7 +2,8 @@
 /* make_test_models.c -- write a lineage chain of tiny valid model files for the CLI tests:
  * DIR/train.kinf -> quantize.kinf -> prune.kinf -> distill.kinf (each naming its parent's
  * sha256 in META.lineage), DIR/train2.kinf (a second version), DIR/spare.kinf (an unrelated
- * model) and DIR/corrupt.kinf (one flipped bit). Uses the core's model writer, not the trainer, so it runs in milliseconds. */
+ * model) and DIR/corrupt.kinf (one flipped bit). Uses the core's model writer, not the trainer, so
+ * it runs in milliseconds. */
 #include "pg_test_util.h"
 
 static int write_bytes(const char *dir, const char *file, const uint8_t *bytes, size_t len)
@@ -42,11 +43,12 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); i++) {
                 if (chain[i].relation)
                         snprintf(parents, sizeof(parents),
-                                 "[{\"sha256\":\"%s\",\"name\":\"%s\",\"version\":1,\"relation\":\"%s\"}]",
+                                 "[{\"sha256\":\"%s\",\"name\":\"%s\",\"version\":1,\"relation\":"
+                                 "\"%s\"}]",
                                  prev_sha, chain[i - 1].name, chain[i].relation);
-                uint8_t *bytes = pgt_model_bytes(chain[i].name, (int)i + 1, chain[i].method,
-                                                 chain[i].params, chain[i].relation ? parents : NULL,
-                                                 &len, sha);
+                uint8_t *bytes =
+                    pgt_model_bytes(chain[i].name, (int)i + 1, chain[i].method, chain[i].params,
+                                    chain[i].relation ? parents : NULL, &len, sha);
                 if (!bytes || write_bytes(argv[1], chain[i].file, bytes, len))
                         return 1;
                 free(bytes);

@@ -11,13 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../test.h"
 #include "kinfer/featurize.h"
 #include "kinfer/migrate.h"
 #include "kinfer/model.h"
 #include "kinfer/model_write.h"
 #include "kinfer/registry.h"
 #include "kinfer/sha256.h"
-#include "../test.h"
 
 /* An admin connection (PG* environment): creates and drops the test databases and roles. */
 static kinfer_registry_t *pgt_admin;
@@ -122,13 +122,14 @@ static inline uint8_t *pgt_model_bytes(const char *name, int seed, const char *m
         uint8_t *buf = NULL;
         char errstr[256];
         if (!mb || !lpack ||
-            kinfer_model_builder_add(mb, KINFER_T_META, KINFER_DTYPE_BYTES, 1, (uint32_t)strlen(meta),
-                                     meta, strlen(meta)) ||
+            kinfer_model_builder_add(mb, KINFER_T_META, KINFER_DTYPE_BYTES, 1,
+                                     (uint32_t)strlen(meta), meta, strlen(meta)) ||
             kinfer_model_builder_add(mb, KINFER_T_LABELS, KINFER_DTYPE_BYTES, 1, (uint32_t)lsize,
                                      lpack, lsize) ||
             kinfer_model_builder_add(mb, KINFER_T_FEATURIZER, KINFER_DTYPE_BYTES, 1,
                                      (uint32_t)sizeof(fc), &fc, sizeof(fc)) ||
-            kinfer_model_builder_add(mb, KINFER_T_ARCH, KINFER_DTYPE_I32, 1, 8, arch, sizeof(arch)) ||
+            kinfer_model_builder_add(mb, KINFER_T_ARCH, KINFER_DTYPE_I32, 1, 8, arch,
+                                     sizeof(arch)) ||
             kinfer_model_builder_add(mb, KINFER_T_EMBED, KINFER_DTYPE_F32, 16, 3, embed,
                                      sizeof(embed)) ||
             kinfer_model_builder_serialize(mb, &buf, lenp, errstr, sizeof(errstr))) {

@@ -73,8 +73,9 @@ static int push_models(kinfer_registry_t *reg, const char *name, int n)
                 size_t len;
                 int32_t v;
                 uint8_t *bytes = pgt_model_bytes(name, 500 + i, "train", NULL, NULL, &len, sha);
-                kinfer_err_t err = bytes ? pgt_push(reg, name, bytes, len, &v, errstr, sizeof(errstr))
-                                         : KINFER_ERR__NOMEM;
+                kinfer_err_t err = bytes
+                                       ? pgt_push(reg, name, bytes, len, &v, errstr, sizeof(errstr))
+                                       : KINFER_ERR__NOMEM;
                 free(bytes);
                 if (err)
                         return -1;
@@ -91,10 +92,12 @@ static void test_swap_and_corrupt(void)
                 return;
         TEST_ASSERT(push_models(reg, "w", 2) == 0, "push: %s", errstr);
 
-        kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep", .heartbeat_ms = 200};
+        kinfer_model_watch_conf_t conf = {
+            .conninfo = conninfo, .deployment = "dep", .heartbeat_ms = 200};
         kinfer_model_watch_loaded_t initial;
         kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
-        TEST_ASSERT(!w && strstr(errstr, "dep"), "no active model must fail, naming it: %s", errstr);
+        TEST_ASSERT(!w && strstr(errstr, "dep"), "no active model must fail, naming it: %s",
+                    errstr);
         kinfer_model_watch_destroy(w, 0);
 
         kinfer_registry_activate(reg, "dep", "w", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
@@ -110,7 +113,8 @@ static void test_swap_and_corrupt(void)
                     "start: %s", errstr);
 
         TEST_ASSERT(kinfer_registry_activate(reg, "dep", "w", 2, "test", s, sizeof(s), errstr,
-                                             sizeof(errstr)) == KINFER_OK, "activate: %s", errstr);
+                                             sizeof(errstr)) == KINFER_OK,
+                    "activate: %s", errstr);
         TEST_ASSERT(wait_version(2, 2000), "no swap to v2 within 2 s (at v%d)", current_version());
         kinfer_model_watch_stats_t st;
         kinfer_model_watch_stats(w, &st);
@@ -118,14 +122,19 @@ static void test_swap_and_corrupt(void)
         TEST_ASSERT(st.swaps == 1 && st.last_swap_ms < 1000, "swaps %lld in %.1f ms",
                     (long long)st.swaps, st.last_swap_ms);
         sleep_ms(100);
-        pgt_exec(reg, "SELECT model_name || ':' || model_version || ' ' || status FROM kinfer.workers",
+        pgt_exec(reg,
+                 "SELECT model_name || ':' || model_version || ' ' || status FROM kinfer.workers",
                  v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "w:2 running"), "workers row: %s", v);
 
         /* bytes that match their sha256 but are no model: refused, the old model stays */
-        TEST_ASSERT(pgt_exec(reg, "SELECT kinfer.register_model('junk', '\\x4b494e46deadbeef'::bytea, "
-                                  "'f32', '{a}', '{}')", NULL, 0) == 0, "register junk");
-        kinfer_registry_activate(reg, "dep", "junk", 1, "oops", s, sizeof(s), errstr, sizeof(errstr));
+        TEST_ASSERT(pgt_exec(reg,
+                             "SELECT kinfer.register_model('junk', '\\x4b494e46deadbeef'::bytea, "
+                             "'f32', '{a}', '{}')",
+                             NULL, 0) == 0,
+                    "register junk");
+        kinfer_registry_activate(reg, "dep", "junk", 1, "oops", s, sizeof(s), errstr,
+                                 sizeof(errstr));
         for (int i = 0; i < 200; i++) {
                 kinfer_model_watch_stats(w, &st);
                 if (st.load_failures)
@@ -136,8 +145,9 @@ static void test_swap_and_corrupt(void)
         TEST_ASSERT(current_version() == 2 && n_swaps == 1, "the old model must stay (v%d)",
                     current_version());
         sleep_ms(100);
-        pgt_exec(reg, "SELECT model_version || ' ' || coalesce(last_error, '-') FROM kinfer.workers",
-                 v, sizeof(v));
+        pgt_exec(reg,
+                 "SELECT model_version || ' ' || coalesce(last_error, '-') FROM kinfer.workers", v,
+                 sizeof(v));
         TEST_ASSERT(strstr(v, "2 model junk:1 refused") != NULL, "last_error recorded: %s", v);
 
         /* and the next good activation goes through (the error is cleared) */
@@ -149,11 +159,14 @@ static void test_swap_and_corrupt(void)
 
         /* the watch's connection dies and an activation happens before it is back: its
          * NOTIFY is lost, so the watch must look at the active model when it reconnects */
-        TEST_ASSERT(pgt_exec(reg, "BEGIN; SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                  "WHERE datname = current_database() AND pid <> pg_backend_pid(); "
-                                  "SELECT kinfer.activate('dep', 'w', 2, 'while away'); COMMIT",
-                             NULL, 0) == 0, "terminate + activate");
-        TEST_ASSERT(wait_version(2, 3000), "activation missed while disconnected (at v%d)", current_version());
+        TEST_ASSERT(pgt_exec(reg,
+                             "BEGIN; SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid(); "
+                             "SELECT kinfer.activate('dep', 'w', 2, 'while away'); COMMIT",
+                             NULL, 0) == 0,
+                    "terminate + activate");
+        TEST_ASSERT(wait_version(2, 3000), "activation missed while disconnected (at v%d)",
+                    current_version());
         kinfer_model_watch_stats(w, &st);
         TEST_ASSERT(st.reconnects >= 1, "reconnects %lld", (long long)st.reconnects);
 
@@ -171,8 +184,8 @@ out:
 static int cluster(const char *cmd, const char *dir, char *out, size_t size)
 {
         char path[2048], line[4096];
-        snprintf(line, sizeof(line), "bash %s %s %s", test_src_path("tests/pg/cluster.sh", path, sizeof(path)),
-                 cmd, dir);
+        snprintf(line, sizeof(line), "bash %s %s %s",
+                 test_src_path("tests/pg/cluster.sh", path, sizeof(path)), cmd, dir);
         FILE *fp = popen(line, "r");
         if (!fp)
                 return -1;
@@ -187,12 +200,20 @@ static int cluster(const char *cmd, const char *dir, char *out, size_t size)
 
 static void window(kinfer_model_watch_t *w, int i)
 {
-        kinfer_registry_metrics_t m = {.model_name = "o", .model_version = 1, .model_sha256 = "s",
+        kinfer_registry_metrics_t m = {.model_name = "o",
+                                       .model_version = 1,
+                                       .model_sha256 = "s",
                                        .window_start_us = 1000000LL * (1000 + i),
-                                       .window_end_us = 1000000LL * (1001 + i), .records = 10 + i,
-                                       .batches = 1, .mean_batch_size = 10 + i, .dlq = 0,
-                                       .latency_p50_ms = 1, .latency_p95_ms = 2, .latency_p99_ms = 3,
-                                       .mean_confidence = 0.9, .label_counts_json = "{\"a\": 1}"};
+                                       .window_end_us = 1000000LL * (1001 + i),
+                                       .records = 10 + i,
+                                       .batches = 1,
+                                       .mean_batch_size = 10 + i,
+                                       .dlq = 0,
+                                       .latency_p50_ms = 1,
+                                       .latency_p95_ms = 2,
+                                       .latency_p99_ms = 3,
+                                       .mean_confidence = 0.9,
+                                       .label_counts_json = "{\"a\": 1}"};
         kinfer_model_watch_metrics(w, &m);
 }
 
@@ -215,13 +236,17 @@ static void test_outage(void)
         TEST_ASSERT(reg, "connect: %s", errstr);
         if (!reg)
                 goto out;
-        TEST_ASSERT(kinfer_migrate_run(reg, pgt_migrations_dir(), &n, errstr, sizeof(errstr)) == KINFER_OK,
+        TEST_ASSERT(kinfer_migrate_run(reg, pgt_migrations_dir(), &n, errstr, sizeof(errstr)) ==
+                        KINFER_OK,
                     "migrate: %s", errstr);
         TEST_ASSERT(push_models(reg, "o", 2) == 0, "push: %s", errstr);
         kinfer_registry_activate(reg, "dep", "o", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
 
-        kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep", .heartbeat_ms = 200,
-                                          .backoff_max_ms = 400, .metrics_capacity = 4};
+        kinfer_model_watch_conf_t conf = {.conninfo = conninfo,
+                                          .deployment = "dep",
+                                          .heartbeat_ms = 200,
+                                          .backoff_max_ms = 400,
+                                          .metrics_capacity = 4};
         kinfer_model_watch_loaded_t initial;
         kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
         TEST_ASSERT(w, "watch: %s", errstr);
@@ -240,7 +265,8 @@ static void test_outage(void)
                         break;
                 sleep_ms(10);
         }
-        TEST_ASSERT(st.metrics_written == 2, "written before the outage: %lld", (long long)st.metrics_written);
+        TEST_ASSERT(st.metrics_written == 2, "written before the outage: %lld",
+                    (long long)st.metrics_written);
 
         TEST_ASSERT(cluster("stop", dir, NULL, 0) == 0, "stop");
         kinfer_registry_destroy(reg); /* its connection died with the server */
@@ -258,7 +284,8 @@ static void test_outage(void)
         for (int i = 2; i < 8; i++) /* 6 windows into a ring of 4: 2 dropped, never blocking */
                 window(w, i);
         clock_gettime(CLOCK_MONOTONIC, &ts1);
-        t_start = (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
+        t_start =
+            (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
         TEST_ASSERT(t_start < 50, "queuing metrics blocked for %.1f ms during the outage", t_start);
         sleep_ms(600);
         kinfer_model_watch_stats(w, &st);
@@ -281,12 +308,16 @@ static void test_outage(void)
         reg = kinfer_registry_new(conninfo, errstr, sizeof(errstr));
         TEST_ASSERT(reg, "reconnect: %s", errstr);
         if (reg) {
-                pgt_exec(reg, "SELECT count(*) || ' ' || min(records) || ' ' || max(records) FROM "
-                              "kinfer.metrics_windows", v, sizeof(v));
+                pgt_exec(reg,
+                         "SELECT count(*) || ' ' || min(records) || ' ' || max(records) FROM "
+                         "kinfer.metrics_windows",
+                         v, sizeof(v));
                 TEST_ASSERT(!strcmp(v, "6 10 17"), "windows in the table (count min max): %s", v);
                 /* LISTEN survived the reconnect */
-                kinfer_registry_activate(reg, "dep", "o", 2, NULL, s, sizeof(s), errstr, sizeof(errstr));
-                TEST_ASSERT(wait_version(2, 3000), "no swap after the reconnect (v%d)", current_version());
+                kinfer_registry_activate(reg, "dep", "o", 2, NULL, s, sizeof(s), errstr,
+                                         sizeof(errstr));
+                TEST_ASSERT(wait_version(2, 3000), "no swap after the reconnect (v%d)",
+                            current_version());
         }
         kinfer_model_watch_destroy(w, 1000);
         kinfer_registry_destroy(reg);

@@ -17,7 +17,8 @@ static char errstr[512];
 static void schema_fingerprint(kinfer_registry_t *reg, char *out, size_t size)
 {
         pgt_exec(reg,
-                 "SELECT md5(coalesce((SELECT string_agg(c.relname::text || c.relkind::text, ',' ORDER BY "
+                 "SELECT md5(coalesce((SELECT string_agg(c.relname::text || c.relkind::text, ',' "
+                 "ORDER BY "
                  "c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
                  "n.nspname = 'kinfer'), '') || coalesce((SELECT string_agg(p.proname::text || "
                  "md5(p.prosrc), ',' ORDER BY p.proname) FROM pg_proc p JOIN pg_namespace n ON "
@@ -38,7 +39,8 @@ static void test_migrate_fresh_and_rerun(void)
         kinfer_migration_status_t *st;
         size_t n;
         TEST_ASSERT(kinfer_migrate_status(reg, pgt_migrations_dir(), &st, &n, errstr,
-                                          sizeof(errstr)) == KINFER_OK, "status: %s", errstr);
+                                          sizeof(errstr)) == KINFER_OK,
+                    "status: %s", errstr);
         TEST_ASSERT(n >= 1 && st[0].state == KINFER_MIGRATION_PENDING, "fresh db: pending");
         free(st);
         pgt_exec(reg, "SELECT count(*) FROM pg_namespace WHERE nspname = 'kinfer'", v, sizeof(v));
@@ -46,18 +48,21 @@ static void test_migrate_fresh_and_rerun(void)
 
         int applied = -1;
         TEST_ASSERT(kinfer_migrate_run(reg, pgt_migrations_dir(), &applied, errstr,
-                                       sizeof(errstr)) == KINFER_OK, "migrate: %s", errstr);
+                                       sizeof(errstr)) == KINFER_OK,
+                    "migrate: %s", errstr);
         TEST_ASSERT(applied >= 1, "applied %d", applied);
         schema_fingerprint(reg, fp1, sizeof(fp1));
         TEST_ASSERT(kinfer_migrate_run(reg, pgt_migrations_dir(), &applied, errstr,
-                                       sizeof(errstr)) == KINFER_OK, "re-run: %s", errstr);
+                                       sizeof(errstr)) == KINFER_OK,
+                    "re-run: %s", errstr);
         TEST_ASSERT(applied == 0, "re-run applied %d", applied);
         schema_fingerprint(reg, fp2, sizeof(fp2));
         TEST_ASSERT(fp1[0] && !strcmp(fp1, fp2), "re-run changed the schema: %s vs %s", fp1, fp2);
         pgt_exec(reg, "SELECT count(*) FROM kinfer.schema_migrations", v, sizeof(v));
         TEST_ASSERT(atoi(v) >= 1, "schema_migrations has %s rows", v);
         TEST_ASSERT(kinfer_migrate_status(reg, pgt_migrations_dir(), &st, &n, errstr,
-                                          sizeof(errstr)) == KINFER_OK, "status: %s", errstr);
+                                          sizeof(errstr)) == KINFER_OK,
+                    "status: %s", errstr);
         for (size_t i = 0; i < n; i++)
                 TEST_ASSERT(st[i].state == KINFER_MIGRATION_APPLIED, "%s is %s", st[i].name,
                             kinfer_migration_state2str(st[i].state));
@@ -155,25 +160,31 @@ static void test_migrate_changed_refused(void)
 
         /* A failing new migration is rolled back entirely and named with its line. */
         snprintf(dst, sizeof(dst), "%s/0002_bad.sql", dir);
-        write_file(dst, "CREATE TABLE kinfer.half_done (x int);\n\nSELECT no_such_column FROM kinfer.models;\n");
+        write_file(dst, "CREATE TABLE kinfer.half_done (x int);\n\nSELECT no_such_column FROM "
+                        "kinfer.models;\n");
         kinfer_err_t err = kinfer_migrate_run(reg, dir, &applied, errstr, sizeof(errstr));
         TEST_ASSERT(err == KINFER_ERR__DB, "failing migration: got %s", kinfer_err2str(err));
         TEST_ASSERT(strstr(errstr, "0002_bad.sql") && strstr(errstr, "line 3"),
                     "error should name the file and line: %s", errstr);
         pgt_exec(reg, "SELECT to_regclass('kinfer.half_done') IS NULL", v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "t"), "failed migration left kinfer.half_done behind");
-        pgt_exec(reg, "SELECT count(*) FROM kinfer.schema_migrations WHERE version = 2", v, sizeof(v));
+        pgt_exec(reg, "SELECT count(*) FROM kinfer.schema_migrations WHERE version = 2", v,
+                 sizeof(v));
         TEST_ASSERT(!strcmp(v, "0"), "failed migration recorded");
         unlink(dst);
 
         /* ... also when it fails only at COMMIT (a deferred constraint) */
-        write_file(dst, "CREATE TABLE kinfer.deferred (m bigint REFERENCES kinfer.models (id) "
-                        "DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO kinfer.deferred VALUES (424242);\n");
+        write_file(
+            dst, "CREATE TABLE kinfer.deferred (m bigint REFERENCES kinfer.models (id) "
+                 "DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO kinfer.deferred VALUES (424242);\n");
         err = kinfer_migrate_run(reg, dir, &applied, errstr, sizeof(errstr));
-        TEST_ASSERT(err == KINFER_ERR__DB && strstr(errstr, "0002_bad.sql") && strstr(errstr, "COMMIT"),
+        TEST_ASSERT(err == KINFER_ERR__DB && strstr(errstr, "0002_bad.sql") &&
+                        strstr(errstr, "COMMIT"),
                     "failing at COMMIT: %s %s", kinfer_err2str(err), errstr);
-        pgt_exec(reg, "SELECT (to_regclass('kinfer.deferred') IS NULL) || ' ' || count(*) FROM "
-                      "kinfer.schema_migrations WHERE version = 2", v, sizeof(v));
+        pgt_exec(reg,
+                 "SELECT (to_regclass('kinfer.deferred') IS NULL) || ' ' || count(*) FROM "
+                 "kinfer.schema_migrations WHERE version = 2",
+                 v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "true 0"), "failed at COMMIT but left: %s", v);
         unlink(dst);
 
@@ -185,7 +196,8 @@ static void test_migrate_changed_refused(void)
         write_file(dst, "CREATE TABLE kinfer.more (x int);\n");
         err = kinfer_migrate_run(reg, dir, &applied, errstr, sizeof(errstr));
         TEST_ASSERT(err == KINFER_ERR__STATE, "changed migration: got %s", kinfer_err2str(err));
-        TEST_ASSERT(strstr(errstr, "0001_registry.sql") != NULL, "error names the file: %s", errstr);
+        TEST_ASSERT(strstr(errstr, "0001_registry.sql") != NULL, "error names the file: %s",
+                    errstr);
         pgt_exec(reg, "SELECT to_regclass('kinfer.more') IS NULL", v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "t"), "0002 applied despite a changed 0001");
         kinfer_migration_status_t *st;
@@ -209,8 +221,9 @@ static void test_migrate_changed_refused(void)
 static void parent_json(char *out, size_t size, const char *sha, const char *name, int version,
                         const char *relation)
 {
-        snprintf(out, size, "[{\"sha256\":\"%s\",\"name\":\"%s\",\"version\":%d,\"relation\":\"%s\"}]",
-                 sha, name, version, relation);
+        snprintf(out, size,
+                 "[{\"sha256\":\"%s\",\"name\":\"%s\",\"version\":%d,\"relation\":\"%s\"}]", sha,
+                 name, version, relation);
 }
 
 static void test_push_lineage_chain(void)
@@ -224,24 +237,29 @@ static void test_push_lineage_chain(void)
                 return;
         uint8_t *a = pgt_model_bytes("sections", 1, "train", NULL, NULL, &la, sha_a);
         parent_json(pj, sizeof(pj), sha_a, "sections", 1, "quantized_from");
-        uint8_t *b = pgt_model_bytes("sections-int8", 2, "quantize", "{\"block\":32}", pj, &lb, sha_b);
+        uint8_t *b =
+            pgt_model_bytes("sections-int8", 2, "quantize", "{\"block\":32}", pj, &lb, sha_b);
         parent_json(pj, sizeof(pj), sha_b, "sections-int8", 1, "pruned_from");
-        uint8_t *c = pgt_model_bytes("sections-pruned", 3, "prune", "{\"keep_buckets\":8}", pj, &lc, sha_c);
+        uint8_t *c =
+            pgt_model_bytes("sections-pruned", 3, "prune", "{\"keep_buckets\":8}", pj, &lc, sha_c);
         parent_json(pj, sizeof(pj), sha_c, "sections-pruned", 1, "distilled_from");
-        uint8_t *d = pgt_model_bytes("sections-student", 4, "distill", "{\"temperature\":2}", pj, &ld, sha_d);
+        uint8_t *d = pgt_model_bytes("sections-student", 4, "distill", "{\"temperature\":2}", pj,
+                                     &ld, sha_d);
         TEST_ASSERT(a && b && c && d, "models built");
         if (!(a && b && c && d))
                 goto out;
 
         int32_t v = 0;
         /* the distilled child first: its parent is unknown until pushed */
-        TEST_ASSERT(pgt_push(reg, "sections-student", d, ld, &v, errstr, sizeof(errstr)) == KINFER_OK,
+        TEST_ASSERT(pgt_push(reg, "sections-student", d, ld, &v, errstr, sizeof(errstr)) ==
+                        KINFER_OK,
                     "push d: %s", errstr);
         TEST_ASSERT(v == 1, "d version %d", v);
         kinfer_registry_lineage_node_t *nodes;
         size_t n;
         TEST_ASSERT(kinfer_registry_model_lineage(reg, "sections-student", 1, 0, &nodes, &n, errstr,
-                                                  sizeof(errstr)) == KINFER_OK, "lineage: %s", errstr);
+                                                  sizeof(errstr)) == KINFER_OK,
+                    "lineage: %s", errstr);
         TEST_ASSERT(n == 2 && !nodes[1].registered && !strcmp(nodes[1].sha256, sha_c) &&
                         !strcmp(nodes[1].name, "sections-pruned"),
                     "unresolved parent expected, n=%zu", n);
@@ -252,17 +270,21 @@ static void test_push_lineage_chain(void)
         TEST_ASSERT(v == 1, "a version %d", v);
         TEST_ASSERT(pgt_push(reg, "sections-int8", b, lb, &v, errstr, sizeof(errstr)) == KINFER_OK,
                     "push b: %s", errstr);
-        TEST_ASSERT(pgt_push(reg, "sections-pruned", c, lc, &v, errstr, sizeof(errstr)) == KINFER_OK,
+        TEST_ASSERT(pgt_push(reg, "sections-pruned", c, lc, &v, errstr, sizeof(errstr)) ==
+                        KINFER_OK,
                     "push c: %s", errstr);
 
         /* the whole chain, from the student up */
         TEST_ASSERT(kinfer_registry_model_lineage(reg, "sections-student", 1, 0, &nodes, &n, errstr,
-                                                  sizeof(errstr)) == KINFER_OK, "lineage: %s", errstr);
-        static const struct { const char *rel, *name, *method; const char *sha; } want[4] = {
-            {"", "sections-student", "distill", NULL},
-            {"distilled_from", "sections-pruned", "prune", NULL},
-            {"pruned_from", "sections-int8", "quantize", NULL},
-            {"quantized_from", "sections", "train", NULL}};
+                                                  sizeof(errstr)) == KINFER_OK,
+                    "lineage: %s", errstr);
+        static const struct {
+                const char *rel, *name, *method;
+                const char *sha;
+        } want[4] = {{"", "sections-student", "distill", NULL},
+                     {"distilled_from", "sections-pruned", "prune", NULL},
+                     {"pruned_from", "sections-int8", "quantize", NULL},
+                     {"quantized_from", "sections", "train", NULL}};
         const char *shas[4] = {sha_d, sha_c, sha_b, sha_a};
         TEST_ASSERT(n == 4, "chain has %zu nodes, want 4", n);
         for (size_t i = 0; i < n && i < 4; i++) {
@@ -281,15 +303,17 @@ static void test_push_lineage_chain(void)
 
         /* and down from the trained root */
         TEST_ASSERT(kinfer_registry_model_lineage(reg, "sections", 1, 1, &nodes, &n, errstr,
-                                                  sizeof(errstr)) == KINFER_OK, "descendants: %s", errstr);
+                                                  sizeof(errstr)) == KINFER_OK,
+                    "descendants: %s", errstr);
         TEST_ASSERT(n == 4 && !strcmp(nodes[3].name, "sections-student") && nodes[3].depth == 3,
                     "descendants: %zu", n);
         kinfer_registry_lineage_free(nodes, n);
 
         /* pull returns the very bytes; show returns the metadata */
         kinfer_registry_model_t m;
-        TEST_ASSERT(kinfer_registry_model_get(reg, "sections-int8", 1, 1, &m, errstr, sizeof(errstr)) ==
-                        KINFER_OK, "get: %s", errstr);
+        TEST_ASSERT(kinfer_registry_model_get(reg, "sections-int8", 1, 1, &m, errstr,
+                                              sizeof(errstr)) == KINFER_OK,
+                    "get: %s", errstr);
         TEST_ASSERT(m.len == lb && !memcmp(m.bytes, b, lb) && !strcmp(m.sha256, sha_b),
                     "pulled bytes differ");
         TEST_ASSERT(!strcmp(m.method, "quantize") && m.n_labels == 3 && !strcmp(m.format, "f32"),
@@ -300,15 +324,17 @@ static void test_push_lineage_chain(void)
 
         /* the same bytes twice: refused, naming where they are */
         kinfer_err_t err = pgt_push(reg, "other", a, la, &v, errstr, sizeof(errstr));
-        TEST_ASSERT(err == KINFER_ERR__STATE && strstr(errstr, "sections:1"),
-                    "duplicate: %s %s", kinfer_err2str(err), errstr);
+        TEST_ASSERT(err == KINFER_ERR__STATE && strstr(errstr, "sections:1"), "duplicate: %s %s",
+                    kinfer_err2str(err), errstr);
         /* unknown model */
         err = kinfer_registry_model_get(reg, "nope", 3, 0, &m, errstr, sizeof(errstr));
         TEST_ASSERT(err == KINFER_ERR__NOENT && strstr(errstr, "nope:3"), "missing: %s", errstr);
 
         kinfer_registry_model_t *models;
         TEST_ASSERT(kinfer_registry_model_ls(reg, NULL, &models, &n, errstr, sizeof(errstr)) ==
-                        KINFER_OK && n == 4, "ls: %zu", n);
+                            KINFER_OK &&
+                        n == 4,
+                    "ls: %zu", n);
         kinfer_registry_models_free(models, n);
 out:
         free(a);
@@ -336,7 +362,8 @@ static void *conc_pusher(void *arg)
         for (int i = 0; i < CONC_PUSHES; i++) {
                 size_t len;
                 int32_t v;
-                uint8_t *bytes = pgt_model_bytes("conc", 100 + t * 100 + i, "train", NULL, NULL, &len, sha);
+                uint8_t *bytes =
+                    pgt_model_bytes("conc", 100 + t * 100 + i, "train", NULL, NULL, &len, sha);
                 if (!bytes || pgt_push(reg, "conc", bytes, len, &v, e, sizeof(e)) != KINFER_OK) {
                         fprintf(stderr, "  # push: %s\n", e);
                         __atomic_add_fetch(&conc_fail, 1, __ATOMIC_SEQ_CST);
@@ -360,8 +387,10 @@ static void test_versions_atomic(void)
                 pthread_join(th[i], NULL);
         TEST_ASSERT(conc_fail == 0, "%d pushes failed", conc_fail);
         char v[128];
-        pgt_exec(reg, "SELECT count(*) || ':' || min(version) || ':' || max(version) || ':' || "
-                      "count(DISTINCT version) FROM kinfer.models WHERE name = 'conc'", v, sizeof(v));
+        pgt_exec(reg,
+                 "SELECT count(*) || ':' || min(version) || ':' || max(version) || ':' || "
+                 "count(DISTINCT version) FROM kinfer.models WHERE name = 'conc'",
+                 v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "20:1:20:20"), "count:min:max:distinct = %s", v);
         kinfer_registry_destroy(reg);
         pgt_db_drop("conc");
@@ -386,8 +415,13 @@ static void test_corrupt_artifact_refused(void)
         TEST_ASSERT(err == KINFER_ERR__BAD_FORMAT, "flipped bit accepted: %s", kinfer_err2str(err));
         TEST_SAY("refused: %s", errstr);
         /* bytes that do not match the sha256 they are pushed under: the registry refuses */
-        kinfer_registry_push_t push = {.name = "m", .bytes = bytes, .len = len, .sha256 = sha,
-                                       .format = "f32", .n_labels = 0, .meta_json = "{}"};
+        kinfer_registry_push_t push = {.name = "m",
+                                       .bytes = bytes,
+                                       .len = len,
+                                       .sha256 = sha,
+                                       .format = "f32",
+                                       .n_labels = 0,
+                                       .meta_json = "{}"};
         int64_t id;
         err = kinfer_registry_model_push(reg, &push, &id, &ver, errstr, sizeof(errstr));
         TEST_ASSERT(err == KINFER_ERR__BAD_FORMAT && strstr(errstr, "does not match"),
@@ -395,7 +429,8 @@ static void test_corrupt_artifact_refused(void)
         /* and so does PostgreSQL, whatever the client */
         err = kinfer_registry_exec_value(
             reg,
-            "INSERT INTO kinfer.models (name, version, sha256, size, format, labels, meta, artifact) "
+            "INSERT INTO kinfer.models (name, version, sha256, size, format, labels, meta, "
+            "artifact) "
             "VALUES ('m', 1, repeat('ab', 32), 3, 'f32', '{a}', '{}', 'abc'::bytea)",
             v, sizeof(v), errstr, sizeof(errstr));
         TEST_ASSERT(err != KINFER_OK && strstr(errstr, "models_artifact_sha256"),
@@ -417,8 +452,9 @@ static int push_n(kinfer_registry_t *reg, const char *name, int n, int seed0)
                 size_t len;
                 int32_t v;
                 uint8_t *bytes = pgt_model_bytes(name, seed0 + i, "train", NULL, NULL, &len, sha);
-                kinfer_err_t err = bytes ? pgt_push(reg, name, bytes, len, &v, errstr, sizeof(errstr))
-                                         : KINFER_ERR__NOMEM;
+                kinfer_err_t err = bytes
+                                       ? pgt_push(reg, name, bytes, len, &v, errstr, sizeof(errstr))
+                                       : KINFER_ERR__NOMEM;
                 free(bytes);
                 if (err)
                         return -1;
@@ -443,39 +479,47 @@ static void test_activate_rollback(void)
         if (!reg)
                 return;
         TEST_ASSERT(push_n(reg, "sec", 2, 20) == 0, "push: %s", errstr);
-        kinfer_err_t err = kinfer_registry_rollback(reg, "sections", NULL, s, sizeof(s), errstr,
-                                                    sizeof(errstr));
-        TEST_ASSERT(err == KINFER_ERR__NOENT && strstr(errstr, "sections"), "rollback of nothing: %s",
-                    errstr);
-        TEST_ASSERT(kinfer_registry_activate(reg, "sections", "sec", 1, "first", s, sizeof(s), errstr,
-                                             sizeof(errstr)) == KINFER_OK, "activate: %s", errstr);
+        kinfer_err_t err =
+            kinfer_registry_rollback(reg, "sections", NULL, s, sizeof(s), errstr, sizeof(errstr));
+        TEST_ASSERT(err == KINFER_ERR__NOENT && strstr(errstr, "sections"),
+                    "rollback of nothing: %s", errstr);
+        TEST_ASSERT(kinfer_registry_activate(reg, "sections", "sec", 1, "first", s, sizeof(s),
+                                             errstr, sizeof(errstr)) == KINFER_OK,
+                    "activate: %s", errstr);
         TEST_ASSERT(!strcmp(s, "sections: (none) -> sec:1"), "summary: %s", s);
         err = kinfer_registry_rollback(reg, "sections", NULL, s, sizeof(s), errstr, sizeof(errstr));
-        TEST_ASSERT(err == KINFER_ERR__STATE && strstr(errstr, "no previous"), "rollback: %s", errstr);
-        TEST_ASSERT(kinfer_registry_activate(reg, "sections", "sec", 2, "better", s, sizeof(s), errstr,
-                                             sizeof(errstr)) == KINFER_OK, "activate 2: %s", errstr);
+        TEST_ASSERT(err == KINFER_ERR__STATE && strstr(errstr, "no previous"), "rollback: %s",
+                    errstr);
+        TEST_ASSERT(kinfer_registry_activate(reg, "sections", "sec", 2, "better", s, sizeof(s),
+                                             errstr, sizeof(errstr)) == KINFER_OK,
+                    "activate 2: %s", errstr);
         active_of(reg, "sections", s, sizeof(s));
         TEST_ASSERT(!strcmp(s, "sec:2"), "active %s", s);
         TEST_ASSERT(kinfer_registry_rollback(reg, "sections", "bad", s, sizeof(s), errstr,
-                                             sizeof(errstr)) == KINFER_OK, "rollback: %s", errstr);
+                                             sizeof(errstr)) == KINFER_OK,
+                    "rollback: %s", errstr);
         TEST_ASSERT(!strcmp(s, "sections: sec:2 -> sec:1"), "summary: %s", s);
         active_of(reg, "sections", s, sizeof(s));
         TEST_ASSERT(!strcmp(s, "sec:1"), "after rollback: %s", s);
         TEST_ASSERT(kinfer_registry_rollback(reg, "sections", NULL, s, sizeof(s), errstr,
-                                             sizeof(errstr)) == KINFER_OK, "rollback 2: %s", errstr);
+                                             sizeof(errstr)) == KINFER_OK,
+                    "rollback 2: %s", errstr);
         active_of(reg, "sections", s, sizeof(s));
         TEST_ASSERT(!strcmp(s, "sec:2"), "rollback of a rollback: %s", s);
         /* activating the active model changes nothing */
         TEST_ASSERT(kinfer_registry_activate(reg, "sections", "sec", 2, NULL, s, sizeof(s), errstr,
-                                             sizeof(errstr)) == KINFER_OK && strstr(s, "already"),
+                                             sizeof(errstr)) == KINFER_OK &&
+                        strstr(s, "already"),
                     "re-activate: %s", s);
         err = kinfer_registry_activate(reg, "sections", "sec", 9, NULL, s, sizeof(s), errstr,
                                        sizeof(errstr));
-        TEST_ASSERT(err == KINFER_ERR__NOENT && strstr(errstr, "sec:9"), "unknown version: %s", errstr);
+        TEST_ASSERT(err == KINFER_ERR__NOENT && strstr(errstr, "sec:9"), "unknown version: %s",
+                    errstr);
 
-        pgt_exec(reg, "SELECT string_agg(action || ' ' || coalesce(from_model, '-') || ' ' || "
-                      "to_model || ' ' || coalesce(reason, '-') || ' ' || (who = current_user), "
-                      "'; ' ORDER BY id) FROM kinfer.activation_log WHERE deployment = 'sections'",
+        pgt_exec(reg,
+                 "SELECT string_agg(action || ' ' || coalesce(from_model, '-') || ' ' || "
+                 "to_model || ' ' || coalesce(reason, '-') || ' ' || (who = current_user), "
+                 "'; ' ORDER BY id) FROM kinfer.activation_log WHERE deployment = 'sections'",
                  v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "activate - sec:1 first true; activate sec:1 sec:2 better true; "
                                "rollback sec:2 sec:1 bad true; rollback sec:1 sec:2 - true"),
@@ -491,16 +535,21 @@ static void test_activate_rollback(void)
         err = kinfer_registry_exec_value(reg, "TRUNCATE kinfer.activations", v, sizeof(v), errstr,
                                          sizeof(errstr));
         TEST_ASSERT(err != KINFER_OK, "TRUNCATE allowed");
-        err = kinfer_registry_exec_value(reg,
-                                         "INSERT INTO kinfer.activations (deployment, action, who, at) "
-                                         "VALUES ('sections', 'activate', 'mallory', now())",
-                                         v, sizeof(v), errstr, sizeof(errstr));
+        err = kinfer_registry_exec_value(
+            reg,
+            "INSERT INTO kinfer.activations (deployment, action, who, at) "
+            "VALUES ('sections', 'activate', 'mallory', now())",
+            v, sizeof(v), errstr, sizeof(errstr));
         TEST_ASSERT(err != KINFER_OK, "a forged history row was accepted");
         /* a direct UPDATE is recorded as well */
-        pgt_exec(reg, "UPDATE kinfer.deployments SET active_model_id = (SELECT id FROM kinfer.models "
-                      "WHERE name = 'sec' AND version = 1) WHERE name = 'sections'", NULL, 0);
-        pgt_exec(reg, "SELECT action || ' ' || to_model FROM kinfer.activation_log ORDER BY id DESC LIMIT 1",
-                 v, sizeof(v));
+        pgt_exec(reg,
+                 "UPDATE kinfer.deployments SET active_model_id = (SELECT id FROM kinfer.models "
+                 "WHERE name = 'sec' AND version = 1) WHERE name = 'sections'",
+                 NULL, 0);
+        pgt_exec(
+            reg,
+            "SELECT action || ' ' || to_model FROM kinfer.activation_log ORDER BY id DESC LIMIT 1",
+            v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "update sec:1"), "direct update history: %s", v);
         kinfer_registry_destroy(reg);
         pgt_db_drop("deploy");
@@ -517,7 +566,8 @@ static void test_notify(void)
         TEST_ASSERT(lis, "listener: %s", errstr);
         TEST_ASSERT(push_n(reg, "n", 2, 40) == 0, "push");
         TEST_ASSERT(kinfer_registry_listen(lis, KINFER_REGISTRY_CHANNEL, errstr, sizeof(errstr)) ==
-                        KINFER_OK, "listen: %s", errstr);
+                        KINFER_OK,
+                    "listen: %s", errstr);
         kinfer_err_t err = kinfer_registry_wait_notify(lis, 100, ch, sizeof(ch), payload,
                                                        sizeof(payload), errstr, sizeof(errstr));
         TEST_ASSERT(err == KINFER_ERR__TIMEOUT, "expected a timeout, got %s", kinfer_err2str(err));
@@ -527,7 +577,8 @@ static void test_notify(void)
         TEST_ASSERT(err == KINFER_OK && !strcmp(ch, KINFER_REGISTRY_CHANNEL) &&
                         !strcmp(payload, "dep-a"),
                     "notify: %s ch=%s payload=%s", kinfer_err2str(err), ch, payload);
-        kinfer_registry_rollback(reg, "dep-a", NULL, s, sizeof(s), errstr, sizeof(errstr)); /* no previous */
+        kinfer_registry_rollback(reg, "dep-a", NULL, s, sizeof(s), errstr,
+                                 sizeof(errstr)); /* no previous */
         kinfer_registry_activate(reg, "dep-a", "n", 2, NULL, s, sizeof(s), errstr, sizeof(errstr));
         err = kinfer_registry_wait_notify(lis, 5000, ch, sizeof(ch), payload, sizeof(payload),
                                           errstr, sizeof(errstr));
@@ -556,14 +607,17 @@ static void test_roles(void)
                 return;
         TEST_ASSERT(push_n(reg, "r", 2, 60) == 0, "push");
         TEST_ASSERT(kinfer_registry_activate(reg, "dep", "r", 1, NULL, s, sizeof(s), errstr,
-                                             sizeof(errstr)) == KINFER_OK, "activate: %s", errstr);
+                                             sizeof(errstr)) == KINFER_OK,
+                    "activate: %s", errstr);
         snprintf(wrole, sizeof(wrole), "kinfer_t_%d_worker", (int)getpid());
         snprintf(orole, sizeof(orole), "kinfer_t_%d_operator", (int)getpid());
-        snprintf(sql, sizeof(sql), "DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN IN ROLE kinfer_worker",
-                 wrole, wrole);
+        snprintf(sql, sizeof(sql),
+                 "DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN IN ROLE kinfer_worker", wrole,
+                 wrole);
         pgt_exec(pgt_admin, sql, NULL, 0);
-        snprintf(sql, sizeof(sql), "DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN IN ROLE kinfer_operator",
-                 orole, orole);
+        snprintf(sql, sizeof(sql),
+                 "DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN IN ROLE kinfer_operator", orole,
+                 orole);
         pgt_exec(pgt_admin, sql, NULL, 0);
         snprintf(wconn, sizeof(wconn), "%s user=%s", conninfo, wrole);
         snprintf(oconn, sizeof(oconn), "%s user=%s", conninfo, orole);
@@ -571,15 +625,17 @@ static void test_roles(void)
         kinfer_registry_t *w = kinfer_registry_new(wconn, errstr, sizeof(errstr));
         TEST_ASSERT(w, "connect as worker: %s", errstr);
         if (w) {
-                kinfer_err_t err = kinfer_registry_activate(w, "dep", "r", 2, "sneaky", s, sizeof(s),
-                                                            errstr, sizeof(errstr));
+                kinfer_err_t err = kinfer_registry_activate(w, "dep", "r", 2, "sneaky", s,
+                                                            sizeof(s), errstr, sizeof(errstr));
                 TEST_ASSERT(err != KINFER_OK && strstr(errstr, "permission denied"),
                             "worker activated: %s", errstr);
-                err = kinfer_registry_rollback(w, "dep", NULL, s, sizeof(s), errstr, sizeof(errstr));
+                err =
+                    kinfer_registry_rollback(w, "dep", NULL, s, sizeof(s), errstr, sizeof(errstr));
                 TEST_ASSERT(err != KINFER_OK && strstr(errstr, "permission denied"),
                             "worker rolled back: %s", errstr);
-                err = kinfer_registry_exec_value(w, "UPDATE kinfer.deployments SET active_model_id = NULL",
-                                                 v, sizeof(v), errstr, sizeof(errstr));
+                err = kinfer_registry_exec_value(
+                    w, "UPDATE kinfer.deployments SET active_model_id = NULL", v, sizeof(v), errstr,
+                    sizeof(errstr));
                 TEST_ASSERT(err != KINFER_OK && strstr(errstr, "permission denied"),
                             "worker updated deployments: %s", errstr);
                 err = kinfer_registry_exec_value(w, "UPDATE kinfer.models SET format = 'x'", v,
@@ -589,45 +645,71 @@ static void test_roles(void)
                 size_t len;
                 int32_t ver;
                 uint8_t *bytes = pgt_model_bytes("r", 99, "train", NULL, NULL, &len, sha);
-                err = bytes ? pgt_push(w, "r", bytes, len, &ver, errstr, sizeof(errstr)) : KINFER_ERR__NOMEM;
+                err = bytes ? pgt_push(w, "r", bytes, len, &ver, errstr, sizeof(errstr))
+                            : KINFER_ERR__NOMEM;
                 free(bytes);
                 TEST_ASSERT(err != KINFER_OK && strstr(errstr, "permission denied"),
                             "worker registered a model: %s", errstr);
                 /* what a worker may do */
                 kinfer_registry_model_t m;
-                TEST_ASSERT(kinfer_registry_deployment_active(w, "dep", &m, errstr, sizeof(errstr)) ==
-                                KINFER_OK && m.version == 1, "worker reads the deployment: %s", errstr);
+                TEST_ASSERT(kinfer_registry_deployment_active(w, "dep", &m, errstr,
+                                                              sizeof(errstr)) == KINFER_OK &&
+                                m.version == 1,
+                            "worker reads the deployment: %s", errstr);
                 TEST_ASSERT(kinfer_registry_model_bytes(w, m.id, &m, errstr, sizeof(errstr)) ==
-                                KINFER_OK && m.len > 0, "worker reads bytes: %s", errstr);
+                                    KINFER_OK &&
+                                m.len > 0,
+                            "worker reads bytes: %s", errstr);
                 kinfer_registry_model_term(&m);
-                kinfer_registry_worker_t wk = {.worker_id = "h:1:1", .host = "h", .pid = 1,
-                                               .deployment = "dep", .model_id = 1, .model_name = "r",
-                                               .model_version = 1, .model_sha256 = "x",
-                                               .status = "running", .last_error = NULL};
-                TEST_ASSERT(kinfer_registry_worker_upsert(w, &wk, errstr, sizeof(errstr)) == KINFER_OK,
+                kinfer_registry_worker_t wk = {.worker_id = "h:1:1",
+                                               .host = "h",
+                                               .pid = 1,
+                                               .deployment = "dep",
+                                               .model_id = 1,
+                                               .model_name = "r",
+                                               .model_version = 1,
+                                               .model_sha256 = "x",
+                                               .status = "running",
+                                               .last_error = NULL};
+                TEST_ASSERT(kinfer_registry_worker_upsert(w, &wk, errstr, sizeof(errstr)) ==
+                                KINFER_OK,
                             "worker upsert: %s", errstr);
                 wk.last_error = "load failed";
-                TEST_ASSERT(kinfer_registry_worker_upsert(w, &wk, errstr, sizeof(errstr)) == KINFER_OK,
+                TEST_ASSERT(kinfer_registry_worker_upsert(w, &wk, errstr, sizeof(errstr)) ==
+                                KINFER_OK,
                             "worker upsert 2: %s", errstr);
                 wk.last_error = NULL;
-                TEST_ASSERT(kinfer_registry_worker_upsert(w, &wk, errstr, sizeof(errstr)) == KINFER_OK,
+                TEST_ASSERT(kinfer_registry_worker_upsert(w, &wk, errstr, sizeof(errstr)) ==
+                                KINFER_OK,
                             "worker upsert 3: %s", errstr);
                 pgt_exec(reg, "SELECT last_error FROM kinfer.workers", v, sizeof(v));
                 TEST_ASSERT(!strcmp(v, "load failed"), "last_error kept: %s", v);
-                kinfer_registry_metrics_t mw = {.worker_id = "h:1:1", .deployment = "dep",
-                                                .model_name = "r", .model_version = 1,
-                                                .model_sha256 = "x", .window_start_us = 1000000,
-                                                .window_end_us = 11000000, .records = 100,
-                                                .batches = 4, .mean_batch_size = 25, .dlq = 1,
-                                                .latency_p50_ms = 1.5, .latency_p95_ms = 3,
-                                                .latency_p99_ms = 4, .mean_confidence = 0.8,
+                kinfer_registry_metrics_t mw = {.worker_id = "h:1:1",
+                                                .deployment = "dep",
+                                                .model_name = "r",
+                                                .model_version = 1,
+                                                .model_sha256 = "x",
+                                                .window_start_us = 1000000,
+                                                .window_end_us = 11000000,
+                                                .records = 100,
+                                                .batches = 4,
+                                                .mean_batch_size = 25,
+                                                .dlq = 1,
+                                                .latency_p50_ms = 1.5,
+                                                .latency_p95_ms = 3,
+                                                .latency_p99_ms = 4,
+                                                .mean_confidence = 0.8,
                                                 .label_counts_json = "{\"a\": 60, \"b\": 40}"};
-                TEST_ASSERT(kinfer_registry_metrics_insert(w, &mw, errstr, sizeof(errstr)) == KINFER_OK,
+                TEST_ASSERT(kinfer_registry_metrics_insert(w, &mw, errstr, sizeof(errstr)) ==
+                                KINFER_OK,
                             "metrics: %s", errstr);
-                TEST_ASSERT(kinfer_registry_metrics_insert(w, &mw, errstr, sizeof(errstr)) == KINFER_OK,
+                TEST_ASSERT(kinfer_registry_metrics_insert(w, &mw, errstr, sizeof(errstr)) ==
+                                KINFER_OK,
                             "metrics re-sent: %s", errstr);
-                pgt_exec(reg, "SELECT count(*) || ' ' || sum((label_counts->>'a')::int) FROM "
-                              "kinfer.metrics_windows", v, sizeof(v));
+                pgt_exec(reg,
+                         "SELECT count(*) || ' ' || sum((label_counts->>'a')::int) FROM "
+                         "kinfer.metrics_windows",
+                         v, sizeof(v));
                 TEST_ASSERT(!strcmp(v, "1 60"), "one window with its label counts: %s", v);
                 kinfer_registry_destroy(w);
         }
@@ -645,8 +727,10 @@ static void test_roles(void)
                 TEST_ASSERT(kinfer_registry_deployment_create(o, "dep2", "in", "out", errstr,
                                                               sizeof(errstr)) == KINFER_OK,
                             "operator deployment_create: %s", errstr);
-                pgt_exec(reg, "SELECT string_agg(DISTINCT who, ',') FROM kinfer.activations "
-                              "WHERE reason = 'op'", v, sizeof(v));
+                pgt_exec(reg,
+                         "SELECT string_agg(DISTINCT who, ',') FROM kinfer.activations "
+                         "WHERE reason = 'op'",
+                         v, sizeof(v));
                 TEST_ASSERT(!strcmp(v, orole), "who is the operator: %s", v);
                 kinfer_err_t err = kinfer_registry_exec_value(o, "DELETE FROM kinfer.models", v,
                                                               sizeof(v), errstr, sizeof(errstr));
