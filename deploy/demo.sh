@@ -76,17 +76,23 @@ CONF
 PIDS+=($!)
 for _ in $(seq 100); do grep -q "assigned" "$DEMO/worker.log" 2>/dev/null && break; sleep 0.1; done
 
-show_results() { # TITLE N: the last N results, compactly
+show_results() { # TITLE PREFIX N: the last N results whose id starts with PREFIX (kcat reads the JSON)
   sleep 1.5
   echo "-- $1"
-  /usr/bin/python3 tests/kafka/kafka_util.py results "$B" sections.out | tail -n "$2" |
-    awk '{printf "  id=%-8s label=%-12s model_version=%s\n", $2, $5, $6}'
+  kcat -b "$B" -C -t sections.out -o beginning -e -q -f '%s\n' 2>/dev/null |
+    /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+rows = [r for r in rows if r["id"].startswith(sys.argv[1])][-int(sys.argv[2]):]
+for r in rows:
+    print("  id=%-6s label=%-10s score=%.3f model=%s:%d" % (r["id"], r["label"], r["score"], r["model_name"], r["model_version"]))
+' "$2" "$3"
 }
 
 step "6. stream 500 Avro records (Confluent framing) through the worker"
 "$K" produce -b "$B" -t sections.in -f avro-confluent --schemas-dir "$DEMO/schemas" --schema-id 1 \
   --tsv --id-prefix a tests/data/sections-dev.tsv
-show_results "results (label and the model version that classified each record)" 5
+show_results "results (label, score and the model that classified each record)" a 5
 # a malformed record goes to the dead-letter topic with its reason
 printf 'not avro at all\n' | "$K" produce -b "$B" -t sections.in -f text -q
 sleep 1
@@ -97,19 +103,19 @@ psql -qAt -c "SELECT kinfer.activate('sections', 'sections-int8', 1, 'demo: int8
 sleep 1
 "$K" produce -b "$B" -t sections.in -f avro-confluent --schemas-dir "$DEMO/schemas" --schema-id 1 \
   --tsv --id-prefix b -n 200 tests/data/sections-dev.tsv -q
-show_results "after the switch" 3
+show_results "after the switch" b 3
 psql -qAt -c "SELECT kinfer.rollback('sections', 'demo: back to f32');"
 sleep 1
 "$K" produce -b "$B" -t sections.in -f avro-confluent --schemas-dir "$DEMO/schemas" --schema-id 1 \
   --tsv --id-prefix c -n 200 tests/data/sections-dev.tsv -q
-show_results "after the rollback" 3
+show_results "after the rollback" c 3
 
 step "8. what the database knows"
 sleep 2
 psql -c "SELECT action, at, who, from_model, to_model, reason FROM kinfer.activation_log ORDER BY id"
 psql -c "SELECT model_name || ':' || model_version AS model, sum(records) AS records, sum(batches) AS batches,
                 round(max(latency_p99_ms)::numeric, 2) AS max_p99_ms, sum(dlq) AS dead_letters,
-                round(avg(mean_confidence)::numeric, 3) AS confidence
+                round((sum(mean_confidence * records) / nullif(sum(records), 0))::numeric, 3) AS mean_confidence
            FROM kinfer.metrics_windows GROUP BY 1 ORDER BY 1"
 echo
 echo "Done. Logs in .demo/ (worker.log, broker.log)."
