@@ -92,6 +92,16 @@ static int utf8_valid(const unsigned char *s, size_t n)
 {
         size_t i = 0;
         while (i < n) {
+                /* ASCII fast path: 8 bytes at a time */
+                while (i + 8 <= n) {
+                        uint64_t w;
+                        memcpy(&w, s + i, 8);
+                        if (w & UINT64_C(0x8080808080808080))
+                                break;
+                        i += 8;
+                }
+                if (i >= n)
+                        break;
                 unsigned c = s[i];
                 if (c < 0x80) {
                         i++;

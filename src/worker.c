@@ -129,6 +129,7 @@ struct slot {            /* one batched record, parallel to batch.entries */
 
 struct window {
         int64_t start_us; /* wall clock */
+        int64_t start_mono_us;
         int64_t records, batches, dlq;
         double conf_sum;
         int64_t *label_counts;
@@ -186,6 +187,7 @@ struct kinfer_worker_s {
         kinfer_err_t fatal_err;
         char fatal_reason[512];
         int paused;
+        int64_t dr_now_us; /* wall clock when delivery reports were last served */
         /* metrics */
         struct window win;
         kinfer_worker_metrics_cb_t *metrics_cb;
@@ -217,6 +219,7 @@ static void window_start(kinfer_worker_t *w)
         free(win->label_counts);
         memset(win, 0, sizeof(*win));
         win->start_us = wall_us();
+        win->start_mono_us = mono_us();
         if (w->model) {
                 win->model = kinfer_model_keep(w->model);
                 win->n_labels = kinfer_model_n_labels(w->model);
@@ -282,7 +285,7 @@ static void on_delivery(void *opaque, uint64_t token, kinfer_err_t err, const ch
         }
         int64_t t_us;
         if (kinfer_offsets_done(w->offs, token, &t_us)) {
-                int64_t lat = wall_us() - t_us;
+                int64_t lat = w->dr_now_us - t_us; /* clock read once per poll, not per report */
                 w->win.hist[hist_bucket(lat < 0 ? 0 : (uint64_t)lat)]++;
                 w->win.hist_n++;
         }
@@ -585,10 +588,11 @@ static void flush_batch(kinfer_worker_t *w)
 
 /* ---- one consumed message ------------------------------------------------------------------ */
 
-static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg)
+static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg, int64_t now_mono)
 {
         int32_t part = part_of(w, msg);
-        uint64_t token = part >= 0 ? kinfer_offsets_track(w->offs, part, msg->offset, wall_us()) : 0;
+        int64_t now_us = wall_us();
+        uint64_t token = part >= 0 ? kinfer_offsets_track(w->offs, part, msg->offset, now_us) : 0;
         if (!token) {
                 set_fatal(w, KINFER_ERR__NOMEM, "cannot track offsets (out of memory)");
                 kinfer_consumer_release(w->cons, msg);
@@ -625,10 +629,10 @@ static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg)
         }
         kinfer_batch_entry_t e = {.text = req.text, .text_len = req.text_len, .id = req.id,
                                   .id_len = req.id_len, .part = part, .offset = msg->offset,
-                                  .consumed_us = wall_us()};
+                                  .consumed_us = now_us};
         w->slots[w->batch.n].msg = *msg;
         w->slots[w->batch.n].token = token;
-        kinfer_batch_add(&w->batch, &e, mono_us());
+        kinfer_batch_add(&w->batch, &e, now_mono);
 }
 
 /* ---- rebalance ---------------------------------------------------------------------------- */
@@ -639,6 +643,7 @@ static void on_revoke(void *opaque, int lost)
         char errstr[512];
         /* Finish everything consumed so far, so that the commit that follows covers it. */
         flush_batch(w);
+        w->dr_now_us = wall_us();
         if (kinfer_producer_flush(w->prod, w->shutdown_timeout_ms, errstr, sizeof(errstr)))
                 /* Records of revoked partitions are undelivered: storing any later offset of a
                  * partition we keep could skip them, so stop (a restart redoes them). */
@@ -826,24 +831,25 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                         set_fatal(w, KINFER_ERR__KAFKA, "%s", e);
                         break;
                 }
+                now = mono_us();
                 if (r == 1) {
                         if (w->model)
-                                handle_msg(w, &msg);
+                                handle_msg(w, &msg, now);
                         else /* no model yet (partitions are paused): fetch it again later */
                                 kinfer_consumer_rewind(w->cons, &msg);
                 }
-                now = mono_us();
                 if (kinfer_batch_due(&w->batch, now))
                         flush_batch(w);
                 /* serve delivery reports: after each batch, while idle, and at least every ms */
                 if (r == 0 || w->batch.n == 0 || now - last_poll_us > 1000) {
+                        w->dr_now_us = wall_us();
                         kinfer_producer_poll(w->prod, (w->paused || !w->model) ? 10 : 0);
                         last_poll_us = now;
                         store_offsets(w);
                 }
                 if (kinfer_producer_fatal(w->prod, e, sizeof(e)))
                         set_fatal(w, KINFER_ERR__KAFKA, "producer: %s", e);
-                if (w->metrics_interval_us > 0 && wall_us() - w->win.start_us >= w->metrics_interval_us)
+                if (w->metrics_interval_us > 0 && now - w->win.start_mono_us >= w->metrics_interval_us)
                         window_emit(w);
         }
 
@@ -858,6 +864,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                            (int)w->batch.n, kinfer_offsets_in_flight(w->offs));
                 flush_batch(w);
         }
+        w->dr_now_us = wall_us();
         if (kinfer_producer_flush(w->prod, w->shutdown_timeout_ms, e, sizeof(e))) {
                 kinfer_log(KINFER_LOG_ERR, "WORKER", "shutdown: %s", e);
                 if (!ret) {
