@@ -259,9 +259,46 @@ int kinfer_feat_scratch_reserve(kinfer_feat_scratch_t *s, size_t n)
         return 0;
 }
 
+int kinfer_bucket_rank_build(kinfer_bucket_rank_t *r, const int32_t *map, uint32_t n_buckets)
+{
+        memset(r, 0, sizeof(*r));
+        size_t n_words = ((size_t)n_buckets + 63) / 64;
+        int32_t next = 0;
+        for (uint32_t b = 0; b < n_buckets; b++) {
+                if (map[b] < 0)
+                        continue;
+                if (map[b] != next)
+                        return 1; /* rows not in bucket order */
+                next++;
+        }
+        r->bits = calloc(n_words, sizeof(uint64_t));
+        r->base = malloc(n_words * sizeof(uint32_t));
+        if (!r->bits || !r->base) {
+                kinfer_bucket_rank_term(r);
+                return -1;
+        }
+        uint32_t count = 0;
+        for (size_t wd = 0; wd < n_words; wd++) {
+                r->base[wd] = count;
+                for (uint32_t j = 0; j < 64 && wd * 64 + j < n_buckets; j++)
+                        if (map[wd * 64 + j] >= 0) {
+                                r->bits[wd] |= (uint64_t)1 << j;
+                                count++;
+                        }
+        }
+        return 0;
+}
+
+void kinfer_bucket_rank_term(kinfer_bucket_rank_t *r)
+{
+        free(r->bits);
+        free(r->base);
+        memset(r, 0, sizeof(*r));
+}
+
 size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *buckets, size_t n,
-                         const int32_t *bucket_map, const float *idf, kinfer_feat_scratch_t *s,
-                         int32_t *rows, float *w)
+                         const kinfer_bucket_rank_t *rank, const int32_t *bucket_map,
+                         const float *idf, kinfer_feat_scratch_t *s, int32_t *rows, float *w)
 {
         if (++s->gen == 0) { /* stamps wrapped: clear them once every 2^32 calls */
                 memset(s->stamp, 0, s->cap * sizeof(uint32_t));
@@ -285,7 +322,7 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                                 s->keys[slot] = b;
                                 s->count[slot] = 1;
                                 rows[n_uniq++] = (int32_t)slot;
-                                if (bucket_map) /* the map is large: start its cache miss now */
+                                if (bucket_map && !rank) /* a large map: start its miss now */
                                         __builtin_prefetch(&bucket_map[b], 0, 0);
                                 break;
                         }
@@ -301,7 +338,8 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
         for (size_t i = 0; i < n_uniq; i++) {
                 uint32_t slot = (uint32_t)rows[i];
                 uint32_t b = s->keys[slot];
-                int32_t row = bucket_map ? bucket_map[b] : (int32_t)b;
+                int32_t row = rank ? kinfer_bucket_rank_row(rank, b)
+                                   : bucket_map ? bucket_map[b] : (int32_t)b;
                 if (row < 0)
                         continue;
                 if (idf)

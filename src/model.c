@@ -35,6 +35,7 @@ static void model_free(kinfer_model_t *model)
                 else
                         free(model->blob);
         }
+        kinfer_bucket_rank_term(&model->rank);
         free(model->labels);
         free(model->meta_json);
         free(model->parents);
@@ -278,6 +279,9 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                         if (model->bucket_map[i] < -1 || model->bucket_map[i] >= model->n_rows)
                                 FAIL("bucket map entry %d points at row %d of %d", i,
                                      model->bucket_map[i], model->n_rows);
+                if (kinfer_bucket_rank_build(&model->rank, model->bucket_map,
+                                             (uint32_t)model->n_buckets) < 0)
+                        FAIL("out of memory (bucket rank index)");
         } else if (model->n_rows != model->n_buckets) {
                 FAIL("embedding table has %d rows for %d buckets and no bucket map", model->n_rows,
                      model->n_buckets);

@@ -46,6 +46,8 @@ struct kinfer_model_s {
         char **labels;            /* pointers into the LABELS tensor */
 
         const int32_t *bucket_map; /* (n_buckets) or NULL */
+        kinfer_bucket_rank_t rank; /* derived at load from bucket_map when its rows follow
+                                    * bucket order (rank.bits NULL otherwise) */
         const float *idf;          /* (n_rows) or NULL */
         uint32_t embed_dtype;      /* F32 or Q8 */
         const uint8_t *embed;      /* n_rows rows of embed_stride bytes */

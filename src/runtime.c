@@ -128,7 +128,8 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
                                              "out of memory (features of a %zu-byte record)", lens[r]);
                 size_t nb = kinfer_featurize(&model->feat, texts[r], lens[r], rt->buckets);
-                used += kinfer_feat_weigh(&model->feat, rt->buckets, nb, model->bucket_map,
+                used += kinfer_feat_weigh(&model->feat, rt->buckets, nb,
+                                          model->rank.bits ? &model->rank : NULL, model->bucket_map,
                                           model->idf, &rt->fs, rt->rows + used, rt->w + used);
                 rt->offs[r + 1] = used;
         }

@@ -121,7 +121,7 @@ static void *feat_thread(void *arg)
                         }
                 }
                 size_t nb = kinfer_featurize(job->conf, job->ds->texts[i], job->ds->lens[i], buckets);
-                size_t nf = kinfer_feat_weigh(job->conf, buckets, nb, job->map, job->idf, &fs, rows, w);
+                size_t nf = kinfer_feat_weigh(job->conf, buckets, nb, NULL, job->map, job->idf, &fs, rows, w);
                 if (!job->map) {
                         for (size_t j = 0; j < nf; j++)
                                 job->df[rows[j]]++;

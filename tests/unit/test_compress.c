@@ -219,7 +219,7 @@ static void test_q8_logits(void)
                 float *w = malloc(sizeof(float) * (cap ? cap : 1));
                 kinfer_feat_scratch_reserve(&fs, cap);
                 size_t nb = kinfer_featurize(&f->feat, dev_ds->texts[r], dev_ds->lens[r], bk);
-                size_t nf = kinfer_feat_weigh(&f->feat, bk, nb, f->bucket_map, f->idf, &fs, rows, w);
+                size_t nf = kinfer_feat_weigh(&f->feat, bk, nb, NULL, f->bucket_map, f->idf, &fs, rows, w);
                 double bound = 1e-4;
                 for (size_t i = 0; i < nf; i++) {
                         const float *e = (const float *)(f->embed + (size_t)rows[i] * f->embed_stride);

@@ -92,7 +92,7 @@ static void test_weigh(void)
         float idf[16];
         for (int i = 0; i < 16; i++)
                 idf[i] = 1.0f + (float)i / 10;
-        size_t n = kinfer_feat_weigh(&c, b, 6, NULL, idf, &s, rows, w);
+        size_t n = kinfer_feat_weigh(&c, b, 6, NULL, NULL, idf, &s, rows, w);
         TEST_ASSERT(n == 3, "3 unique features, got %zu", n);
         TEST_ASSERT(rows[0] == 5 && rows[1] == 7 && rows[2] == 9, "first-occurrence order");
         double x5 = (1 + log(3.0)) * 1.5, x7 = (1 + log(2.0)) * 1.7, x9 = 1.9;
@@ -105,14 +105,53 @@ static void test_weigh(void)
                 map[i] = -1;
         map[7] = 0;
         map[9] = 1;
-        n = kinfer_feat_weigh(&c, b, 6, map, idf, &s, rows, w);
+        n = kinfer_feat_weigh(&c, b, 6, NULL, map, idf, &s, rows, w);
         TEST_ASSERT(n == 2 && rows[0] == 0 && rows[1] == 1, "mapped rows");
         TEST_ASSERT(fabs(w[0] * w[0] + w[1] * w[1] - 1.0) < 1e-5, "L2-normalised");
         /* the scratch is reusable across many calls (generation stamps) */
         for (int i = 0; i < 1000; i++)
-                n = kinfer_feat_weigh(&c, b, 6, NULL, NULL, &s, rows, w);
+                n = kinfer_feat_weigh(&c, b, 6, NULL, NULL, NULL, &s, rows, w);
         TEST_ASSERT(n == 3, "reuse");
         kinfer_feat_scratch_term(&s);
+}
+
+/* The rank index answers exactly like the map it was built from. */
+static void test_bucket_rank(void)
+{
+        const uint32_t nb = 1u << 16;
+        int32_t *map = malloc(nb * sizeof(int32_t));
+        uint64_t x = 99;
+        int32_t next = 0;
+        for (uint32_t b = 0; b < nb; b++) {
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                map[b] = (x >> 60) < 7 ? next++ : -1; /* about 7/16 of buckets kept */
+        }
+        kinfer_bucket_rank_t r;
+        TEST_ASSERT(kinfer_bucket_rank_build(&r, map, nb) == 0, "build");
+        int bad = 0;
+        for (uint32_t b = 0; b < nb; b++)
+                bad += kinfer_bucket_rank_row(&r, b) != map[b];
+        TEST_ASSERT(bad == 0, "%d buckets disagree with the map", bad);
+        /* weigh through either gives the same rows and weights */
+        kinfer_featurizer_conf_t c;
+        kinfer_featurizer_conf_default(&c);
+        c.n_buckets = nb;
+        kinfer_feat_scratch_t s = {0};
+        kinfer_feat_scratch_reserve(&s, 512);
+        uint32_t buckets[512];
+        size_t n = kinfer_featurize(&c, "the quick brown fox jumps over the lazy dog and the cat", 55, buckets);
+        int32_t r1[512], r2[512];
+        float w1[512], w2[512];
+        size_t n1 = kinfer_feat_weigh(&c, buckets, n, NULL, map, NULL, &s, r1, w1);
+        size_t n2 = kinfer_feat_weigh(&c, buckets, n, &r, map, NULL, &s, r2, w2);
+        TEST_ASSERT(n1 == n2 && n1 > 0 && !memcmp(r1, r2, n1 * 4) && !memcmp(w1, w2, n1 * 4), "same features");
+        kinfer_bucket_rank_term(&r);
+        /* a map whose rows are not in bucket order is refused, nothing built */
+        map[0] = 5;
+        map[1] = 0;
+        TEST_ASSERT(kinfer_bucket_rank_build(&r, map, nb) == 1 && r.bits == NULL, "unordered map");
+        kinfer_feat_scratch_term(&s);
+        free(map);
 }
 
 static void test_conf_check(void)
@@ -134,6 +173,7 @@ int main(void)
         TEST_RUN(test_golden_unicode_chars);
         TEST_RUN(test_invalid_utf8);
         TEST_RUN(test_weigh);
+        TEST_RUN(test_bucket_rank);
         TEST_RUN(test_conf_check);
         return TEST_DONE();
 }
