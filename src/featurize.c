@@ -233,9 +233,7 @@ size_t kinfer_featurize(const kinfer_featurizer_conf_t *conf, const char *text, 
 
 void kinfer_feat_scratch_term(kinfer_feat_scratch_t *s)
 {
-        free(s->keys);
-        free(s->stamp);
-        free(s->count);
+        free(s->slots);
         memset(s, 0, sizeof(*s));
 }
 
@@ -247,10 +245,8 @@ int kinfer_feat_scratch_reserve(kinfer_feat_scratch_t *s, size_t n)
         if (want <= s->cap)
                 return 0;
         kinfer_feat_scratch_term(s);
-        s->keys = malloc(want * sizeof(uint32_t));
-        s->stamp = calloc(want, sizeof(uint32_t));
-        s->count = malloc(want * sizeof(uint32_t));
-        if (!s->keys || !s->stamp || !s->count) {
+        s->slots = calloc(want, sizeof(kinfer_feat_slot_t));
+        if (!s->slots) {
                 kinfer_feat_scratch_term(s);
                 return -1;
         }
@@ -301,7 +297,8 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                          const float *idf, kinfer_feat_scratch_t *s, int32_t *rows, float *w)
 {
         if (++s->gen == 0) { /* stamps wrapped: clear them once every 2^32 calls */
-                memset(s->stamp, 0, s->cap * sizeof(uint32_t));
+                for (uint32_t i = 0; i < s->cap; i++)
+                        s->slots[i].stamp = 0;
                 s->gen = 1;
         }
         /* Probe only a table sized for this record (a power of two >= 2n, within the reserved
@@ -317,17 +314,18 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 uint32_t b = buckets[i];
                 uint32_t slot = (b * 0x9e3779b1u) & m;
                 for (;;) {
-                        if (s->stamp[slot] != gen) {
-                                s->stamp[slot] = gen;
-                                s->keys[slot] = b;
-                                s->count[slot] = 1;
+                        kinfer_feat_slot_t *e = &s->slots[slot];
+                        if (e->stamp != gen) {
+                                e->stamp = gen;
+                                e->key = b;
+                                e->count = 1;
                                 rows[n_uniq++] = (int32_t)slot;
                                 if (bucket_map && !rank) /* a large map: start its miss now */
                                         __builtin_prefetch(&bucket_map[b], 0, 0);
                                 break;
                         }
-                        if (s->keys[slot] == b) {
-                                s->count[slot]++;
+                        if (e->key == b) {
+                                e->count++;
                                 break;
                         }
                         slot = (slot + 1) & m;
@@ -337,7 +335,7 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
         size_t n_kept = 0;
         for (size_t i = 0; i < n_uniq; i++) {
                 uint32_t slot = (uint32_t)rows[i];
-                uint32_t b = s->keys[slot];
+                uint32_t b = s->slots[slot].key;
                 int32_t row = rank ? kinfer_bucket_rank_row(rank, b)
                                    : bucket_map ? bucket_map[b] : (int32_t)b;
                 if (row < 0)
@@ -345,7 +343,7 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 if (idf)
                         __builtin_prefetch(&idf[row], 0, 0);
                 rows[n_kept] = row;
-                w[n_kept] = (float)s->count[slot];
+                w[n_kept] = (float)s->slots[slot].count;
                 n_kept++;
         }
         if (n_kept == 0)

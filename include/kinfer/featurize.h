@@ -75,11 +75,15 @@ uint64_t kinfer_fnv1a64(const void *data, size_t len);
 uint64_t kinfer_fmix64(uint64_t h);
 
 /** Scratch for kinfer_feat_weigh(): an open-addressing table, reused across calls. */
+typedef struct kinfer_feat_slot_s {
+        uint32_t key;   /* bucket id */
+        uint32_t stamp; /* generation: the slot is live iff stamp == gen */
+        uint32_t count; /* tf */
+} kinfer_feat_slot_t;
+
 typedef struct kinfer_feat_scratch_s {
-        uint32_t *keys;  /* bucket ids */
-        uint32_t *stamp; /* generation stamps: a slot is live iff stamp == gen */
-        uint32_t *count; /* tf */
-        uint32_t cap;    /* power of two */
+        kinfer_feat_slot_t *slots; /* one cache line holds a slot's key, stamp and count */
+        uint32_t cap;              /* power of two */
         uint32_t gen;
 } kinfer_feat_scratch_t;
 
