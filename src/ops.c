@@ -14,39 +14,6 @@ static inline void prefetch_row(const uint8_t *p, size_t bytes)
                 __builtin_prefetch(p + o, 0, 0);
 }
 
-void kinfer_bag_f32(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
-                    const float *w, size_t n, float *restrict out)
-{
-        for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-                prefetch_row(embed + (size_t)rows[i] * stride, stride);
-        for (size_t i = 0; i < n; i++) {
-                if (i + PREFETCH_AHEAD < n)
-                        prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, stride);
-                const float *restrict r = (const float *)(embed + (size_t)rows[i] * stride);
-                const float wi = w[i];
-                for (int32_t j = 0; j < dim; j++)
-                        out[j] += wi * r[j];
-        }
-}
-
-void kinfer_bag_q8(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
-                   const float *w, size_t n, float *restrict out)
-{
-        for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-                prefetch_row(embed + (size_t)rows[i] * stride, stride);
-        for (size_t i = 0; i < n; i++) {
-                if (i + PREFETCH_AHEAD < n)
-                        prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, stride);
-                const uint8_t *row = embed + (size_t)rows[i] * stride;
-                float scale;
-                memcpy(&scale, row, 4);
-                const int8_t *restrict q = (const int8_t *)(row + 4);
-                const float wi = w[i] * scale;
-                for (int32_t j = 0; j < dim; j++)
-                        out[j] += wi * (float)q[j];
-        }
-}
-
 void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
                       const int32_t *rows, const float *w, const size_t *offs, int32_t n,
                       const float *bias, float *X)
@@ -106,6 +73,22 @@ void kinfer_q8_row_quant(const float *x, int32_t cols, uint8_t *row)
         }
         size_t stride = kinfer_q8_stride((uint32_t)cols);
         memset(row + 4 + cols, 0, stride - 4 - (size_t)cols);
+}
+
+void kinfer_dense_to_f32(const kinfer_dense_t *d, float *W)
+{
+        for (int32_t o = 0; o < d->out; o++) {
+                float *w = W + (size_t)o * d->in;
+                if (d->dtype == KINFER_DTYPE_F32) {
+                        memcpy(w, d->w + (size_t)o * d->in, sizeof(float) * (size_t)d->in);
+                } else if (d->dtype == KINFER_DTYPE_Q8) {
+                        kinfer_q8_row_dequant(d->q8 + (size_t)o * kinfer_q8_stride((uint32_t)d->in), d->in, w);
+                } else {
+                        memset(w, 0, sizeof(float) * (size_t)d->in);
+                        for (uint32_t p = d->csr_ptr[o]; p < d->csr_ptr[o + 1]; p++)
+                                w[d->csr_col[p]] = d->csr_val[p];
+                }
+        }
 }
 
 static void dense_bias(const kinfer_dense_t *d, int32_t batch, float *Y)

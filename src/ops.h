@@ -9,12 +9,6 @@
 
 #include "model_int.h"
 
-/** out[0..dim) += sum_i w[i] * row(rows[i]) over an F32 or Q8 table. */
-void kinfer_bag_f32(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
-                    const float *w, size_t n, float *out);
-void kinfer_bag_q8(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
-                   const float *w, size_t n, float *out);
-
 /** Bag a whole batch: X[r] = bias + sum over rows[offs[r]..offs[r+1]) of w * row, for r < n.
  * Prefetching runs across record boundaries, so the memory-bound gathers overlap. */
 void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
@@ -25,6 +19,8 @@ void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32
 void kinfer_dense(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y);
 /** The same with plain loops (reference). */
 void kinfer_dense_ref(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y);
+/** Expand a dense layer of any dtype (F32, Q8, CSR) into f32 (out x in) at @p W. */
+void kinfer_dense_to_f32(const kinfer_dense_t *d, float *W);
 
 void kinfer_relu(float *x, size_t n);
 /** In-place softmax of n values; @returns log-sum-exp (for the loss). */

@@ -853,23 +853,6 @@ done:
         return model;
 }
 
-/* Expand a dense layer (any dtype) into f32 (out x in) at W. */
-static void dense_to_f32(const kinfer_dense_t *d, float *W)
-{
-        for (int32_t o = 0; o < d->out; o++) {
-                float *w = W + (size_t)o * d->in;
-                if (d->dtype == KINFER_DTYPE_F32) {
-                        memcpy(w, d->w + (size_t)o * d->in, sizeof(float) * (size_t)d->in);
-                } else if (d->dtype == KINFER_DTYPE_Q8) {
-                        kinfer_q8_row_dequant(d->q8 + (size_t)o * kinfer_q8_stride((uint32_t)d->in), d->in, w);
-                } else {
-                        memset(w, 0, sizeof(float) * (size_t)d->in);
-                        for (uint32_t p = d->csr_ptr[o]; p < d->csr_ptr[o + 1]; p++)
-                                w[d->csr_col[p]] = d->csr_val[p];
-                }
-        }
-}
-
 /* Initial parameters from a model (prune --retrain and friends). */
 static int init_from_model(const net_t *net, const kinfer_model_t *im, float *P)
 {
@@ -883,14 +866,14 @@ static int init_from_model(const net_t *net, const kinfer_model_t *im, float *P)
         if (im->bias)
                 memcpy(P + net->off_be, im->bias, sizeof(float) * (size_t)net->D);
         if (net->H) {
-                dense_to_f32(&im->hidden[0], P + net->off_w1);
+                kinfer_dense_to_f32(&im->hidden[0], P + net->off_w1);
                 if (im->hidden[0].b)
                         memcpy(P + net->off_b1, im->hidden[0].b, sizeof(float) * (size_t)net->H);
         }
         if (!net->linear) {
                 if (im->out.in != net->Wd)
                         return -1;
-                dense_to_f32(&im->out, P + net->off_wo);
+                kinfer_dense_to_f32(&im->out, P + net->off_wo);
                 if (im->out.b)
                         memcpy(P + net->off_bo, im->out.b, sizeof(float) * (size_t)net->L);
         }
