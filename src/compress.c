@@ -89,43 +89,39 @@ static void repl_free(repl_t *r, int n_r)
                 free(r[j].data);
 }
 
-/* The row of bucket @p b: dense map, compact map (bucket_rank.h) or identity. */
-static int32_t bucket_row(const kinfer_model_t *m, const kinfer_rank_block_t *rank, uint32_t b)
+/* The row of bucket @p b: the dense map, else the rank index (derived from a dense map at
+ * load, or stored in the file: bucket_rank.h), else the identity. */
+static int32_t bucket_row(const kinfer_model_t *m, uint32_t b)
 {
         if (m->bucket_map)
                 return m->bucket_map[b];
-        if (rank)
-                return kinfer_rank_row(rank, b);
+        if (m->rank.bits)
+                return kinfer_bucket_rank_row(&m->rank, b);
         return (int32_t)b;
 }
 
-static const kinfer_rank_block_t *model_rank(const kinfer_model_t *m)
-{
-        const kinfer_tensor_view_t *t = kinfer_model_tensor(m, KINFER_T_BUCKET_RANK);
-        return t ? (const kinfer_rank_block_t *)t->data : NULL;
-}
-
-/* Rewrite @p m with the compact bucket map of bucket_rank.h (rows renumbered into bucket
- * order, bytes unchanged) and the same META. A model whose map shares rows between buckets
- * is returned as it is (a new reference). */
+/* Rewrite @p m with the rank index stored in the file instead of the dense bucket map (rows
+ * renumbered into bucket order, their bytes unchanged) and the same META. A model whose map
+ * shares rows between buckets, or that already stores the index, is returned as it is (a new
+ * reference). */
 static kinfer_model_t *compact_map(kinfer_model_t *m, char *errstr, size_t errstr_size)
 {
         const uint32_t nb = (uint32_t)m->n_buckets;
-        const kinfer_rank_block_t *old_rank = model_rank(m);
-        if (old_rank || nb % 64)
+        if (kinfer_model_tensor(m, KINFER_T_BUCKET_RANK))
                 return kinfer_model_keep(m);
         repl_t r[4];
         int n_r = 0;
         memset(r, 0, sizeof(r));
         kinfer_model_t *out = NULL;
+        const size_t rsize = kinfer_bucket_rank_bytes(nb);
         int32_t *map = malloc(sizeof(int32_t) * nb), *old_of = malloc(sizeof(int32_t) * nb);
         uint8_t *seen = calloc((size_t)m->n_rows + 1, 1);
-        kinfer_rank_block_t *rank = malloc(sizeof(kinfer_rank_block_t) * (nb / 64));
-        if (!map || !old_of || !seen || !rank)
+        uint64_t *packed = malloc(rsize); /* u64: the index wants 8-byte alignment */
+        if (!map || !old_of || !seen || !packed)
                 goto oom;
         for (uint32_t b = 0; b < nb; b++)
-                map[b] = bucket_row(m, NULL, b);
-        int64_t n = kinfer_rank_from_map(map, nb, rank, old_of, seen);
+                map[b] = bucket_row(m, b);
+        int64_t n = kinfer_bucket_rank_pack(map, nb, packed, old_of, seen);
         if (n != m->n_rows) {
                 out = kinfer_model_keep(m); /* rows shared or unreachable: keep the dense map */
                 goto done;
@@ -146,24 +142,23 @@ static kinfer_model_t *compact_map(kinfer_model_t *m, char *errstr, size_t errst
                         idf[i] = m->idf[old_of[i]];
         }
         r[n_r++] = (repl_t){KINFER_T_BUCKET_MAP, REPL_DROP, 0, 0, NULL, 0, 0};
-        r[n_r++] = (repl_t){KINFER_T_BUCKET_RANK, KINFER_DTYPE_I32, nb / 64, 4, rank,
-                            sizeof(kinfer_rank_block_t) * (nb / 64), 0};
-        rank = NULL;
+        r[n_r++] = (repl_t){KINFER_T_BUCKET_RANK, KINFER_DTYPE_I32, 1, (uint32_t)(rsize / 4), packed, rsize, 0};
+        packed = NULL;
         out = rebuild(m, r, n_r, m->meta_json, errstr, errstr_size);
         if (!out && strstr(errstr, "unknown kind"))
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
-                              "this kinfer's model loader cannot read the compact bucket map yet "
-                              "(tensor kind %d, see docs/compression.md); write without it",
+                              "this kinfer's model loader cannot read a stored bucket rank index yet "
+                              "(tensor kind %d, see docs/compression.md); write without --compact-map",
                               KINFER_T_BUCKET_RANK);
         goto done;
 oom:
-        kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (compact bucket map)");
+        kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (bucket rank index)");
 done:
         repl_free(r, n_r);
         free(map);
         free(old_of);
         free(seen);
-        free(rank);
+        free(packed);
         return out;
 }
 
@@ -524,12 +519,11 @@ static kinfer_model_t *prune_build(const kinfer_model_t *src, const kinfer_model
                 if (!map)
                         goto oom;
                 r[n_r++] = (repl_t){KINFER_T_BUCKET_MAP, KINFER_DTYPE_I32, 1, nb, map, sizeof(int32_t) * nb, 0};
-                const kinfer_rank_block_t *src_rank = model_rank(src);
                 for (uint32_t b = 0; b < nb; b++) {
-                        int32_t old = bucket_row(src, src_rank, b);
+                        int32_t old = bucket_row(src, b);
                         map[b] = old >= 0 ? newidx[old] : -1;
                 }
-                if (src_rank) /* the output carries a dense map: drop the compact one */
+                if (kinfer_model_tensor(src, KINFER_T_BUCKET_RANK)) /* the output has a dense map */
                         r[n_r++] = (repl_t){KINFER_T_BUCKET_RANK, REPL_DROP, 0, 0, NULL, 0, 0};
                 if (src->idf) {
                         float *idf = malloc(sizeof(float) * (size_t)keep_rows);

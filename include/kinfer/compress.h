@@ -16,10 +16,11 @@
  * error of every weight is at most scale / 2 = max|row| / 254.
  *
  * ---- compact bucket map ------------------------------------------------------------------------
- * With compact_map, the output replaces the int32-per-bucket map (8 MB at 2^21 buckets) by a
- * rank dictionary of one bit per bucket (512 KB, src/bucket_rank.h), the rows renumbered into
- * bucket order (their bytes unchanged). Loading it needs a model loader that knows tensor kind
- * KINFER_T_BUCKET_RANK; until then the step fails with a message saying so.
+ * With compact_map, the output stores the bucket rank index (src/bucket_rank.h: one bit per
+ * bucket plus a count per 64, 384 KB at 2^21 buckets) instead of the int32-per-bucket map
+ * (8 MB), the rows renumbered into bucket order (their bytes unchanged). Loading it needs a
+ * model loader that reads tensor kind KINFER_T_BUCKET_RANK; until then the step fails with a
+ * message saying so.
  *
  * ---- recommended order --------------------------------------------------------------------------
  * train -> prune [--retrain] -> quantize. Pruning a q8 model works too (rows are copied as
@@ -39,7 +40,7 @@
  * @{ */
 typedef struct kinfer_quantize_opts_s {
         int keep_dense_f32; /* 1 = quantize the embedding table only (dense layers keep BLAS) */
-        int compact_map;    /* 1 = write the compact bucket map (src/bucket_rank.h) */
+        int compact_map;    /* 1 = store the bucket rank index, not the map (bucket_rank.h) */
         const char *name;   /* model name for the output's meta; NULL = the input's */
 } kinfer_quantize_opts_t;
 
@@ -72,7 +73,7 @@ typedef struct kinfer_prune_opts_s {
         int32_t retrain_epochs; /* default 2 */
         float retrain_lr;       /* default: 1/10 of the training default */
         int32_t threads;
-        int compact_map;        /* 1 = write the compact bucket map (src/bucket_rank.h) */
+        int compact_map;        /* 1 = store the bucket rank index, not the map (bucket_rank.h) */
         const char *name;       /* NULL = the input's */
         kinfer_train_progress_cb_t *progress;
         void *opaque;

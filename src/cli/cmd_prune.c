@@ -32,7 +32,7 @@ static void usage(FILE *fp)
                 "      --epoch N          retraining epochs (default 2)\n"
                 "      --lr R             retraining learning rate (default 1, a tenth of train's)\n"
                 "  -t, --threads N        retraining threads (default 2)\n"
-                "      --compact-map      store the bucket->row map as one bit per bucket (512 KB\n"
+                "      --compact-map      store the bucket->row map as one bit per bucket (384 KB\n"
                 "                         instead of 8 MB; needs a loader that reads it, see\n"
                 "                         docs/compression.md)\n"
                 "      --name NAME        model name stored in OUT (default: IN's name)\n"

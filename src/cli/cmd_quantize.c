@@ -21,7 +21,7 @@ static void usage(FILE *fp)
                 "Recommended order: prune, then quantize.\n\n"
                 "  -o, --output OUT     model file to write (required)\n"
                 "      --keep-dense-f32 quantize only the embedding table (dense layers stay f32)\n"
-                "      --compact-map    store the bucket->row map as one bit per bucket (512 KB\n"
+                "      --compact-map    store the bucket->row map as one bit per bucket (384 KB\n"
                 "                       instead of 8 MB; needs a loader that reads it, see\n"
                 "                       docs/compression.md)\n"
                 "      --name NAME      model name stored in OUT (default: IN's name)\n"

@@ -56,6 +56,8 @@ run "fastText -wordNgrams 2 -epoch 25" "$OUT/ft25.bin" fasttext supervised -inpu
 run "fastText -epoch 25 quantized" "$OUT/ft25.ftz" fasttext quantize -input "$DATA/train.txt" -output "$OUT/ft25" -qnorm -retrain -cutoff 100000 -verbose 0
 
 # ---- runtime records/s, interleaved -------------------------------------------------------------
+: >"$OUT/rps"
+: >"$OUT/lps"
 for r in $(seq "$ROUNDS"); do
   for i in "${!NAMES[@]}"; do
     f=${FILES[$i]}

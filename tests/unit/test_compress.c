@@ -141,25 +141,28 @@ static void test_quantize_model(void)
         /* the bucket map and idf are untouched */
         TEST_ASSERT(!memcmp(q->bucket_map, linear_f32->bucket_map, sizeof(int32_t) * (size_t)q->n_buckets), "map");
         TEST_ASSERT(!memcmp(q->idf, linear_f32->idf, sizeof(float) * (size_t)q->n_rows), "idf");
-        /* the compact map: either the loader reads it and every bucket finds the same row
-         * bytes, or the step fails saying the loader cannot read it yet */
+        /* the stored rank index: either the loader reads it and every bucket finds the same
+         * row bytes, or the step fails saying the loader cannot read it yet */
         kinfer_model_t *qc = kinfer_quantize(linear_f32, &(kinfer_quantize_opts_t){.compact_map = 1},
                                              errstr, sizeof(errstr));
         if (!qc) {
-                TEST_ASSERT(strstr(errstr, "cannot read the compact bucket map"), "compact: %s", errstr);
-                TEST_SAY("compact bucket map: not readable by this loader yet (%s)", errstr);
+                TEST_ASSERT(strstr(errstr, "cannot read a stored bucket rank index"), "compact: %s", errstr);
+                TEST_SAY("stored rank index: not readable by this loader yet (%s)", errstr);
         } else {
                 const kinfer_tensor_view_t *rt = kinfer_model_tensor(qc, KINFER_T_BUCKET_RANK);
+                kinfer_bucket_rank_t view = {0};
                 TEST_ASSERT(rt && !kinfer_model_tensor(qc, KINFER_T_BUCKET_MAP), "compact map tensors");
+                TEST_ASSERT(rt && !kinfer_bucket_rank_view(&view, rt->data, rt->size, (uint32_t)qc->n_buckets),
+                            "rank tensor size");
                 int64_t wrong = 0;
                 for (int32_t b = 0; rt && b < qc->n_buckets; b++) {
-                        int32_t a = q->bucket_map[b], c = kinfer_rank_row((const kinfer_rank_block_t *)rt->data, (uint32_t)b);
+                        int32_t a = q->bucket_map[b], c = kinfer_bucket_rank_row(&view, (uint32_t)b);
                         if ((a < 0) != (c < 0) || (a >= 0 && memcmp(q->embed + (size_t)a * q->embed_stride,
                                                                   qc->embed + (size_t)c * qc->embed_stride, q->embed_stride)))
                                 wrong++;
                 }
-                TEST_ASSERT(wrong == 0, "%lld buckets differ under the compact map", (long long)wrong);
-                TEST_ASSERT(kinfer_model_size(qc) < kinfer_model_size(q), "compact map did not shrink the file");
+                TEST_ASSERT(wrong == 0, "%lld buckets differ under the stored rank index", (long long)wrong);
+                TEST_ASSERT(kinfer_model_size(qc) < kinfer_model_size(q), "the stored index did not shrink the file");
                 kinfer_model_release(qc);
         }
         /* quantizing again is refused, naming the reason */
@@ -284,49 +287,56 @@ static void test_q8_logits(void)
 
 /* ---- compact bucket map ------------------------------------------------------------------- */
 
-/* The rank dictionary answers exactly what the dense map answers, and its check catches a
- * corrupted block. (Loading models that carry it needs the loader wiring of
- * docs/compression.md; this tests the structure itself.) */
+/* The stored rank index answers exactly what the dense map answers, and its check catches a
+ * corrupted word. (Loading models that carry it needs the loader wiring of docs/compression.md;
+ * this tests the format itself.) */
 static void test_rank_map(void)
 {
-        const uint32_t nb = 1u << 16;
+        const uint32_t nb = (1u << 16) + 40; /* a partial last word too */
         int32_t *map = malloc(sizeof(int32_t) * nb), *old_of = malloc(sizeof(int32_t) * nb);
-        kinfer_rank_block_t *rank = malloc(sizeof(*rank) * (nb / 64));
+        uint64_t *buf = malloc(kinfer_bucket_rank_bytes(nb));
         uint8_t *seen = calloc(nb, 1);
         uint64_t s = 7;
         int32_t n_rows = 0;
         for (uint32_t b = 0; b < nb; b++) {
                 s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-                map[b] = (s >> 33) % 5 == 0 || b == nb - 1 ? n_rows++ : -1; /* ~20% kept, monotone */
+                map[b] = (s >> 33) % 5 == 0 || b == nb - 1 ? n_rows++ : -1; /* ~20% kept */
         }
-        /* a non-monotone but injective map: reverse the rows */
+        /* an injective map whose rows do not follow bucket order: reverse them */
         for (uint32_t b = 0; b < nb; b++)
                 if (map[b] >= 0)
                         map[b] = n_rows - 1 - map[b];
-        int64_t n = kinfer_rank_from_map(map, nb, rank, old_of, seen);
-        TEST_ASSERT(n == n_rows, "rank map holds %lld rows, want %d", (long long)n, n_rows);
-        TEST_ASSERT(kinfer_rank_check(rank, nb, n_rows) == NULL, "check: %s", kinfer_rank_check(rank, nb, n_rows));
+        int64_t n = kinfer_bucket_rank_pack(map, nb, buf, old_of, seen);
+        TEST_ASSERT(n == n_rows, "rank index holds %lld rows, want %d", (long long)n, n_rows);
+        kinfer_bucket_rank_t r;
+        TEST_ASSERT(!kinfer_bucket_rank_view(&r, buf, kinfer_bucket_rank_bytes(nb), nb), "view");
+        TEST_ASSERT(kinfer_bucket_rank_view(&r, buf, kinfer_bucket_rank_bytes(nb) - 4, nb) == -1, "short view accepted");
+        kinfer_bucket_rank_view(&r, buf, kinfer_bucket_rank_bytes(nb), nb);
+        TEST_ASSERT(kinfer_bucket_rank_check(&r, nb, n_rows) == NULL, "check: %s", kinfer_bucket_rank_check(&r, nb, n_rows));
         int64_t wrong = 0;
         for (uint32_t b = 0; b < nb; b++) {
-                int32_t r = kinfer_rank_row(rank, b);
-                if (map[b] < 0 ? r != -1 : (r < 0 || old_of[r] != map[b]))
+                int32_t row = kinfer_bucket_rank_row(&r, b);
+                if (map[b] < 0 ? row != -1 : (row < 0 || old_of[row] != map[b]))
                         wrong++;
         }
         TEST_ASSERT(wrong == 0, "%lld buckets map differently", (long long)wrong);
-        TEST_SAY("%d of %u buckets mapped, %zu bytes instead of %zu", n_rows, nb,
-                 sizeof(*rank) * (nb / 64), sizeof(int32_t) * (size_t)nb);
-        rank[100].bits ^= 1; /* one bucket more or less: the bases no longer add up */
-        TEST_ASSERT(kinfer_rank_check(rank, nb, n_rows) != NULL, "corrupt block not detected");
-        rank[100].bits ^= 1;
-        rank[5].base++;
-        TEST_ASSERT(kinfer_rank_check(rank, nb, n_rows) != NULL, "corrupt base not detected");
+        TEST_SAY("%d of %u buckets mapped: %zu bytes instead of %zu", n_rows, nb,
+                 kinfer_bucket_rank_bytes(nb), sizeof(int32_t) * (size_t)nb);
+        r.bits[100] ^= 1; /* one bucket more or less: the bases no longer add up */
+        TEST_ASSERT(kinfer_bucket_rank_check(&r, nb, n_rows) != NULL, "corrupt word not detected");
+        r.bits[100] ^= 1;
+        r.base[5]++;
+        TEST_ASSERT(kinfer_bucket_rank_check(&r, nb, n_rows) != NULL, "corrupt base not detected");
+        r.base[5]--;
+        r.bits[nb / 64] |= (uint64_t)1 << 63; /* past the last bucket */
+        TEST_ASSERT(kinfer_bucket_rank_check(&r, nb, n_rows + 1) != NULL, "bit past the end not detected");
         /* a row shared by two buckets cannot be expressed */
         memset(seen, 0, nb);
         map[0] = map[nb - 1];
-        TEST_ASSERT(kinfer_rank_from_map(map, nb, rank, old_of, seen) == -1, "shared row accepted");
+        TEST_ASSERT(kinfer_bucket_rank_pack(map, nb, buf, old_of, seen) == -1, "shared row accepted");
         free(map);
         free(old_of);
-        free(rank);
+        free(buf);
         free(seen);
 }
 
