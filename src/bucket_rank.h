@@ -21,9 +21,7 @@
 #include <stdint.h>
 
 #include "kinfer/featurize.h"
-
-/* On-disk tensor kind of the stored rank index (to join enum kinfer_tensor_kind in model.h). */
-#define KINFER_T_BUCKET_RANK 9
+#include "kinfer/model.h" /* KINFER_T_BUCKET_RANK */
 
 static inline size_t kinfer_bucket_rank_words(uint32_t n_buckets)
 {

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bucket_rank.h"
 #include "kinfer/sha256.h"
 
 static uint32_t rd32(const uint8_t *p)
@@ -35,7 +36,8 @@ static void model_free(kinfer_model_t *model)
                 else
                         free(model->blob);
         }
-        kinfer_bucket_rank_term(&model->rank);
+        if (model->rank_owned)
+                kinfer_bucket_rank_term(&model->rank);
         free(model->labels);
         free(model->meta_json);
         free(model->parents);
@@ -55,6 +57,7 @@ static int kind_known(uint32_t kind)
         switch (kind) {
         case KINFER_T_META: case KINFER_T_LABELS: case KINFER_T_FEATURIZER: case KINFER_T_ARCH:
         case KINFER_T_BUCKET_MAP: case KINFER_T_IDF: case KINFER_T_EMBED: case KINFER_T_BIAS:
+        case KINFER_T_BUCKET_RANK:
         case KINFER_T_OUT_W: case KINFER_T_OUT_B:
                 return 1;
         default:
@@ -270,6 +273,17 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
         model->n_rows = (int32_t)t->rows;
         model->embed_stride = t->dtype == KINFER_DTYPE_F32 ? (size_t)t->cols * 4 : kinfer_q8_stride(t->cols);
 
+        if ((t = kinfer_model_tensor(model, KINFER_T_BUCKET_RANK))) {
+                if (t->dtype != KINFER_DTYPE_I32 ||
+                    kinfer_bucket_rank_view(&model->rank, t->data, t->size, (uint32_t)model->n_buckets))
+                        FAIL("bucket rank index is %llu bytes, %d buckets need %zu",
+                             (unsigned long long)t->size, model->n_buckets,
+                             kinfer_bucket_rank_bytes((uint32_t)model->n_buckets));
+                const char *bad = kinfer_bucket_rank_check(&model->rank, (uint32_t)model->n_buckets,
+                                                           model->n_rows);
+                if (bad)
+                        FAIL("%s", bad);
+        }
         if ((t = kinfer_model_tensor(model, KINFER_T_BUCKET_MAP))) {
                 if (t->dtype != KINFER_DTYPE_I32 || t->rows * t->cols != (uint32_t)model->n_buckets)
                         FAIL("bucket map has %u entries, featurizer has %d buckets", t->rows * t->cols,
@@ -279,10 +293,14 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                         if (model->bucket_map[i] < -1 || model->bucket_map[i] >= model->n_rows)
                                 FAIL("bucket map entry %d points at row %d of %d", i,
                                      model->bucket_map[i], model->n_rows);
-                if (kinfer_bucket_rank_build(&model->rank, model->bucket_map,
-                                             (uint32_t)model->n_buckets) < 0)
-                        FAIL("out of memory (bucket rank index)");
-        } else if (model->n_rows != model->n_buckets) {
+                if (!model->rank.bits) {
+                        int rc = kinfer_bucket_rank_build(&model->rank, model->bucket_map,
+                                                          (uint32_t)model->n_buckets);
+                        if (rc < 0)
+                                FAIL("out of memory (bucket rank index)");
+                        model->rank_owned = rc == 0;
+                }
+        } else if (!model->rank.bits && model->n_rows != model->n_buckets) {
                 FAIL("embedding table has %d rows for %d buckets and no bucket map", model->n_rows,
                      model->n_buckets);
         }
@@ -326,7 +344,7 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                 return -1;
         snprintf(model->format, sizeof(model->format), "%s%s",
                  model->embed_dtype == KINFER_DTYPE_Q8 ? "q8" : "f32",
-                 model->bucket_map ? "+pruned" : "");
+                 model->bucket_map || model->rank.bits ? "+pruned" : "");
         return 0;
 }
 

@@ -46,8 +46,10 @@ struct kinfer_model_s {
         char **labels;            /* pointers into the LABELS tensor */
 
         const int32_t *bucket_map; /* (n_buckets) or NULL */
-        kinfer_bucket_rank_t rank; /* derived at load from bucket_map when its rows follow
-                                    * bucket order (rank.bits NULL otherwise) */
+        kinfer_bucket_rank_t rank; /* a view of the stored BUCKET_RANK tensor, or derived at
+                                    * load from bucket_map when its rows follow bucket order
+                                    * (rank.bits NULL otherwise) */
+        int rank_owned;            /* rank was derived (malloc'd), not a view into the blob */
         const float *idf;          /* (n_rows) or NULL */
         uint32_t embed_dtype;      /* F32 or Q8 */
         const uint8_t *embed;      /* n_rows rows of embed_stride bytes */

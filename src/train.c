@@ -970,7 +970,9 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
         if (im) {
                 n_rows = im->n_rows;
                 for (uint32_t b = 0; b < nb; b++)
-                        map[b] = im->bucket_map ? im->bucket_map[b] : (int32_t)b;
+                        map[b] = im->rank.bits     ? kinfer_bucket_rank_row(&im->rank, b)
+                                 : im->bucket_map ? im->bucket_map[b]
+                                                  : (int32_t)b;
                 idf = malloc((size_t)(n_rows ? n_rows : 1) * sizeof(float));
                 if (!idf)
                         goto oom;

@@ -48,6 +48,9 @@ enum kinfer_tensor_kind {
         KINFER_T_IDF = 6,        /* F32 (1 x n_rows): per-row idf weight */
         KINFER_T_EMBED = 7,      /* F32 or Q8 (n_rows x dim): the embedding table */
         KINFER_T_BIAS = 8,       /* F32 (1 x dim): bias added to the bag (linear models) */
+        KINFER_T_BUCKET_RANK = 9,/* I32 (1 x 3W): bucket -> row as a rank index, rows in bucket
+                                  * order: u64 bits[W], u32 base[W], W = ceil(n_buckets / 64)
+                                  * (src/bucket_rank.h); replaces BUCKET_MAP in compact models */
         KINFER_T_HIDDEN_W = 16,  /* 16 + 2*i: F32 (out x in), layer i */
         KINFER_T_HIDDEN_B = 17,  /* 17 + 2*i: F32 (1 x out) */
         KINFER_T_OUT_W = 48,     /* F32 or Q8 or CSR (n_labels x last width) */
