@@ -306,7 +306,9 @@ static int32_t part_of(kinfer_worker_t *w, const kinfer_msg_t *msg)
 {
         size_t h = ((uintptr_t)msg->topic >> 4) * 31 + (size_t)msg->partition;
         h %= PART_CACHE;
-        if (w->part_cache[h].topic == msg->topic && w->part_cache[h].partition == msg->partition)
+        /* the pointer may be reused by another topic after a rebalance: confirm by name */
+        if (w->part_cache[h].topic == msg->topic && w->part_cache[h].partition == msg->partition &&
+            !strcmp(kinfer_offsets_topic(w->offs, w->part_cache[h].part), msg->topic))
                 return w->part_cache[h].part;
         int32_t part = kinfer_offsets_part(w->offs, msg->topic, msg->partition);
         if (part >= 0) {

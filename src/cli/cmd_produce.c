@@ -175,7 +175,6 @@ int kinfer_cmd_produce(int argc, char **argv)
                 cli_error(CMD, "%s", errstr);
                 status = 1;
         } else if (kinfer_conf_set(conf, "kafka.bootstrap.servers", brokers, "--brokers", errstr, sizeof(errstr)) ||
-                   kinfer_conf_set(conf, "kafka.producer.linger.ms", "20", "default", errstr, sizeof(errstr)) ||
                    !(prod = kinfer_producer_new(conf, 1000000, on_dr, &st, errstr, sizeof(errstr))) ||
                    (tp = kinfer_producer_topic(prod, topic, errstr, sizeof(errstr))) < 0) {
                 cli_error(CMD, "%s", errstr);

@@ -26,6 +26,7 @@ LAT_SECONDS=${LAT_SECONDS:-10}
 PEER_N=${PEER_N:-30000}
 THREADS=${THREADS:-2}          # worker.threads
 FETCH_WAIT=${FETCH_WAIT:-10}   # kafka.consumer.fetch.wait.max.ms of the latency runs
+LAT_LINGER=${LAT_LINGER:-5}    # linger.ms of the load generator in the latency runs
 PY=/usr/bin/python3
 KU="$PY $ROOT/tests/kafka/kafka_util.py"
 T=$(mktemp -d /tmp/kinfer-bench.XXXXXX)
@@ -102,7 +103,7 @@ for w in $WAITS; do
   PIDS+=($wp)
   for _ in $(seq 300); do grep -q "CONSUMER assigned" "$T/l_$w.log" && break; sleep 0.1; done
   "$K" produce -b "$B" -t "lat_in_$w" -f avro-confluent --schemas-dir "$T/schemas" --tsv \
-    -n $((half * LAT_SECONDS)) --rate "$half" -X linger.ms=1 "$DATA/train.tsv" 2>"$T/l_$w.produce.log"
+    -n $((half * LAT_SECONDS)) --rate "$half" -X "linger.ms=$LAT_LINGER" "$DATA/train.tsv" 2>"$T/l_$w.produce.log"
   sleep 1
   kill -TERM $wp; wait $wp || true
   # only what the broker still holds (the last ~5 MiB per partition): the steady state

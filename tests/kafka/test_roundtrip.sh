@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 N=3000
-start_broker in:4 out:4 dlq:1 in2:2 out2:2
+start_broker in:4 out:4 dlq:1 in2:2 in3:1 out2:2
 train_model
 mkdir -p "$T/schemas"
 cp "$SRC/schemas/text_record.avsc" "$T/schemas/1.avsc"
@@ -36,16 +36,20 @@ check "no dead letters" [ "$($KU count "$B" dlq)" -eq 0 ]
 check "worker stops cleanly (exit 0)" stop_worker $W1
 
 # Avro output, read with the schema file by a plain Avro reader
-write_conf "$T/w2.conf" input.topic=in2 output.topic=out2 output.format=avro input.format=text \
+# (two input topics, raw text input: the id is the key)
+write_conf "$T/w2.conf" "input.topic=in2, in3" output.topic=out2 output.format=avro input.format=text \
   kafka.group.id=test2 model.version=7
 printf 'a tool to edit text files\nlibrary for parsing XML\nPython bindings for GTK\n' |
   "$K" produce -b "$B" -t in2 -f text --id-prefix t -q || fail "produce text"
+printf 'kernel module for a network card\nfonts for Japanese\n' |
+  "$K" produce -b "$B" -t in3 -f text --id-prefix u -q || fail "produce text"
 start_worker w2 "$T/w2.conf"
 W2=$WPID
-wait_count out2 3 30 >/dev/null
+wait_count out2 5 30 >/dev/null
 $KU results "$B" out2 avro "$SRC/schemas/classification.avsc" >"$T/avro.txt" 2>"$T/avro.err"
-check "3 Avro results readable with schemas/classification.avsc" [ "$(wc -l <"$T/avro.txt")" -eq 3 ]
+check "5 Avro results from 2 input topics, readable with schemas/classification.avsc" \
+  [ "$(wc -l <"$T/avro.txt")" -eq 5 ]
 check "Avro results carry model_version 7 and the key as id" \
-  [ "$(awk -F'\t' '$6 == 7 && $2 == $1' "$T/avro.txt" | wc -l)" -eq 3 ]
+  [ "$(awk -F'\t' '$6 == 7 && $2 == $1' "$T/avro.txt" | wc -l)" -eq 5 ]
 check "worker 2 stops cleanly" stop_worker $W2
 finish
