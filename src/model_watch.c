@@ -237,6 +237,9 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
         kinfer_model_watch_loaded_t loaded = {0};
         int cached = mw_cache_get(w, m.sha256, &loaded);
         if (cached) {
+                pthread_mutex_lock(&w->lock);
+                w->stats.cache_hits++;
+                pthread_mutex_unlock(&w->lock);
                 /* verified before; the registry's name/version may be new (same bytes) */
                 loaded.id = m.id;
                 snprintf(loaded.name, sizeof(loaded.name), "%s", m.name);
@@ -303,6 +306,47 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
         }
         kinfer_registry_model_term(&m);
         return KINFER_OK;
+}
+
+/* Load, verify and warm up the deployment's previous model into the cache (no swap), so that
+ * a rollback right after start is as quick as any later one. Best effort. */
+static void mw_prefetch_previous(kinfer_model_watch_t *w)
+{
+        char errstr[512];
+        kinfer_registry_model_t m;
+        if (kinfer_registry_deployment_previous(w->reg, w->deployment, &m, errstr,
+                                                sizeof(errstr)) != KINFER_OK)
+                return; /* none, or the connection failed: the loop deals with that */
+        kinfer_model_watch_loaded_t loaded = {0};
+        if (mw_cache_get(w, m.sha256, &loaded)) {
+                kinfer_model_release(loaded.model);
+                kinfer_registry_model_term(&m);
+                return;
+        }
+        double t0 = mw_now_ms();
+        kinfer_err_t err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
+        if (err == KINFER_OK)
+                err = mw_load(w, &m, &loaded, errstr, sizeof(errstr));
+        if (err == KINFER_OK) {
+                /* behind the active model: the active one stays the most recent */
+                mw_cache_put(w, &loaded);
+                kinfer_model_watch_loaded_t active = w->cache[1];
+                w->cache[1] = w->cache[0];
+                w->cache[0] = active;
+                kinfer_model_release(loaded.model);
+                pthread_mutex_lock(&w->lock);
+                w->stats.prefetched++;
+                pthread_mutex_unlock(&w->lock);
+                kinfer_log(KINFER_LOG_INFO, "REGISTRY",
+                           "deployment=%s previous model=%s:%d verified and kept for a rollback "
+                           "(%.0f ms)",
+                           w->deployment, m.name, (int)m.version, mw_now_ms() - t0);
+        } else {
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                           "deployment=%s previous model=%s:%d not prefetched: %s", w->deployment,
+                           m.name, (int)m.version, errstr);
+        }
+        kinfer_registry_model_term(&m);
 }
 
 /* ---- metrics ring --------------------------------------------------------------------------- */
@@ -390,6 +434,8 @@ static void *mw_main(void *arg)
         double next_attempt = 0;
         int backoff = MW_BACKOFF_MIN_MS, connected = 1;
         double stop_deadline = 0;
+
+        mw_prefetch_previous(w);
 
         for (;;) {
                 pthread_mutex_lock(&w->lock);

@@ -43,6 +43,7 @@ typedef enum {
         ST_ACTIVATE,
         ST_ROLLBACK,
         ST_DEP_ACTIVE,
+        ST_DEP_PREVIOUS,
         ST_DEP_LS,
         ST_WORKER_UPSERT,
         ST_METRICS_INSERT,
@@ -139,6 +140,10 @@ static const struct {
                        "SELECT " MODEL_COLS " FROM kinfer.deployments d "
                        "JOIN kinfer.models m ON m.id = d.active_model_id WHERE d.name = $1",
                        1},
+    [ST_DEP_PREVIOUS] = {"kinfer_dep_previous",
+                         "SELECT " MODEL_COLS " FROM kinfer.deployments d "
+                         "JOIN kinfer.models m ON m.id = d.previous_model_id WHERE d.name = $1",
+                         1},
     [ST_DEP_LS] =
         {"kinfer_dep_ls",
          "SELECT s.deployment, coalesce(s.input_topic, ''), coalesce(s.output_topic, ''), "
@@ -946,27 +951,40 @@ kinfer_err_t kinfer_registry_rollback(kinfer_registry_t *reg, const char *deploy
                                 errstr_size);
 }
 
-kinfer_err_t kinfer_registry_deployment_active(kinfer_registry_t *reg, const char *deployment,
-                                               kinfer_registry_model_t *out, char *errstr,
-                                               size_t errstr_size)
+/* The active (ST_DEP_ACTIVE) or previous (ST_DEP_PREVIOUS) model of a deployment. */
+static kinfer_err_t reg_deployment_model(kinfer_registry_t *reg, reg_stmt_t st,
+                                         const char *deployment, kinfer_registry_model_t *out,
+                                         char *errstr, size_t errstr_size)
 {
         memset(out, 0, sizeof(*out));
-        kinfer_err_t err = reg_prepare(reg, ST_DEP_ACTIVE, errstr, errstr_size);
+        kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
         if (err)
                 return err;
         const char *p1[] = {deployment};
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_DEP_ACTIVE].name, 1, p1, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_DEP_ACTIVE].name, errstr,
-                        errstr_size);
+        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[st].name, 1, p1, NULL, NULL, 0);
+        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[st].name, errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) != 1)
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
-                                    "deployment %s does not exist or has no active model",
-                                    deployment);
+                                    "deployment %s does not exist or has no %s model", deployment,
+                                    st == ST_DEP_ACTIVE ? "active" : "previous");
         else if (err == KINFER_OK)
                 reg_model_row(res, 0, out);
         PQclear(res);
         return err;
+}
+
+kinfer_err_t kinfer_registry_deployment_active(kinfer_registry_t *reg, const char *deployment,
+                                               kinfer_registry_model_t *out, char *errstr,
+                                               size_t errstr_size)
+{
+        return reg_deployment_model(reg, ST_DEP_ACTIVE, deployment, out, errstr, errstr_size);
+}
+
+kinfer_err_t kinfer_registry_deployment_previous(kinfer_registry_t *reg, const char *deployment,
+                                                 kinfer_registry_model_t *out, char *errstr,
+                                                 size_t errstr_size)
+{
+        return reg_deployment_model(reg, ST_DEP_PREVIOUS, deployment, out, errstr, errstr_size);
 }
 
 kinfer_err_t kinfer_registry_deployment_ls(kinfer_registry_t *reg,

@@ -6,7 +6,8 @@
  * bounded ring and written with reconnect + exponential backoff.
  *
  * The last two models verified (the active one and the one before it) stay referenced, so a
- * rollback needs no fetch and no verification: memory holds one extra model.
+ * rollback needs no fetch and no verification: memory holds one extra model. At start the
+ * thread prefetches the deployment's previous model for the same reason.
  *
  * Nothing here ever blocks the caller's data path on PostgreSQL: kinfer_model_watch_metrics()
  * only copies into the ring, and every database call runs on the watch thread. When
@@ -98,6 +99,8 @@ const char *kinfer_model_watch_worker_id(const kinfer_model_watch_t *watch);
 typedef struct kinfer_model_watch_stats_s {
         int connected;            /* the watch connection is up */
         int64_t swaps;            /* models handed to the swap callback successfully */
+        int64_t cache_hits;       /* of those, models verified before (no fetch, no load) */
+        int64_t prefetched;       /* previous models loaded at start for a quick rollback */
         int64_t load_failures;    /* new active models refused (corrupt, sha mismatch, ...) */
         int64_t reconnects;       /* successful reconnects */
         int64_t metrics_written;  /* windows written */

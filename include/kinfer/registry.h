@@ -222,6 +222,11 @@ kinfer_err_t kinfer_registry_deployment_ls(kinfer_registry_t *reg,
 kinfer_err_t kinfer_registry_deployment_active(kinfer_registry_t *reg, const char *deployment,
                                                kinfer_registry_model_t *out, char *errstr,
                                                size_t errstr_size);
+/** The previous model of @p deployment (what kinfer.rollback() would activate); metadata
+ * only. @returns KINFER_ERR__NOENT when there is none. */
+kinfer_err_t kinfer_registry_deployment_previous(kinfer_registry_t *reg, const char *deployment,
+                                                 kinfer_registry_model_t *out, char *errstr,
+                                                 size_t errstr_size);
 /** @} */
 
 /** @name LISTEN / NOTIFY

@@ -179,6 +179,45 @@ out:
         pgt_db_drop("watch");
 }
 
+/* The previous model is verified at start, so the first rollback needs no fetch. */
+static void test_prefetch_previous(void)
+{
+        char conninfo[128], s[256];
+        kinfer_registry_t *reg = pgt_registry("prefetch", conninfo, sizeof(conninfo));
+        TEST_ASSERT(reg, "registry");
+        if (!reg)
+                return;
+        TEST_ASSERT(push_models(reg, "p", 2) == 0, "push: %s", errstr);
+        kinfer_registry_activate(reg, "dep", "p", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
+        kinfer_registry_activate(reg, "dep", "p", 2, NULL, s, sizeof(s), errstr, sizeof(errstr));
+        kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep"};
+        kinfer_model_watch_loaded_t initial;
+        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
+        TEST_ASSERT(w && initial.version == 2, "watch: %s", errstr);
+        if (!w)
+                goto out;
+        reset_current(&initial);
+        kinfer_model_watch_start(w, on_swap, NULL, errstr, sizeof(errstr));
+        kinfer_model_watch_stats_t st;
+        for (int t = 0; t < 300; t++) {
+                kinfer_model_watch_stats(w, &st);
+                if (st.prefetched)
+                        break;
+                sleep_ms(10);
+        }
+        TEST_ASSERT(st.prefetched == 1, "previous model not prefetched");
+        kinfer_registry_rollback(reg, "dep", NULL, s, sizeof(s), errstr, sizeof(errstr));
+        TEST_ASSERT(wait_version(1, 2000), "no rollback swap (v%d)", current_version());
+        kinfer_model_watch_stats(w, &st);
+        TEST_ASSERT(st.swaps == 1 && st.cache_hits == 1, "swaps %lld cache hits %lld",
+                    (long long)st.swaps, (long long)st.cache_hits);
+        kinfer_model_watch_destroy(w, 1000);
+out:
+        reset_current(NULL);
+        kinfer_registry_destroy(reg);
+        pgt_db_drop("prefetch");
+}
+
 /* ---- outage --------------------------------------------------------------------------------- */
 
 static int cluster(const char *cmd, const char *dir, char *out, size_t size)
@@ -333,6 +372,7 @@ out:
 int main(void)
 {
         TEST_RUN(test_swap_and_corrupt);
+        TEST_RUN(test_prefetch_previous);
         TEST_RUN(test_outage);
         kinfer_registry_destroy(pgt_admin);
         return TEST_DONE();
