@@ -2,6 +2,7 @@
 /* ops.c -- kernels: embedding bag (f32, q8), dense (BLAS and reference), relu, softmax, top-k,
  * q8 row (de)quantization. */
 #include "ops.h"
+#include "ops_q8.h"
 
 #include <math.h>
 #include <string.h>
@@ -18,6 +19,9 @@ void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32
                       const int32_t *rows, const float *w, const size_t *offs, int32_t n,
                       const float *bias, float *X)
 {
+        /* q8 tables up to 64 wide: the register-accumulator kernel of ops_q8.c */
+        if (dtype == KINFER_DTYPE_Q8 && kinfer_bag_batch_q8(embed, stride, dim, rows, w, offs, n, bias, X) == 0)
+                return;
         const size_t total = offs[n];
         for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)
                 prefetch_row(embed + (size_t)rows[i] * stride, stride);
