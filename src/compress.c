@@ -147,8 +147,8 @@ static kinfer_model_t *compact_map(kinfer_model_t *m, char *errstr, size_t errst
         out = rebuild(m, r, n_r, m->meta_json, errstr, errstr_size);
         if (!out && strstr(errstr, "unknown kind"))
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
-                              "this kinfer's model loader cannot read a stored bucket rank index yet "
-                              "(tensor kind %d, see docs/compression.md); write without --compact-map",
+                              "this kinfer's model loader cannot read a stored bucket rank index "
+                              "(tensor kind %d); write with --dense-map",
                               KINFER_T_BUCKET_RANK);
         goto done;
 oom:
@@ -353,13 +353,13 @@ kinfer_model_t *kinfer_quantize(const kinfer_model_t *model, const kinfer_quanti
         kinfer_strbuf_printf(&params, "], \"dense_max_rel_error\": %.6g, \"keep_dense_f32\": %s, "
                                       "\"compact_map\": %s}",
                              err_dense, opts->keep_dense_f32 ? "true" : "false",
-                             opts->compact_map ? "true" : "false");
+                             opts->dense_map ? "false" : "true");
         if (params.oom)
                 goto oom;
         meta = kinfer_meta_derive(model, opts->name, "quantize", "quantized_from", params.s, NULL, 0, NULL);
         if (!meta)
                 goto oom;
-        out = maybe_compact(rebuild(model, r, n_r, meta, errstr, errstr_size), opts->compact_map,
+        out = maybe_compact(rebuild(model, r, n_r, meta, errstr, errstr_size), !opts->dense_map,
                             errstr, errstr_size);
         goto done;
 oom:
@@ -626,7 +626,7 @@ kinfer_model_t *kinfer_prune(const kinfer_model_t *model, const kinfer_prune_opt
                 keep = (int32_t)floor((1.0 - opts->sparsity) * model->n_rows + 0.5);
         if (!opts->retrain_data)
                 return prune_build(model, model, keep, opts->sparsity, opts->criterion,
-                                   opts->compact_map, opts->name, NULL, errstr, errstr_size);
+                                   !opts->dense_map, opts->name, NULL, errstr, errstr_size);
 
         /* prune, retrain from the pruned weights (dropped rows stay dropped: their buckets map
          * to no row), then re-prune the dense layers, which retraining made dense again */
@@ -669,7 +669,7 @@ kinfer_model_t *kinfer_prune(const kinfer_model_t *model, const kinfer_prune_opt
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
         else
                 out = prune_build(retrained, model, retrained->n_rows, opts->sparsity, opts->criterion,
-                                  opts->compact_map, opts->name, extra.s, errstr, errstr_size);
+                                  !opts->dense_map, opts->name, extra.s, errstr, errstr_size);
         kinfer_strbuf_free(&extra);
         kinfer_model_release(retrained);
         return out;

@@ -15,12 +15,11 @@
  * for the 51-label linear model, one cache line per row). Dequantized value = scale * q, so the
  * error of every weight is at most scale / 2 = max|row| / 254.
  *
- * ---- compact bucket map ------------------------------------------------------------------------
- * With compact_map, the output stores the bucket rank index (src/bucket_rank.h: one bit per
+ * ---- bucket map ----------------------------------------------------------------------------------
+ * Outputs store the bucket rank index (KINFER_T_BUCKET_RANK, src/bucket_rank.h: one bit per
  * bucket plus a count per 64, 384 KB at 2^21 buckets) instead of the int32-per-bucket map
- * (8 MB), the rows renumbered into bucket order (their bytes unchanged). Loading it needs a
- * model loader that reads tensor kind KINFER_T_BUCKET_RANK; until then the step fails with a
- * message saying so.
+ * (8 MB), the rows renumbered into bucket order (their bytes unchanged); dense_map keeps the
+ * int32 map (for kinfer builds older than the stored index).
  *
  * ---- recommended order --------------------------------------------------------------------------
  * train -> prune [--retrain] -> quantize. Pruning a q8 model works too (rows are copied as
@@ -40,7 +39,7 @@
  * @{ */
 typedef struct kinfer_quantize_opts_s {
         int keep_dense_f32; /* 1 = quantize the embedding table only (dense layers keep BLAS) */
-        int compact_map;    /* 1 = store the bucket rank index, not the map (bucket_rank.h) */
+        int dense_map;      /* 1 = keep the int32 bucket map (default: store the rank index) */
         const char *name;   /* model name for the output's meta; NULL = the input's */
 } kinfer_quantize_opts_t;
 
@@ -73,7 +72,7 @@ typedef struct kinfer_prune_opts_s {
         int32_t retrain_epochs; /* default 2 */
         float retrain_lr;       /* default: 1/10 of the training default */
         int32_t threads;
-        int compact_map;        /* 1 = store the bucket rank index, not the map (bucket_rank.h) */
+        int dense_map;          /* 1 = keep the int32 bucket map (default: store the rank index) */
         const char *name;       /* NULL = the input's */
         kinfer_train_progress_cb_t *progress;
         void *opaque;

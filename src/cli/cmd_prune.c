@@ -32,9 +32,9 @@ static void usage(FILE *fp)
                 "      --epoch N          retraining epochs (default 2)\n"
                 "      --lr R             retraining learning rate (default 1, a tenth of train's)\n"
                 "  -t, --threads N        retraining threads (default 2)\n"
-                "      --compact-map      store the bucket->row map as one bit per bucket (384 KB\n"
-                "                         instead of 8 MB; needs a loader that reads it, see\n"
-                "                         docs/compression.md)\n"
+                "      --dense-map        keep the int32 bucket->row map (8 MB at 2^21 buckets) instead\n"
+                "                         of the rank index (one bit per bucket, 384 KB; the default,\n"
+                "                         --compact-map) that kinfer builds before the index cannot read\n"
                 "      --name NAME        model name stored in OUT (default: IN's name)\n"
                 "  -q, --quiet            no summary on stderr\n");
 }
@@ -44,7 +44,7 @@ int kinfer_cmd_prune(int argc, char **argv)
         static const struct option lo[] = {
             {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {"quiet", 0, 0, 'q'}, {"threads", 1, 0, 't'},
             {"keep-buckets", 1, 0, 1}, {"sparsity", 1, 0, 2}, {"retrain", 1, 0, 3}, {"epoch", 1, 0, 4},
-            {"epochs", 1, 0, 4}, {"lr", 1, 0, 5}, {"name", 1, 0, 6}, {"criterion", 1, 0, 7}, {"compact-map", 0, 0, 8}, {0, 0, 0, 0}};
+            {"epochs", 1, 0, 4}, {"lr", 1, 0, 5}, {"name", 1, 0, 6}, {"criterion", 1, 0, 7}, {"compact-map", 0, 0, 8}, {"dense-map", 0, 0, 9}, {0, 0, 0, 0}};
         kinfer_prune_opts_t po;
         kinfer_prune_opts_default(&po);
         const char *output = NULL, *retrain = NULL;
@@ -74,7 +74,8 @@ int kinfer_cmd_prune(int argc, char **argv)
                                 return 2;
                         }
                         break;
-                case 8: po.compact_map = 1; break;
+                case 8: po.dense_map = 0; break;
+                case 9: po.dense_map = 1; break;
                 default: usage(stderr); return 2;
                 }
         }

@@ -21,9 +21,9 @@ static void usage(FILE *fp)
                 "Recommended order: prune, then quantize.\n\n"
                 "  -o, --output OUT     model file to write (required)\n"
                 "      --keep-dense-f32 quantize only the embedding table (dense layers stay f32)\n"
-                "      --compact-map    store the bucket->row map as one bit per bucket (384 KB\n"
-                "                       instead of 8 MB; needs a loader that reads it, see\n"
-                "                       docs/compression.md)\n"
+                "      --dense-map      keep the int32 bucket->row map (8 MB at 2^21 buckets) instead\n"
+                "                       of the rank index (one bit per bucket, 384 KB; the default,\n"
+                "                       --compact-map) that kinfer builds before the index cannot read\n"
                 "      --name NAME      model name stored in OUT (default: IN's name)\n"
                 "  -q, --quiet          no summary on stderr\n");
 }
@@ -32,7 +32,7 @@ int kinfer_cmd_quantize(int argc, char **argv)
 {
         static const struct option lo[] = {{"output", 1, 0, 'o'}, {"help", 0, 0, 'h'},
                                            {"quiet", 0, 0, 'q'}, {"keep-dense-f32", 0, 0, 1},
-                                           {"name", 1, 0, 2}, {"compact-map", 0, 0, 3}, {0, 0, 0, 0}};
+                                           {"name", 1, 0, 2}, {"compact-map", 0, 0, 3}, {"dense-map", 0, 0, 4}, {0, 0, 0, 0}};
         kinfer_quantize_opts_t qo = {0};
         const char *output = NULL;
         int quiet = 0, c;
@@ -44,7 +44,8 @@ int kinfer_cmd_quantize(int argc, char **argv)
                 case 'h': usage(stdout); return 0;
                 case 1: qo.keep_dense_f32 = 1; break;
                 case 2: qo.name = optarg; break;
-                case 3: qo.compact_map = 1; break;
+                case 3: qo.dense_map = 0; break;
+                case 4: qo.dense_map = 1; break;
                 default: usage(stderr); return 2;
                 }
         }

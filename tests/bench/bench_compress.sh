@@ -7,7 +7,7 @@
 # `kinfer bench runtime MODEL dev --threads 1 --batches 256`, run ROUNDS times interleaved over
 # the kinfer models (the machine is shared: compare medians side by side, not across runs);
 # `predict` lines per CPU second (kinfer predict vs fasttext predict, load subtracted) and peak
-# RSS come from classifying one line (RSS ~ the loaded model) and the dev lines x10.
+# RSS come from classifying one line (RSS ~ the loaded model) and the dev lines x30.
 # Usage: tests/bench/bench_compress.sh [OUTDIR]   (DATA defaults to ../shared/data/debian-sections,
 #        ROUNDS to 7, KEEP (rows kept by prune) to 100000, BUILD to build-compress; REUSE=1
 #        keeps models already in OUTDIR)
@@ -42,11 +42,9 @@ run() { # name file command...
 S="--buckets 262144 --max-rows 100000 --dim 16 --lr 0.2"   # the student shape: ~1/4 of the teacher
 run "f32 (kinfer train defaults)" "$OUT/f32.kinf" $K train --input "$DATA/train.tsv" --output "$OUT/f32.kinf" -q
 run "int8" "$OUT/q8.kinf" $K quantize "$OUT/f32.kinf" --output "$OUT/q8.kinf" -q
-run "int8, compact map" "$OUT/q8c.kinf" $K quantize "$OUT/f32.kinf" --output "$OUT/q8c.kinf" --compact-map -q
+run "int8, --dense-map" "$OUT/q8d.kinf" $K quantize "$OUT/f32.kinf" --output "$OUT/q8d.kinf" --dense-map -q
 run "pruned ($KEEP rows)" "$OUT/pruned.kinf" $K prune "$OUT/f32.kinf" --output "$OUT/pruned.kinf" --keep-buckets "$KEEP" -q
 run "pruned + int8" "$OUT/pruned-q8.kinf" $K quantize "$OUT/pruned.kinf" --output "$OUT/pruned-q8.kinf" -q
-run "pruned, compact map" "$OUT/prunedc.kinf" $K prune "$OUT/f32.kinf" --output "$OUT/prunedc.kinf" --keep-buckets "$KEEP" --compact-map -q
-run "pruned + int8, compact map" "$OUT/pruned-q8c.kinf" $K quantize "$OUT/prunedc.kinf" --output "$OUT/pruned-q8c.kinf" -q
 add "teacher (= the f32 model)" "$OUT/f32.kinf" "the f32 model above"
 run "student distilled (T=2, alpha=0.5)" "$OUT/student-distilled.kinf" $K distill --teacher "$OUT/f32.kinf" --data "$DATA/train.tsv" --output "$OUT/student-distilled.kinf" $S --temperature 2 --alpha 0.5 -q
 run "student from labels" "$OUT/student-labels.kinf" $K train --input "$DATA/train.tsv" --output "$OUT/student-labels.kinf" $S -q
@@ -69,12 +67,12 @@ for r in $(seq "$ROUNDS"); do
 done
 
 # ---- predict: lines per CPU second and peak RSS (same lines for kinfer and fastText) ------------
-# CPU time (user + sys) of classifying the dev lines x10 minus that of one line (the load), median
+# CPU time (user + sys) of classifying the dev lines x30 minus that of one line (the load), median
 # over ROUNDS interleaved runs: on a shared machine CPU time is far steadier than wall time.
 cut -f2 "$DATA/dev.tsv" >"$OUT/dev1.txt"
-for i in 1 2 3 4 5 6 7 8 9 10; do cat "$OUT/dev1.txt"; done >"$OUT/dev10.txt"
+for i in $(seq 30); do cat "$OUT/dev1.txt"; done >"$OUT/dev30.txt"
 head -n 1 "$OUT/dev1.txt" >"$OUT/one.txt"
-n=$(wc -l <"$OUT/dev10.txt")
+n=$(wc -l <"$OUT/dev30.txt")
 predict() { # file input
   case "$1" in
   *.kinf) "$K" predict "$1" "$2" >/dev/null ;;
@@ -86,7 +84,7 @@ C() { /usr/bin/time -f "%U %S %M" -o "$OUT/time" bash -c 'predict "$0" "$1"' "$@
 for r in $(seq "$ROUNDS"); do
   for i in "${!NAMES[@]}"; do
     C "${FILES[$i]}" "$OUT/one.txt"; c1=$cpu; k1=$kb
-    C "${FILES[$i]}" "$OUT/dev10.txt"; cn=$cpu; kn=$kb
+    C "${FILES[$i]}" "$OUT/dev30.txt"; cn=$cpu; kn=$kb
     echo "$i $(python3 -c "print('%.0f' % (($n - 1) / max($cn - $c1, 1e-3)))") $((k1 / 1024)) $((kn / 1024))" >>"$OUT/lps"
   done
 done

@@ -177,7 +177,18 @@ static void test_bag_q8_kernel(void)
                     "dim 65 accepted");
 }
 
-/* Every row of the quantized model dequantizes to within Q8_BOUND of the f32 row. */
+/* The row of bucket @p b: dense map, else the rank index (stored or derived), else b. */
+static int32_t row_of(const kinfer_model_t *m, uint32_t b)
+{
+        if (m->bucket_map)
+                return m->bucket_map[b];
+        if (m->rank.bits)
+                return kinfer_bucket_rank_row(&m->rank, b);
+        return (int32_t)b;
+}
+
+/* Every bucket reaches, in the quantized model, a row that dequantizes to within Q8_BOUND of
+ * the f32 row it reaches in @p f, with the same idf; unmapped buckets stay unmapped. */
 static void check_rows_close(const kinfer_model_t *f, const kinfer_model_t *q)
 {
         TEST_ASSERT(q->embed_dtype == KINFER_DTYPE_Q8, "embedding dtype %u", q->embed_dtype);
@@ -185,18 +196,31 @@ static void check_rows_close(const kinfer_model_t *f, const kinfer_model_t *q)
         TEST_ASSERT(q->embed_stride == kinfer_q8_stride((uint32_t)q->dim), "stride %zu", q->embed_stride);
         float *y = malloc(sizeof(float) * (size_t)f->dim);
         int bad = 0;
-        for (int32_t r = 0; r < f->n_rows && !bad; r++) {
-                const float *x = (const float *)(f->embed + (size_t)r * f->embed_stride);
-                kinfer_q8_row_dequant(q->embed + (size_t)r * q->embed_stride, f->dim, y);
+        int64_t mapped = 0;
+        for (uint32_t b = 0; b < (uint32_t)f->n_buckets && !bad; b++) {
+                int32_t rf = row_of(f, b), rq = row_of(q, b);
+                if (rf < 0 || rq < 0) {
+                        TEST_ASSERT(rf < 0 && rq < 0, "bucket %u: row %d in f32, %d in q8", b, rf, rq);
+                        bad |= (rf < 0) != (rq < 0);
+                        continue;
+                }
+                mapped++;
+                if (f->idf && memcmp(&f->idf[rf], &q->idf[rq], 4)) {
+                        TEST_ASSERT(0, "bucket %u: idf %g -> %g", b, f->idf[rf], q->idf[rq]);
+                        bad = 1;
+                }
+                const float *x = (const float *)(f->embed + (size_t)rf * f->embed_stride);
+                kinfer_q8_row_dequant(q->embed + (size_t)rq * q->embed_stride, f->dim, y);
                 float amax = 0;
                 for (int32_t j = 0; j < f->dim; j++)
                         amax = fmaxf(amax, fabsf(x[j]));
                 for (int32_t j = 0; j < f->dim && !bad; j++)
                         if (!(fabsf(x[j] - y[j]) <= Q8_BOUND(amax))) {
-                                TEST_ASSERT(0, "row %d col %d: %g -> %g (max %g)", r, j, x[j], y[j], amax);
+                                TEST_ASSERT(0, "bucket %u col %d: %g -> %g (max %g)", b, j, x[j], y[j], amax);
                                 bad = 1;
                         }
         }
+        TEST_ASSERT(mapped == f->n_rows, "%lld buckets mapped for %d rows", (long long)mapped, f->n_rows);
         free(y);
 }
 
@@ -212,32 +236,27 @@ static void test_quantize_model(void)
         const kinfer_tensor_view_t *e = kinfer_model_tensor(q, KINFER_T_EMBED);
         TEST_ASSERT(e->size == (size_t)q->n_rows * kinfer_q8_stride((uint32_t)q->dim), "embed size %llu",
                     (unsigned long long)e->size);
-        /* the bucket map and idf are untouched */
-        TEST_ASSERT(!memcmp(q->bucket_map, linear_f32->bucket_map, sizeof(int32_t) * (size_t)q->n_buckets), "map");
-        TEST_ASSERT(!memcmp(q->idf, linear_f32->idf, sizeof(float) * (size_t)q->n_rows), "idf");
-        /* the stored rank index: either the loader reads it and every bucket finds the same
-         * row bytes, or the step fails saying the loader cannot read it yet */
-        kinfer_model_t *qc = kinfer_quantize(linear_f32, &(kinfer_quantize_opts_t){.compact_map = 1},
+        /* by default the rank index replaces the int32 bucket map in the file */
+        const kinfer_tensor_view_t *rt = kinfer_model_tensor(q, KINFER_T_BUCKET_RANK);
+        TEST_ASSERT(rt && !kinfer_model_tensor(q, KINFER_T_BUCKET_MAP), "stored rank index expected");
+        TEST_ASSERT(rt && rt->size == kinfer_bucket_rank_bytes((uint32_t)q->n_buckets), "rank index size");
+        /* with dense_map the int32 map is kept; both reach identical row bytes from every bucket */
+        kinfer_model_t *qm = kinfer_quantize(linear_f32, &(kinfer_quantize_opts_t){.dense_map = 1},
                                              errstr, sizeof(errstr));
-        if (!qc) {
-                TEST_ASSERT(strstr(errstr, "cannot read a stored bucket rank index"), "compact: %s", errstr);
-                TEST_SAY("stored rank index: not readable by this loader yet (%s)", errstr);
-        } else {
-                const kinfer_tensor_view_t *rt = kinfer_model_tensor(qc, KINFER_T_BUCKET_RANK);
-                kinfer_bucket_rank_t view = {0};
-                TEST_ASSERT(rt && !kinfer_model_tensor(qc, KINFER_T_BUCKET_MAP), "compact map tensors");
-                TEST_ASSERT(rt && !kinfer_bucket_rank_view(&view, rt->data, rt->size, (uint32_t)qc->n_buckets),
-                            "rank tensor size");
+        TEST_ASSERT(qm && qm->bucket_map && !kinfer_model_tensor(qm, KINFER_T_BUCKET_RANK), "dense_map: %s", errstr);
+        if (qm) {
+                check_rows_close(linear_f32, qm);
                 int64_t wrong = 0;
-                for (int32_t b = 0; rt && b < qc->n_buckets; b++) {
-                        int32_t a = q->bucket_map[b], c = kinfer_bucket_rank_row(&view, (uint32_t)b);
-                        if ((a < 0) != (c < 0) || (a >= 0 && memcmp(q->embed + (size_t)a * q->embed_stride,
-                                                                  qc->embed + (size_t)c * qc->embed_stride, q->embed_stride)))
+                for (uint32_t b = 0; b < (uint32_t)q->n_buckets; b++) {
+                        int32_t a = row_of(qm, b), c = row_of(q, b);
+                        if ((a < 0) != (c < 0) || (a >= 0 && memcmp(qm->embed + (size_t)a * qm->embed_stride,
+                                                                  q->embed + (size_t)c * q->embed_stride, q->embed_stride)))
                                 wrong++;
                 }
-                TEST_ASSERT(wrong == 0, "%lld buckets differ under the stored rank index", (long long)wrong);
-                TEST_ASSERT(kinfer_model_size(qc) < kinfer_model_size(q), "the stored index did not shrink the file");
-                kinfer_model_release(qc);
+                TEST_ASSERT(wrong == 0, "%lld buckets differ between the two maps", (long long)wrong);
+                TEST_ASSERT(kinfer_model_size(q) < kinfer_model_size(qm), "the rank index did not shrink the file (%zu vs %zu)",
+                            kinfer_model_size(q), kinfer_model_size(qm));
+                kinfer_model_release(qm);
         }
         /* quantizing again is refused, naming the reason */
         errstr[0] = 0;
@@ -437,14 +456,14 @@ static void check_pruned_rows(const kinfer_model_t *m, const kinfer_model_t *p, 
 {
         TEST_ASSERT(p->n_rows == keep, "rows %d, want %d", p->n_rows, keep);
         TEST_ASSERT(p->embed_dtype == m->embed_dtype && p->embed_stride == m->embed_stride, "dtype/stride");
-        TEST_ASSERT(p->bucket_map != NULL, "no bucket map");
-        if (!p->bucket_map || p->n_rows != keep)
+        TEST_ASSERT(p->bucket_map || p->rank.bits, "no bucket map");
+        if ((!p->bucket_map && !p->rank.bits) || p->n_rows != keep)
                 return;
         uint8_t *seen = calloc((size_t)p->n_rows, 1);
         int32_t *old_of = malloc(sizeof(int32_t) * (size_t)p->n_rows);
         int64_t mismatched = 0, idf_diff = 0, resurrected = 0, mapped = 0;
         for (int32_t b = 0; b < m->n_buckets; b++) {
-                int32_t o = m->bucket_map ? m->bucket_map[b] : b, n = p->bucket_map[b];
+                int32_t o = row_of(m, (uint32_t)b), n = row_of(p, (uint32_t)b);
                 if (n < 0)
                         continue;
                 mapped++;
