@@ -15,12 +15,57 @@ static inline void prefetch_row(const uint8_t *p, size_t bytes)
                 __builtin_prefetch(p + o, 0, 0);
 }
 
+/* The f32 bag for a width D known at compile time (instantiated below for 1..64): the record's
+ * D accumulators stay in vector registers, with an exact-length tail, so no row is read past
+ * its end (the generic loop reloads and stores x for every feature). */
+static inline __attribute__((always_inline)) void
+bag_f32_fixed(const uint8_t *embed, size_t stride, const int32_t D, const int32_t *rows,
+              const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
+{
+        const size_t total = offs[n];
+        for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)
+                prefetch_row(embed + (size_t)rows[i] * stride, (size_t)D * 4);
+        size_t i = 0;
+        for (int32_t r = 0; r < n; r++) {
+                float acc[64];
+                for (int32_t j = 0; j < D; j++)
+                        acc[j] = bias ? bias[j] : 0.0f;
+                for (; i < offs[r + 1]; i++) {
+                        if (i + PREFETCH_AHEAD < total)
+                                prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, (size_t)D * 4);
+                        const float *e = (const float *)(embed + (size_t)rows[i] * stride);
+                        const float wi = w[i];
+                        for (int32_t j = 0; j < D; j++)
+                                acc[j] += wi * e[j];
+                }
+                memcpy(X + (size_t)r * D, acc, sizeof(float) * (size_t)D);
+        }
+}
+
+#define BAG_F32_CASE(D)                                                                                    case D:                                                                                                    bag_f32_fixed(embed, stride, D, rows, w, offs, n, bias, X);                                        return 0;
+#define BAG_F32_CASES8(b)                                                                                  BAG_F32_CASE(b + 1) BAG_F32_CASE(b + 2) BAG_F32_CASE(b + 3) BAG_F32_CASE(b + 4)                    BAG_F32_CASE(b + 5) BAG_F32_CASE(b + 6) BAG_F32_CASE(b + 7) BAG_F32_CASE(b + 8)
+
+/* @returns 0 when a fixed-width kernel handled the batch, -1 otherwise. */
+static int bag_f32_dispatch(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
+                            const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
+{
+        switch (dim) {
+                BAG_F32_CASES8(0) BAG_F32_CASES8(8) BAG_F32_CASES8(16) BAG_F32_CASES8(24)
+                BAG_F32_CASES8(32) BAG_F32_CASES8(40) BAG_F32_CASES8(48) BAG_F32_CASES8(56)
+        default:
+                return -1;
+        }
+}
+
 void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
                       const int32_t *rows, const float *w, const size_t *offs, int32_t n,
                       const float *bias, float *X)
 {
         /* q8 tables up to 64 wide: the register-accumulator kernel of ops_q8.c */
         if (dtype == KINFER_DTYPE_Q8 && kinfer_bag_batch_q8(embed, stride, dim, rows, w, offs, n, bias, X) == 0)
+                return;
+        /* f32 tables up to 64 wide: fixed-width kernels */
+        if (dtype == KINFER_DTYPE_F32 && bag_f32_dispatch(embed, stride, dim, rows, w, offs, n, bias, X) == 0)
                 return;
         const size_t total = offs[n];
         for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)
