@@ -139,7 +139,9 @@ int kinfer_cmd_predict(int argc, char **argv)
                         len--;
                 b.texts[b.n] = line_text(b.lines[b.n], len, &b.lens[b.n]);
                 b.n++;
-                /* classify when the batch is full, or when no more input is waiting */
+                /* classify when the batch is full, or when no more input is waiting (stdin's
+                 * buffer is empty -- glibc's FILE fields -- and poll() says the fd is idle),
+                 * so an interactive or slow producer gets its answers line by line */
                 struct pollfd pfd = {.fd = fileno(fp), .events = POLLIN};
                 int stalled = fp == stdin && fp->_IO_read_ptr >= fp->_IO_read_end && poll(&pfd, 1, 0) == 0;
                 if (b.n == batch || stalled) {
