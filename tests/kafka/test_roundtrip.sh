@@ -20,7 +20,9 @@ head -n 500 "$SRC/tests/data/sections-dev.tsv" >"$T/lines.tsv"
 "$K" produce -b "$B" -t in -f avro-confluent --schemas-dir "$T/schemas" --schema-id 2 --tsv \
   --id-prefix b -n $((N / 2)) -q "$T/lines.tsv" || fail "produce schema 2"
 
-write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" batch.max.records=64
+# two classification threads: batches of 64 are split across them
+write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" batch.max.records=64 \
+  worker.threads=2
 start_worker w1 "$T/w.conf"
 W1=$WPID
 c=$(wait_count out $N 60)
