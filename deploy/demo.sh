@@ -46,7 +46,8 @@ B=$(head -n 1 "$DEMO/broker.out")
 echo "bootstrap servers: $B"
 
 step "4. train on the bundled sample, quantize, push both with lineage"
-"$K" train --input tests/data/sections-train.tsv --output "$DEMO/sections.kinf" --name sections
+"$K" train --input tests/data/sections-train.tsv --output "$DEMO/sections.kinf" --name sections \
+  --dev tests/data/sections-dev.tsv
 "$K" eval "$DEMO/sections.kinf" tests/data/sections-dev.tsv --no-confusion | head -n 5
 "$K" quantize "$DEMO/sections.kinf" --output "$DEMO/sections-int8.kinf"
 "$K" model push "$DEMO/sections.kinf" --name sections

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* eval.c -- accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix,
  * classifying with the serving runtime in batches over several threads. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ typedef struct eval_job_s {
         const kinfer_dataset_t *ds;
         int32_t begin, end;
         int32_t *pred;
+        float *conf;
         kinfer_err_t err;
         char errstr[256];
 } eval_job_t;
@@ -35,8 +37,10 @@ static void *eval_thread(void *arg)
                                                  out, j->errstr, sizeof(j->errstr));
                 if (j->err)
                         break;
-                for (int32_t i = 0; i < n; i++)
+                for (int32_t i = 0; i < n; i++) {
                         j->pred[b + i] = out[i].label[0];
+                        j->conf[b + i] = out[i].prob[0];
+                }
         }
         kinfer_runtime_destroy(rt);
         return NULL;
@@ -61,14 +65,16 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                                      "%s: has no labels to evaluate against", ds->path);
         const int32_t L = kinfer_model_n_labels(model);
         int32_t *pred = malloc((size_t)ds->n * sizeof(int32_t));
+        float *conf = malloc((size_t)ds->n * sizeof(float));
         ev->n_labels = L;
         ev->precision = calloc((size_t)L, sizeof(double));
         ev->recall = calloc((size_t)L, sizeof(double));
         ev->f1 = calloc((size_t)L, sizeof(double));
         ev->support = calloc((size_t)L + 1, sizeof(int64_t));
         ev->confusion = calloc((size_t)(L + 1) * (size_t)L, sizeof(int64_t));
-        if (!pred || !ev->precision || !ev->recall || !ev->f1 || !ev->support || !ev->confusion) {
+        if (!pred || !conf || !ev->precision || !ev->recall || !ev->f1 || !ev->support || !ev->confusion) {
                 free(pred);
+                free(conf);
                 kinfer_eval_term(ev);
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
         }
@@ -80,7 +86,7 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
         pthread_t tids[64];
         for (int t = 0; t < threads; t++) {
                 memset(&jobs[t], 0, sizeof(jobs[t]));
-                jobs[t] = (eval_job_t){.model = model, .ds = ds, .pred = pred,
+                jobs[t] = (eval_job_t){.model = model, .ds = ds, .pred = pred, .conf = conf,
                                        .begin = (int32_t)((int64_t)ds->n * t / threads),
                                        .end = (int32_t)((int64_t)ds->n * (t + 1) / threads)};
         }
@@ -93,11 +99,18 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                 if (jobs[t].err) {
                         kinfer_seterr(errstr, errstr_size, jobs[t].err, "%s", jobs[t].errstr);
                         free(pred);
+                        free(conf);
                         kinfer_eval_term(ev);
                         return jobs[t].err;
                 }
+        double bin_n[10] = {0}, bin_conf[10] = {0}, bin_ok[10] = {0};
         for (int32_t i = 0; i < ds->n; i++) {
                 int32_t y = kinfer_model_label_index(model, ds->labels[i]);
+                int bin = conf[i] >= 1.0f ? 9 : (int)(conf[i] * 10);
+                bin_n[bin]++;
+                bin_conf[bin] += conf[i];
+                bin_ok[bin] += y == pred[i];
+                ev->mean_confidence += conf[i];
                 if (y < 0)
                         y = L; /* not a label of the model: always wrong */
                 ev->support[y]++;
@@ -106,7 +119,14 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                 ev->n++;
         }
         free(pred);
+        free(conf);
         ev->accuracy = ev->n ? (double)ev->correct / (double)ev->n : 0;
+        if (ev->n) {
+                ev->mean_confidence /= (double)ev->n;
+                for (int b = 0; b < 10; b++)
+                        if (bin_n[b] > 0)
+                                ev->ece += fabs(bin_conf[b] - bin_ok[b]) / (double)ev->n;
+        }
         int32_t classes = 0;
         for (int32_t c = 0; c < L; c++) {
                 int64_t tp = ev->confusion[(size_t)c * L + c], pp = 0;
@@ -130,9 +150,10 @@ char *kinfer_eval_json(const kinfer_model_t *model, const kinfer_eval_t *ev, int
         kinfer_strbuf_t sb = {0};
         const int32_t L = ev->n_labels;
         kinfer_strbuf_printf(&sb, "{\"n\": %lld, \"correct\": %lld, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
+                                  "\"mean_confidence\": %.6f, \"ece\": %.6f, "
                                   "\"unknown_labels\": %lld, \"per_class\": [",
                              (long long)ev->n, (long long)ev->correct, ev->accuracy, ev->macro_f1,
-                             (long long)ev->support[L]);
+                             ev->mean_confidence, ev->ece, (long long)ev->support[L]);
         for (int32_t c = 0; c < L; c++) {
                 kinfer_strbuf_printf(&sb, "%s{\"label\": ", c ? ", " : "");
                 kinfer_strbuf_json_str(&sb, kinfer_model_label(model, c));

@@ -57,7 +57,7 @@ static int kind_known(uint32_t kind)
         switch (kind) {
         case KINFER_T_META: case KINFER_T_LABELS: case KINFER_T_FEATURIZER: case KINFER_T_ARCH:
         case KINFER_T_BUCKET_MAP: case KINFER_T_IDF: case KINFER_T_EMBED: case KINFER_T_BIAS:
-        case KINFER_T_BUCKET_RANK:
+        case KINFER_T_BUCKET_RANK: case KINFER_T_CALIB:
         case KINFER_T_OUT_W: case KINFER_T_OUT_B:
                 return 1;
         default:
@@ -338,6 +338,15 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                      model->n_labels);
         }
 
+        model->temperature = 1.0f;
+        if ((t = kinfer_model_tensor(model, KINFER_T_CALIB))) {
+                if (t->dtype != KINFER_DTYPE_F32 || t->rows * t->cols != 1)
+                        FAIL("calibration record is not one f32");
+                memcpy(&model->temperature, t->data, 4);
+                if (!(model->temperature > 0.01f && model->temperature < 100.0f))
+                        FAIL("calibration temperature %g is out of range (0.01, 100)",
+                             (double)model->temperature);
+        }
         if (!(t = kinfer_model_tensor(model, KINFER_T_META)))
                 FAIL("metadata is missing");
         if (parse_meta(model, t, errstr, errstr_size))
@@ -443,6 +452,7 @@ int32_t kinfer_model_n_buckets(const kinfer_model_t *model) { return model->n_bu
 int32_t kinfer_model_n_rows(const kinfer_model_t *model) { return model->n_rows; }
 int32_t kinfer_model_dim(const kinfer_model_t *model) { return model->dim; }
 int32_t kinfer_model_n_hidden(const kinfer_model_t *model) { return model->n_hidden; }
+float kinfer_model_temperature(const kinfer_model_t *model) { return model->temperature; }
 const char *kinfer_model_format(const kinfer_model_t *model) { return model->format; }
 const char *kinfer_model_sha256_hex(const kinfer_model_t *model) { return model->sha_hex; }
 const void *kinfer_model_bytes(const kinfer_model_t *model, size_t *sizep)

@@ -57,6 +57,7 @@ struct kinfer_model_s {
         const float *bias;         /* (dim) or NULL: added to the bag */
         kinfer_dense_t hidden[KINFER_MAX_HIDDEN];
         kinfer_dense_t out;        /* out.out == 0: no output layer (dim == n_labels) */
+        float temperature;         /* scores = softmax(logits / temperature); 1 = none */
 
         int n_tensors;
         kinfer_tensor_view_t tensors[KINFER_MAX_TENSORS];

@@ -185,8 +185,12 @@ kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t 
         kinfer_err_t err = forward(rt, model, texts, lens, n, &L, errstr, errstr_size);
         if (err)
                 return err;
+        const float inv_t = 1.0f / model->temperature;
         for (int32_t r = 0; r < n; r++) {
                 float *p = L + (size_t)r * model->n_labels;
+                if (inv_t != 1.0f)
+                        for (int32_t j = 0; j < model->n_labels; j++)
+                                p[j] *= inv_t;
                 kinfer_softmax(p, model->n_labels);
                 out[r].n = k;
                 kinfer_topk(p, model->n_labels, k, out[r].label, out[r].prob);

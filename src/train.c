@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "kinfer/model_write.h"
+#include "kinfer/runtime.h"
 #include "kinfer/sha256.h"
 #include "kinfer/train.h"
 #include "model_int.h"
@@ -40,7 +41,7 @@ void kinfer_train_opts_default(kinfer_train_opts_t *opts)
         opts->threads = 2;
         opts->sync_every = 2000;
         opts->seed = 1;
-        opts->patience = 2;
+        opts->patience = 3;
         opts->temperature = 1.0f;
         opts->alpha = 0.5f;
 }
@@ -599,7 +600,10 @@ static void *train_thread(void *arg)
                                         T->bad_epochs = 0;
                                         if (T->best)
                                                 memcpy(T->best, T->P[0], T->net.n_params * sizeof(float));
-                                } else if (++T->bad_epochs >= o->patience) {
+                                } else if (++T->bad_epochs >= o->patience &&
+                                           2 * (epoch + 1) >= T->epochs) {
+                                        /* with a decaying rate the dev score is noisy early
+                                         * on: only the second half of the schedule stops */
                                         T->stop = 1;
                                 }
                         } else {
@@ -880,6 +884,88 @@ static int init_from_model(const net_t *net, const kinfer_model_t *im, float *P)
         return 0;
 }
 
+/* ---- score calibration ------------------------------------------------------------------ */
+
+static double dev_nll(const float *logits, const int32_t *y, int32_t n, int32_t L, double inv_t)
+{
+        double sum = 0;
+        int64_t m = 0;
+        for (int32_t i = 0; i < n; i++) {
+                if (y[i] < 0)
+                        continue;
+                const float *z = logits + (size_t)i * L;
+                double mx = z[0];
+                for (int32_t j = 1; j < L; j++)
+                        mx = z[j] > mx ? z[j] : mx;
+                double se = 0;
+                for (int32_t j = 0; j < L; j++)
+                        se += exp((z[j] - mx) * inv_t);
+                sum += log(se) - (z[y[i]] - mx) * inv_t;
+                m++;
+        }
+        return m ? sum / (double)m : 0;
+}
+
+/* Fit the temperature T that minimises the log-loss of softmax(logits / T) on @p dev (a
+ * convex 1-D problem in 1/T: golden-section search over ln T), and return the model with a
+ * CALIB tensor holding it. Linear models trained to a tiny training loss are overconfident;
+ * this makes their scores mean what they say. The argmax does not change. */
+static kinfer_model_t *calibrate(kinfer_model_t *model, const kinfer_dataset_t *dev, float *Tout,
+                                 char *errstr, size_t errstr_size)
+{
+        const int32_t L = model->n_labels, B = 256;
+        float *logits = malloc((size_t)dev->n * L * sizeof(float));
+        int32_t *y = malloc((size_t)dev->n * sizeof(int32_t));
+        kinfer_runtime_t *rt = kinfer_runtime_new(B, errstr, errstr_size);
+        kinfer_model_builder_t *mb = kinfer_model_builder_new();
+        kinfer_model_t *out = NULL;
+        if (!logits || !y || !rt || !mb)
+                goto done;
+        for (int32_t b = 0; b < dev->n; b += B) {
+                int32_t n = dev->n - b < B ? dev->n - b : B;
+                if (kinfer_runtime_logits(rt, model, dev->texts + b, dev->lens + b, n,
+                                          logits + (size_t)b * L, errstr, errstr_size))
+                        goto done;
+        }
+        for (int32_t i = 0; i < dev->n; i++)
+                y[i] = dev->labels ? kinfer_model_label_index(model, dev->labels[i]) : -1;
+        double lo = log(0.05), hi = log(20.0);
+        const double g = (sqrt(5.0) - 1) / 2;
+        double a = hi - g * (hi - lo), c = lo + g * (hi - lo);
+        double fa = dev_nll(logits, y, dev->n, L, exp(-a)), fc = dev_nll(logits, y, dev->n, L, exp(-c));
+        for (int it = 0; it < 60; it++) {
+                if (fa < fc) {
+                        hi = c, c = a, fc = fa;
+                        a = hi - g * (hi - lo);
+                        fa = dev_nll(logits, y, dev->n, L, exp(-a));
+                } else {
+                        lo = a, a = c, fa = fc;
+                        c = lo + g * (hi - lo);
+                        fc = dev_nll(logits, y, dev->n, L, exp(-c));
+                }
+        }
+        float T = (float)exp((lo + hi) / 2);
+        uint32_t skip = KINFER_T_CALIB;
+        if (kinfer_model_builder_copy(mb, model, &skip, 1) ||
+            kinfer_model_builder_add(mb, KINFER_T_CALIB, KINFER_DTYPE_F32, 1, 1, &T, sizeof(T))) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (calibration)");
+                goto done;
+        }
+        uint8_t *buf;
+        size_t len;
+        if (kinfer_model_builder_serialize(mb, &buf, &len, errstr, errstr_size) == KINFER_OK) {
+                out = kinfer_model_load_mem(buf, len, errstr, errstr_size);
+                free(buf);
+        }
+        *Tout = T;
+done:
+        free(logits);
+        free(y);
+        kinfer_runtime_destroy(rt);
+        kinfer_model_builder_destroy(mb);
+        return out;
+}
+
 /* ---- entry point ----------------------------------------------------------------------- */
 
 kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts_t *opts,
@@ -1105,6 +1191,12 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
         res->dev_accuracy = T.dev.n ? T.best_acc : -1;
         res->final_loss = T.last_loss;
         model = assemble(&T, final, names, map, idf, errstr, errstr_size, res);
+        res->temperature = 1.0f;
+        if (model && opts->dev && opts->dev->labels) {
+                kinfer_model_t *cal = calibrate(model, opts->dev, &res->temperature, errstr, errstr_size);
+                kinfer_model_release(model);
+                model = cal;
+        }
         res->seconds = now_sec() - t0;
         goto out;
 oom:

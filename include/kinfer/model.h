@@ -51,6 +51,8 @@ enum kinfer_tensor_kind {
         KINFER_T_BUCKET_RANK = 9,/* I32 (1 x 3W): bucket -> row as a rank index, rows in bucket
                                   * order: u64 bits[W], u32 base[W], W = ceil(n_buckets / 64)
                                   * (src/bucket_rank.h); replaces BUCKET_MAP in compact models */
+        KINFER_T_CALIB = 10,     /* F32 (1 x 1): softmax temperature T of the reported scores,
+                                  * p = softmax(logits / T), fitted on dev data (absent: T = 1) */
         KINFER_T_HIDDEN_W = 16,  /* 16 + 2*i: F32 (out x in), layer i */
         KINFER_T_HIDDEN_B = 17,  /* 17 + 2*i: F32 (1 x out) */
         KINFER_T_OUT_W = 48,     /* F32 or Q8 or CSR (n_labels x last width) */
@@ -109,6 +111,8 @@ int32_t kinfer_model_n_buckets(const kinfer_model_t *model);
 int32_t kinfer_model_n_rows(const kinfer_model_t *model);   /* rows of the embedding table */
 int32_t kinfer_model_dim(const kinfer_model_t *model);      /* embedding width */
 int32_t kinfer_model_n_hidden(const kinfer_model_t *model); /* hidden layers */
+/** The score temperature (1 when the model carries no calibration). */
+float kinfer_model_temperature(const kinfer_model_t *model);
 /** "f32" or "q8" for the embedding table, with "+pruned" when a bucket map is present. */
 const char *kinfer_model_format(const kinfer_model_t *model);
 /** sha256 of the whole file, 64 lowercase hex chars: the model's identity. */

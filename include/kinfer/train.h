@@ -67,8 +67,10 @@ typedef struct kinfer_train_opts_s {
         int32_t sync_every; /* records per thread between replica averaging */
         int hogwild;        /* threads update one shared model without averaging */
         uint64_t seed;
-        int32_t patience;   /* epochs without dev improvement before stopping */
-        const kinfer_dataset_t *dev; /* optional: early stopping */
+        int32_t patience;   /* epochs without dev improvement before stopping (only in the
+                             * second half of the schedule, while the rate is low) */
+        const kinfer_dataset_t *dev; /* optional: early stopping, and the score temperature
+                                      * (KINFER_T_CALIB) is fitted on it */
         const char *name;   /* model name stored in the metadata */
         /* distillation: soft targets (n_train x n_labels teacher probabilities at temperature),
          * mixed with the hard labels: alpha * soft + (1 - alpha) * hard. Records without a
@@ -100,6 +102,7 @@ typedef struct kinfer_train_result_s {
         double dev_accuracy; /* -1 without dev */
         int32_t n_rows;
         double final_loss;
+        float temperature;   /* score temperature fitted on dev (1 without dev) */
 } kinfer_train_result_t;
 
 /**
@@ -116,6 +119,8 @@ typedef struct kinfer_eval_s {
         int32_t n_labels;     /* the model's labels; index n_labels = "(not in model)" */
         int64_t n, correct, skipped;
         double accuracy, macro_f1;
+        double mean_confidence; /* mean top-1 score */
+        double ece;             /* expected calibration error, 10 equal-width score bins */
         double *precision, *recall, *f1; /* n_labels */
         int64_t *support;                /* n_labels + 1 */
         int64_t *confusion;              /* (n_labels + 1) x n_labels: [true][predicted] */

@@ -12,7 +12,8 @@ static void usage(FILE *fp)
 {
         fprintf(fp, "Usage: kinfer eval MODEL DATA [--json] [--threads N] [--no-confusion]\n\n"
                     "Classify every record of DATA (TSV or fastText) and report accuracy, macro-F1,\n"
-                    "per-class precision/recall/F1 and the confusion matrix (rows = true label).\n\n"
+                    "per-class precision/recall/F1, the confusion matrix (rows = true label), and\n"
+                    "how well the scores are calibrated (mean top-1 score, expected calibration error).\n\n"
                     "  --json            one JSON object (accuracy, macro_f1, per_class, confusion)\n"
                     "  -t, --threads N   classification threads (default 2)\n"
                     "  --no-confusion    leave the confusion matrix out\n");
@@ -65,8 +66,10 @@ int kinfer_cmd_eval(int argc, char **argv)
                 free(s);
         } else {
                 const int32_t L = ev.n_labels;
-                printf("N\t%lld\nP@1\t%.4f\nR@1\t%.4f\naccuracy\t%.4f\nmacro_f1\t%.4f\n",
-                       (long long)ev.n, ev.accuracy, ev.accuracy, ev.accuracy, ev.macro_f1);
+                printf("N\t%lld\nP@1\t%.4f\nR@1\t%.4f\naccuracy\t%.4f\nmacro_f1\t%.4f\n"
+                       "mean_confidence\t%.4f\nece\t%.4f\n",
+                       (long long)ev.n, ev.accuracy, ev.accuracy, ev.accuracy, ev.macro_f1,
+                       ev.mean_confidence, ev.ece);
                 if (ev.support[L])
                         printf("records with a label the model does not know\t%lld\n", (long long)ev.support[L]);
                 printf("\n%-4s %-20s %9s %9s %9s %8s\n", "#", "label", "precision", "recall", "f1", "support");

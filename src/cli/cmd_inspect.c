@@ -26,11 +26,12 @@ int kinfer_cmd_inspect(int argc, char **argv)
                 return 1;
         }
         printf("file\t%s\nsha256\t%s\nsize\t%zu\nname\t%s\nformat\t%s\nlabels\t%d\nbuckets\t%d\n"
-               "rows\t%d\ndim\t%d\nhidden_layers\t%d\nlineage\t%s\n",
+               "rows\t%d\ndim\t%d\nhidden_layers\t%d\ntemperature\t%g\nlineage\t%s\n",
                argv[1], kinfer_model_sha256_hex(model), kinfer_model_size(model),
                kinfer_model_name(model), kinfer_model_format(model), kinfer_model_n_labels(model),
                kinfer_model_n_buckets(model), kinfer_model_n_rows(model), kinfer_model_dim(model),
-               kinfer_model_n_hidden(model), kinfer_model_lineage_method(model));
+               kinfer_model_n_hidden(model), (double)kinfer_model_temperature(model),
+               kinfer_model_lineage_method(model));
         for (int32_t i = 0; i < kinfer_model_n_parents(model); i++) {
                 const kinfer_model_parent_t *p = kinfer_model_parent(model, i);
                 printf("parent\t%s %s%s%.0d %s\n", p->relation, p->name, p->version ? ":" : "",

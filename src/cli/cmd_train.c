@@ -20,7 +20,8 @@ static void usage(FILE *fp)
                 "(__label__LABEL text), detected from its content.\n\n"
                 "  -i, --input FILE       training data (required)\n"
                 "  -o, --output MODEL     model file to write (required)\n"
-                "  -d, --dev FILE         dev data: report accuracy per epoch, stop early, keep the best\n"
+                "  -d, --dev FILE         dev data: report accuracy per epoch, stop early, keep the best,\n"
+                "                         and calibrate the scores (softmax temperature) on it\n"
                 "  -t, --threads N        training threads (default 2)\n"
                 "      --name NAME        model name stored in the file (default: output file name)\n"
                 "  -q, --quiet            no progress output\n\n"
@@ -34,7 +35,8 @@ static void usage(FILE *fp)
                 "      --max-rows N       keep at most N feature rows, the largest by norm\n"
                 "                         (default 150000; 0 = all)\n"
                 "      --seed N           random seed (default 1); 1 thread + a seed = deterministic\n"
-                "      --patience N       epochs without dev improvement before stopping (default 2)\n"
+                "      --patience N       epochs without dev improvement before stopping, in the\n"
+                "                         second half of the schedule (default 3)\n"
                 "      --sync-every N     records per thread between replica averaging (default 2000)\n"
                 "      --hogwild          threads share one model instead of averaging replicas\n\n"
                 "Features:\n"
@@ -188,7 +190,8 @@ int kinfer_cmd_train(int argc, char **argv)
                 fprintf(stderr, "Trained in %.1fs: %d epochs, %d labels, %d feature rows",
                         res.seconds, res.epochs_run, kinfer_model_n_labels(model), res.n_rows);
                 if (res.dev_accuracy >= 0)
-                        fprintf(stderr, ", best dev accuracy %.4f (epoch %d)", res.dev_accuracy, res.best_epoch);
+                        fprintf(stderr, ", best dev accuracy %.4f (epoch %d), score temperature %.3f",
+                                res.dev_accuracy, res.best_epoch, (double)res.temperature);
                 fprintf(stderr, "\nWrote %s (%.1f MB, sha256 %.16s...)\n", output,
                         (double)kinfer_model_size(model) / 1e6, kinfer_model_sha256_hex(model));
         }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_train.c -- training on the bundled sample reaches a stated accuracy; determinism;
  * lineage metadata; char n-grams where words fail; dataset errors name file and line. */
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -52,6 +53,59 @@ static void test_sample_accuracy(void)
                 kinfer_eval_term(&ev);
         }
         kinfer_model_release(m);
+        kinfer_dataset_destroy(tr);
+        kinfer_dataset_destroy(dv);
+}
+
+/* Mean top-1 score and accuracy of @p m on @p ds. */
+static void conf_acc(const kinfer_model_t *m, const kinfer_dataset_t *ds, double *conf, double *acc)
+{
+        kinfer_runtime_t *rt = kinfer_runtime_new(100, NULL, 0);
+        kinfer_prediction_t out[100];
+        double c = 0, a = 0;
+        for (int32_t b = 0; b < ds->n; b += 100) {
+                int32_t n = ds->n - b < 100 ? ds->n - b : 100;
+                kinfer_runtime_classify(rt, m, ds->texts + b, ds->lens + b, n, 1, out, NULL, 0);
+                for (int32_t i = 0; i < n; i++) {
+                        c += out[i].prob[0];
+                        a += !strcmp(kinfer_model_label(m, out[i].label[0]), ds->labels[b + i]);
+                }
+        }
+        *conf = c / ds->n;
+        *acc = a / ds->n;
+        kinfer_runtime_destroy(rt);
+}
+
+/* With --dev the scores are calibrated: the mean top-1 score tracks the accuracy. */
+static void test_calibration(void)
+{
+        char errstr[256];
+        kinfer_dataset_t *tr = kinfer_dataset_load(train_path, 0, errstr, sizeof(errstr));
+        kinfer_dataset_t *dv = kinfer_dataset_load(dev_path, 0, errstr, sizeof(errstr));
+        if (!tr || !dv)
+                return;
+        kinfer_train_opts_t o;
+        kinfer_train_opts_default(&o);
+        o.threads = 1;
+        kinfer_model_t *raw = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        o.dev = dv;
+        kinfer_train_result_t res;
+        kinfer_model_t *cal = kinfer_train(tr, &o, &res, errstr, sizeof(errstr));
+        TEST_ASSERT(raw && cal, "train: %s", errstr);
+        if (raw && cal) {
+                double c0, a0, c1, a1;
+                conf_acc(raw, dv, &c0, &a0);
+                conf_acc(cal, dv, &c1, &a1);
+                TEST_SAY("uncalibrated: score %.3f accuracy %.3f; T=%.3f: score %.3f accuracy %.3f", c0, a0,
+                         (double)kinfer_model_temperature(cal), c1, a1);
+                TEST_ASSERT(kinfer_model_temperature(raw) == 1.0f, "no dev, no temperature");
+                TEST_ASSERT(kinfer_model_temperature(cal) == res.temperature && res.temperature > 1.0f,
+                            "an overconfident model gets T > 1 (%g)", (double)res.temperature);
+                TEST_ASSERT(fabs(c1 - a1) < 0.05, "calibrated score %.3f vs accuracy %.3f", c1, a1);
+                TEST_ASSERT(fabs(c1 - a1) < fabs(c0 - a0), "calibration narrows the gap");
+        }
+        kinfer_model_release(raw);
+        kinfer_model_release(cal);
         kinfer_dataset_destroy(tr);
         kinfer_dataset_destroy(dv);
 }
@@ -196,6 +250,7 @@ int main(void)
         test_src_path("tests/data/sections-dev.tsv", dev_path, sizeof(dev_path));
         TEST_RUN(test_sample_accuracy);
         TEST_RUN(test_deterministic);
+        TEST_RUN(test_calibration);
         TEST_RUN(test_char_ngrams_unspaced);
         TEST_RUN(test_dataset_formats);
         return TEST_DONE();
