@@ -4,6 +4,7 @@
  * without bumping kinfer_featurizer_conf_t.version. */
 #include "kinfer/featurize.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,9 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
         uint32_t size = 64;
         while (size < 2 * n && size < s->cap)
                 size *= 2;
+        /* the caller reserved room for n (kinfer_feat_scratch_reserve): a table at most half
+         * full, so every probe sequence ends */
+        assert(2 * n <= s->cap);
         const uint32_t gen = s->gen, m = size - 1;
         size_t n_uniq = 0;
         /* rows[] temporarily holds the slot of each unique bucket, in first-seen order. */

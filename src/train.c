@@ -451,11 +451,11 @@ static void report(trainer_t *T, int epoch_done)
         p.epochs = T->epochs;
         long long steps = atomic_load(&T->steps);
         p.progress = T->total_steps ? (double)steps / (double)T->total_steps : 1;
-        double ls = 0;
-        int64_t ln = 0;
-        for (int k = 0; k < T->K; k++)
-                ls += T->loss_sum[k], ln += T->loss_n[k];
-        p.loss = ln ? ls / (double)ln : T->last_loss;
+        /* thread 0 reports its own running loss: the other threads' accumulators are theirs
+         * until the next barrier (reading them here would be a data race) */
+        p.loss = T->loss_n[0] ? T->loss_sum[0] / (double)T->loss_n[0] : T->last_loss;
+        if (epoch_done)
+                p.loss = T->last_loss;
         p.words_per_sec = (double)atomic_load(&T->words) / (t - T->t0 + 1e-9);
         p.eta_sec = p.progress > 0 ? (t - T->t0) * (1 - p.progress) / p.progress : 0;
         p.lr = o->lr * (1 - p.progress);
