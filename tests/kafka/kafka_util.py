@@ -5,7 +5,7 @@
 #   count BROKERS TOPIC                    messages in TOPIC (sum of high watermarks - low)
 #   results BROKERS TOPIC [json|avro SCHEMA] one line per result:
 #                                          key id input_partition input_offset label model_version
-#                                          worker_id
+#                                          worker_id model_sha256
 #   dlq BROKERS TOPIC [json|avro SCHEMA]   one line per dead letter:
 #                                          reason partition offset value_len header_reason
 #                                          original_headers source_topic
@@ -133,7 +133,7 @@ def main():
             r = dec(m.value())
             key = m.key().decode("utf-8", "replace") if m.key() is not None else "-"
             print(key, r["id"], r["input_partition"], r["input_offset"], r["label"],
-                  r["model_version"], r["worker_id"], sep="\t")
+                  r["model_version"], r["worker_id"], r["model_sha256"], sep="\t")
     elif cmd == "dlq":
         dec = decoder(sys.argv[4:], "dlq")
         for m in read_all(brokers, sys.argv[3]):
