@@ -12,8 +12,10 @@
  * With lowercase = 0, only the decomposition applies.
  *
  * ---- Hashes (golden-tested in tests/unit/test_featurize.c; never change) ----------------------
- *   token hash   t = FNV-1a 64 over the token's lowercased UTF-8 bytes
- *                    (offset 0xcbf29ce484222325, prime 0x100000001b3)
+ *   token hash   over the token's normalised UTF-8 bytes in 8-byte little-endian chunks c_k
+ *                (the last zero-padded): h = 0xcbf29ce484222325;
+ *                h = (h ^ c_k) * 0x9e3779b97f4a7c15; h ^= h >> 32   (each chunk)
+ *                t = fmix64(h ^ byte_length)              (kinfer_token_hash)
  *   word n-gram  g_1 = t_i;  g_n = (g_{n-1} * 0x9e3779b97f4a7c15) ^ t_{i+n-1}   (n = 2..N)
  *                then h = fmix64(g_n ^ (n * 0x100000001b3))      (the n-gram order is mixed in)
  *   char n-gram  FNV-1a 64 over the UTF-8 bytes of the n code points of "<" token ">" at one
@@ -70,7 +72,15 @@ size_t kinfer_featurize_bound(const kinfer_featurizer_conf_t *conf, size_t len);
 size_t kinfer_featurize(const kinfer_featurizer_conf_t *conf, const char *text, size_t len,
                         uint32_t *buckets);
 
-/** FNV-1a 64 of bytes (exposed for golden tests). */
+/** The same features by the portable byte-at-a-time path only (kinfer_featurize takes an
+ * AVX2 path for all-ASCII texts up to 4 KB without char n-grams; the tests compare them). */
+size_t kinfer_featurize_reference(const kinfer_featurizer_conf_t *conf, const char *text,
+                                  size_t len, uint32_t *buckets);
+
+/** The token hash t of the spec above, over already normalised bytes. */
+uint64_t kinfer_token_hash(const void *data, size_t len);
+
+/** FNV-1a 64 of bytes (char n-grams; exposed for golden tests). */
 uint64_t kinfer_fnv1a64(const void *data, size_t len);
 uint64_t kinfer_fmix64(uint64_t h);
 
