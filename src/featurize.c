@@ -504,27 +504,23 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
         assert(2 * n <= s->cap);
         const uint32_t gen = s->gen, m = size - 1;
         size_t n_uniq = 0;
-        /* rows[] temporarily holds the slot of each unique bucket, in first-seen order. */
+        /* rows[] temporarily holds the slot of each unique bucket, in first-seen order. The
+         * new-or-repeat decision is made without a branch (about one feature in eight is a
+         * repeat, in no predictable pattern); only a collision walks the probe loop. */
         for (size_t i = 0; i < n; i++) {
-                uint32_t b = buckets[i];
+                const uint32_t b = buckets[i];
                 uint32_t slot = (b * 0x9e3779b1u) & m;
-                for (;;) {
-                        kinfer_feat_slot_t *e = &s->slots[slot];
-                        if (e->stamp != gen) {
-                                e->stamp = gen;
-                                e->key = b;
-                                e->count = 1;
-                                rows[n_uniq++] = (int32_t)slot;
-                                if (bucket_map && !rank) /* a large map: start its miss now */
-                                        __builtin_prefetch(&bucket_map[b], 0, 0);
-                                break;
-                        }
-                        if (e->key == b) {
-                                e->count++;
-                                break;
-                        }
+                while (s->slots[slot].stamp == gen && s->slots[slot].key != b)
                         slot = (slot + 1) & m;
-                }
+                kinfer_feat_slot_t *e = &s->slots[slot];
+                const uint32_t fresh = e->stamp != gen;
+                e->count = fresh ? 1 : e->count + 1;
+                e->stamp = gen;
+                e->key = b;
+                rows[n_uniq] = (int32_t)slot;
+                n_uniq += fresh;
+                if (bucket_map && !rank) /* a large map: start its miss now */
+                        __builtin_prefetch(&bucket_map[b], 0, 0);
         }
         /* Map buckets to rows (dropping unmapped ones); keep tf in w for now. */
         size_t n_kept = 0;
@@ -533,13 +529,13 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 uint32_t b = s->slots[slot].key;
                 int32_t row = rank ? kinfer_bucket_rank_row(rank, b)
                                    : bucket_map ? bucket_map[b] : (int32_t)b;
-                if (row < 0)
-                        continue;
-                if (idf)
-                        __builtin_prefetch(&idf[row], 0, 0);
+                /* about half of the buckets have no row: keep or drop without a branch (the
+                 * slot written is overwritten by the next kept feature; n_kept <= i) */
                 rows[n_kept] = row;
                 w[n_kept] = (float)s->slots[slot].count;
-                n_kept++;
+                if (idf)
+                        __builtin_prefetch(&idf[row < 0 ? 0 : row], 0, 0);
+                n_kept += row >= 0;
         }
         if (n_kept == 0)
                 return 0;
