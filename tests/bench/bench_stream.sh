@@ -25,6 +25,7 @@ WAITS=${WAITS:-"1 5 20"}
 LAT_SECONDS=${LAT_SECONDS:-10}
 PEER_N=${PEER_N:-30000}
 THREADS=${THREADS:-2}          # worker.threads
+WORKER_EXTRA=${WORKER_EXTRA:-} # more key=value lines for the workers' configuration
 FETCH_WAIT=${FETCH_WAIT:-10}   # kafka.consumer.fetch.wait.max.ms of the latency runs
 LAT_LINGER=${LAT_LINGER:-20}   # linger.ms of the load generator in the latency runs (5: the dev broker
                                # falls behind at ~70k/s and its p99 swings to 100-700 ms)
@@ -70,7 +71,7 @@ conf() { # conf FILE key=value...
     echo "dlq.topic=dlq"
     echo "metrics.interval.ms=1000"
     echo "worker.threads=$THREADS"
-    local kv; for kv in "$@"; do echo "$kv"; done
+    local kv; for kv in $WORKER_EXTRA "$@"; do echo "$kv"; done
   } >"$f"
 }
 
