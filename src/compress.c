@@ -348,7 +348,9 @@ kinfer_model_t *kinfer_quantize(const kinfer_model_t *model, const kinfer_quanti
                 kinfer_strbuf_printf(&params, "%s{\"layer\": \"%s\", \"from\": \"%s\", \"dtype\": \"%s\"%s}",
                                      i ? ", " : "", what[i], dtype_name(dt),
                                      convert ? "q8" : dtype_name(dt),
-                                     !convert && dt == KINFER_DTYPE_CSR ? ", \"why\": \"csr is smaller\"" : "");
+                                     convert || dt == KINFER_DTYPE_F32 ? ""
+                                     : opts->keep_dense_f32          ? ", \"why\": \"keep_dense_f32\""
+                                                                     : ", \"why\": \"csr is smaller\"");
         }
         kinfer_strbuf_printf(&params, "], \"dense_max_rel_error\": %.6g, \"keep_dense_f32\": %s, "
                                       "\"compact_map\": %s}",
