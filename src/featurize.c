@@ -194,7 +194,8 @@ static inline size_t emit_token(emit_t *e, uint64_t h, uint32_t *out)
         const int N = conf->word_ngrams;
         if (N == 0)
                 return n;
-        memmove(e->hist + 1, e->hist, sizeof(e->hist[0]) * (MAX_WORD_NGRAMS - 1));
+        for (int k = MAX_WORD_NGRAMS - 1; k > 0; k--) /* a fixed-size shift, not a memmove call */
+                e->hist[k] = e->hist[k - 1];
         e->hist[0] = h;
         if (e->n_hist < N)
                 e->n_hist++;

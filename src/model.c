@@ -241,13 +241,19 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
         model->dim = arch[0];
         model->n_hidden = arch[1];
         model->n_labels = arch[2];
-        if (model->dim < 1 || model->n_labels < 1 || model->n_hidden < 0 ||
+        /* widths size the runtime's buffers: bound them, so a crafted header cannot make a
+         * loader or runtime allocate gigabytes (found by tests/fuzz/fuzz_model.c) */
+        if (model->dim < 1 || model->dim > KINFER_MAX_WIDTH || model->n_labels < 1 ||
+            model->n_labels > KINFER_MAX_WIDTH || model->n_hidden < 0 ||
             model->n_hidden > KINFER_MAX_HIDDEN)
-                FAIL("architecture out of range (dim %d, hidden layers %d, labels %d)", model->dim,
-                     model->n_hidden, model->n_labels);
+                FAIL("architecture out of range (dim %d, hidden layers %d, labels %d; widths up to %d)",
+                     model->dim, model->n_hidden, model->n_labels, KINFER_MAX_WIDTH);
 
         if (!(t = kinfer_model_tensor(model, KINFER_T_LABELS)) || t->dtype != KINFER_DTYPE_BYTES)
                 FAIL("labels are missing");
+        if ((uint64_t)model->n_labels > t->size)
+                FAIL("labels: %d labels declared in %llu bytes", model->n_labels,
+                     (unsigned long long)t->size);
         model->labels = calloc((size_t)model->n_labels, sizeof(char *));
         if (!model->labels)
                 FAIL("out of memory");
@@ -322,6 +328,8 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                                 kinfer_model_tensor(model, KINFER_T_HIDDEN_B + 2 * i), what, errstr,
                                 errstr_size))
                         return -1;
+                if (model->hidden[i].out < 1 || model->hidden[i].out > KINFER_MAX_WIDTH)
+                        FAIL("%s is %d wide (1 to %d)", what, model->hidden[i].out, KINFER_MAX_WIDTH);
                 if (model->hidden[i].in != width)
                         FAIL("%s takes %d inputs, previous width is %d", what, model->hidden[i].in, width);
                 width = model->hidden[i].out;

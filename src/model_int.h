@@ -10,6 +10,7 @@
 
 #define KINFER_MAX_HIDDEN 4
 #define KINFER_MAX_TENSORS 64
+#define KINFER_MAX_WIDTH 65536 /* labels, embedding and hidden widths */
 
 /* Q8 row layout: f32 scale, then cols int8; the row stride rounds 4 + cols up to 16 bytes. */
 static inline size_t kinfer_q8_stride(uint32_t cols)

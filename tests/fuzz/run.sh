@@ -18,7 +18,7 @@ build-fuzz/kinfer train -q --input "$work/small.tsv" --output "$work/model/seed2
   --dim 8 --hidden 4 --epoch 1
 head -n 50 tests/data/sections-dev.tsv | cut -f2 | split -l 1 - "$work/text/line"
 status=0
-build-fuzz/fuzz_model -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 "$work/model" || status=1
-build-fuzz/fuzz_featurize -max_total_time="$secs" -max_len=4096 "$work/text" || status=1
+build-fuzz/fuzz_model -artifact_prefix=build-fuzz/ -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 "$work/model" || status=1
+build-fuzz/fuzz_featurize -artifact_prefix=build-fuzz/ -max_total_time="$secs" -max_len=4096 "$work/text" || status=1
 rm -rf "$work"
 exit $status

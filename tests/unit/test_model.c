@@ -152,6 +152,22 @@ static void test_corrupt(void)
         fix_checksum(b, len);
         expect_refused("bucket map", b, len, "bucket map entry 6 points at row");
 
+        /* a crafted label count must not make the loader allocate gigabytes (fuzzer finding) */
+        int arch_i = -1;
+        for (uint32_t i = 0; i < n_tensors; i++) {
+                uint32_t k;
+                memcpy(&k, good + 64 + 32 * i, 4);
+                if (k == KINFER_T_ARCH)
+                        arch_i = (int)i;
+        }
+        memcpy(b, good, len);
+        uint64_t aoff;
+        memcpy(&aoff, good + 64 + 32 * arch_i + 16, 8);
+        int32_t huge = 1000000000;
+        memcpy(b + aoff + 8, &huge, 4);
+        fix_checksum(b, len);
+        expect_refused("label count", b, len, "architecture out of range");
+
         /* unknown tensor kind */
         memcpy(b, good, len);
         uint32_t kind = 999;
