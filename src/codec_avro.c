@@ -629,9 +629,10 @@ static kinfer_err_t decode_json(kinfer_codec_t *codec, const char *p, size_t len
         json_error_t jerr;
         json_t *root = json_loadb(p, len, 0, &jerr);
         if (!root)
+                /* jansson's text quotes the input: keep payload out of logs and headers */
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
-                                     "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                                     jerr.text);
+                                     "invalid JSON at line %d column %d (byte %d)", jerr.line,
+                                     jerr.column, jerr.position);
         kinfer_err_t err = KINFER_OK;
         if (!json_is_object(root)) {
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
