@@ -448,6 +448,15 @@ int kinfer_feat_scratch_reserve(kinfer_feat_scratch_t *s, size_t n)
         return 0;
 }
 
+/* 1 + ln(tf): a table for small counts (the common case), logf beyond */
+static inline float sublinear(float tf)
+{
+        static const float tab[16] = {
+            0.0f,       1.0f,       1.6931472f, 2.0986123f, 2.3862944f, 2.6094379f, 2.7917595f, 2.9459102f,
+            3.0794415f, 3.1972246f, 3.3025851f, 3.3978953f, 3.4849067f, 3.5649494f, 3.6390574f, 3.7080502f};
+        return tf < 16.0f ? tab[(int)tf] : 1.0f + logf(tf);
+}
+
 int kinfer_bucket_rank_build(kinfer_bucket_rank_t *r, const int32_t *map, uint32_t n_buckets)
 {
         memset(r, 0, sizeof(*r));
@@ -544,7 +553,7 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
         const int use_idf = conf->use_idf && idf;
         for (size_t i = 0; i < n_kept; i++) {
                 float tf = w[i];
-                float x = conf->sublinear_tf && tf != 1.0f ? 1.0f + logf(tf) : tf;
+                float x = conf->sublinear_tf && tf != 1.0f ? sublinear(tf) : tf;
                 if (use_idf)
                         x *= idf[rows[i]];
                 w[i] = x;

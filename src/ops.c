@@ -205,7 +205,7 @@ float kinfer_softmax(float *x, int32_t n)
 {
         float mx = x[0];
         for (int32_t i = 1; i < n; i++)
-                mx = fmaxf(mx, x[i]);
+                mx = x[i] > mx ? x[i] : mx; /* not fmaxf: that is a libm call without -ffast-math */
         float sum = 0;
         for (int32_t i = 0; i < n; i++) {
                 x[i] = expf(x[i] - mx);
