@@ -529,8 +529,12 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 e->key = b;
                 rows[n_uniq] = (int32_t)slot;
                 n_uniq += fresh;
-                if (bucket_map && !rank) /* a large map: start its miss now */
+                if (rank) { /* start the rank index loads now (L2): the next loop uses them */
+                        __builtin_prefetch(&rank->bits[b >> 6], 0, 3);
+                        __builtin_prefetch(&rank->base[b >> 6], 0, 3);
+                } else if (bucket_map) { /* a large map: start its miss now */
                         __builtin_prefetch(&bucket_map[b], 0, 0);
+                }
         }
         /* Map buckets to rows (dropping unmapped ones); keep tf in w for now. */
         size_t n_kept = 0;
