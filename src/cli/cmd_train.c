@@ -51,22 +51,6 @@ static void usage(FILE *fp)
                 "      --no-l2norm        do not L2-normalise feature vectors\n");
 }
 
-static void progress(const kinfer_train_progress_t *p, void *opaque)
-{
-        int tty = *(int *)opaque;
-        if (!tty && !p->epoch_done)
-                return;
-        long eta = (long)(p->eta_sec + 0.5);
-        fprintf(stderr, "%sEpoch %2d/%d  Progress: %5.1f%%  words/sec: %8.0f  lr: %.6f  loss: %.6f  ETA: %ldh%02ldm%02lds",
-                tty ? "\r" : "", p->epoch, p->epochs, 100 * p->progress, p->words_per_sec, p->lr,
-                p->loss, eta / 3600, eta / 60 % 60, eta % 60);
-        if (p->epoch_done && p->dev_accuracy >= 0)
-                fprintf(stderr, "  dev acc: %.4f", p->dev_accuracy);
-        if (!tty || p->epoch_done)
-                fputc('\n', stderr);
-        fflush(stderr);
-}
-
 /* Text without spaces (e.g. Chinese, Japanese, Thai) defeats word features: turn on char
  * n-grams when words average more than 24 bytes. */
 static int looks_unspaced(const kinfer_dataset_t *ds)
@@ -159,20 +143,10 @@ int kinfer_cmd_train(int argc, char **argv)
                 fprintf(stderr, "kinfer train: %s has few spaces: using char n-grams 1..3\n", input);
         }
         char defname[256];
-        if (!name) {
-                const char *b = strrchr(output, '/');
-                snprintf(defname, sizeof(defname), "%s", b ? b + 1 : output);
-                char *dot = strrchr(defname, '.');
-                if (dot && dot != defname)
-                        *dot = '\0';
-                name = defname;
-        }
-        o.name = name;
+        o.name = name ? name : cli_default_name(output, defname, sizeof(defname));
         o.dev = dv;
-        int tty = isatty(2);
         if (!quiet) {
-                o.progress = progress;
-                o.opaque = &tty;
+                o.progress = cli_train_progress;
                 fprintf(stderr, "Read %d records from %s (%s)%s%s\n", ds->n, input,
                         ds->format == KINFER_DATA_TSV ? "TSV" : "fastText", dv ? ", dev " : "",
                         dv ? dev : "");
