@@ -83,10 +83,15 @@ static const struct conf_prop props[] = {
      "Classify a batch at most this long after its first record arrived."},
     /* -- backpressure and shutdown -- */
     {"backpressure.max.records", CT_INT, 1, 10000000, "100000", NULL,
-     "Pause every assigned partition when this many records are consumed but not yet delivered "
-     "(results + dead letters awaiting the producer's report)."},
+     "Stop taking records from the consumer when this many are consumed but not yet delivered "
+     "(results + dead letters awaiting the producer's report); librdkafka's prefetch queue "
+     "(kafka.consumer.queued.max.messages.kbytes) bounds what it fetches meanwhile."},
     {"backpressure.resume.records", CT_INT, 0, 10000000, "50000", NULL,
-     "Resume the partitions when the records in flight fall to this many."},
+     "Take records again (and resume paused partitions) when the records in flight fall to this "
+     "many."},
+    {"backpressure.pause.ms", CT_INT, 0, 3600000, "500", NULL,
+     "When backpressure lasts this long, also pause every assigned partition (the consumer keeps "
+     "being polled for rebalances without fetching; resuming costs a refetch)."},
     {"shutdown.timeout.ms", CT_INT, 0, 3600000, "30000", NULL,
      "On SIGTERM/SIGINT, how long to wait for the producer to deliver what is in flight."},
     /* -- observability -- */

@@ -131,6 +131,8 @@ struct window {
         int64_t start_us; /* wall clock */
         int64_t start_mono_us;
         int64_t records, batches, dlq;
+        int64_t holds;  /* backpressure episodes begun in the window */
+        int64_t pauses; /* ... of which long enough to pause the partitions */
         double conf_sum;
         int64_t *label_counts;
         int32_t n_labels;
@@ -146,7 +148,7 @@ struct kinfer_worker_s {
         char worker_id[128];
         const char *deployment;
         /* settings */
-        int64_t max_value_bytes, bp_max, bp_resume, metrics_interval_us;
+        int64_t max_value_bytes, bp_max, bp_resume, bp_pause_us, metrics_interval_us;
         int topk, shutdown_timeout_ms;
         /* parts */
         kinfer_codec_t *codec;
@@ -186,7 +188,9 @@ struct kinfer_worker_s {
         int fatal;
         kinfer_err_t fatal_err;
         char fatal_reason[512];
-        int paused;
+        int holding;           /* backpressure: not taking records from the consumer */
+        int64_t hold_since_us; /* monotonic */
+        int paused;            /* backpressure (or no model): partitions paused */
         int64_t dr_now_us; /* wall clock when delivery reports were last served */
         /* metrics */
         struct window win;
@@ -263,11 +267,12 @@ static void window_emit(kinfer_worker_t *w)
         kinfer_log(KINFER_LOG_INFO, "METRICS",
                    "window_s=%.1f records=%" PRId64 " rps=%.0f batches=%" PRId64
                    " mean_batch=%.1f dlq=%" PRId64 " p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f "
-                   "mean_conf=%.3f model=%s version=%d in_flight=%" PRId64,
+                   "mean_conf=%.3f model=%s version=%d in_flight=%" PRId64 " backpressure=%" PRId64
+                   " pauses=%" PRId64,
                    secs, m.records, secs > 0 ? (double)m.records / secs : 0, m.batches,
                    m.mean_batch_size, m.dlq, m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms,
                    m.mean_confidence, m.model_name, (int)m.model_version,
-                   kinfer_offsets_in_flight(w->offs));
+                   kinfer_offsets_in_flight(w->offs), win->holds, win->pauses);
         if (w->metrics_cb)
                 w->metrics_cb(&m, w->metrics_opaque);
         window_start(w);
@@ -680,6 +685,7 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
         w->max_value_bytes = kinfer_conf_get_int(conf, "input.max.bytes");
         w->bp_max = kinfer_conf_get_int(conf, "backpressure.max.records");
         w->bp_resume = kinfer_conf_get_int(conf, "backpressure.resume.records");
+        w->bp_pause_us = kinfer_conf_get_int(conf, "backpressure.pause.ms") * 1000;
         w->metrics_interval_us = kinfer_conf_get_int(conf, "metrics.interval.ms") * 1000;
         w->topk = (int)kinfer_conf_get_int(conf, "output.topk");
         w->shutdown_timeout_ms = (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms");
@@ -808,18 +814,32 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
         while (!atomic_load(&w->stop) && !w->fatal) {
                 if (w->batch.n == 0)
                         apply_swap(w); /* idle: no batch to wait for */
-                /* backpressure: pause while too much is consumed but not yet delivered */
+                /* Backpressure, while too much is consumed but not yet delivered: first stop
+                 * taking records from the consumer (librdkafka's prefetch queue is bounded by
+                 * queued.max.messages.kbytes); if that lasts backpressure.pause.ms, pause the
+                 * partitions too, so that the consumer can be polled (rebalances) without
+                 * fetching. A pause costs a refetch on resume, a hold costs nothing. */
                 int64_t in_flight = kinfer_offsets_in_flight(w->offs);
-                if (!w->paused && in_flight >= w->bp_max) {
-                        w->paused = 1;
-                        kinfer_log(KINFER_LOG_DEBUG, "WORKER", "pause in_flight=%" PRId64, in_flight);
-                } else if (w->paused && in_flight <= w->bp_resume) {
+                int64_t now = mono_us();
+                if (in_flight >= w->bp_max) {
+                        if (!w->holding) {
+                                w->holding = 1;
+                                w->hold_since_us = now;
+                                w->win.holds++;
+                                kinfer_log(KINFER_LOG_DEBUG, "WORKER", "hold in_flight=%" PRId64, in_flight);
+                        }
+                        if (!w->paused && now - w->hold_since_us >= w->bp_pause_us) {
+                                w->paused = 1;
+                                w->win.pauses++;
+                                kinfer_log(KINFER_LOG_DEBUG, "WORKER", "pause in_flight=%" PRId64, in_flight);
+                        }
+                } else if (w->holding && in_flight <= w->bp_resume) {
+                        w->holding = 0;
                         w->paused = 0;
                         kinfer_log(KINFER_LOG_DEBUG, "WORKER", "resume in_flight=%" PRId64, in_flight);
                 }
                 kinfer_consumer_set_paused(w->cons, w->paused || !w->model);
 
-                int64_t now = mono_us();
                 int timeout = kinfer_batch_timeout_ms(&w->batch, now);
                 if (timeout < 0 || timeout > IDLE_POLL_MS)
                         timeout = IDLE_POLL_MS;
@@ -828,7 +848,9 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 if (w->paused || !w->model)
                         timeout = 0;
                 kinfer_msg_t msg;
-                int r = kinfer_consumer_poll(w->cons, timeout, &msg, e, sizeof(e));
+                int r = 0;
+                if (!w->holding || w->paused)
+                        r = kinfer_consumer_poll(w->cons, timeout, &msg, e, sizeof(e));
                 if (r < 0) {
                         set_fatal(w, KINFER_ERR__KAFKA, "%s", e);
                         break;
@@ -845,7 +867,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 /* serve delivery reports: after each batch, while idle, and at least every ms */
                 if (r == 0 || w->batch.n == 0 || now - last_poll_us > 1000) {
                         w->dr_now_us = wall_us();
-                        kinfer_producer_poll(w->prod, (w->paused || !w->model) ? 10 : 0);
+                        kinfer_producer_poll(w->prod, (w->holding || !w->model) ? 10 : 0);
                         last_poll_us = now;
                         store_offsets(w);
                 }

@@ -40,7 +40,9 @@ for key, value in bad:
 p.flush(10)
 PYEOF
 
-write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500
+# (a tiny backpressure bound that pauses the partitions at once: pause/resume on the way)
+write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500 \
+  backpressure.max.records=20 backpressure.resume.records=5 backpressure.pause.ms=0
 start_worker w "$T/w.conf"
 W=$WPID
 GOOD=$((50 + 7))
@@ -65,6 +67,7 @@ check "empty text -> empty" has '^empty\t\d\t\d+\t\d+\tempty\t-\tin$'
 # offsets must be 7 values two apart
 check "source offsets point at the bad records" \
   [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -n | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "7/0" ]
+check "the partitions were paused and resumed for backpressure" grep -q "pauses=[1-9]" "$T/w.log"
 check "worker exits 0 on SIGTERM" stop_worker $W
 $KU committed "$B" test in >"$T/committed.txt"
 $KU ends "$B" in >"$T/ends.txt"

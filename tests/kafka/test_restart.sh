@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # test_restart.sh -- kill -9 the worker in mid-stream while records keep arriving, restart
-# it: no record is lost (every id has a result; duplicates are allowed: at-least-once).
+# it (with a tight backpressure bound, so that it holds back and resumes): no record is lost
+# (every id has a result; duplicates are allowed: at-least-once).
 . "$(dirname "$0")/lib.sh"
 
 N=20000
@@ -18,7 +19,10 @@ kill -9 $W1
 wait $W1 2>/dev/null
 say "killed the worker after $c results"
 check "the worker had produced results before the kill ($c)" [ "$c" -ge 3000 ]
-write_conf "$T/w2.conf" worker.id=second
+# the restarted worker runs with a tight backpressure bound: it holds and resumes many times
+# while it catches up, and must still lose nothing
+write_conf "$T/w2.conf" worker.id=second backpressure.max.records=300 backpressure.resume.records=100 \
+  batch.max.records=64
 start_worker w2 "$T/w2.conf"
 W2=$WPID
 wait $PROD
@@ -36,5 +40,6 @@ check "every one of $N ids has a result after kill -9 + restart (unique $(wc -l 
   cmp -s "$T/expected.txt" "$T/ids.txt"
 say "duplicates (redelivered after the kill): $((total - N))"
 check "the restarted worker classified records" grep -q "records=[1-9]" "$T/w2.log"
+check "... and held back for backpressure" grep -q "backpressure=[1-9]" "$T/w2.log"
 check "restarted worker exits 0 on SIGTERM" stop_worker $W2
 finish
