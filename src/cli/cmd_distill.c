@@ -29,7 +29,9 @@ static void usage(FILE *fp)
                 "  -t, --threads N        training threads (default 2)\n"
                 "      --name NAME        model name stored in OUT (default: OUT's file name)\n"
                 "  -q, --quiet            no progress output\n\n"
-                "Student shape and schedule (as for kinfer train; defaults are train's):\n"
+                "Student shape and schedule (as for kinfer train; defaults are train's, except --lr\n"
+                "for embedding students: 0.2 with --dim, 0.1 with --dim and --hidden, because train's\n"
+                "rate of 10 is tuned for linear models and diverges for those):\n"
                 "      --dim N, --hidden N, --epoch N, --lr R, --l2 R, --min-count N, --max-rows N,\n"
                 "      --buckets N, --word-ngrams N, --seed N\n");
 }
@@ -61,7 +63,7 @@ int kinfer_cmd_distill(int argc, char **argv)
                    *name = NULL;
         double temperature = 2.0, alpha = 0.5, d;
         long v;
-        int quiet = 0, c;
+        int quiet = 0, c, lr_set = 0;
         optind = 1;
         while ((c = getopt_long(argc, argv, "m:i:u:o:T:a:d:t:qh", lo, NULL)) != -1) {
                 switch (c) {
@@ -79,7 +81,7 @@ int kinfer_cmd_distill(int argc, char **argv)
                 case 2: if (cli_parse_int("distill", "--dim", optarg, 0, 4096, &v)) return 2; o.dim = (int32_t)v; break;
                 case 3: if (cli_parse_int("distill", "--hidden", optarg, 0, 4096, &v)) return 2; o.hidden = (int32_t)v; break;
                 case 4: if (cli_parse_int("distill", "--epoch", optarg, 1, 10000, &v)) return 2; o.epochs = (int32_t)v; break;
-                case 5: if (cli_parse_double("distill", "--lr", optarg, 1e-9, 1e3, &d)) return 2; o.lr = (float)d; break;
+                case 5: if (cli_parse_double("distill", "--lr", optarg, 1e-9, 1e3, &d)) return 2; o.lr = (float)d; lr_set = 1; break;
                 case 6: if (cli_parse_double("distill", "--l2", optarg, 0, 1, &d)) return 2; o.l2 = (float)d; break;
                 case 7: if (cli_parse_int("distill", "--min-count", optarg, 1, 1000000, &v)) return 2; o.min_count = (int32_t)v; break;
                 case 8: if (cli_parse_int("distill", "--max-rows", optarg, 0, 1 << 30, &v)) return 2; o.max_rows = (int32_t)v; break;
@@ -97,6 +99,9 @@ int kinfer_cmd_distill(int argc, char **argv)
                 cli_error("distill", "--teacher, --output and --data or --unlabelled are required (see --help)");
                 return 2;
         }
+        /* train's default rate is tuned for linear models and diverges for embedding students */
+        if (!lr_set && o.dim > 0)
+                o.lr = o.hidden > 0 ? 0.1f : 0.2f;
         const char *why = kinfer_featurizer_conf_check(&o.feat);
         if (why) {
                 cli_error("distill", "invalid feature settings: %s", why);
