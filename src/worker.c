@@ -862,7 +862,8 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                         else /* no model yet (partitions are paused): fetch it again later */
                                 kinfer_consumer_rewind(w->cons, &msg);
                 }
-                if (kinfer_batch_due(&w->batch, now))
+                /* holding back takes no more records: waiting longer could not fill the batch */
+                if (kinfer_batch_due(&w->batch, now) || (w->holding && w->batch.n > 0))
                         flush_batch(w);
                 /* serve delivery reports: after each batch, while idle, and at least every ms */
                 if (r == 0 || w->batch.n == 0 || now - last_poll_us > 1000) {
