@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # test_roundtrip.sh -- N records in, exactly N results out, every id matched, key = id, and
 # both input schema versions (Avro, Confluent framing, fields added) decoded by name. Then
-# the same worker loop with Avro output, read back by a plain Avro reader with
-# schemas/classification.avsc.
+# two input topics of raw text with Avro output, read back by a plain Avro reader with
+# schemas/classification.avsc; then plain Avro input with a configured writer schema.
 . "$(dirname "$0")/lib.sh"
 
 N=3000
-start_broker in:4 out:4 dlq:1 in2:2 in3:1 out2:2
+start_broker in:4 out:4 dlq:1 in2:2 in3:1 out2:2 in4:1 out4:1
 train_model
 mkdir -p "$T/schemas"
 cp "$SRC/schemas/text_record.avsc" "$T/schemas/1.avsc"
@@ -54,4 +54,17 @@ check "5 Avro results from 2 input topics, readable with schemas/classification.
 check "Avro results carry model_version 7 and the key as id" \
   [ "$(awk -F'\t' '$6 == 7 && $2 == $1' "$T/avro.txt" | wc -l)" -eq 5 ]
 check "worker 2 stops cleanly" stop_worker $W2
+
+# plain Avro (no framing) with a configured writer schema
+write_conf "$T/w3.conf" input.topic=in4 output.topic=out4 input.format=avro \
+  "input.schema=$SRC/schemas/text_record_v2.avsc" kafka.group.id=test3
+head -n 4 "$SRC/tests/data/sections-dev.tsv" |
+  "$K" produce -b "$B" -t in4 -f avro --schema "$SRC/schemas/text_record_v2.avsc" --tsv --id-prefix p -q ||
+  fail "produce plain avro"
+start_worker w3 "$T/w3.conf"
+W3=$WPID
+wait_count out4 4 30 >/dev/null
+$KU results "$B" out4 | cut -f2 | sort >"$T/plain.txt"
+check "plain Avro input: ids p0..p3 classified" [ "$(tr '\n' ' ' <"$T/plain.txt")" = "p0 p1 p2 p3 " ]
+check "worker 3 stops cleanly" stop_worker $W3
 finish
