@@ -642,8 +642,9 @@ kinfer_model_t *kinfer_prune(const kinfer_model_t *model, const kinfer_prune_opt
         to.epochs = opts->retrain_epochs > 0 ? opts->retrain_epochs : 2;
         if (opts->retrain_lr > 0)
                 to.lr = opts->retrain_lr;
-        else
-                to.lr /= 10;
+        else /* a tenth of the shape's training rate */
+                to.lr = kinfer_train_default_lr(pruned->out.out ? pruned->dim : 0,
+                                                pruned->n_hidden ? pruned->hidden[0].out : 0) / 10;
         to.threads = opts->threads > 0 ? opts->threads : 1;
         to.max_rows = 0; /* keep every row the pruned model has */
         to.name = opts->name ? opts->name : model->name;

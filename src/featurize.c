@@ -20,7 +20,7 @@
 void kinfer_featurizer_conf_default(kinfer_featurizer_conf_t *conf)
 {
         memset(conf, 0, sizeof(*conf));
-        conf->version = 1;
+        conf->version = KINFER_FEATURIZER_VERSION;
         conf->n_buckets = 1u << 21;
         conf->word_ngrams = 2;
         conf->minn = 0;
@@ -34,8 +34,11 @@ void kinfer_featurizer_conf_default(kinfer_featurizer_conf_t *conf)
 
 const char *kinfer_featurizer_conf_check(const kinfer_featurizer_conf_t *conf)
 {
-        if (conf->version != 1)
-                return "featurizer version is not 1";
+        if (conf->version < KINFER_FEATURIZER_VERSION)
+                return "featurizer version 1: the token hash changed in version 2 (chunked), so "
+                       "this model's buckets no longer match: retrain it";
+        if (conf->version != KINFER_FEATURIZER_VERSION)
+                return "featurizer version is newer than this kinfer (2)";
         if (conf->n_buckets < 2 || (conf->n_buckets & (conf->n_buckets - 1)) ||
             conf->n_buckets > (1u << 30))
                 return "n_buckets is not a power of two in [2, 2^30]";

@@ -34,7 +34,7 @@ void kinfer_train_opts_default(kinfer_train_opts_t *opts)
         opts->hidden = 0;
         opts->feat.prefix_words = 6;
         opts->epochs = 15;
-        opts->lr = 10.0f;
+        opts->lr = kinfer_train_default_lr(0, 0);
         opts->l2 = 0;
         opts->min_count = 2;
         opts->max_rows = 150000;
@@ -44,6 +44,11 @@ void kinfer_train_opts_default(kinfer_train_opts_t *opts)
         opts->patience = 3;
         opts->temperature = 1.0f;
         opts->alpha = 0.5f;
+}
+
+float kinfer_train_default_lr(int32_t dim, int32_t hidden)
+{
+        return dim == 0 ? 10.0f : hidden > 0 ? 0.1f : 0.2f;
 }
 
 static double now_sec(void)

@@ -39,9 +39,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Bumped whenever a hash or the normalisation changes: a model trained with another version
+ * would get other buckets for the same text, so it is refused, not silently misread.
+ * 1: FNV-1a token hash; 2: chunked token hash. */
+#define KINFER_FEATURIZER_VERSION 2
+
 /** The featurizer settings, stored verbatim (little-endian) in the model file. */
 typedef struct kinfer_featurizer_conf_s {
-        uint32_t version;      /* 1 */
+        uint32_t version;      /* KINFER_FEATURIZER_VERSION */
         uint32_t n_buckets;    /* power of two */
         uint8_t word_ngrams;   /* 1..5: word n-grams up to this order */
         uint8_t minn, maxn;    /* char n-gram lengths in code points; maxn 0 = none */

@@ -100,8 +100,8 @@ int kinfer_cmd_distill(int argc, char **argv)
                 return 2;
         }
         /* train's default rate is tuned for linear models and diverges for embedding students */
-        if (!lr_set && o.dim > 0)
-                o.lr = o.hidden > 0 ? 0.1f : 0.2f;
+        if (!lr_set)
+                o.lr = kinfer_train_default_lr(o.dim, o.hidden);
         const char *why = kinfer_featurizer_conf_check(&o.feat);
         if (why) {
                 cli_error("distill", "invalid feature settings: %s", why);

@@ -26,7 +26,8 @@ static void usage(FILE *fp)
                 "  -q, --quiet            no progress output\n\n"
                 "Model (the defaults reach 0.847 accuracy on debian-sections dev):\n"
                 "      --epoch N          epochs (default 15)\n"
-                "      --lr R             initial learning rate, decays linearly to 0 (default 10)\n"
+                "      --lr R             initial learning rate, decays linearly to 0 (default 10 for\n"
+                "                         linear models, 0.2 with --dim, 0.1 with --hidden)\n"
                 "      --dim N            embedding width; 0 = linear model over the features (default 0)\n"
                 "      --hidden N         ReLU hidden layer width (needs --dim; default 0 = none)\n"
                 "      --l2 R             L2 regularisation (default 0)\n"
@@ -73,7 +74,7 @@ int kinfer_cmd_train(int argc, char **argv)
         kinfer_train_opts_t o;
         kinfer_train_opts_default(&o);
         const char *input = NULL, *output = NULL, *dev = NULL, *name = NULL;
-        int quiet = 0, char_set = 0;
+        int quiet = 0, char_set = 0, lr_set = 0;
         long v;
         double d;
         int c;
@@ -87,7 +88,7 @@ int kinfer_cmd_train(int argc, char **argv)
                 case 'h': usage(stdout); return 0;
                 case 't': if (cli_parse_int("train", "--threads", optarg, 1, 64, &v)) return 2; o.threads = (int32_t)v; break;
                 case 1: if (cli_parse_int("train", "--epoch", optarg, 1, 10000, &v)) return 2; o.epochs = (int32_t)v; break;
-                case 2: if (cli_parse_double("train", "--lr", optarg, 1e-9, 1e3, &d)) return 2; o.lr = (float)d; break;
+                case 2: if (cli_parse_double("train", "--lr", optarg, 1e-9, 1e3, &d)) return 2; o.lr = (float)d; lr_set = 1; break;
                 case 3: if (cli_parse_int("train", "--dim", optarg, 0, 4096, &v)) return 2; o.dim = (int32_t)v; break;
                 case 4: if (cli_parse_int("train", "--hidden", optarg, 0, 4096, &v)) return 2; o.hidden = (int32_t)v; break;
                 case 5: if (cli_parse_double("train", "--l2", optarg, 0, 1, &d)) return 2; o.l2 = (float)d; break;
@@ -119,6 +120,8 @@ int kinfer_cmd_train(int argc, char **argv)
         }
         if (o.feat.maxn && !o.feat.minn)
                 o.feat.minn = 1;
+        if (!lr_set)
+                o.lr = kinfer_train_default_lr(o.dim, o.hidden);
         const char *why = kinfer_featurizer_conf_check(&o.feat);
         if (why) {
                 cli_error("train", "invalid feature settings: %s", why);

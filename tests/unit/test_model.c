@@ -168,6 +168,22 @@ static void test_corrupt(void)
         fix_checksum(b, len);
         expect_refused("label count", b, len, "architecture out of range");
 
+        /* a model of an older featurizer (another token hash) is refused, not misread */
+        int feat_i = -1;
+        for (uint32_t i = 0; i < n_tensors; i++) {
+                uint32_t k;
+                memcpy(&k, good + 64 + 32 * i, 4);
+                if (k == KINFER_T_FEATURIZER)
+                        feat_i = (int)i;
+        }
+        memcpy(b, good, len);
+        uint64_t foff;
+        memcpy(&foff, good + 64 + 32 * feat_i + 16, 8);
+        uint32_t v1 = 1;
+        memcpy(b + foff, &v1, 4);
+        fix_checksum(b, len);
+        expect_refused("featurizer version", b, len, "featurizer version 1");
+
         /* unknown tensor kind */
         memcpy(b, good, len);
         uint32_t kind = 999;
