@@ -191,22 +191,6 @@ static int dense_layers(const kinfer_model_t *model, const kinfer_dense_t **d, u
         return n;
 }
 
-/* Expand a dense layer of any dtype into f32 (out x in). */
-static void dense_expand(const kinfer_dense_t *d, float *W)
-{
-        for (int32_t o = 0; o < d->out; o++) {
-                float *w = W + (size_t)o * d->in;
-                if (d->dtype == KINFER_DTYPE_F32) {
-                        memcpy(w, d->w + (size_t)o * d->in, sizeof(float) * (size_t)d->in);
-                } else if (d->dtype == KINFER_DTYPE_Q8) {
-                        kinfer_q8_row_dequant(d->q8 + (size_t)o * kinfer_q8_stride((uint32_t)d->in), d->in, w);
-                } else {
-                        memset(w, 0, sizeof(float) * (size_t)d->in);
-                        for (uint32_t p = d->csr_ptr[o]; p < d->csr_ptr[o + 1]; p++)
-                                w[d->csr_col[p]] = d->csr_val[p];
-                }
-        }
-}
 
 static size_t csr_bytes(uint32_t rows, size_t nnz)
 {
@@ -335,7 +319,7 @@ kinfer_model_t *kinfer_quantize(const kinfer_model_t *model, const kinfer_quanti
                         float *W = malloc(sizeof(float) * (size_t)d[i]->out * (size_t)d[i]->in);
                         if (!W)
                                 goto oom;
-                        dense_expand(d[i], W);
+                        kinfer_dense_to_f32(d[i], W);
                         double e = 0;
                         q = q8_pack(W, (uint32_t)d[i]->out, (uint32_t)d[i]->in, &size, &e);
                         free(W);
@@ -554,7 +538,7 @@ static kinfer_model_t *prune_build(const kinfer_model_t *src, const kinfer_model
                 float *W = malloc(sizeof(float) * n);
                 if (!W)
                         goto oom;
-                dense_expand(d[i], W);
+                kinfer_dense_to_f32(d[i], W);
                 int64_t nnz = magnitude_prune(W, n, dense_sparsity);
                 if (nnz < 0) {
                         free(W);

@@ -36,16 +36,6 @@ static void usage(FILE *fp)
                 "      --buckets N, --word-ngrams N, --seed N\n");
 }
 
-static void progress(const kinfer_train_progress_t *p, void *opaque)
-{
-        (void)opaque;
-        if (!p->epoch_done)
-                return;
-        fprintf(stderr, "Epoch %2d/%d  loss: %.6f  lr: %.6f", p->epoch, p->epochs, p->loss, p->lr);
-        if (p->dev_accuracy >= 0)
-                fprintf(stderr, "  dev acc: %.4f", p->dev_accuracy);
-        fputc('\n', stderr);
-}
 
 int kinfer_cmd_distill(int argc, char **argv)
 {
@@ -123,18 +113,10 @@ int kinfer_cmd_distill(int argc, char **argv)
                 goto out;
         }
         char defname[256];
-        if (!name) {
-                const char *b = strrchr(output, '/');
-                snprintf(defname, sizeof(defname), "%s", b ? b + 1 : output);
-                char *dot = strrchr(defname, '.');
-                if (dot && dot != defname)
-                        *dot = '\0';
-                name = defname;
-        }
-        o.name = name;
+        o.name = name ? name : cli_default_name(output, defname, sizeof(defname));
         o.dev = dv;
         if (!quiet) {
-                o.progress = progress;
+                o.progress = cli_train_progress;
                 fprintf(stderr, "Distilling %s (T=%g, alpha=%g) into a student (dim %d, hidden %d) on %d labelled + %d unlabelled records\n",
                         teacher_path, temperature, alpha, o.dim, o.hidden, ds ? ds->n : 0, us ? us->n : 0);
         }
