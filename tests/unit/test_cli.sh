@@ -3,19 +3,7 @@
 # test_cli.sh -- the CLI as a user meets it: --help everywhere, errors that name the file and
 # the line, train -> predict/eval/inspect on the bundled sample, corrupt models refused.
 set -u
-K=${KINFER_BIN:?KINFER_BIN is set by ctest}
-SRC=${KINFER_SOURCE_DIR:?}
-T=$(mktemp -d /tmp/kinfer-cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-no() { fail=$((fail + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/#   /'; }
-expect() { # name, want-exit, want-stderr-substring, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out rc
-  out=$("$@" 2>&1 >/dev/null); rc=$?
-  if [ "$rc" -eq "$want" ] && { [ -z "$pat" ] || grep -qF -- "$pat" <<<"$out"; }; then ok "$name"; else no "$name (exit $rc)" "$out"; fi
-}
+. "$(dirname "$0")/cli_lib.sh" cli
 
 for c in train eval predict bench inspect; do
   expect "$c --help" 0 "" "$K" "$c" --help
@@ -60,5 +48,4 @@ expect "non-model refused" 1 "truncated: 12 bytes" "$K" inspect "$T/text.kinf"
 "$K" bench runtime "$T/m.kinf" "$SRC/tests/data/sections-dev.tsv" --batches 1,64 --threads 1 --seconds 0.1 --json >"$T/bench.json"
 [ "$(grep -c records_per_sec "$T/bench.json")" -eq 2 ] && ok "bench runtime --json" || no "bench runtime" "$(cat "$T/bench.json")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -4,19 +4,7 @@
 # name the file, and a chain train -> prune -> quantize -> distill on the bundled sample whose
 # every step `kinfer inspect` shows with its parent's sha256.
 set -u
-K=${KINFER_BIN:?KINFER_BIN is set by ctest}
-SRC=${KINFER_SOURCE_DIR:?}
-T=$(mktemp -d /tmp/kinfer-compress-cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-no() { fail=$((fail + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/#   /'; }
-expect() { # name, want-exit, want-stderr-substring, command...
-  local name=$1 want=$2 pat=$3; shift 3
-  local out rc
-  out=$("$@" 2>&1 >/dev/null); rc=$?
-  if [ "$rc" -eq "$want" ] && { [ -z "$pat" ] || grep -qF -- "$pat" <<<"$out"; }; then ok "$name"; else no "$name (exit $rc)" "$out"; fi
-}
+. "$(dirname "$0")/cli_lib.sh" compress-cli
 sha() { "$K" inspect "$1" | awk -F'\t' '$1 == "sha256" {print $2}'; }
 parent() { "$K" inspect "$1" | awk -F'\t' '$1 == "parent" {print $2}'; }
 method() { "$K" inspect "$1" | awk -F'\t' '$1 == "lineage" {print $2}'; }
@@ -53,5 +41,4 @@ a=$("$K" eval "$T/m.kinf" "$D/sections-dev.tsv" --json --no-confusion | sed 's/.
 b=$("$K" eval "$T/q.kinf" "$D/sections-dev.tsv" --json --no-confusion | sed 's/.*"accuracy": \([0-9.]*\).*/\1/')
 awk -v a="$a" -v b="$b" 'BEGIN {exit !(b >= a - 0.03)}' && ok "prune+quantize keeps accuracy ($a -> $b)" || no "accuracy $a -> $b"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -91,6 +91,28 @@ static void fix_checksum(uint8_t *buf, size_t len)
         kinfer_sha256(buf + 64, len - 64, buf + 24);
 }
 
+/* Index of the first tensor of @p kind in a serialized model, or -1. */
+static int tensor_index(const uint8_t *bytes, uint32_t kind)
+{
+        uint32_t n;
+        memcpy(&n, bytes + 8, 4);
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t k;
+                memcpy(&k, bytes + 64 + 32 * i, 4);
+                if (k == kind)
+                        return (int)i;
+        }
+        return -1;
+}
+
+/* Offset of the data of tensor @p i. */
+static uint64_t tensor_offset(const uint8_t *bytes, int i)
+{
+        uint64_t off;
+        memcpy(&off, bytes + 64 + 32 * i + 16, 8);
+        return off;
+}
+
 static void test_corrupt(void)
 {
         size_t len;
@@ -125,17 +147,7 @@ static void test_corrupt(void)
         expect_refused("tensor offset", b, len, "lies outside the file");
 
         /* find the EMBED entry and lie about its shape */
-        uint32_t n_tensors;
-        memcpy(&n_tensors, good + 8, 4);
-        int embed = -1, map = -1;
-        for (uint32_t i = 0; i < n_tensors; i++) {
-                uint32_t kind;
-                memcpy(&kind, good + 64 + 32 * i, 4);
-                if (kind == KINFER_T_EMBED)
-                        embed = (int)i;
-                if (kind == KINFER_T_BUCKET_MAP)
-                        map = (int)i;
-        }
+        int embed = tensor_index(good, KINFER_T_EMBED), map = tensor_index(good, KINFER_T_BUCKET_MAP);
         TEST_ASSERT(embed >= 0 && map >= 0, "tensors found");
         memcpy(b, good, len);
         uint32_t cols = 3;
@@ -145,40 +157,25 @@ static void test_corrupt(void)
 
         /* a bucket map entry pointing past the table */
         memcpy(b, good, len);
-        uint64_t moff;
-        memcpy(&moff, good + 64 + 32 * map + 16, 8);
+        uint64_t moff = tensor_offset(good, map);
         int32_t bad_row = 1 << 20;
         memcpy(b + moff + 4 * 6, &bad_row, 4);
         fix_checksum(b, len);
         expect_refused("bucket map", b, len, "bucket map entry 6 points at row");
 
         /* a crafted label count must not make the loader allocate gigabytes (fuzzer finding) */
-        int arch_i = -1;
-        for (uint32_t i = 0; i < n_tensors; i++) {
-                uint32_t k;
-                memcpy(&k, good + 64 + 32 * i, 4);
-                if (k == KINFER_T_ARCH)
-                        arch_i = (int)i;
-        }
+        int arch_i = tensor_index(good, KINFER_T_ARCH);
         memcpy(b, good, len);
-        uint64_t aoff;
-        memcpy(&aoff, good + 64 + 32 * arch_i + 16, 8);
+        uint64_t aoff = tensor_offset(good, arch_i);
         int32_t huge = 1000000000;
         memcpy(b + aoff + 8, &huge, 4);
         fix_checksum(b, len);
         expect_refused("label count", b, len, "architecture out of range");
 
         /* a model of an older featurizer (another token hash) is refused, not misread */
-        int feat_i = -1;
-        for (uint32_t i = 0; i < n_tensors; i++) {
-                uint32_t k;
-                memcpy(&k, good + 64 + 32 * i, 4);
-                if (k == KINFER_T_FEATURIZER)
-                        feat_i = (int)i;
-        }
+        int feat_i = tensor_index(good, KINFER_T_FEATURIZER);
         memcpy(b, good, len);
-        uint64_t foff;
-        memcpy(&foff, good + 64 + 32 * feat_i + 16, 8);
+        uint64_t foff = tensor_offset(good, feat_i);
         uint32_t v1 = 1;
         memcpy(b + foff, &v1, 4);
         fix_checksum(b, len);
