@@ -322,6 +322,37 @@ static void reg_model_row(const PGresult *res, int row, kinfer_registry_model_t 
         reg_copy(out->created_at, sizeof(out->created_at), res, row, 9);
 }
 
+/* Run prepared statement @p st; on success *outp is a calloc'd array of one @p elem-byte
+ * element per row, filled by @p fn (NULL and 0 when no row). The result is cleared here. */
+typedef void(reg_row_fn)(const PGresult *res, int row, void *out);
+
+static kinfer_err_t reg_fetch_rows(kinfer_registry_t *reg, reg_stmt_t st, int nparams,
+                                   const char *const *params, size_t elem, reg_row_fn *fn,
+                                   void **outp, size_t *np, char *errstr, size_t errstr_size)
+{
+        *outp = NULL;
+        *np = 0;
+        kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
+        if (err)
+                return err;
+        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[st].name, nparams, params, NULL, NULL, 0);
+        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[st].name, errstr, errstr_size);
+        int n = err == KINFER_OK ? PQntuples(res) : 0;
+        if (n > 0) {
+                uint8_t *out = calloc((size_t)n, elem);
+                if (!out) {
+                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                } else {
+                        for (int i = 0; i < n; i++)
+                                fn(res, i, out + (size_t)i * elem);
+                        *outp = out;
+                        *np = (size_t)n;
+                }
+        }
+        PQclear(res);
+        return err;
+}
+
 static int reg_connection_lost(kinfer_registry_t *reg)
 {
         return PQstatus(reg->conn) != CONNECTION_OK;
@@ -457,6 +488,16 @@ kinfer_err_t kinfer_registry_migrations_bootstrap(kinfer_registry_t *reg, char *
         return err;
 }
 
+static void reg_migration_row(const PGresult *res, int i, void *p)
+{
+        kinfer_registry_migration_t *out = p;
+        out->version = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
+        reg_copy(out->name, sizeof(out->name), res, i, 1);
+        reg_copy(out->sha256, sizeof(out->sha256), res, i, 2);
+        reg_copy(out->applied_at, sizeof(out->applied_at), res, i, 3);
+        reg_copy(out->applied_by, sizeof(out->applied_by), res, i, 4);
+}
+
 kinfer_err_t kinfer_registry_migrations_applied(kinfer_registry_t *reg,
                                                 kinfer_registry_migration_t **outp, size_t *np,
                                                 char *errstr, size_t errstr_size)
@@ -467,32 +508,8 @@ kinfer_err_t kinfer_registry_migrations_applied(kinfer_registry_t *reg,
         kinfer_err_t err = reg_migrations_exist(reg, &exists, errstr, errstr_size);
         if (err || !exists)
                 return err; /* nothing applied yet */
-        if ((err = reg_prepare(reg, ST_MIG_LIST, errstr, errstr_size)))
-                return err;
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_MIG_LIST].name, 0, NULL, NULL, NULL, 0);
-        err =
-            reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MIG_LIST].name, errstr, errstr_size);
-        if (err == KINFER_OK && PQntuples(res) > 0) {
-                int n = PQntuples(res);
-                kinfer_registry_migration_t *out = calloc((size_t)n, sizeof(*out));
-                if (!out) {
-                        err =
-                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-                } else {
-                        for (int i = 0; i < n; i++) {
-                                out[i].version = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
-                                reg_copy(out[i].name, sizeof(out[i].name), res, i, 1);
-                                reg_copy(out[i].sha256, sizeof(out[i].sha256), res, i, 2);
-                                reg_copy(out[i].applied_at, sizeof(out[i].applied_at), res, i, 3);
-                                reg_copy(out[i].applied_by, sizeof(out[i].applied_by), res, i, 4);
-                        }
-                        *outp = out;
-                        *np = (size_t)n;
-                }
-        }
-        PQclear(res);
-        return err;
+        return reg_fetch_rows(reg, ST_MIG_LIST, 0, NULL, sizeof(**outp), reg_migration_row,
+                              (void **)outp, np, errstr, errstr_size);
 }
 
 static double reg_now_ms(void)
@@ -739,35 +756,18 @@ kinfer_err_t kinfer_registry_model_push(kinfer_registry_t *reg, const kinfer_reg
         return err;
 }
 
+static void reg_model_row_v(const PGresult *res, int i, void *out)
+{
+        reg_model_row(res, i, out);
+}
+
 kinfer_err_t kinfer_registry_model_ls(kinfer_registry_t *reg, const char *name,
                                       kinfer_registry_model_t **outp, size_t *np, char *errstr,
                                       size_t errstr_size)
 {
-        *outp = NULL;
-        *np = 0;
-        kinfer_err_t err = reg_prepare(reg, ST_MODEL_LS, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p1[] = {name};
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_LS].name, 1, p1, NULL, NULL, 0);
-        err =
-            reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_LS].name, errstr, errstr_size);
-        if (err == KINFER_OK && PQntuples(res) > 0) {
-                int n = PQntuples(res);
-                kinfer_registry_model_t *out = calloc((size_t)n, sizeof(*out));
-                if (!out) {
-                        err =
-                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-                } else {
-                        for (int i = 0; i < n; i++)
-                                reg_model_row(res, i, &out[i]);
-                        *outp = out;
-                        *np = (size_t)n;
-                }
-        }
-        PQclear(res);
-        return err;
+        return reg_fetch_rows(reg, ST_MODEL_LS, 1, p1, sizeof(**outp), reg_model_row_v,
+                              (void **)outp, np, errstr, errstr_size);
 }
 
 kinfer_err_t kinfer_registry_model_bytes(kinfer_registry_t *reg, int64_t id,
@@ -849,48 +849,34 @@ void kinfer_registry_lineage_free(kinfer_registry_lineage_node_t *nodes, size_t 
         free(nodes);
 }
 
+static void reg_lineage_row(const PGresult *res, int i, void *p)
+{
+        kinfer_registry_lineage_node_t *out = p;
+        out->depth = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
+        reg_copy(out->relation, sizeof(out->relation), res, i, 1);
+        out->registered = !strcmp(PQgetvalue(res, i, 2), "t");
+        reg_copy(out->name, sizeof(out->name), res, i, 3);
+        out->version = (int32_t)strtol(PQgetvalue(res, i, 4), NULL, 10);
+        reg_copy(out->sha256, sizeof(out->sha256), res, i, 5);
+        reg_copy(out->method, sizeof(out->method), res, i, 6);
+        reg_copy(out->format, sizeof(out->format), res, i, 7);
+        out->params = reg_dup(res, i, 8);
+}
+
 kinfer_err_t kinfer_registry_model_lineage(kinfer_registry_t *reg, const char *name,
                                            int32_t version, int descendants,
                                            kinfer_registry_lineage_node_t **outp, size_t *np,
                                            char *errstr, size_t errstr_size)
 {
-        reg_stmt_t st = descendants ? ST_LINEAGE_DOWN : ST_LINEAGE_UP;
         char vbuf[16];
-        *outp = NULL;
-        *np = 0;
         snprintf(vbuf, sizeof(vbuf), "%d", (int)version);
-        kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p2[] = {name, vbuf};
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[st].name, 2, p2, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[st].name, errstr, errstr_size);
-        if (err == KINFER_OK && PQntuples(res) == 0) {
+        kinfer_err_t err = reg_fetch_rows(reg, descendants ? ST_LINEAGE_DOWN : ST_LINEAGE_UP, 2, p2,
+                                          sizeof(**outp), reg_lineage_row, (void **)outp, np,
+                                          errstr, errstr_size);
+        if (err == KINFER_OK && *np == 0)
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
                                     "model %s:%d is not registered", name, (int)version);
-        } else if (err == KINFER_OK) {
-                int n = PQntuples(res);
-                kinfer_registry_lineage_node_t *out = calloc((size_t)n, sizeof(*out));
-                if (!out) {
-                        err =
-                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-                } else {
-                        for (int i = 0; i < n; i++) {
-                                out[i].depth = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
-                                reg_copy(out[i].relation, sizeof(out[i].relation), res, i, 1);
-                                out[i].registered = !strcmp(PQgetvalue(res, i, 2), "t");
-                                reg_copy(out[i].name, sizeof(out[i].name), res, i, 3);
-                                out[i].version = (int32_t)strtol(PQgetvalue(res, i, 4), NULL, 10);
-                                reg_copy(out[i].sha256, sizeof(out[i].sha256), res, i, 5);
-                                reg_copy(out[i].method, sizeof(out[i].method), res, i, 6);
-                                reg_copy(out[i].format, sizeof(out[i].format), res, i, 7);
-                                out[i].params = reg_dup(res, i, 8);
-                        }
-                        *outp = out;
-                        *np = (size_t)n;
-                }
-        }
-        PQclear(res);
         return err;
 }
 
@@ -987,43 +973,26 @@ kinfer_err_t kinfer_registry_deployment_previous(kinfer_registry_t *reg, const c
         return reg_deployment_model(reg, ST_DEP_PREVIOUS, deployment, out, errstr, errstr_size);
 }
 
+static void reg_deployment_row(const PGresult *res, int i, void *p)
+{
+        kinfer_registry_deployment_t *out = p;
+        reg_copy(out->name, sizeof(out->name), res, i, 0);
+        reg_copy(out->input_topic, sizeof(out->input_topic), res, i, 1);
+        reg_copy(out->output_topic, sizeof(out->output_topic), res, i, 2);
+        reg_copy(out->active, sizeof(out->active), res, i, 3);
+        reg_copy(out->previous, sizeof(out->previous), res, i, 4);
+        reg_copy(out->updated_at, sizeof(out->updated_at), res, i, 5);
+        reg_copy(out->updated_by, sizeof(out->updated_by), res, i, 6);
+        out->workers = (int32_t)strtol(PQgetvalue(res, i, 7), NULL, 10);
+        reg_copy(out->serving, sizeof(out->serving), res, i, 8);
+}
+
 kinfer_err_t kinfer_registry_deployment_ls(kinfer_registry_t *reg,
                                            kinfer_registry_deployment_t **outp, size_t *np,
                                            char *errstr, size_t errstr_size)
 {
-        *outp = NULL;
-        *np = 0;
-        kinfer_err_t err = reg_prepare(reg, ST_DEP_LS, errstr, errstr_size);
-        if (err)
-                return err;
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_DEP_LS].name, 0, NULL, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_DEP_LS].name, errstr, errstr_size);
-        if (err == KINFER_OK && PQntuples(res) > 0) {
-                int n = PQntuples(res);
-                kinfer_registry_deployment_t *out = calloc((size_t)n, sizeof(*out));
-                if (!out) {
-                        err =
-                            kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-                } else {
-                        for (int i = 0; i < n; i++) {
-                                reg_copy(out[i].name, sizeof(out[i].name), res, i, 0);
-                                reg_copy(out[i].input_topic, sizeof(out[i].input_topic), res, i, 1);
-                                reg_copy(out[i].output_topic, sizeof(out[i].output_topic), res, i,
-                                         2);
-                                reg_copy(out[i].active, sizeof(out[i].active), res, i, 3);
-                                reg_copy(out[i].previous, sizeof(out[i].previous), res, i, 4);
-                                reg_copy(out[i].updated_at, sizeof(out[i].updated_at), res, i, 5);
-                                reg_copy(out[i].updated_by, sizeof(out[i].updated_by), res, i, 6);
-                                out[i].workers = (int32_t)strtol(PQgetvalue(res, i, 7), NULL, 10);
-                                reg_copy(out[i].serving, sizeof(out[i].serving), res, i, 8);
-                        }
-                        *outp = out;
-                        *np = (size_t)n;
-                }
-        }
-        PQclear(res);
-        return err;
+        return reg_fetch_rows(reg, ST_DEP_LS, 0, NULL, sizeof(**outp), reg_deployment_row,
+                              (void **)outp, np, errstr, errstr_size);
 }
 
 /* ---- LISTEN / NOTIFY ------------------------------------------------------------------------ */
