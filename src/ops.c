@@ -58,11 +58,11 @@ static int bag_f32_dispatch(const uint8_t *embed, size_t stride, int32_t dim, co
 }
 
 void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
-                      const int32_t *rows, const float *w, const size_t *offs, int32_t n,
-                      const float *bias, float *X)
+                      int32_t n_rows, const int32_t *rows, const float *w, const size_t *offs,
+                      int32_t n, const float *bias, float *X)
 {
         /* q8 tables up to 64 wide: the register-accumulator kernel of ops_q8.c */
-        if (dtype == KINFER_DTYPE_Q8 && kinfer_bag_batch_q8(embed, stride, dim, rows, w, offs, n, bias, X) == 0)
+        if (dtype == KINFER_DTYPE_Q8 && kinfer_bag_batch_q8(embed, stride, dim, n_rows, rows, w, offs, n, bias, X) == 0)
                 return;
         /* f32 tables up to 64 wide: fixed-width kernels */
         if (dtype == KINFER_DTYPE_F32 && bag_f32_dispatch(embed, stride, dim, rows, w, offs, n, bias, X) == 0)

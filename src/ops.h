@@ -12,8 +12,8 @@
 /** Bag a whole batch: X[r] = bias + sum over rows[offs[r]..offs[r+1]) of w * row, for r < n.
  * Prefetching runs across record boundaries, so the memory-bound gathers overlap. */
 void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
-                      const int32_t *rows, const float *w, const size_t *offs, int32_t n,
-                      const float *bias, float *X);
+                      int32_t n_rows, const int32_t *rows, const float *w, const size_t *offs,
+                      int32_t n, const float *bias, float *X);
 
 /** Y (batch x d->out) = X (batch x d->in) * W^T + b, any dtype. BLAS for F32. */
 void kinfer_dense(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y);

@@ -15,7 +15,7 @@
  * lands in accumulator lanes >= dim, which are never stored), so the inner loop has a
  * compile-time trip count, no scalar tail, and the compiler keeps acc[] in vector registers. */
 #define BAG_Q8(W)                                                                                  \
-        static void bag_q8_##W(const uint8_t *embed, size_t stride, int32_t dim,                   \
+        static void bag_q8_##W(const uint8_t *embed, size_t stride, int32_t dim, size_t tbytes,    \
                                const int32_t *rows, const float *w, const size_t *offs, int32_t n, \
                                const float *bias, float *X)                                        \
         {                                                                                          \
@@ -37,8 +37,13 @@
                                 memcpy(&scale, row, 4);                                            \
                                 const int8_t *q = (const int8_t *)(row + 4);                       \
                                 const float wi = w[i] * scale;                                     \
-                                for (int j = 0; j < W; j++)                                        \
-                                        acc[j] += wi * (float)q[j];                                \
+                                if ((size_t)rows[i] * stride + 4 + W <= tbytes) {                  \
+                                        for (int j = 0; j < W; j++)                                \
+                                                acc[j] += wi * (float)q[j];                        \
+                                } else { /* the table's last row: read only its own bytes */       \
+                                        for (int j = 0; j < dim; j++)                              \
+                                                acc[j] += wi * (float)q[j];                        \
+                                }                                                                  \
                         }                                                                          \
                         memcpy(X + (size_t)r * dim, acc, sizeof(float) * (size_t)dim);             \
                 }                                                                                  \
@@ -53,21 +58,23 @@ BAG_Q8(48)
 BAG_Q8(56)
 BAG_Q8(64)
 
-int kinfer_bag_batch_q8(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
-                        const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
+int kinfer_bag_batch_q8(const uint8_t *embed, size_t stride, int32_t dim, int32_t n_rows,
+                        const int32_t *rows, const float *w, const size_t *offs, int32_t n,
+                        const float *bias, float *X)
 {
         const size_t width = ((size_t)dim + 7) & ~(size_t)7;
-        if (dim < 1 || width > 64 || width + 4 > stride)
+        if (dim < 1 || width > 64)
                 return -1;
+        const size_t tb = (size_t)n_rows * stride;
         switch (width) {
-        case 8: bag_q8_8(embed, stride, dim, rows, w, offs, n, bias, X); break;
-        case 16: bag_q8_16(embed, stride, dim, rows, w, offs, n, bias, X); break;
-        case 24: bag_q8_24(embed, stride, dim, rows, w, offs, n, bias, X); break;
-        case 32: bag_q8_32(embed, stride, dim, rows, w, offs, n, bias, X); break;
-        case 40: bag_q8_40(embed, stride, dim, rows, w, offs, n, bias, X); break;
-        case 48: bag_q8_48(embed, stride, dim, rows, w, offs, n, bias, X); break;
-        case 56: bag_q8_56(embed, stride, dim, rows, w, offs, n, bias, X); break;
-        default: bag_q8_64(embed, stride, dim, rows, w, offs, n, bias, X); break;
+        case 8: bag_q8_8(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
+        case 16: bag_q8_16(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
+        case 24: bag_q8_24(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
+        case 32: bag_q8_32(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
+        case 40: bag_q8_40(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
+        case 48: bag_q8_48(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
+        case 56: bag_q8_56(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
+        default: bag_q8_64(embed, stride, dim, tb, rows, w, offs, n, bias, X); break;
         }
         return 0;
 }

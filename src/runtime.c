@@ -134,7 +134,8 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
                 rt->offs[r + 1] = used;
         }
         /* Phase 2: the embedding bags (memory-bound; prefetches run across records). */
-        kinfer_bag_batch(model->embed_dtype, model->embed, model->embed_stride, model->dim, rt->rows,
+        kinfer_bag_batch(model->embed_dtype, model->embed, model->embed_stride, model->dim,
+                         model->n_rows, rt->rows,
                          rt->w, rt->offs, n, model->bias, rt->act[0]);
         int cur = 0;
         for (int i = 0; i < model->n_hidden; i++) {
