@@ -322,6 +322,23 @@ static void reg_model_row(const PGresult *res, int row, kinfer_registry_model_t 
         reg_copy(out->created_at, sizeof(out->created_at), res, row, 9);
 }
 
+/* Prepare statement @p st (once per connection), execute it and check the result status
+ * against @p want. *resp receives the result, NULL when the statement could not be
+ * prepared; the caller owns it and PQclears it. */
+static kinfer_err_t reg_exec(kinfer_registry_t *reg, reg_stmt_t st, int nparams,
+                             const char *const *params, const int *lengths, const int *formats,
+                             int result_format, ExecStatusType want, PGresult **resp,
+                             char *errstr, size_t errstr_size)
+{
+        *resp = NULL;
+        kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
+        if (err)
+                return err;
+        *resp = PQexecPrepared(reg->conn, reg_stmts[st].name, nparams, params, lengths, formats,
+                               result_format);
+        return reg_check(reg, *resp, want, reg_stmts[st].name, errstr, errstr_size);
+}
+
 /* Run prepared statement @p st; on success *outp is a calloc'd array of one @p elem-byte
  * element per row, filled by @p fn (NULL and 0 when no row). The result is cleared here. */
 typedef void(reg_row_fn)(const PGresult *res, int row, void *out);
@@ -332,11 +349,9 @@ static kinfer_err_t reg_fetch_rows(kinfer_registry_t *reg, reg_stmt_t st, int np
 {
         *outp = NULL;
         *np = 0;
-        kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
-        if (err)
-                return err;
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[st].name, nparams, params, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[st].name, errstr, errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, st, nparams, params, NULL, NULL, 0, PGRES_TUPLES_OK, &res,
+                                    errstr, errstr_size);
         int n = err == KINFER_OK ? PQntuples(res) : 0;
         if (n > 0) {
                 uint8_t *out = calloc((size_t)n, elem);
@@ -448,13 +463,9 @@ static kinfer_err_t reg_migrations_exist(kinfer_registry_t *reg, int *existsp, c
                                          size_t errstr_size)
 {
         *existsp = 0;
-        kinfer_err_t err = reg_prepare(reg, ST_MIG_EXISTS, errstr, errstr_size);
-        if (err)
-                return err;
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_MIG_EXISTS].name, 0, NULL, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MIG_EXISTS].name, errstr,
-                        errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_MIG_EXISTS, 0, NULL, NULL, NULL, 0, PGRES_TUPLES_OK,
+                                    &res, errstr, errstr_size);
         *existsp = err == KINFER_OK && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
         PQclear(res);
         return err;
@@ -532,11 +543,10 @@ static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, c
                 return err;
 
         /* Under the lock: applied meanwhile by another `kinfer migrate`? */
-        if ((err = reg_prepare(reg, ST_MIG_GET, errstr, errstr_size)))
-                return err;
         const char *p1[] = {vbuf};
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[ST_MIG_GET].name, 1, p1, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MIG_GET].name, errstr, errstr_size);
+        PGresult *res;
+        err = reg_exec(reg, ST_MIG_GET, 1, p1, NULL, NULL, 0, PGRES_TUPLES_OK, &res, errstr,
+                       errstr_size);
         if (err == KINFER_OK && PQntuples(res) == 1) {
                 if (strcmp(PQgetvalue(res, 0, 1), sha256))
                         err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
@@ -575,12 +585,9 @@ static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, c
 
         char dbuf[32];
         snprintf(dbuf, sizeof(dbuf), "%.3f", reg_now_ms() - t0);
-        if ((err = reg_prepare(reg, ST_MIG_RECORD, errstr, errstr_size)))
-                return err;
         const char *p4[] = {vbuf, name, sha256, dbuf};
-        res = PQexecPrepared(reg->conn, reg_stmts[ST_MIG_RECORD].name, 4, p4, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_COMMAND_OK, reg_stmts[ST_MIG_RECORD].name, errstr,
-                        errstr_size);
+        err = reg_exec(reg, ST_MIG_RECORD, 4, p4, NULL, NULL, 0, PGRES_COMMAND_OK, &res, errstr,
+                       errstr_size);
         PQclear(res);
         if (err == KINFER_OK)
                 *appliedp = 1;
@@ -702,14 +709,10 @@ kinfer_err_t kinfer_registry_model_push(kinfer_registry_t *reg, const kinfer_reg
                                      push->name, sha, push->sha256 ? push->sha256 : "(none)");
 
         /* Already registered? Say under which name and version. */
-        kinfer_err_t err = reg_prepare(reg, ST_MODEL_BY_SHA, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p1[] = {sha};
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_BY_SHA].name, 1, p1, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_BY_SHA].name, errstr,
-                        errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_MODEL_BY_SHA, 1, p1, NULL, NULL, 0, PGRES_TUPLES_OK,
+                                    &res, errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) == 1) {
                 const char *name = PQgetvalue(res, 0, 0);
                 int32_t version = (int32_t)strtol(PQgetvalue(res, 0, 1), NULL, 10);
@@ -727,10 +730,6 @@ kinfer_err_t kinfer_registry_model_push(kinfer_registry_t *reg, const kinfer_reg
         char *labels = reg_text_array(push->labels, push->n_labels);
         if (!labels)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-        if ((err = reg_prepare(reg, ST_MODEL_REGISTER, errstr, errstr_size))) {
-                free(labels);
-                return err;
-        }
         const char *vals[5] = {push->name, push->bytes, push->format ? push->format : "", labels,
                                push->meta_json ? push->meta_json : "{}"};
         int lens[5] = {0, (int)push->len, 0, 0, 0};
@@ -741,10 +740,9 @@ kinfer_err_t kinfer_registry_model_push(kinfer_registry_t *reg, const kinfer_reg
                                      "model %s: artifact of %zu bytes is too large", push->name,
                                      push->len);
         }
-        res = PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_REGISTER].name, 5, vals, lens, fmts, 0);
+        err = reg_exec(reg, ST_MODEL_REGISTER, 5, vals, lens, fmts, 0, PGRES_TUPLES_OK, &res, errstr,
+                       errstr_size);
         free(labels);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_REGISTER].name, errstr,
-                        errstr_size);
         if (err == KINFER_OK && PQntuples(res) == 1) {
                 *idp = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
                 *versionp = (int32_t)strtol(PQgetvalue(res, 0, 1), NULL, 10);
@@ -776,15 +774,10 @@ kinfer_err_t kinfer_registry_model_bytes(kinfer_registry_t *reg, int64_t id,
 {
         char idbuf[24];
         snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-        kinfer_err_t err = reg_prepare(reg, ST_MODEL_BYTES, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p1[] = {idbuf};
-        /* binary result: a bytea arrives as its raw bytes */
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_BYTES].name, 1, p1, NULL, NULL, 1);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_BYTES].name, errstr,
-                        errstr_size);
+        PGresult *res; /* binary result: a bytea arrives as its raw bytes */
+        kinfer_err_t err = reg_exec(reg, ST_MODEL_BYTES, 1, p1, NULL, NULL, 1, PGRES_TUPLES_OK,
+                                    &res, errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) != 1) {
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
                                     "model id %" PRId64 " is not registered", id);
@@ -812,14 +805,10 @@ kinfer_err_t kinfer_registry_model_get(kinfer_registry_t *reg, const char *name,
         char vbuf[16];
         memset(out, 0, sizeof(*out));
         snprintf(vbuf, sizeof(vbuf), "%d", (int)version);
-        kinfer_err_t err = reg_prepare(reg, ST_MODEL_GET, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p2[] = {name, vbuf};
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_MODEL_GET].name, 2, p2, NULL, NULL, 0);
-        err =
-            reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_MODEL_GET].name, errstr, errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_MODEL_GET, 2, p2, NULL, NULL, 0, PGRES_TUPLES_OK, &res,
+                                    errstr, errstr_size);
         if (err == KINFER_OK && PQntuples(res) != 1) {
                 if (version)
                         err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
@@ -886,14 +875,10 @@ kinfer_err_t kinfer_registry_deployment_create(kinfer_registry_t *reg, const cha
                                                const char *input_topic, const char *output_topic,
                                                char *errstr, size_t errstr_size)
 {
-        kinfer_err_t err = reg_prepare(reg, ST_DEP_CREATE, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p3[] = {deployment, input_topic, output_topic};
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_DEP_CREATE].name, 3, p3, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[ST_DEP_CREATE].name, errstr,
-                        errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_DEP_CREATE, 3, p3, NULL, NULL, 0, PGRES_TUPLES_OK, &res,
+                                    errstr, errstr_size);
         PQclear(res);
         return err;
 }
@@ -905,11 +890,9 @@ static kinfer_err_t reg_summary_call(kinfer_registry_t *reg, reg_stmt_t st, int 
 {
         if (summary && summary_size)
                 summary[0] = '\0';
-        kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
-        if (err)
-                return err;
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[st].name, n, params, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[st].name, errstr, errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, st, n, params, NULL, NULL, 0, PGRES_TUPLES_OK, &res, errstr,
+                                    errstr_size);
         if (err == KINFER_OK && PQntuples(res) == 1 && summary && summary_size)
                 reg_copy(summary, summary_size, res, 0, 0);
         PQclear(res);
@@ -943,12 +926,10 @@ static kinfer_err_t reg_deployment_model(kinfer_registry_t *reg, reg_stmt_t st,
                                          char *errstr, size_t errstr_size)
 {
         memset(out, 0, sizeof(*out));
-        kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p1[] = {deployment};
-        PGresult *res = PQexecPrepared(reg->conn, reg_stmts[st].name, 1, p1, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_TUPLES_OK, reg_stmts[st].name, errstr, errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, st, 1, p1, NULL, NULL, 0, PGRES_TUPLES_OK, &res, errstr,
+                                    errstr_size);
         if (err == KINFER_OK && PQntuples(res) != 1)
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
                                     "deployment %s does not exist or has no %s model", deployment,
@@ -1062,9 +1043,6 @@ kinfer_err_t kinfer_registry_worker_upsert(kinfer_registry_t *reg,
         snprintf(pid, sizeof(pid), "%d", (int)worker->pid);
         snprintf(mid, sizeof(mid), "%" PRId64, worker->model_id);
         snprintf(ver, sizeof(ver), "%d", (int)worker->model_version);
-        kinfer_err_t err = reg_prepare(reg, ST_WORKER_UPSERT, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p[10] = {worker->worker_id,
                              worker->host,
                              pid,
@@ -1075,10 +1053,9 @@ kinfer_err_t kinfer_registry_worker_upsert(kinfer_registry_t *reg,
                              worker->model_sha256,
                              worker->status ? worker->status : "running",
                              worker->last_error};
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_WORKER_UPSERT].name, 10, p, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_COMMAND_OK, reg_stmts[ST_WORKER_UPSERT].name, errstr,
-                        errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_WORKER_UPSERT, 10, p, NULL, NULL, 0, PGRES_COMMAND_OK,
+                                    &res, errstr, errstr_size);
         PQclear(res);
         return err;
 }
@@ -1100,9 +1077,6 @@ kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
         snprintf(p95, sizeof(p95), "%.6g", m->latency_p95_ms);
         snprintf(p99, sizeof(p99), "%.6g", m->latency_p99_ms);
         snprintf(conf, sizeof(conf), "%.6g", m->mean_confidence);
-        kinfer_err_t err = reg_prepare(reg, ST_METRICS_INSERT, errstr, errstr_size);
-        if (err)
-                return err;
         const char *p[16] = {m->worker_id,
                              m->deployment,
                              m->model_name,
@@ -1119,10 +1093,9 @@ kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
                              p99,
                              m->label_counts_json,
                              conf};
-        PGresult *res =
-            PQexecPrepared(reg->conn, reg_stmts[ST_METRICS_INSERT].name, 16, p, NULL, NULL, 0);
-        err = reg_check(reg, res, PGRES_COMMAND_OK, reg_stmts[ST_METRICS_INSERT].name, errstr,
-                        errstr_size);
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_METRICS_INSERT, 16, p, NULL, NULL, 0, PGRES_COMMAND_OK,
+                                    &res, errstr, errstr_size);
         PQclear(res);
         return err;
 }
