@@ -169,4 +169,23 @@ static inline kinfer_err_t pgt_push(kinfer_registry_t *reg, const char *name, co
         return err;
 }
 
+/* Push @p n generated models (seeds seed0, seed0 + 1, ...) under @p name: versions 1..n on a
+ * fresh name. @returns 0, or -1 with the reason in @p errstr. */
+static inline int pgt_push_versions(kinfer_registry_t *reg, const char *name, int n, int seed0,
+                                    char *errstr, size_t size)
+{
+        for (int i = 0; i < n; i++) {
+                char sha[65];
+                size_t len;
+                int32_t v;
+                uint8_t *bytes = pgt_model_bytes(name, seed0 + i, "train", NULL, NULL, &len, sha);
+                kinfer_err_t err = bytes ? pgt_push(reg, name, bytes, len, &v, errstr, size)
+                                         : KINFER_ERR__NOMEM;
+                free(bytes);
+                if (err)
+                        return -1;
+        }
+        return 0;
+}
+
 #endif

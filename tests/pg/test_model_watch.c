@@ -66,22 +66,6 @@ static int wait_version(int32_t want, int ms)
         return current_version() == want;
 }
 
-static int push_models(kinfer_registry_t *reg, const char *name, int n)
-{
-        for (int i = 0; i < n; i++) {
-                char sha[65];
-                size_t len;
-                int32_t v;
-                uint8_t *bytes = pgt_model_bytes(name, 500 + i, "train", NULL, NULL, &len, sha);
-                kinfer_err_t err = bytes
-                                       ? pgt_push(reg, name, bytes, len, &v, errstr, sizeof(errstr))
-                                       : KINFER_ERR__NOMEM;
-                free(bytes);
-                if (err)
-                        return -1;
-        }
-        return 0;
-}
 
 static void test_swap_and_corrupt(void)
 {
@@ -90,7 +74,7 @@ static void test_swap_and_corrupt(void)
         TEST_ASSERT(reg, "registry");
         if (!reg)
                 return;
-        TEST_ASSERT(push_models(reg, "w", 2) == 0, "push: %s", errstr);
+        TEST_ASSERT(pgt_push_versions(reg, "w", 2, 500, errstr, sizeof(errstr)) == 0, "push: %s", errstr);
 
         kinfer_model_watch_conf_t conf = {
             .conninfo = conninfo, .deployment = "dep", .heartbeat_ms = 200};
@@ -187,7 +171,7 @@ static void test_prefetch_previous(void)
         TEST_ASSERT(reg, "registry");
         if (!reg)
                 return;
-        TEST_ASSERT(push_models(reg, "p", 2) == 0, "push: %s", errstr);
+        TEST_ASSERT(pgt_push_versions(reg, "p", 2, 500, errstr, sizeof(errstr)) == 0, "push: %s", errstr);
         kinfer_registry_activate(reg, "dep", "p", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
         kinfer_registry_activate(reg, "dep", "p", 2, NULL, s, sizeof(s), errstr, sizeof(errstr));
         kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep"};
@@ -278,7 +262,7 @@ static void test_outage(void)
         TEST_ASSERT(kinfer_migrate_run(reg, pgt_migrations_dir(), &n, errstr, sizeof(errstr)) ==
                         KINFER_OK,
                     "migrate: %s", errstr);
-        TEST_ASSERT(push_models(reg, "o", 2) == 0, "push: %s", errstr);
+        TEST_ASSERT(pgt_push_versions(reg, "o", 2, 500, errstr, sizeof(errstr)) == 0, "push: %s", errstr);
         kinfer_registry_activate(reg, "dep", "o", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
 
         kinfer_model_watch_conf_t conf = {.conninfo = conninfo,

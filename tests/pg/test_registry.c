@@ -445,22 +445,6 @@ out:
 
 /* ---- deployments ---------------------------------------------------------------------------- */
 
-static int push_n(kinfer_registry_t *reg, const char *name, int n, int seed0)
-{
-        for (int i = 0; i < n; i++) {
-                char sha[65];
-                size_t len;
-                int32_t v;
-                uint8_t *bytes = pgt_model_bytes(name, seed0 + i, "train", NULL, NULL, &len, sha);
-                kinfer_err_t err = bytes
-                                       ? pgt_push(reg, name, bytes, len, &v, errstr, sizeof(errstr))
-                                       : KINFER_ERR__NOMEM;
-                free(bytes);
-                if (err)
-                        return -1;
-        }
-        return 0;
-}
 
 static void active_of(kinfer_registry_t *reg, const char *dep, char *out, size_t size)
 {
@@ -478,7 +462,7 @@ static void test_activate_rollback(void)
         TEST_ASSERT(reg, "registry");
         if (!reg)
                 return;
-        TEST_ASSERT(push_n(reg, "sec", 2, 20) == 0, "push: %s", errstr);
+        TEST_ASSERT(pgt_push_versions(reg, "sec", 2, 20, errstr, sizeof(errstr)) == 0, "push: %s", errstr);
         kinfer_err_t err =
             kinfer_registry_rollback(reg, "sections", NULL, s, sizeof(s), errstr, sizeof(errstr));
         TEST_ASSERT(err == KINFER_ERR__NOENT && strstr(errstr, "sections"),
@@ -564,7 +548,7 @@ static void test_notify(void)
                 return;
         kinfer_registry_t *lis = kinfer_registry_new(conninfo, errstr, sizeof(errstr));
         TEST_ASSERT(lis, "listener: %s", errstr);
-        TEST_ASSERT(push_n(reg, "n", 2, 40) == 0, "push");
+        TEST_ASSERT(pgt_push_versions(reg, "n", 2, 40, errstr, sizeof(errstr)) == 0, "push");
         TEST_ASSERT(kinfer_registry_listen(lis, KINFER_REGISTRY_CHANNEL, errstr, sizeof(errstr)) ==
                         KINFER_OK,
                     "listen: %s", errstr);
@@ -605,7 +589,7 @@ static void test_roles(void)
         TEST_ASSERT(reg, "registry");
         if (!reg)
                 return;
-        TEST_ASSERT(push_n(reg, "r", 2, 60) == 0, "push");
+        TEST_ASSERT(pgt_push_versions(reg, "r", 2, 60, errstr, sizeof(errstr)) == 0, "push");
         TEST_ASSERT(kinfer_registry_activate(reg, "dep", "r", 1, NULL, s, sizeof(s), errstr,
                                              sizeof(errstr)) == KINFER_OK,
                     "activate: %s", errstr);
@@ -723,7 +707,7 @@ static void test_roles(void)
                 TEST_ASSERT(kinfer_registry_rollback(o, "dep", "op", s, sizeof(s), errstr,
                                                      sizeof(errstr)) == KINFER_OK,
                             "operator rollback: %s", errstr);
-                TEST_ASSERT(push_n(o, "r", 1, 80) == 0, "operator push: %s", errstr);
+                TEST_ASSERT(pgt_push_versions(o, "r", 1, 80, errstr, sizeof(errstr)) == 0, "operator push: %s", errstr);
                 TEST_ASSERT(kinfer_registry_deployment_create(o, "dep2", "in", "out", errstr,
                                                               sizeof(errstr)) == KINFER_OK,
                             "operator deployment_create: %s", errstr);
