@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "kinfer/registry.h"
+#include "kinfer/registry/registry.h"
 
 /* Connect with @p conninfo (NULL: libpq's PG* environment). On failure prints an error
  * for @p cmd and returns NULL. */

@@ -12,8 +12,8 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/runtime.h"
-#include "kinfer/train.h"
+#include "kinfer/runtime/runtime.h"
+#include "kinfer/train/train.h"
 
 static void usage(FILE *fp)
 {

@@ -9,7 +9,7 @@
 #include "cli/cli_registry.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/registry.h"
+#include "kinfer/registry/registry.h"
 
 struct deploy_opts {
         const char *conninfo;

@@ -7,8 +7,8 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/compress.h"
-#include "kinfer/model_write.h"
+#include "kinfer/train/compress.h"
+#include "kinfer/model/model_write.h"
 
 static void usage(FILE *fp)
 {

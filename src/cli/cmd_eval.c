@@ -6,7 +6,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/train.h"
+#include "kinfer/train/train.h"
 
 static void usage(FILE *fp)
 {

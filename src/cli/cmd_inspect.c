@@ -5,7 +5,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/model.h"
+#include "kinfer/model/model.h"
 
 int kinfer_cmd_inspect(int argc, char **argv)
 {

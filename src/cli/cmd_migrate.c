@@ -10,7 +10,7 @@
 #include "cli/cli_registry.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/migrate.h"
+#include "kinfer/registry/migrate.h"
 
 #ifndef KINFER_MIGRATIONS_SOURCE_DIR
 #define KINFER_MIGRATIONS_SOURCE_DIR ""

@@ -11,8 +11,8 @@
 #include "cli/cli_registry.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/model.h"
-#include "kinfer/registry.h"
+#include "kinfer/model/model.h"
+#include "kinfer/registry/registry.h"
 
 static void model_usage(FILE *fp)
 {

@@ -10,7 +10,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/runtime.h"
+#include "kinfer/runtime/runtime.h"
 
 static void usage(FILE *fp)
 {

@@ -11,10 +11,10 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/codec.h"
-#include "kinfer/conf.h"
-#include "kinfer/log.h"
-#include "kinfer/producer.h"
+#include "kinfer/codec/codec.h"
+#include "kinfer/core/conf.h"
+#include "kinfer/core/log.h"
+#include "kinfer/kafka/producer.h"
 
 #define CMD "produce"
 

@@ -11,10 +11,10 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/conf.h"
-#include "kinfer/log.h"
-#include "kinfer/worker.h"
-#include "kinfer/worker_registry.h"
+#include "kinfer/core/conf.h"
+#include "kinfer/core/log.h"
+#include "kinfer/worker/worker.h"
+#include "kinfer/worker/worker_registry.h"
 
 #define CMD "serve"
 

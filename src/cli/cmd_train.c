@@ -8,8 +8,8 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "kinfer/model_write.h"
-#include "kinfer/train.h"
+#include "kinfer/model/model_write.h"
+#include "kinfer/train/train.h"
 
 static void usage(FILE *fp)
 {

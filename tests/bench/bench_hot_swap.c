@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "kinfer/registry.h"
+#include "kinfer/registry/registry.h"
 
 static long long wall_ms(void)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kinfer/featurize.h"
+#include "kinfer/text/featurize.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kinfer/runtime.h"
-#include "kinfer/sha256.h"
+#include "kinfer/runtime/runtime.h"
+#include "kinfer/core/sha256.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kinfer/conf.h"
-#include "kinfer/model.h"
-#include "kinfer/worker.h"
+#include "kinfer/core/conf.h"
+#include "kinfer/model/model.h"
+#include "kinfer/worker/worker.h"
 #include "test.h"
 
 static atomic_int windows, swaps_ok, swaps_failed;

@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #include "../test.h"
-#include "kinfer/featurize.h"
-#include "kinfer/migrate.h"
-#include "kinfer/model.h"
-#include "kinfer/model_write.h"
-#include "kinfer/registry.h"
-#include "kinfer/sha256.h"
+#include "kinfer/text/featurize.h"
+#include "kinfer/registry/migrate.h"
+#include "kinfer/model/model.h"
+#include "kinfer/model/model_write.h"
+#include "kinfer/registry/registry.h"
+#include "kinfer/core/sha256.h"
 
 /* An admin connection (PG* environment): creates and drops the test databases and roles. */
 static kinfer_registry_t *pgt_admin;

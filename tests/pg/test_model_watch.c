@@ -6,7 +6,7 @@
  * bounded ring and written after the reconnect. */
 #include <pthread.h>
 
-#include "kinfer/model_watch.h"
+#include "kinfer/worker/model_watch.h"
 #include "pg_test_util.h"
 
 static char errstr[512];

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kinfer/featurize.h"
-#include "kinfer/model_write.h"
+#include "kinfer/text/featurize.h"
+#include "kinfer/model/model_write.h"
 
 static float tm_rand(uint64_t *s)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_batch.c -- the batcher: due at the record, byte or wait limit, whichever first; order
  * kept; timeout arithmetic; no growth past the record limit. */
-#include "kinfer/batch.h"
+#include "kinfer/worker/batch.h"
 #include "test.h"
 
 static kinfer_batch_entry_t ent(int32_t part, int64_t off, size_t len)

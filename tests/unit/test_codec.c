@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kinfer/codec.h"
+#include "kinfer/codec/codec.h"
 #include "test.h"
 
 static char schemas_dir[256];

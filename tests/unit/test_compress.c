@@ -7,15 +7,15 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "kinfer/compress.h"
-#include "kinfer/featurize.h"
-#include "kinfer/model_write.h"
-#include "kinfer/runtime.h"
-#include "kinfer/train.h"
-#include "bucket_rank.h"
-#include "model_int.h"
-#include "ops.h"
-#include "ops_q8.h"
+#include "kinfer/train/compress.h"
+#include "kinfer/text/featurize.h"
+#include "kinfer/model/model_write.h"
+#include "kinfer/runtime/runtime.h"
+#include "kinfer/train/train.h"
+#include "text/bucket_rank.h"
+#include "model/model_int.h"
+#include "runtime/ops.h"
+#include "runtime/ops_q8.h"
 #include "test.h"
 
 static kinfer_dataset_t *train_ds, *dev_ds;

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kinfer/conf.h"
+#include "kinfer/core/conf.h"
 #include "test.h"
 
 static char path[256];

@@ -3,7 +3,7 @@
  * an independent Python implementation of the spec in include/kinfer/featurize.h. */
 #include <math.h>
 
-#include "kinfer/featurize.h"
+#include "kinfer/text/featurize.h"
 #include "test.h"
 
 static void test_fnv_vectors(void)

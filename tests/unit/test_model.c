@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "kinfer/model.h"
-#include "kinfer/sha256.h"
+#include "kinfer/model/model.h"
+#include "kinfer/core/sha256.h"
 #include "model_util.h"
 #include "test.h"
 

@@ -3,7 +3,7 @@
  * prefix; ring growth keeps order; stale tokens after a reset are ignored. */
 #include <stdlib.h>
 
-#include "kinfer/offsets.h"
+#include "kinfer/worker/offsets.h"
 #include "test.h"
 
 static void test_contiguous(void)

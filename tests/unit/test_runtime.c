@@ -4,8 +4,8 @@
 #include <math.h>
 #include <pthread.h>
 
-#include "kinfer/runtime.h"
-#include "kinfer/train.h"
+#include "kinfer/runtime/runtime.h"
+#include "kinfer/train/train.h"
 #include "model_util.h"
 #include "test.h"
 

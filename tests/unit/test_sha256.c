@@ -3,7 +3,7 @@
  * on the SHA-NI path where the CPU has it, and with KINFER_SHA256_PORTABLE=1. */
 #include <stdlib.h>
 
-#include "kinfer/sha256.h"
+#include "kinfer/core/sha256.h"
 #include "test.h"
 
 static void expect(const char *what, const void *data, size_t len, const char *want)

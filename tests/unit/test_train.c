@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "kinfer/runtime.h"
-#include "kinfer/sha256.h"
-#include "kinfer/train.h"
-#include "model_int.h"
+#include "kinfer/runtime/runtime.h"
+#include "kinfer/core/sha256.h"
+#include "kinfer/train/train.h"
+#include "model/model_int.h"
 #include "test.h"
 
 static char train_path[512], dev_path[512];

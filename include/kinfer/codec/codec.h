@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* codec.h -- decode input record values (Avro in Confluent framing, plain Avro, JSON, raw text)
+ * into (id, text) and encode results and dead letters (Avro or JSON).
+ *
+ * Input: the id and text fields are read BY NAME from the writer's schema (for Avro: the
+ * schema the record was written with, found by Confluent schema id or configured), so producers
+ * may add, remove or reorder other fields freely. Avro is decoded by a bounds-checked walker
+ * over the writer schema that points into the message (no allocation per record); a length
+ * that runs past the end of the value, a bad union branch or trailing bytes make the record
+ * undecodable. Text must be valid UTF-8.
+ *
+ * Output: schemas/classification.avsc and schemas/dead_letter.avsc, as plain Avro binary
+ * (KINFER_OUT_AVRO: a reader needs the .avsc), Confluent framing (KINFER_OUT_AVRO_CONFLUENT:
+ * magic 0 + the configured 4-byte schema id) or one JSON object per record.
+ */
+#ifndef KINFER_CODEC_H
+#define KINFER_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinfer/core/err.h"
+
+#define KINFER_CODEC_TOPK_MAX 16
+
+typedef enum {
+        KINFER_IN_AVRO_CONFLUENT = 0,
+        KINFER_IN_AVRO,
+        KINFER_IN_JSON,
+        KINFER_IN_TEXT,
+} kinfer_input_format_t;
+
+typedef enum {
+        KINFER_OUT_AVRO = 0,
+        KINFER_OUT_AVRO_CONFLUENT,
+        KINFER_OUT_JSON,
+} kinfer_output_format_t;
+
+/** Dead-letter reasons (the `reason` field; stable strings). */
+typedef enum {
+        KINFER_DLQ_UNDECODABLE = 0, /* "undecodable" */
+        KINFER_DLQ_EMPTY,           /* "empty": null/empty value, or empty text */
+        KINFER_DLQ_OVERSIZED,       /* "oversized": value over input.max.bytes */
+} kinfer_dlq_reason_t;
+
+const char *kinfer_dlq_reason_str(kinfer_dlq_reason_t reason);
+/** Parse "avro-confluent|avro|json|text"; @returns -1 if unknown. */
+int kinfer_input_format_parse(const char *s);
+/** Parse "avro|avro-confluent|json"; @returns -1 if unknown. */
+int kinfer_output_format_parse(const char *s);
+
+typedef struct kinfer_codec_conf_s {
+        kinfer_input_format_t in_format;
+        const char *schemas_dir;    /* avro-confluent: <dir>/<id>.avsc */
+        const char *schema_path;    /* avro: the writer schema */
+        const char *id_field;       /* "id" */
+        const char *text_field;     /* "text" */
+        kinfer_output_format_t out_format;
+        int32_t out_schema_id;      /* avro-confluent output: result schema id */
+        int32_t dlq_schema_id;      /* avro-confluent output: dead-letter schema id */
+} kinfer_codec_conf_t;
+
+/** A growable byte buffer (output encodings). */
+typedef struct kinfer_buf_s {
+        char *data;
+        size_t len, cap;
+} kinfer_buf_t;
+
+kinfer_err_t kinfer_buf_reserve(kinfer_buf_t *buf, size_t extra);
+void kinfer_buf_free(kinfer_buf_t *buf);
+
+/** A fixed-capacity arena for decoded strings: pointers into it stay valid until reset. */
+typedef struct kinfer_arena_s {
+        char *base;
+        size_t used, cap;
+} kinfer_arena_t;
+
+/** A decoded request. Strings are views into the message value or into the arena. */
+typedef struct kinfer_request_s {
+        const char *id;   /* NULL: the record has no id field (or it is null) */
+        size_t id_len;
+        const char *text;
+        size_t text_len;
+} kinfer_request_t;
+
+typedef struct kinfer_codec_s kinfer_codec_t;
+
+/**
+ * @brief Create a codec; loads and checks the configured writer schema (avro) and the output
+ *        schemas. The strings in @p cc are copied.
+ * @returns the codec, or NULL on failure (see @p errstr).
+ * @locality one thread at a time.
+ */
+kinfer_codec_t *kinfer_codec_new(const kinfer_codec_conf_t *cc, char *errstr, size_t errstr_size);
+void kinfer_codec_destroy(kinfer_codec_t *codec);
+
+/**
+ * @brief Decode one record value.
+ * @returns KINFER_OK with @p req filled (views valid while @p value and the arena live);
+ *          KINFER_ERR__BAD_FORMAT (undecodable, with the cause in errstr);
+ *          KINFER_ERR__NOENT when the text field is missing (undecodable too);
+ *          KINFER_ERR__NOMEM when @p arena is full: reset it (after using what it holds) and retry.
+ * An empty text is returned as text_len 0; the caller dead-letters it as "empty".
+ */
+kinfer_err_t kinfer_codec_decode(kinfer_codec_t *codec, const void *value, size_t len,
+                                 kinfer_arena_t *arena, kinfer_request_t *req, char *errstr,
+                                 size_t errstr_size);
+
+/** One classification result to encode. */
+typedef struct kinfer_result_s {
+        const char *id;
+        size_t id_len;
+        int32_t k;                                  /* entries in label/score, >= 1 */
+        const char *label[KINFER_CODEC_TOPK_MAX];   /* best first */
+        float score[KINFER_CODEC_TOPK_MAX];
+        const char *model_name;
+        int32_t model_version;
+        const char *model_sha256;
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        int64_t timestamp_ms; /* input record's timestamp, -1 if none */
+        int64_t consumed_at_ms;
+        int64_t classified_at_ms;
+        int32_t batch_size;
+        const char *worker_id;
+} kinfer_result_t;
+
+/** Append the encoding of @p res to @p out (which is not cleared). */
+kinfer_err_t kinfer_codec_encode_result(kinfer_codec_t *codec, const kinfer_result_t *res,
+                                        kinfer_buf_t *out);
+
+typedef struct kinfer_header_view_s {
+        const char *key;
+        const void *value; /* NULL = null value */
+        size_t value_len;
+} kinfer_header_view_t;
+
+typedef struct kinfer_dead_letter_s {
+        kinfer_dlq_reason_t reason;
+        const char *detail;
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        int64_t timestamp_ms;
+        const void *key; /* NULL = null key */
+        size_t key_len;
+        const void *value; /* NULL = null value */
+        size_t value_len;
+        const kinfer_header_view_t *headers;
+        size_t n_headers;
+        const char *worker_id;
+        int64_t dead_at_ms;
+} kinfer_dead_letter_t;
+
+/** Append the encoding of @p dl to @p out. */
+kinfer_err_t kinfer_codec_encode_dead_letter(kinfer_codec_t *codec, const kinfer_dead_letter_t *dl,
+                                             kinfer_buf_t *out);
+
+/** @name Helpers for producers of input records (`kinfer produce`, tests, benchmarks)
+ * @{ */
+/**
+ * @brief Encode an input record holding @p id and @p text in the codec's input format.
+ * Avro uses the configured writer schema (avro) or <schemas_dir>/<schema_id>.avsc
+ * (avro-confluent); fields other than id/text get their default, or a zero value.
+ * @p id NULL writes null (for a nullable id) or omits it (json).
+ */
+kinfer_err_t kinfer_codec_encode_input(kinfer_codec_t *codec, int32_t schema_id, const char *id,
+                                       const char *text, size_t text_len, kinfer_buf_t *out,
+                                       char *errstr, size_t errstr_size);
+/** @} */
+
+/** The embedded result / dead-letter schemas (JSON text, same as schemas/ *.avsc). */
+const char *kinfer_codec_result_schema(void);
+const char *kinfer_codec_dead_letter_schema(void);
+
+#endif

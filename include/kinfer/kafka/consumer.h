@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* consumer.h -- the Kafka consumer of the worker: group membership, polling into message
+ * views, rebalance, pause/resume, offset store and commit. With producer.c, the only code that
+ * includes rdkafka.h.
+ *
+ * The consumer runs with enable.auto.offset.store=false: an offset is stored only through
+ * kinfer_consumer_store(), which the worker calls once everything up to it was delivered.
+ * Stored offsets are committed by auto-commit, on every revoke and at close.
+ */
+#ifndef KINFER_CONSUMER_H
+#define KINFER_CONSUMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinfer/codec/codec.h"
+#include "kinfer/core/conf.h"
+#include "kinfer/core/err.h"
+
+typedef struct kinfer_consumer_s kinfer_consumer_t;
+
+/** A consumed message: views valid until kinfer_consumer_release(). */
+typedef struct kinfer_msg_s {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        const void *key; /* NULL = null key */
+        size_t key_len;
+        const void *value; /* NULL = null value */
+        size_t len;
+        int64_t timestamp_ms; /* -1 = none */
+        void *handle;         /* the rd_kafka_message_t */
+} kinfer_msg_t;
+
+typedef struct kinfer_consumer_cbs_s {
+        /** Called from kinfer_consumer_poll() (the worker's thread) before partitions are taken
+         *  away: finish and deliver everything consumed so far and store its offsets; the
+         *  consumer commits right after (unless @p lost). */
+        void (*on_revoke)(void *opaque, int lost);
+        /** Called after partitions were assigned (may be NULL). */
+        void (*on_assign)(void *opaque, int n_partitions);
+        void *opaque;
+} kinfer_consumer_cbs_t;
+
+/**
+ * @brief Create the consumer from @p conf (kafka.*, kafka.consumer.*, kafka.group.id) and
+ *        subscribe to input.topic.
+ * @returns the consumer, or NULL on failure (see @p errstr).
+ */
+kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_consumer_cbs_t *cbs,
+                                       char *errstr, size_t errstr_size);
+
+/** Poll one message. @returns 1 with @p msg filled, 0 if none within @p timeout_ms (consumer
+ *  errors are logged), -1 on a fatal consumer error (see @p errstr). */
+int kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *msg, char *errstr,
+                         size_t errstr_size);
+/** Destroy a polled message. */
+void kinfer_consumer_release(kinfer_consumer_t *cons, kinfer_msg_t *msg);
+/** The message's headers as views (valid until release). @returns the count (<= @p max). */
+size_t kinfer_consumer_headers(const kinfer_msg_t *msg, kinfer_header_view_t *out, size_t max);
+
+/** Seek @p msg's partition back to @p msg's offset, so that it is fetched again, and release
+ *  @p msg. */
+void kinfer_consumer_rewind(kinfer_consumer_t *cons, kinfer_msg_t *msg);
+
+/** Store @p next_offset (last processed + 1) for commit. */
+kinfer_err_t kinfer_consumer_store(kinfer_consumer_t *cons, const char *topic, int32_t partition,
+                                   int64_t next_offset);
+/** Commit the stored offsets now, synchronously. */
+kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, char *errstr, size_t errstr_size);
+/** Pause (1) or resume (0) every assigned partition; partitions assigned while paused are
+ *  paused too. Idempotent. */
+void kinfer_consumer_set_paused(kinfer_consumer_t *cons, int paused);
+int kinfer_consumer_assigned(const kinfer_consumer_t *cons);
+
+/** Leave the group (runs the revoke callback and commits), then close. */
+kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, char *errstr, size_t errstr_size);
+void kinfer_consumer_destroy(kinfer_consumer_t *cons);
+
+#endif

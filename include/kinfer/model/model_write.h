@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* model_write.h -- serialise a model: collect tensors, then write the file format of model.h
+ * (64-byte aligned tensors, content sha256 in the header). Used by train, quantize, prune,
+ * distill and the tests. */
+#ifndef KINFER_MODEL_WRITE_H
+#define KINFER_MODEL_WRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinfer/core/err.h"
+#include "kinfer/model/model.h"
+
+typedef struct kinfer_model_builder_s kinfer_model_builder_t;
+
+kinfer_model_builder_t *kinfer_model_builder_new(void);
+void kinfer_model_builder_destroy(kinfer_model_builder_t *mb);
+
+/**
+ * @brief Add a tensor. The bytes are copied.
+ * @returns KINFER_OK, or KINFER_ERR__NOMEM / __INVALID_ARG (too many tensors).
+ */
+kinfer_err_t kinfer_model_builder_add(kinfer_model_builder_t *mb, uint32_t kind, uint32_t dtype,
+                                      uint32_t rows, uint32_t cols, const void *data, size_t size);
+
+/** Copy every tensor of @p model except those whose kind is in @p skip (n_skip entries). */
+kinfer_err_t kinfer_model_builder_copy(kinfer_model_builder_t *mb, const kinfer_model_t *model,
+                                       const uint32_t *skip, int n_skip);
+
+/**
+ * @brief Serialise into a malloc'd buffer (*bufp, *lenp; the caller frees it).
+ */
+kinfer_err_t kinfer_model_builder_serialize(const kinfer_model_builder_t *mb, uint8_t **bufp,
+                                            size_t *lenp, char *errstr, size_t errstr_size);
+
+/** Serialise and write to @p path atomically (write to path.tmp, fsync, rename). */
+kinfer_err_t kinfer_model_builder_write(const kinfer_model_builder_t *mb, const char *path,
+                                        char *errstr, size_t errstr_size);
+
+/** Labels tensor bytes: n NUL-terminated strings back to back (malloc'd; caller frees). */
+uint8_t *kinfer_labels_pack(const char *const *labels, int32_t n, size_t *sizep);
+
+/** A JSON string literal for @p s (with quotes, escaped), appended to a growing buffer. */
+typedef struct kinfer_strbuf_s {
+        char *s;
+        size_t len, cap;
+        int oom;
+} kinfer_strbuf_t;
+void kinfer_strbuf_printf(kinfer_strbuf_t *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void kinfer_strbuf_json_str(kinfer_strbuf_t *sb, const char *s);
+void kinfer_strbuf_free(kinfer_strbuf_t *sb);
+
+/** Build META JSON text for a derived model: copies name/hyperparameters/featurizer/train_data
+ * from @p parent's meta (when given) and sets lineage to {method, params (a JSON object text),
+ * parents: [parent, extra parents...]}. @p evaluation is a JSON object text or NULL.
+ * @returns a malloc'd string, or NULL on out of memory. */
+char *kinfer_meta_derive(const kinfer_model_t *parent, const char *name, const char *method,
+                         const char *relation, const char *params_json,
+                         const kinfer_model_t *const *more_parents, int n_more,
+                         const char *evaluation_json);
+
+
+
+/** Write @p model's bytes to @p path atomically (path.tmp, fsync, rename). */
+kinfer_err_t kinfer_model_save(const kinfer_model_t *model, const char *path, char *errstr,
+                               size_t errstr_size);
+#endif

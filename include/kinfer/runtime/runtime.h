@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* runtime.h -- batch inference. Knows nothing of Kafka, Avro or PostgreSQL.
+ *
+ *   texts --featurize--> (bucket, weight) lists --embedding bag--> X (n x dim)
+ *         --[dense + ReLU]*--> --dense--> logits (n x n_labels) --softmax--> top-k
+ *
+ * Dense layers run as one cblas_sgemm over the whole batch. A kinfer_runtime_t is a
+ * per-thread scratch arena: create one per thread; the model is shared, read-only. The arena
+ * grows only when a batch is larger than any before (never per record in steady state).
+ */
+#ifndef KINFER_RUNTIME_H
+#define KINFER_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinfer/core/err.h"
+#include "kinfer/model/model.h"
+
+#define KINFER_TOPK_MAX 16
+
+typedef struct kinfer_prediction_s {
+        int32_t n;                      /* number of valid entries in label/prob (= k) */
+        int32_t label[KINFER_TOPK_MAX]; /* label indexes, best first */
+        float prob[KINFER_TOPK_MAX];    /* softmax probabilities */
+} kinfer_prediction_t;
+
+typedef struct kinfer_runtime_s kinfer_runtime_t;
+
+/**
+ * @brief Create a runtime (scratch arena) for batches of up to @p max_batch records.
+ * @returns the runtime, or NULL on failure (see @p errstr).
+ * @locality the runtime must be used by one thread at a time.
+ */
+kinfer_runtime_t *kinfer_runtime_new(int32_t max_batch, char *errstr, size_t errstr_size);
+void kinfer_runtime_destroy(kinfer_runtime_t *rt);
+
+/** Use the scalar reference path instead of BLAS (for tests). */
+void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on);
+
+/**
+ * @brief Classify @p n texts (UTF-8, not necessarily NUL-terminated) with @p model.
+ * @param k     number of top labels per record, 1..KINFER_TOPK_MAX (clamped to n_labels)
+ * @param out   n predictions
+ * @returns KINFER_OK, or an error with @p errstr (n > max_batch, k out of range, no memory).
+ */
+kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t *model,
+                                     const char *const *texts, const size_t *lens, int32_t n,
+                                     int32_t k, kinfer_prediction_t *out, char *errstr,
+                                     size_t errstr_size);
+
+/**
+ * @brief Like classify, but write the raw logits (n x n_labels, row-major) to @p logits.
+ * Used by the tests, eval and distillation.
+ */
+kinfer_err_t kinfer_runtime_logits(kinfer_runtime_t *rt, const kinfer_model_t *model,
+                                   const char *const *texts, const size_t *lens, int32_t n,
+                                   float *logits, char *errstr, size_t errstr_size);
+
+#endif

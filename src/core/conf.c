@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* conf.c -- owns the property table (name, type, range, default, doc), parsing and checking
+ * of values from files, -X and the environment, the kafka.* pass-through list, masked dumps
+ * and the generated docs/CONFIGURATION.md. libc only. */
+#include "kinfer/core/conf.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinfer/core/log.h"
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+enum conf_type { CT_STR, CT_INT, CT_BOOL, CT_ENUM, CT_LIST };
+
+struct conf_prop {
+        const char *name;
+        enum conf_type type;
+        int64_t min, max;   /* CT_INT */
+        const char *def;    /* default as text; NULL = unset */
+        const char *values; /* CT_ENUM: "a|b|c" */
+        const char *doc;
+};
+
+#define I64MAX INT64_MAX
+static const struct conf_prop props[] = {
+    /* -- Kafka -- */
+    {"kafka.bootstrap.servers", CT_STR, 0, 0, NULL, NULL,
+     "Kafka bootstrap servers (host:port,...). Required. Passed to librdkafka as bootstrap.servers; "
+     "`kinfer dev-broker` prints one."},
+    {"kafka.group.id", CT_STR, 0, 0, "kinfer", NULL,
+     "Consumer group. Workers with the same group split the input partitions. Consumer only."},
+    /* -- input -- */
+    {"input.topic", CT_LIST, 0, 0, NULL, NULL,
+     "Input topic(s), comma-separated. Required. A name starting with ^ is a regex subscription."},
+    {"input.format", CT_ENUM, 0, 0, "json", "avro-confluent|avro|json|text",
+     "How input values are encoded: `avro-confluent` (magic byte 0 + 4-byte big-endian schema id + "
+     "Avro binary; the writer schema is `<input.schemas.dir>/<id>.avsc`), `avro` (plain Avro binary "
+     "written with `input.schema`), `json` (one JSON object per record), `text` (the value is the "
+     "UTF-8 text)."},
+    {"input.schemas.dir", CT_STR, 0, 0, NULL, NULL,
+     "Directory of writer schemas `<id>.avsc` for input.format=avro-confluent, loaded on first use of "
+     "an id."},
+    {"input.schema", CT_STR, 0, 0, NULL, NULL,
+     "Writer schema file (.avsc) for input.format=avro."},
+    {"input.id.field", CT_STR, 0, 0, "id", NULL,
+     "Field holding the record id (avro, json; string, int or long). When the record has no such "
+     "field (or it is null) the id is the record key; with neither, `<topic>:<partition>:<offset>`."},
+    {"input.text.field", CT_STR, 0, 0, "text", NULL,
+     "Field holding the text to classify (avro, json). A record without it goes to the DLQ."},
+    {"input.max.bytes", CT_INT, 1, 64 << 20, "1048576", NULL,
+     "Largest record value accepted; larger records go to the DLQ with reason `oversized`."},
+    /* -- output -- */
+    {"output.topic", CT_STR, 0, 0, NULL, NULL, "Result topic. Required."},
+    {"output.format", CT_ENUM, 0, 0, "avro", "avro|avro-confluent|json",
+     "Result encoding: `avro` (plain Avro binary of schemas/classification.avsc, no framing), "
+     "`avro-confluent` (Confluent framing with output.schema.id) or `json`. Dead letters use the "
+     "same encoding with schemas/dead_letter.avsc."},
+    {"output.schema.id", CT_INT, 0, INT32_MAX, "0", NULL,
+     "Schema id written in the Confluent framing of results (output.format=avro-confluent)."},
+    {"output.dlq.schema.id", CT_INT, 0, INT32_MAX, "0", NULL,
+     "Schema id written in the Confluent framing of dead letters (output.format=avro-confluent)."},
+    {"output.topk", CT_INT, 1, 16, "3", NULL, "Number of (label, score) pairs in each result's topk."},
+    {"dlq.topic", CT_STR, 0, 0, NULL, NULL,
+     "Dead-letter topic for undecodable, empty and oversized records. When unset such records are "
+     "logged, counted and skipped."},
+    /* -- model -- */
+    {"model.path", CT_STR, 0, 0, NULL, NULL,
+     "Model file to serve. Required unless `deployment` is set (then the registry provides it)."},
+    {"model.name", CT_STR, 0, 0, NULL, NULL,
+     "Model name written in results (default: the name in the model's metadata)."},
+    {"model.version", CT_INT, 0, INT32_MAX, "0", NULL,
+     "Model version written in results for a model.path model (0 = unversioned)."},
+    /* -- batching -- */
+    {"batch.max.records", CT_INT, 1, 65536, "256", NULL,
+     "Classify a batch when it holds this many records."},
+    {"batch.max.bytes", CT_INT, 1, 256 << 20, "4194304", NULL,
+     "Classify a batch when its texts reach this many bytes."},
+    {"batch.max.wait.ms", CT_INT, 0, 60000, "5", NULL,
+     "Classify a batch at most this long after its first record arrived."},
+    /* -- backpressure and shutdown -- */
+    {"backpressure.max.records", CT_INT, 1, 10000000, "100000", NULL,
+     "Stop taking records from the consumer when this many are consumed but not yet delivered "
+     "(results + dead letters awaiting the producer's report); librdkafka's prefetch queue "
+     "(kafka.consumer.queued.max.messages.kbytes) bounds what it fetches meanwhile."},
+    {"backpressure.resume.records", CT_INT, 0, 10000000, "50000", NULL,
+     "Take records again (and resume paused partitions) when the records in flight fall to this "
+     "many."},
+    {"backpressure.pause.ms", CT_INT, 0, 3600000, "500", NULL,
+     "When backpressure lasts this long, also pause every assigned partition (the consumer keeps "
+     "being polled for rebalances without fetching; resuming costs a refetch)."},
+    {"shutdown.timeout.ms", CT_INT, 0, 3600000, "30000", NULL,
+     "On SIGTERM/SIGINT, how long to wait for the producer to deliver what is in flight."},
+    /* -- observability -- */
+    {"log.level", CT_ENUM, 0, 0, "info", "err|warn|notice|info|debug", "Log level (stderr)."},
+    {"metrics.interval.ms", CT_INT, 0, 3600000, "10000", NULL,
+     "Length of a metrics window (records, batches, DLQ, latency percentiles, label counts); "
+     "0 disables the windows."},
+    {"worker.threads", CT_INT, 1, 16, "1", NULL,
+     "Classification threads: each batch is split across them (the worker thread plus "
+     "worker.threads - 1 helpers, batches of 64 records or more). Worth raising when cores are "
+     "free besides the worker thread and librdkafka's threads."},
+    {"worker.id", CT_STR, 0, 0, NULL, NULL,
+     "This worker's id in logs and the registry (default: <hostname>-<pid>)."},
+    /* -- registry (PostgreSQL; see the registry issue) -- */
+    {"pg.conninfo", CT_STR, 0, 0, NULL, NULL,
+     "libpq connection string of the model registry. When unset, libpq's PG* environment "
+     "variables apply. Its password is masked in dumps."},
+    {"deployment", CT_STR, 0, 0, NULL, NULL,
+     "Registry deployment to serve. When set, the active model comes from PostgreSQL instead of "
+     "model.path."},
+};
+#define N_PROPS (sizeof(props) / sizeof(props[0]))
+
+struct kafka_prop {
+        char *scope; /* "", "consumer", "producer" */
+        char *name;  /* librdkafka name */
+        char *value;
+        char *source;
+};
+
+struct kinfer_conf_s {
+        char *val[N_PROPS];    /* NULL = unset (use default) */
+        char *source[N_PROPS]; /* NULL = default */
+        int64_t ival[N_PROPS]; /* parsed CT_INT / CT_BOOL */
+        struct kafka_prop *kafka;
+        size_t n_kafka, cap_kafka;
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static char *xstrdup(const char *s)
+{
+        char *d = strdup(s ? s : "");
+        if (!d)
+                abort(); /* a few bytes of configuration: nothing sensible to do without them */
+        return d;
+}
+
+static int prop_index(const char *name)
+{
+        for (size_t i = 0; i < N_PROPS; i++)
+                if (!strcmp(props[i].name, name))
+                        return (int)i;
+        return -1;
+}
+
+static int enum_has(const char *values, const char *v)
+{
+        size_t n = strlen(v);
+        for (const char *p = values; p && *p;) {
+                const char *bar = strchr(p, '|');
+                size_t len = bar ? (size_t)(bar - p) : strlen(p);
+                if (len == n && !strncmp(p, v, n))
+                        return 1;
+                p = bar ? bar + 1 : NULL;
+        }
+        return 0;
+}
+
+static int parse_bool(const char *v)
+{
+        if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
+                return 1;
+        if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off"))
+                return 0;
+        return -1;
+}
+
+static kinfer_err_t check_value(const struct conf_prop *p, const char *value, int64_t *ival,
+                                char *errstr, size_t errstr_size)
+{
+        switch (p->type) {
+        case CT_INT: {
+                char *end;
+                errno = 0;
+                long long v = strtoll(value, &end, 10);
+                if (errno || end == value || *end || v < p->min || v > p->max)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                             "%s: expected a whole number in [%lld, %lld], got \"%s\"",
+                                             p->name, (long long)p->min, (long long)p->max, value);
+                *ival = v;
+                return KINFER_OK;
+        }
+        case CT_BOOL: {
+                int b = parse_bool(value);
+                if (b < 0)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                             "%s: expected true or false, got \"%s\"", p->name, value);
+                *ival = b;
+                return KINFER_OK;
+        }
+        case CT_ENUM:
+                if (!enum_has(p->values, value))
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                             "%s: expected one of %s, got \"%s\"", p->name, p->values,
+                                             value);
+                return KINFER_OK;
+        case CT_STR:
+        case CT_LIST:
+                return KINFER_OK;
+        }
+        return KINFER_OK;
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
+
+kinfer_conf_t *kinfer_conf_new(void)
+{
+        kinfer_conf_t *conf = calloc(1, sizeof(*conf));
+        if (!conf)
+                abort();
+        for (size_t i = 0; i < N_PROPS; i++) {
+                if (!props[i].def)
+                        continue;
+                kinfer_err_t err = check_value(&props[i], props[i].def, &conf->ival[i], NULL, 0);
+                assert(err == KINFER_OK && "a default must pass its own check");
+                (void)err;
+        }
+        return conf;
+}
+
+kinfer_conf_t *kinfer_conf_dup(const kinfer_conf_t *conf)
+{
+        kinfer_conf_t *d = kinfer_conf_new();
+        for (size_t i = 0; i < N_PROPS; i++) {
+                d->val[i] = conf->val[i] ? xstrdup(conf->val[i]) : NULL;
+                d->source[i] = conf->source[i] ? xstrdup(conf->source[i]) : NULL;
+                d->ival[i] = conf->ival[i];
+        }
+        for (size_t i = 0; i < conf->n_kafka; i++) {
+                const struct kafka_prop *k = &conf->kafka[i];
+                char full[512];
+                snprintf(full, sizeof(full), "kafka.%s%s%s", k->scope, *k->scope ? "." : "", k->name);
+                kinfer_conf_set(d, full, k->value, k->source, NULL, 0);
+        }
+        return d;
+}
+
+void kinfer_conf_destroy(kinfer_conf_t *conf)
+{
+        if (!conf)
+                return;
+        for (size_t i = 0; i < N_PROPS; i++) {
+                free(conf->val[i]);
+                free(conf->source[i]);
+        }
+        for (size_t i = 0; i < conf->n_kafka; i++) {
+                free(conf->kafka[i].scope);
+                free(conf->kafka[i].name);
+                free(conf->kafka[i].value);
+                free(conf->kafka[i].source);
+        }
+        free(conf->kafka);
+        free(conf);
+}
+
+/* ---- setting ------------------------------------------------------------------------------ */
+
+static kinfer_err_t set_kafka(kinfer_conf_t *conf, const char *name, const char *value,
+                              const char *source, char *errstr, size_t errstr_size)
+{
+        const char *scope = "", *prop = name + strlen("kafka.");
+        if (!strncmp(prop, "consumer.", 9)) {
+                scope = "consumer";
+                prop += 9;
+        } else if (!strncmp(prop, "producer.", 9)) {
+                scope = "producer";
+                prop += 9;
+        }
+        if (!*prop)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "%s: missing librdkafka property name", name);
+        for (size_t i = 0; i < conf->n_kafka; i++) {
+                struct kafka_prop *k = &conf->kafka[i];
+                if (!strcmp(k->scope, scope) && !strcmp(k->name, prop)) {
+                        free(k->value);
+                        free(k->source);
+                        k->value = xstrdup(value);
+                        k->source = xstrdup(source);
+                        return KINFER_OK;
+                }
+        }
+        if (conf->n_kafka == conf->cap_kafka) {
+                size_t cap = conf->cap_kafka ? conf->cap_kafka * 2 : 8;
+                struct kafka_prop *k = realloc(conf->kafka, cap * sizeof(*k));
+                if (!k)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                conf->kafka = k;
+                conf->cap_kafka = cap;
+        }
+        conf->kafka[conf->n_kafka++] = (struct kafka_prop){
+            .scope = xstrdup(scope), .name = xstrdup(prop), .value = xstrdup(value),
+            .source = xstrdup(source)};
+        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_conf_set(kinfer_conf_t *conf, const char *name, const char *value,
+                             const char *source, char *errstr, size_t errstr_size)
+{
+        int i = prop_index(name);
+        if (i < 0) {
+                if (!strncmp(name, "kafka.", 6))
+                        return set_kafka(conf, name, value, source ? source : "api", errstr,
+                                         errstr_size);
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "unknown configuration key \"%s\"", name);
+        }
+        int64_t iv = 0;
+        kinfer_err_t err = check_value(&props[i], value, &iv, errstr, errstr_size);
+        if (err)
+                return err;
+        free(conf->val[i]);
+        free(conf->source[i]);
+        conf->val[i] = xstrdup(value);
+        conf->source[i] = xstrdup(source ? source : "api");
+        conf->ival[i] = iv;
+        return KINFER_OK;
+}
+
+static char *trim(char *s)
+{
+        while (isspace((unsigned char)*s))
+                s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+        return s;
+}
+
+kinfer_err_t kinfer_conf_set_kv(kinfer_conf_t *conf, const char *kv, const char *source,
+                                char *errstr, size_t errstr_size)
+{
+        char *dup = xstrdup(kv);
+        char *eq = strchr(dup, '=');
+        kinfer_err_t err;
+        if (!eq) {
+                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                    "expected key=value, got \"%s\"", kv);
+        } else {
+                *eq = '\0';
+                err = kinfer_conf_set(conf, trim(dup), trim(eq + 1), source, errstr, errstr_size);
+        }
+        free(dup);
+        return err;
+}
+
+kinfer_err_t kinfer_conf_load_file(kinfer_conf_t *conf, const char *path, char *errstr,
+                                   size_t errstr_size)
+{
+        FILE *fp = fopen(path, "r");
+        if (!fp)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__IO, "%s: %s", path,
+                                     strerror(errno));
+        char *line = NULL;
+        size_t cap = 0;
+        int lineno = 0;
+        kinfer_err_t err = KINFER_OK;
+        while (getline(&line, &cap, fp) != -1) {
+                lineno++;
+                char *s = trim(line);
+                if (!*s || *s == '#')
+                        continue;
+                char src[512], e[512];
+                snprintf(src, sizeof(src), "%s:%d", path, lineno);
+                if ((err = kinfer_conf_set_kv(conf, s, src, e, sizeof(e)))) {
+                        kinfer_seterr(errstr, errstr_size, err, "%s: %s", src, e);
+                        break;
+                }
+        }
+        free(line);
+        fclose(fp);
+        return err;
+}
+
+const char *kinfer_conf_env_name(const char *name, char *buf, size_t size)
+{
+        size_t o = (size_t)snprintf(buf, size, "KINFER_");
+        for (const char *p = name; *p && o + 1 < size; p++)
+                buf[o++] = (*p == '.' || *p == '-') ? '_' : (char)toupper((unsigned char)*p);
+        buf[o < size ? o : size - 1] = '\0';
+        return buf;
+}
+
+kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *errstr,
+                                  size_t errstr_size)
+{
+        if (!envp)
+                return KINFER_OK;
+        /* Table keys first (exact names), then KINFER_KAFKA_* pass-through that matched none. */
+        for (char *const *e = envp; *e; e++) {
+                if (strncmp(*e, "KINFER_", 7))
+                        continue;
+                const char *eq = strchr(*e, '=');
+                if (!eq)
+                        continue;
+                size_t nlen = (size_t)(eq - *e);
+                char envname[256];
+                int matched = 0;
+                for (size_t i = 0; i < N_PROPS; i++) {
+                        kinfer_conf_env_name(props[i].name, envname, sizeof(envname));
+                        if (strlen(envname) == nlen && !strncmp(envname, *e, nlen)) {
+                                char src[300];
+                                snprintf(src, sizeof(src), "env %s", envname);
+                                kinfer_err_t err =
+                                    kinfer_conf_set(conf, props[i].name, eq + 1, src, errstr, errstr_size);
+                                if (err)
+                                        return err;
+                                matched = 1;
+                                break;
+                        }
+                }
+                if (matched || strncmp(*e, "KINFER_KAFKA_", 13) || nlen >= sizeof(envname))
+                        continue;
+                char key[300];
+                size_t o = (size_t)snprintf(key, sizeof(key), "kafka.");
+                for (const char *p = *e + 13; p < eq && o + 1 < sizeof(key); p++)
+                        key[o++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+                key[o] = '\0';
+                char src[300];
+                snprintf(src, sizeof(src), "env %.*s", (int)nlen, *e);
+                kinfer_err_t err = kinfer_conf_set(conf, key, eq + 1, src, errstr, errstr_size);
+                if (err)
+                        return err;
+        }
+        return KINFER_OK;
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+const char *kinfer_conf_get(const kinfer_conf_t *conf, const char *name)
+{
+        int i = prop_index(name);
+        assert(i >= 0 && "kinfer_conf_get: not a table key");
+        if (i < 0)
+                return "";
+        if (conf->val[i])
+                return conf->val[i];
+        /* kafka.bootstrap.servers and kafka.group.id may also have come in via the pass-through
+         * spelling of another scope; the table value wins. */
+        return props[i].def ? props[i].def : "";
+}
+
+int64_t kinfer_conf_get_int(const kinfer_conf_t *conf, const char *name)
+{
+        int i = prop_index(name);
+        assert(i >= 0 && (props[i].type == CT_INT || props[i].type == CT_BOOL));
+        return i < 0 ? 0 : conf->ival[i];
+}
+
+int kinfer_conf_get_bool(const kinfer_conf_t *conf, const char *name)
+{
+        return kinfer_conf_get_int(conf, name) != 0;
+}
+
+size_t kinfer_conf_kafka_count(const kinfer_conf_t *conf)
+{
+        return conf->n_kafka;
+}
+
+void kinfer_conf_kafka_get(const kinfer_conf_t *conf, size_t i, const char **scope,
+                           const char **name, const char **value)
+{
+        assert(i < conf->n_kafka);
+        *scope = conf->kafka[i].scope;
+        *name = conf->kafka[i].name;
+        *value = conf->kafka[i].value;
+}
+
+kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t errstr_size)
+{
+        static const char *required[] = {"kafka.bootstrap.servers", "input.topic", "output.topic"};
+        for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+                if (!*kinfer_conf_get(conf, required[i]))
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                             "%s is required", required[i]);
+        if (!*kinfer_conf_get(conf, "model.path") && !*kinfer_conf_get(conf, "deployment"))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "model.path (or deployment) is required");
+        const char *fmt = kinfer_conf_get(conf, "input.format");
+        if (!strcmp(fmt, "avro-confluent") && !*kinfer_conf_get(conf, "input.schemas.dir"))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "input.format=avro-confluent needs input.schemas.dir");
+        if (!strcmp(fmt, "avro") && !*kinfer_conf_get(conf, "input.schema"))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "input.format=avro needs input.schema");
+        if (kinfer_conf_get_int(conf, "backpressure.resume.records") >
+            kinfer_conf_get_int(conf, "backpressure.max.records"))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "backpressure.resume.records must not exceed "
+                                     "backpressure.max.records");
+        if (!strcmp(kinfer_conf_get(conf, "output.topic"), kinfer_conf_get(conf, "dlq.topic")))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "dlq.topic must differ from output.topic");
+        return KINFER_OK;
+}
+
+/* ---- dumps and docs ----------------------------------------------------------------------- */
+
+int kinfer_conf_is_secret(const char *name)
+{
+        const char *p = name;
+        if (!strncmp(p, "kafka.", 6)) {
+                p += 6;
+                if (!strncmp(p, "consumer.", 9) || !strncmp(p, "producer.", 9))
+                        p += 9;
+                if (!strncmp(p, "sasl.", 5) || !strncmp(p, "ssl.key", 7))
+                        return 1;
+        }
+        return strstr(name, "password") || strstr(name, "secret");
+}
+
+/* Copy a conninfo with the value of password=... replaced (key=value form) and any
+ * postgresql://user:pass@ URI password masked. */
+static void mask_conninfo(const char *in, char *out, size_t size)
+{
+        size_t o = 0;
+        const char *p = in;
+        const char *uri = strstr(in, "://");
+        while (*p && o + 1 < size) {
+                if (!strncmp(p, "password", 8) && (p == in || isspace((unsigned char)p[-1]))) {
+                        const char *q = p + 8;
+                        while (isspace((unsigned char)*q))
+                                q++;
+                        if (*q == '=') {
+                                o += (size_t)snprintf(out + o, size - o, "password=******");
+                                q++;
+                                while (isspace((unsigned char)*q))
+                                        q++;
+                                if (*q == '\'') {
+                                        for (q++; *q && *q != '\''; q++)
+                                                if (*q == '\\' && q[1])
+                                                        q++;
+                                        if (*q)
+                                                q++;
+                                } else {
+                                        while (*q && !isspace((unsigned char)*q))
+                                                q++;
+                                }
+                                p = q;
+                                continue;
+                        }
+                }
+                if (uri && p > uri + 2 && *p == ':' && strchr(p, '@') &&
+                    !memchr(uri + 3, '/', (size_t)(p - uri - 3)) && !memchr(uri + 3, '@', (size_t)(p - uri - 3))) {
+                        const char *at = strchr(p, '@');
+                        o += (size_t)snprintf(out + o, size - o, ":******");
+                        p = at;
+                        uri = NULL;
+                        continue;
+                }
+                out[o++] = *p++;
+        }
+        out[o < size ? o : size - 1] = '\0';
+}
+
+static void dump_value(FILE *fp, const char *name, const char *value, const char *source)
+{
+        char masked[1024];
+        if (kinfer_conf_is_secret(name) && *value)
+                value = "******";
+        else if (!strcmp(name, "pg.conninfo")) {
+                mask_conninfo(value, masked, sizeof(masked));
+                value = masked;
+        }
+        if (source)
+                fprintf(fp, "%s=%s    # %s\n", name, value, source);
+        else
+                fprintf(fp, "%s=%s\n", name, value);
+}
+
+void kinfer_conf_dump(const kinfer_conf_t *conf, FILE *fp)
+{
+        fprintf(fp, "# kinfer effective configuration (secrets masked)\n");
+        for (size_t i = 0; i < N_PROPS; i++) {
+                if (!conf->val[i] && !props[i].def) {
+                        fprintf(fp, "#%s=\n", props[i].name);
+                        continue;
+                }
+                dump_value(fp, props[i].name, kinfer_conf_get(conf, props[i].name),
+                           conf->source[i] ? conf->source[i] : "default");
+        }
+        for (size_t i = 0; i < conf->n_kafka; i++) {
+                const struct kafka_prop *k = &conf->kafka[i];
+                char full[512];
+                snprintf(full, sizeof(full), "kafka.%s%s%s", k->scope, *k->scope ? "." : "", k->name);
+                dump_value(fp, full, k->value, k->source);
+        }
+}
+
+static const char *type_name(const struct conf_prop *p)
+{
+        switch (p->type) {
+        case CT_STR: return "string";
+        case CT_INT: return "integer";
+        case CT_BOOL: return "boolean";
+        case CT_ENUM: return "enum";
+        case CT_LIST: return "list";
+        }
+        return "?";
+}
+
+void kinfer_conf_dump_doc(FILE *fp)
+{
+        fprintf(fp,
+                "<!-- Generated by `kinfer serve --dump-config-doc` from the table in src/core/conf.c. "
+                "Do not edit. -->\n"
+                "# kinfer configuration\n\n"
+                "`kinfer serve --config FILE [-X key=value]...` reads, in this order (later wins):\n\n"
+                "1. the defaults below;\n"
+                "2. FILE: `key=value` lines, `#` comment lines, blank lines ignored;\n"
+                "3. `-X key=value` options, in order;\n"
+                "4. environment variables: key `a.b-c` is `KINFER_A_B_C` (upper case, `.` and `-` "
+                "become `_`), e.g. `KINFER_INPUT_TOPIC`, `KINFER_BATCH_MAX_WAIT_MS`.\n\n"
+                "An unknown key is an error naming the key (and `file:line`).\n\n"
+                "## librdkafka pass-through\n\n"
+                "Any `kafka.<property>` is passed to librdkafka unchanged as `<property>` (both the "
+                "consumer and the producer), so TLS and SASL need no kinfer option: "
+                "`kafka.security.protocol=SASL_SSL`, `kafka.sasl.mechanisms=PLAIN`, "
+                "`kafka.sasl.username=...`. `kafka.consumer.<property>` and "
+                "`kafka.producer.<property>` reach only one client. From the environment, "
+                "`KINFER_KAFKA_SASL_PASSWORD` sets `kafka.sasl.password` (every `_` after "
+                "`KINFER_KAFKA_` becomes `.`). See librdkafka's CONFIGURATION.md for the properties.\n\n"
+                "kinfer sets these itself (a `kafka.*` value overrides them, except the first two "
+                "which at-least-once delivery depends on): consumer `enable.auto.offset.store=false`, "
+                "producer `enable.idempotence=true`; consumer `enable.auto.commit=true`, "
+                "`auto.commit.interval.ms=1000`, `auto.offset.reset=earliest`, `fetch.wait.max.ms=10`; "
+                "producer `linger.ms=5`.\n\n"
+                "`kinfer serve --dump-config` prints the effective configuration with secrets masked "
+                "(keys containing `password` or `secret`, `kafka.sasl.*`, `kafka.ssl.key*`, and the "
+                "password inside `pg.conninfo`).\n\n"
+                "## Properties\n\n"
+                "| key | type | range / values | default | environment | description |\n"
+                "|---|---|---|---|---|---|\n");
+        for (size_t i = 0; i < N_PROPS; i++) {
+                const struct conf_prop *p = &props[i];
+                char range[128] = "", env[128];
+                if (p->type == CT_INT)
+                        snprintf(range, sizeof(range), "%lld .. %lld", (long long)p->min,
+                                 (long long)p->max);
+                else if (p->type == CT_ENUM) {
+                        size_t o = 0;
+                        for (const char *c = p->values; *c && o + 4 < sizeof(range); c++) {
+                                if (*c == '|') {
+                                        memcpy(range + o, ", ", 2);
+                                        o += 2;
+                                } else
+                                        range[o++] = *c;
+                        }
+                        range[o] = '\0';
+                }
+                fprintf(fp, "| `%s` | %s | %s | %s%s%s | `%s` | %s |\n", p->name, type_name(p), range,
+                        p->def ? "`" : "", p->def ? p->def : "", p->def ? "`" : "",
+                        kinfer_conf_env_name(p->name, env, sizeof(env)), p->doc);
+        }
+}

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* consumer.c -- the worker's Kafka consumer: group subscription, polling into message views,
+ * rebalance (eager or cooperative, following the configured assignor), pause/resume for
+ * backpressure, offset store after delivery and commit. With producer.c, the only file that
+ * includes rdkafka.h. */
+#include "kinfer/kafka/consumer.h"
+
+#include <ctype.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka/kafka_int.h"
+#include "kinfer/core/log.h"
+
+struct kinfer_consumer_s {
+        rd_kafka_t *rk;
+        kinfer_consumer_cbs_t cbs;
+        int paused;
+        int assigned; /* partitions currently assigned */
+};
+
+static void log_parts(const char *what, const rd_kafka_topic_partition_list_t *parts)
+{
+        char buf[1024];
+        size_t o = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < parts->cnt && o + 64 < sizeof(buf); i++)
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s[%d]", i ? "," : "",
+                                      parts->elems[i].topic, (int)parts->elems[i].partition);
+        kinfer_log(KINFER_LOG_INFO, "CONSUMER", "%s n=%d partitions=%s", what, parts->cnt, buf);
+}
+
+static void update_assigned(kinfer_consumer_t *cons)
+{
+        rd_kafka_topic_partition_list_t *cur = NULL;
+        if (!rd_kafka_assignment(cons->rk, &cur) && cur) {
+                cons->assigned = cur->cnt;
+                rd_kafka_topic_partition_list_destroy(cur);
+        }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+        kinfer_consumer_t *cons = opaque;
+        int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                log_parts("assigned", parts);
+                if (coop)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        rerr = rd_kafka_assign(rk, parts);
+                if (cons->paused)
+                        rd_kafka_pause_partitions(rk, parts);
+                update_assigned(cons);
+                if (cons->cbs.on_assign)
+                        cons->cbs.on_assign(cons->cbs.opaque, parts->cnt);
+        } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+                int lost = rd_kafka_assignment_lost(rk);
+                log_parts(lost ? "lost" : "revoked", parts);
+                if (cons->cbs.on_revoke)
+                        cons->cbs.on_revoke(cons->cbs.opaque, lost);
+                if (!lost) {
+                        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+                        if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                                kinfer_log(KINFER_LOG_WARN, "CONSUMER", "commit on revoke failed: %s",
+                                           rd_kafka_err2str(cerr));
+                }
+                if (coop)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        rerr = rd_kafka_assign(rk, NULL);
+                update_assigned(cons);
+                if (!coop)
+                        cons->assigned = 0;
+        } else {
+                kinfer_log(KINFER_LOG_ERR, "CONSUMER", "rebalance error: %s", rd_kafka_err2str(err));
+                rd_kafka_assign(rk, NULL);
+                cons->assigned = 0;
+        }
+        if (error) {
+                kinfer_log(KINFER_LOG_ERR, "CONSUMER", "incremental (un)assign failed: %s",
+                           rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+        if (rerr)
+                kinfer_log(KINFER_LOG_ERR, "CONSUMER", "(un)assign failed: %s", rd_kafka_err2str(rerr));
+}
+
+kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_consumer_cbs_t *cbs,
+                                       char *errstr, size_t errstr_size)
+{
+        kinfer_consumer_t *cons = calloc(1, sizeof(*cons));
+        if (!cons) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        if (cbs)
+                cons->cbs = *cbs;
+        const char *defaults[] = {"group.id", kinfer_conf_get(conf, "kafka.group.id"),
+                                  "enable.auto.commit", "true",
+                                  "auto.commit.interval.ms", "1000",
+                                  "auto.offset.reset", "earliest",
+                                  "fetch.wait.max.ms", "10",
+                                  "client.id", "kinfer-consumer",
+                                  NULL};
+        const char *forced[] = {"enable.auto.offset.store", "false", NULL};
+        rd_kafka_conf_t *rkconf = kinfer_kafka_conf_new(conf, "consumer", defaults, forced, errstr,
+                                                        errstr_size);
+        if (!rkconf) {
+                free(cons);
+                return NULL;
+        }
+        rd_kafka_conf_set_rebalance_cb(rkconf, rebalance_cb);
+        rd_kafka_conf_set_opaque(rkconf, cons);
+        char e[512];
+        cons->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkconf, e, sizeof(e));
+        if (!cons->rk) {
+                rd_kafka_conf_destroy(rkconf);
+                free(cons);
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "cannot create the consumer: %s", e);
+                return NULL;
+        }
+        rd_kafka_poll_set_consumer(cons->rk);
+
+        /* subscribe to input.topic (comma-separated) */
+        const char *topics = kinfer_conf_get(conf, "input.topic");
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
+        for (const char *p = topics; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                char name[256];
+                while (len && isspace((unsigned char)*p))
+                        p++, len--;
+                while (len && isspace((unsigned char)p[len - 1]))
+                        len--;
+                if (len && len < sizeof(name)) {
+                        memcpy(name, p, len);
+                        name[len] = '\0';
+                        rd_kafka_topic_partition_list_add(sub, name, RD_KAFKA_PARTITION_UA);
+                }
+                p = comma ? comma + 1 : p + strlen(p);
+        }
+        rd_kafka_resp_err_t err = sub->cnt ? rd_kafka_subscribe(cons->rk, sub)
+                                           : RD_KAFKA_RESP_ERR__INVALID_ARG;
+        rd_kafka_topic_partition_list_destroy(sub);
+        if (err) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "subscribe to \"%s\": %s", topics,
+                              rd_kafka_err2str(err));
+                kinfer_consumer_destroy(cons);
+                return NULL;
+        }
+        kinfer_log(KINFER_LOG_INFO, "CONSUMER", "subscribed topics=%s group=%s", topics,
+                   kinfer_conf_get(conf, "kafka.group.id"));
+        return cons;
+}
+
+int kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *msg, char *errstr,
+                         size_t errstr_size)
+{
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(cons->rk, timeout_ms);
+        if (!rkm)
+                return 0;
+        if (rkm->err) {
+                int fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL;
+                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        kinfer_log(fatal ? KINFER_LOG_ERR : KINFER_LOG_WARN, "CONSUMER",
+                                   "topic=%s partition=%d error=%s",
+                                   rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-", (int)rkm->partition,
+                                   rd_kafka_message_errstr(rkm));
+                if (fatal)
+                        kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "consumer: %s",
+                                      rd_kafka_message_errstr(rkm));
+                rd_kafka_message_destroy(rkm);
+                return fatal ? -1 : 0;
+        }
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+        *msg = (kinfer_msg_t){
+            .topic = rd_kafka_topic_name(rkm->rkt),
+            .partition = rkm->partition,
+            .offset = rkm->offset,
+            .key = rkm->key,
+            .key_len = rkm->key_len,
+            .value = rkm->payload,
+            .len = rkm->len,
+            .timestamp_ms = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
+            .handle = rkm,
+        };
+        return 1;
+}
+
+void kinfer_consumer_release(kinfer_consumer_t *cons, kinfer_msg_t *msg)
+{
+        if (msg->handle)
+                rd_kafka_message_destroy(msg->handle);
+        msg->handle = NULL;
+}
+
+void kinfer_consumer_rewind(kinfer_consumer_t *cons, kinfer_msg_t *msg)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, msg->topic, msg->partition)->offset = msg->offset;
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(cons->rk, l, 0 /* async */);
+        if (error) {
+                kinfer_log(KINFER_LOG_ERR, "CONSUMER", "rewind topic=%s partition=%d offset=%lld: %s",
+                           msg->topic, (int)msg->partition, (long long)msg->offset,
+                           rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        kinfer_consumer_release(cons, msg);
+}
+
+size_t kinfer_consumer_headers(const kinfer_msg_t *msg, kinfer_header_view_t *out, size_t max)
+{
+        rd_kafka_headers_t *hdrs = NULL;
+        if (!msg->handle || rd_kafka_message_headers(msg->handle, &hdrs) || !hdrs)
+                return 0;
+        size_t n = 0;
+        const char *name;
+        const void *val;
+        size_t size;
+        while (n < max && !rd_kafka_header_get_all(hdrs, n, &name, &val, &size)) {
+                out[n] = (kinfer_header_view_t){.key = name, .value = val, .value_len = size};
+                n++;
+        }
+        return n;
+}
+
+kinfer_err_t kinfer_consumer_store(kinfer_consumer_t *cons, const char *topic, int32_t partition,
+                                   int64_t next_offset)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(cons->rk, l);
+        if (!err)
+                err = l->elems[0].err;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+                kinfer_log(KINFER_LOG_DEBUG, "CONSUMER", "store topic=%s partition=%d offset=%lld: %s",
+                           topic, (int)partition, (long long)next_offset, rd_kafka_err2str(err));
+                return KINFER_ERR__KAFKA;
+        }
+        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, char *errstr, size_t errstr_size)
+{
+        rd_kafka_resp_err_t err = rd_kafka_commit(cons->rk, NULL, 0);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "commit: %s",
+                                     rd_kafka_err2str(err));
+        return KINFER_OK;
+}
+
+void kinfer_consumer_set_paused(kinfer_consumer_t *cons, int paused)
+{
+        paused = !!paused;
+        if (cons->paused == paused)
+                return;
+        cons->paused = paused;
+        rd_kafka_topic_partition_list_t *cur = NULL;
+        if (rd_kafka_assignment(cons->rk, &cur) || !cur)
+                return;
+        if (cur->cnt) {
+                if (paused)
+                        rd_kafka_pause_partitions(cons->rk, cur);
+                else
+                        rd_kafka_resume_partitions(cons->rk, cur);
+        }
+        rd_kafka_topic_partition_list_destroy(cur);
+}
+
+int kinfer_consumer_assigned(const kinfer_consumer_t *cons)
+{
+        return cons->assigned;
+}
+
+kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, char *errstr, size_t errstr_size)
+{
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(cons->rk);
+        if (err)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "close: %s",
+                                     rd_kafka_err2str(err));
+        return KINFER_OK;
+}
+
+void kinfer_consumer_destroy(kinfer_consumer_t *cons)
+{
+        if (!cons)
+                return;
+        if (cons->rk)
+                rd_kafka_destroy(cons->rk);
+        free(cons);
+}

@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* model.c -- load a model file (mmap) or buffer, verify every byte of it, and set up the
+ * weight views. A bad file is input, not a programmer error: every check returns a message
+ * that names the problem. */
+#include "model/model_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "text/bucket_rank.h"
+#include "kinfer/core/sha256.h"
+
+static uint32_t rd32(const uint8_t *p)
+{
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p)
+{
+        return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static void model_free(kinfer_model_t *model)
+{
+        if (!model)
+                return;
+        if (model->blob) {
+                if (model->mapped)
+                        munmap(model->blob, model->size);
+                else
+                        free(model->blob);
+        }
+        if (model->rank_owned)
+                kinfer_bucket_rank_term(&model->rank);
+        free(model->labels);
+        free(model->meta_json);
+        free(model->parents);
+        free(model);
+}
+
+const kinfer_tensor_view_t *kinfer_model_tensor(const kinfer_model_t *model, uint32_t kind)
+{
+        for (int i = 0; i < model->n_tensors; i++)
+                if (model->tensors[i].kind == kind)
+                        return &model->tensors[i];
+        return NULL;
+}
+
+static int kind_known(uint32_t kind)
+{
+        switch (kind) {
+        case KINFER_T_META: case KINFER_T_LABELS: case KINFER_T_FEATURIZER: case KINFER_T_ARCH:
+        case KINFER_T_BUCKET_MAP: case KINFER_T_IDF: case KINFER_T_EMBED: case KINFER_T_BIAS:
+        case KINFER_T_BUCKET_RANK: case KINFER_T_CALIB:
+        case KINFER_T_OUT_W: case KINFER_T_OUT_B:
+                return 1;
+        default:
+                return kind >= KINFER_T_HIDDEN_W && kind < KINFER_T_HIDDEN_W + 2 * KINFER_MAX_HIDDEN;
+        }
+}
+
+/* Expected byte size of a tensor, or 0 when the dtype does not say (BYTES, CSR). */
+static uint64_t dtype_size(uint32_t dtype, uint32_t rows, uint32_t cols)
+{
+        switch (dtype) {
+        case KINFER_DTYPE_F32: case KINFER_DTYPE_I32: return (uint64_t)rows * cols * 4;
+        case KINFER_DTYPE_Q8: return (uint64_t)rows * kinfer_q8_stride(cols);
+        default: return 0;
+        }
+}
+
+#define FAIL(...) do { kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT, __VA_ARGS__); return -1; } while (0)
+
+static int setup_dense(kinfer_dense_t *d, const kinfer_tensor_view_t *w,
+                       const kinfer_tensor_view_t *b, const char *what, char *errstr,
+                       size_t errstr_size)
+{
+        if (!w)
+                FAIL("%s weights are missing", what);
+        d->out = (int32_t)w->rows;
+        d->in = (int32_t)w->cols;
+        d->dtype = w->dtype;
+        if (w->dtype == KINFER_DTYPE_F32) {
+                d->w = (const float *)w->data;
+        } else if (w->dtype == KINFER_DTYPE_Q8) {
+                d->q8 = w->data;
+        } else if (w->dtype == KINFER_DTYPE_CSR) {
+                if (w->size < 4)
+                        FAIL("%s: sparse weights truncated", what);
+                uint32_t nnz = rd32(w->data);
+                uint64_t need = 4 + 4 * ((uint64_t)w->rows + 1) + 8 * (uint64_t)nnz;
+                if (need != w->size)
+                        FAIL("%s: sparse weights are %llu bytes, nnz=%u needs %llu", what,
+                             (unsigned long long)w->size, nnz, (unsigned long long)need);
+                d->csr_ptr = (const uint32_t *)(w->data + 4);
+                d->csr_col = d->csr_ptr + w->rows + 1;
+                d->csr_val = (const float *)(d->csr_col + nnz);
+                if (d->csr_ptr[0] != 0 || d->csr_ptr[w->rows] != nnz)
+                        FAIL("%s: sparse row pointers are inconsistent", what);
+                for (uint32_t r = 0; r < w->rows; r++)
+                        if (d->csr_ptr[r] > d->csr_ptr[r + 1])
+                                FAIL("%s: sparse row pointers decrease at row %u", what, r);
+                for (uint32_t i = 0; i < nnz; i++)
+                        if (d->csr_col[i] >= w->cols)
+                                FAIL("%s: sparse column index %u out of range", what, d->csr_col[i]);
+        } else {
+                FAIL("%s: unsupported dtype %u", what, w->dtype);
+        }
+        if (b) {
+                if (b->dtype != KINFER_DTYPE_F32 || b->rows * b->cols != w->rows)
+                        FAIL("%s bias has %u values, expected %u", what, b->rows * b->cols, w->rows);
+                d->b = (const float *)b->data;
+        }
+        return 0;
+}
+
+static int parse_meta(kinfer_model_t *model, const kinfer_tensor_view_t *t, char *errstr,
+                      size_t errstr_size)
+{
+        model->meta_json = malloc(t->size + 1);
+        if (!model->meta_json)
+                FAIL("out of memory");
+        memcpy(model->meta_json, t->data, t->size);
+        model->meta_json[t->size] = '\0';
+        json_error_t jerr;
+        json_t *root = json_loadb((const char *)t->data, t->size, 0, &jerr);
+        if (!root || !json_is_object(root)) {
+                json_decref(root);
+                FAIL("metadata is not a JSON object (%s at line %d)", jerr.text, jerr.line);
+        }
+        const char *s = json_string_value(json_object_get(root, "name"));
+        snprintf(model->name, sizeof(model->name), "%s", s ? s : "");
+        json_t *lin = json_object_get(root, "lineage");
+        s = json_string_value(json_object_get(lin, "method"));
+        snprintf(model->method, sizeof(model->method), "%s", s ? s : "");
+        json_t *parents = json_object_get(lin, "parents");
+        if (json_is_array(parents) && json_array_size(parents) > 0) {
+                size_t n = json_array_size(parents);
+                model->parents = calloc(n, sizeof(*model->parents));
+                if (!model->parents) {
+                        json_decref(root);
+                        FAIL("out of memory");
+                }
+                for (size_t i = 0; i < n; i++) {
+                        json_t *p = json_array_get(parents, i);
+                        kinfer_model_parent_t *mp = &model->parents[model->n_parents];
+                        const char *sha = json_string_value(json_object_get(p, "sha256"));
+                        if (!sha || strlen(sha) != 64)
+                                continue;
+                        snprintf(mp->sha256, sizeof(mp->sha256), "%s", sha);
+                        s = json_string_value(json_object_get(p, "name"));
+                        snprintf(mp->name, sizeof(mp->name), "%s", s ? s : "");
+                        mp->version = (int32_t)json_integer_value(json_object_get(p, "version"));
+                        s = json_string_value(json_object_get(p, "relation"));
+                        snprintf(mp->relation, sizeof(mp->relation), "%s", s ? s : "");
+                        model->n_parents++;
+                }
+        }
+        json_decref(root);
+        return 0;
+}
+
+/* Verify the blob and set up every view. */
+static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
+{
+        const uint8_t *b = model->blob;
+        size_t size = model->size;
+        if (size < 64)
+                FAIL("truncated: %zu bytes, shorter than the 64-byte header", size);
+        if (memcmp(b, KINFER_MODEL_MAGIC, 4))
+                FAIL("not a kinfer model: bad magic bytes (expected \"KINF\")");
+        uint32_t version = rd32(b + 4);
+        if (version != KINFER_MODEL_VERSION)
+                FAIL("unsupported format version %u (this kinfer reads version %d)", version,
+                     KINFER_MODEL_VERSION);
+        uint32_t n_tensors = rd32(b + 8);
+        uint64_t file_size = rd64(b + 16);
+        if (file_size > size)
+                FAIL("truncated: header says %llu bytes, only %zu present",
+                     (unsigned long long)file_size, size);
+        if (file_size < size)
+                FAIL("trailing data: header says %llu bytes, file has %zu",
+                     (unsigned long long)file_size, size);
+        if (n_tensors == 0 || n_tensors > KINFER_MAX_TENSORS || 64 + 32 * (uint64_t)n_tensors > size)
+                FAIL("bad tensor count %u", n_tensors);
+        uint8_t digest[32];
+        kinfer_sha256(b + 64, size - 64, digest);
+        if (memcmp(digest, b + 24, 32)) {
+                char want[65], got[65];
+                kinfer_hex(b + 24, 32, want);
+                kinfer_hex(digest, 32, got);
+                FAIL("checksum mismatch: content sha256 is %.12s..., header says %.12s... (file corrupt)",
+                     got, want);
+        }
+        kinfer_sha256_hex(b, size, model->sha_hex);
+
+        model->n_tensors = (int)n_tensors;
+        for (uint32_t i = 0; i < n_tensors; i++) {
+                const uint8_t *e = b + 64 + 32 * i;
+                kinfer_tensor_view_t *t = &model->tensors[i];
+                t->kind = rd32(e);
+                t->dtype = rd32(e + 4);
+                t->rows = rd32(e + 8);
+                t->cols = rd32(e + 12);
+                uint64_t off = rd64(e + 16);
+                t->size = rd64(e + 24);
+                if (!kind_known(t->kind))
+                        FAIL("tensor %u has unknown kind %u", i, t->kind);
+                if (off % 64 || off < 64 + 32 * (uint64_t)n_tensors || off > size || t->size > size - off)
+                        FAIL("tensor %u (kind %u) lies outside the file (offset %llu, size %llu)",
+                             i, t->kind, (unsigned long long)off, (unsigned long long)t->size);
+                uint64_t want = dtype_size(t->dtype, t->rows, t->cols);
+                if (t->dtype > KINFER_DTYPE_CSR)
+                        FAIL("tensor %u (kind %u) has unknown dtype %u", i, t->kind, t->dtype);
+                if (want && want != t->size)
+                        FAIL("tensor %u (kind %u) is %llu bytes, its shape %ux%u needs %llu", i,
+                             t->kind, (unsigned long long)t->size, t->rows, t->cols,
+                             (unsigned long long)want);
+                t->data = b + off;
+        }
+
+        const kinfer_tensor_view_t *t;
+        if (!(t = kinfer_model_tensor(model, KINFER_T_FEATURIZER)) || t->size != sizeof(model->feat))
+                FAIL("featurizer settings are missing or the wrong size");
+        memcpy(&model->feat, t->data, sizeof(model->feat));
+        const char *why = kinfer_featurizer_conf_check(&model->feat);
+        if (why)
+                FAIL("featurizer settings: %s", why);
+        model->n_buckets = (int32_t)model->feat.n_buckets;
+
+        if (!(t = kinfer_model_tensor(model, KINFER_T_ARCH)) || t->dtype != KINFER_DTYPE_I32 ||
+            t->rows * t->cols < 3)
+                FAIL("architecture record is missing");
+        const int32_t *arch = (const int32_t *)t->data;
+        model->dim = arch[0];
+        model->n_hidden = arch[1];
+        model->n_labels = arch[2];
+        /* widths size the runtime's buffers: bound them, so a crafted header cannot make a
+         * loader or runtime allocate gigabytes (found by tests/fuzz/fuzz_model.c) */
+        if (model->dim < 1 || model->dim > KINFER_MAX_WIDTH || model->n_labels < 1 ||
+            model->n_labels > KINFER_MAX_WIDTH || model->n_hidden < 0 ||
+            model->n_hidden > KINFER_MAX_HIDDEN)
+                FAIL("architecture out of range (dim %d, hidden layers %d, labels %d; widths up to %d)",
+                     model->dim, model->n_hidden, model->n_labels, KINFER_MAX_WIDTH);
+
+        if (!(t = kinfer_model_tensor(model, KINFER_T_LABELS)) || t->dtype != KINFER_DTYPE_BYTES)
+                FAIL("labels are missing");
+        if ((uint64_t)model->n_labels > t->size)
+                FAIL("labels: %d labels declared in %llu bytes", model->n_labels,
+                     (unsigned long long)t->size);
+        model->labels = calloc((size_t)model->n_labels, sizeof(char *));
+        if (!model->labels)
+                FAIL("out of memory");
+        {
+                const char *p = (const char *)t->data, *end = p + t->size;
+                for (int32_t i = 0; i < model->n_labels; i++) {
+                        const char *z = memchr(p, '\0', (size_t)(end - p));
+                        if (!z)
+                                FAIL("labels: %d labels declared, only %d present", model->n_labels, i);
+                        model->labels[i] = (char *)p;
+                        p = z + 1;
+                }
+        }
+
+        if (!(t = kinfer_model_tensor(model, KINFER_T_EMBED)))
+                FAIL("embedding table is missing");
+        if (t->dtype != KINFER_DTYPE_F32 && t->dtype != KINFER_DTYPE_Q8)
+                FAIL("embedding table has unsupported dtype %u", t->dtype);
+        if ((int32_t)t->cols != model->dim)
+                FAIL("embedding table is %u wide, architecture says %d", t->cols, model->dim);
+        model->embed_dtype = t->dtype;
+        model->embed = t->data;
+        model->n_rows = (int32_t)t->rows;
+        model->embed_stride = t->dtype == KINFER_DTYPE_F32 ? (size_t)t->cols * 4 : kinfer_q8_stride(t->cols);
+
+        if ((t = kinfer_model_tensor(model, KINFER_T_BUCKET_RANK))) {
+                if (t->dtype != KINFER_DTYPE_I32 ||
+                    kinfer_bucket_rank_view(&model->rank, t->data, t->size, (uint32_t)model->n_buckets))
+                        FAIL("bucket rank index is %llu bytes, %d buckets need %zu",
+                             (unsigned long long)t->size, model->n_buckets,
+                             kinfer_bucket_rank_bytes((uint32_t)model->n_buckets));
+                const char *bad = kinfer_bucket_rank_check(&model->rank, (uint32_t)model->n_buckets,
+                                                           model->n_rows);
+                if (bad)
+                        FAIL("%s", bad);
+        }
+        if ((t = kinfer_model_tensor(model, KINFER_T_BUCKET_MAP))) {
+                if (t->dtype != KINFER_DTYPE_I32 || t->rows * t->cols != (uint32_t)model->n_buckets)
+                        FAIL("bucket map has %u entries, featurizer has %d buckets", t->rows * t->cols,
+                             model->n_buckets);
+                model->bucket_map = (const int32_t *)t->data;
+                for (int32_t i = 0; i < model->n_buckets; i++)
+                        if (model->bucket_map[i] < -1 || model->bucket_map[i] >= model->n_rows)
+                                FAIL("bucket map entry %d points at row %d of %d", i,
+                                     model->bucket_map[i], model->n_rows);
+                if (!model->rank.bits) {
+                        int rc = kinfer_bucket_rank_build(&model->rank, model->bucket_map,
+                                                          (uint32_t)model->n_buckets);
+                        if (rc < 0)
+                                FAIL("out of memory (bucket rank index)");
+                        model->rank_owned = rc == 0;
+                }
+        } else if (!model->rank.bits && model->n_rows != model->n_buckets) {
+                FAIL("embedding table has %d rows for %d buckets and no bucket map", model->n_rows,
+                     model->n_buckets);
+        }
+        if ((t = kinfer_model_tensor(model, KINFER_T_IDF))) {
+                if (t->dtype != KINFER_DTYPE_F32 || t->rows * t->cols != (uint32_t)model->n_rows)
+                        FAIL("idf has %u values for %d rows", t->rows * t->cols, model->n_rows);
+                model->idf = (const float *)t->data;
+        }
+        if ((t = kinfer_model_tensor(model, KINFER_T_BIAS))) {
+                if (t->dtype != KINFER_DTYPE_F32 || t->rows * t->cols != (uint32_t)model->dim)
+                        FAIL("bias has %u values for width %d", t->rows * t->cols, model->dim);
+                model->bias = (const float *)t->data;
+        }
+        int32_t width = model->dim;
+        for (int i = 0; i < model->n_hidden; i++) {
+                char what[32];
+                snprintf(what, sizeof(what), "hidden layer %d", i);
+                if (setup_dense(&model->hidden[i], kinfer_model_tensor(model, KINFER_T_HIDDEN_W + 2 * i),
+                                kinfer_model_tensor(model, KINFER_T_HIDDEN_B + 2 * i), what, errstr,
+                                errstr_size))
+                        return -1;
+                if (model->hidden[i].out < 1 || model->hidden[i].out > KINFER_MAX_WIDTH)
+                        FAIL("%s is %d wide (1 to %d)", what, model->hidden[i].out, KINFER_MAX_WIDTH);
+                if (model->hidden[i].in != width)
+                        FAIL("%s takes %d inputs, previous width is %d", what, model->hidden[i].in, width);
+                width = model->hidden[i].out;
+        }
+        if ((t = kinfer_model_tensor(model, KINFER_T_OUT_W))) {
+                if (setup_dense(&model->out, t, kinfer_model_tensor(model, KINFER_T_OUT_B),
+                                "output layer", errstr, errstr_size))
+                        return -1;
+                if (model->out.in != width || model->out.out != model->n_labels)
+                        FAIL("output layer is %dx%d, expected %dx%d", model->out.out, model->out.in,
+                             model->n_labels, width);
+        } else if (width != model->n_labels) {
+                FAIL("no output layer, but the last width %d is not the %d labels", width,
+                     model->n_labels);
+        }
+
+        model->temperature = 1.0f;
+        if ((t = kinfer_model_tensor(model, KINFER_T_CALIB))) {
+                if (t->dtype != KINFER_DTYPE_F32 || t->rows * t->cols != 1)
+                        FAIL("calibration record is not one f32");
+                memcpy(&model->temperature, t->data, 4);
+                if (!(model->temperature > 0.01f && model->temperature < 100.0f))
+                        FAIL("calibration temperature %g is out of range (0.01, 100)",
+                             (double)model->temperature);
+        }
+        if (!(t = kinfer_model_tensor(model, KINFER_T_META)))
+                FAIL("metadata is missing");
+        if (parse_meta(model, t, errstr, errstr_size))
+                return -1;
+        snprintf(model->format, sizeof(model->format), "%s%s",
+                 model->embed_dtype == KINFER_DTYPE_Q8 ? "q8" : "f32",
+                 model->bucket_map || model->rank.bits ? "+pruned" : "");
+        return 0;
+}
+
+kinfer_model_t *kinfer_model_load_mem(const void *buf, size_t len, char *errstr, size_t errstr_size)
+{
+        kinfer_model_t *model = calloc(1, sizeof(*model));
+        if (!model) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        atomic_init(&model->refcnt, 1);
+        model->blob = aligned_alloc(64, (len + 63) & ~(size_t)63);
+        if (!model->blob && len) {
+                free(model);
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (%zu bytes)", len);
+                return NULL;
+        }
+        if (len)
+                memcpy(model->blob, buf, len);
+        model->size = len;
+        if (model_setup(model, errstr, errstr_size)) {
+                model_free(model);
+                return NULL;
+        }
+        return model;
+}
+
+kinfer_model_t *kinfer_model_load_file(const char *path, char *errstr, size_t errstr_size)
+{
+        char why[400];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__IO, "%s: %s", path, strerror(errno));
+                return NULL;
+        }
+        struct stat st;
+        if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__IO, "%s: not a regular file", path);
+                close(fd);
+                return NULL;
+        }
+        kinfer_model_t *model = calloc(1, sizeof(*model));
+        if (!model) {
+                close(fd);
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        atomic_init(&model->refcnt, 1);
+        model->size = (size_t)st.st_size;
+        if (model->size > 0) {
+                void *p = mmap(NULL, model->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+                if (p == MAP_FAILED) {
+                        kinfer_seterr(errstr, errstr_size, KINFER_ERR__IO, "%s: mmap: %s", path,
+                                      strerror(errno));
+                        close(fd);
+                        free(model);
+                        return NULL;
+                }
+                model->blob = p;
+                model->mapped = 1;
+        }
+        close(fd);
+        if (model_setup(model, why, sizeof(why))) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT, "%s: %s", path, why);
+                model_free(model);
+                return NULL;
+        }
+        return model;
+}
+
+kinfer_model_t *kinfer_model_keep(kinfer_model_t *model)
+{
+        atomic_fetch_add(&model->refcnt, 1);
+        return model;
+}
+
+void kinfer_model_release(kinfer_model_t *model)
+{
+        if (model && atomic_fetch_sub(&model->refcnt, 1) == 1)
+                model_free(model);
+}
+
+int32_t kinfer_model_n_labels(const kinfer_model_t *model) { return model->n_labels; }
+const char *kinfer_model_label(const kinfer_model_t *model, int32_t i)
+{
+        return i >= 0 && i < model->n_labels ? model->labels[i] : NULL;
+}
+int32_t kinfer_model_label_index(const kinfer_model_t *model, const char *label)
+{
+        for (int32_t i = 0; i < model->n_labels; i++)
+                if (!strcmp(model->labels[i], label))
+                        return i;
+        return -1;
+}
+int32_t kinfer_model_n_buckets(const kinfer_model_t *model) { return model->n_buckets; }
+int32_t kinfer_model_n_rows(const kinfer_model_t *model) { return model->n_rows; }
+int32_t kinfer_model_dim(const kinfer_model_t *model) { return model->dim; }
+int32_t kinfer_model_n_hidden(const kinfer_model_t *model) { return model->n_hidden; }
+float kinfer_model_temperature(const kinfer_model_t *model) { return model->temperature; }
+const char *kinfer_model_format(const kinfer_model_t *model) { return model->format; }
+const char *kinfer_model_sha256_hex(const kinfer_model_t *model) { return model->sha_hex; }
+const void *kinfer_model_bytes(const kinfer_model_t *model, size_t *sizep)
+{
+        *sizep = model->size;
+        return model->blob;
+}
+const char *kinfer_model_meta_json(const kinfer_model_t *model) { return model->meta_json; }
+const char *kinfer_model_name(const kinfer_model_t *model) { return model->name; }
+const char *kinfer_model_lineage_method(const kinfer_model_t *model) { return model->method; }
+int32_t kinfer_model_n_parents(const kinfer_model_t *model) { return model->n_parents; }
+const kinfer_model_parent_t *kinfer_model_parent(const kinfer_model_t *model, int32_t i)
+{
+        return i >= 0 && i < model->n_parents ? &model->parents[i] : NULL;
+}
+size_t kinfer_model_size(const kinfer_model_t *model) { return model->size; }

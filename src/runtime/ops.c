@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ops.c -- kernels: embedding bag (f32, q8), dense (BLAS and reference), relu, softmax, top-k,
+ * q8 row (de)quantization. */
+#include "runtime/ops.h"
+#include "runtime/ops_q8.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PREFETCH_AHEAD 20 /* rows ahead: ~80 cache lines in flight covers DRAM latency */
+
+static inline void prefetch_row(const uint8_t *p, size_t bytes)
+{
+        for (size_t o = 0; o < bytes; o += 64)
+                __builtin_prefetch(p + o, 0, 0);
+}
+
+/* The f32 bag for a width D known at compile time (instantiated below for 1..64): the record's
+ * D accumulators stay in vector registers, with an exact-length tail, so no row is read past
+ * its end (the generic loop reloads and stores x for every feature). */
+static inline __attribute__((always_inline)) void
+bag_f32_fixed(const uint8_t *embed, size_t stride, const int32_t D, const int32_t *rows,
+              const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
+{
+        const size_t total = offs[n];
+        for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)
+                prefetch_row(embed + (size_t)rows[i] * stride, (size_t)D * 4);
+        size_t i = 0;
+        for (int32_t r = 0; r < n; r++) {
+                float acc[64];
+                for (int32_t j = 0; j < D; j++)
+                        acc[j] = bias ? bias[j] : 0.0f;
+                for (; i < offs[r + 1]; i++) {
+                        if (i + PREFETCH_AHEAD < total)
+                                prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, (size_t)D * 4);
+                        const float *e = (const float *)(embed + (size_t)rows[i] * stride);
+                        const float wi = w[i];
+                        for (int32_t j = 0; j < D; j++)
+                                acc[j] += wi * e[j];
+                }
+                memcpy(X + (size_t)r * D, acc, sizeof(float) * (size_t)D);
+        }
+}
+
+#define BAG_F32_CASE(D)                                                                                    case D:                                                                                                    bag_f32_fixed(embed, stride, D, rows, w, offs, n, bias, X);                                        return 0;
+#define BAG_F32_CASES8(b)                                                                                  BAG_F32_CASE(b + 1) BAG_F32_CASE(b + 2) BAG_F32_CASE(b + 3) BAG_F32_CASE(b + 4)                    BAG_F32_CASE(b + 5) BAG_F32_CASE(b + 6) BAG_F32_CASE(b + 7) BAG_F32_CASE(b + 8)
+
+/* @returns 0 when a fixed-width kernel handled the batch, -1 otherwise. */
+static int bag_f32_dispatch(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
+                            const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
+{
+        switch (dim) {
+                BAG_F32_CASES8(0) BAG_F32_CASES8(8) BAG_F32_CASES8(16) BAG_F32_CASES8(24)
+                BAG_F32_CASES8(32) BAG_F32_CASES8(40) BAG_F32_CASES8(48) BAG_F32_CASES8(56)
+        default:
+                return -1;
+        }
+}
+
+void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
+                      int32_t n_rows, const int32_t *rows, const float *w, const size_t *offs,
+                      int32_t n, const float *bias, float *X)
+{
+        /* q8 tables up to 64 wide: the register-accumulator kernel of ops_q8.c */
+        if (dtype == KINFER_DTYPE_Q8 && kinfer_bag_batch_q8(embed, stride, dim, n_rows, rows, w, offs, n, bias, X) == 0)
+                return;
+        /* f32 tables up to 64 wide: fixed-width kernels */
+        if (dtype == KINFER_DTYPE_F32 && bag_f32_dispatch(embed, stride, dim, rows, w, offs, n, bias, X) == 0)
+                return;
+        const size_t total = offs[n];
+        for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)
+                prefetch_row(embed + (size_t)rows[i] * stride, stride);
+        size_t i = 0;
+        for (int32_t r = 0; r < n; r++) {
+                float *restrict x = X + (size_t)r * dim;
+                if (bias)
+                        memcpy(x, bias, sizeof(float) * (size_t)dim);
+                else
+                        memset(x, 0, sizeof(float) * (size_t)dim);
+                for (; i < offs[r + 1]; i++) {
+                        if (i + PREFETCH_AHEAD < total)
+                                prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, stride);
+                        const uint8_t *row = embed + (size_t)rows[i] * stride;
+                        if (dtype == KINFER_DTYPE_Q8) {
+                                float scale;
+                                memcpy(&scale, row, 4);
+                                const int8_t *restrict q = (const int8_t *)(row + 4);
+                                const float wi = w[i] * scale;
+                                for (int32_t j = 0; j < dim; j++)
+                                        x[j] += wi * (float)q[j];
+                        } else {
+                                const float *restrict e = (const float *)row;
+                                const float wi = w[i];
+                                for (int32_t j = 0; j < dim; j++)
+                                        x[j] += wi * e[j];
+                        }
+                }
+        }
+}
+
+void kinfer_q8_row_dequant(const uint8_t *row, int32_t cols, float *out)
+{
+        float scale;
+        memcpy(&scale, row, 4);
+        const int8_t *q = (const int8_t *)(row + 4);
+        for (int32_t j = 0; j < cols; j++)
+                out[j] = scale * (float)q[j];
+}
+
+void kinfer_q8_row_quant(const float *x, int32_t cols, uint8_t *row)
+{
+        float amax = 0;
+        for (int32_t j = 0; j < cols; j++)
+                amax = fmaxf(amax, fabsf(x[j]));
+        float scale = amax / 127.0f;
+        float inv = scale > 0 ? 1.0f / scale : 0.0f;
+        memcpy(row, &scale, 4);
+        int8_t *q = (int8_t *)(row + 4);
+        for (int32_t j = 0; j < cols; j++) {
+                long v = lrintf(x[j] * inv);
+                q[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+        size_t stride = kinfer_q8_stride((uint32_t)cols);
+        memset(row + 4 + cols, 0, stride - 4 - (size_t)cols);
+}
+
+void kinfer_dense_to_f32(const kinfer_dense_t *d, float *W)
+{
+        for (int32_t o = 0; o < d->out; o++) {
+                float *w = W + (size_t)o * d->in;
+                if (d->dtype == KINFER_DTYPE_F32) {
+                        memcpy(w, d->w + (size_t)o * d->in, sizeof(float) * (size_t)d->in);
+                } else if (d->dtype == KINFER_DTYPE_Q8) {
+                        kinfer_q8_row_dequant(d->q8 + (size_t)o * kinfer_q8_stride((uint32_t)d->in), d->in, w);
+                } else {
+                        memset(w, 0, sizeof(float) * (size_t)d->in);
+                        for (uint32_t p = d->csr_ptr[o]; p < d->csr_ptr[o + 1]; p++)
+                                w[d->csr_col[p]] = d->csr_val[p];
+                }
+        }
+}
+
+static void dense_bias(const kinfer_dense_t *d, int32_t batch, float *Y)
+{
+        for (int32_t b = 0; b < batch; b++) {
+                float *y = Y + (size_t)b * d->out;
+                if (d->b)
+                        memcpy(y, d->b, sizeof(float) * (size_t)d->out);
+                else
+                        memset(y, 0, sizeof(float) * (size_t)d->out);
+        }
+}
+
+/* Q8 and CSR weights, and the reference path: plain loops. */
+static void dense_loops(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y)
+{
+        for (int32_t b = 0; b < batch; b++) {
+                const float *x = X + (size_t)b * d->in;
+                float *y = Y + (size_t)b * d->out;
+                for (int32_t o = 0; o < d->out; o++) {
+                        float acc = 0;
+                        if (d->dtype == KINFER_DTYPE_F32) {
+                                const float *wr = d->w + (size_t)o * d->in;
+                                for (int32_t i = 0; i < d->in; i++)
+                                        acc += wr[i] * x[i];
+                        } else if (d->dtype == KINFER_DTYPE_Q8) {
+                                const uint8_t *row = d->q8 + (size_t)o * kinfer_q8_stride((uint32_t)d->in);
+                                float scale;
+                                memcpy(&scale, row, 4);
+                                const int8_t *q = (const int8_t *)(row + 4);
+                                for (int32_t i = 0; i < d->in; i++)
+                                        acc += (float)q[i] * x[i];
+                                acc *= scale;
+                        } else { /* CSR */
+                                for (uint32_t p = d->csr_ptr[o]; p < d->csr_ptr[o + 1]; p++)
+                                        acc += d->csr_val[p] * x[d->csr_col[p]];
+                        }
+                        y[o] += acc;
+                }
+        }
+}
+
+void kinfer_dense_ref(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y)
+{
+        dense_bias(d, batch, Y);
+        dense_loops(d, X, batch, Y);
+}
+
+void kinfer_dense(const kinfer_dense_t *d, const float *X, int32_t batch, float *Y)
+{
+        dense_bias(d, batch, Y);
+        if (d->dtype == KINFER_DTYPE_F32)
+                kinfer_sgemm_nt(batch, d->out, d->in, X, d->w, Y);
+        else
+                dense_loops(d, X, batch, Y);
+}
+
+void kinfer_relu(float *x, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+float kinfer_softmax(float *x, int32_t n)
+{
+        float mx = x[0];
+        for (int32_t i = 1; i < n; i++)
+                mx = x[i] > mx ? x[i] : mx; /* not fmaxf: that is a libm call without -ffast-math */
+        float sum = 0;
+        for (int32_t i = 0; i < n; i++) {
+                x[i] = expf(x[i] - mx);
+                sum += x[i];
+        }
+        float inv = 1.0f / sum;
+        for (int32_t i = 0; i < n; i++)
+                x[i] *= inv;
+        return mx + logf(sum);
+}
+
+void kinfer_topk(const float *p, int32_t n, int32_t k, int32_t *idx, float *val)
+{
+        int32_t m = 0;
+        for (int32_t i = 0; i < n; i++) {
+                if (m == k && p[i] <= val[k - 1])
+                        continue;
+                int32_t j = m < k ? m++ : k - 1;
+                while (j > 0 && val[j - 1] < p[i]) {
+                        val[j] = val[j - 1];
+                        idx[j] = idx[j - 1];
+                        j--;
+                }
+                val[j] = p[i];
+                idx[j] = i;
+        }
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* runtime.c -- batch inference over one immutable model; a per-thread scratch arena that only
+ * grows when a batch needs more than any batch before it. */
+#include "kinfer/runtime/runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinfer/text/featurize.h"
+#include "model/model_int.h"
+#include "runtime/ops.h"
+
+struct kinfer_runtime_s {
+        int32_t max_batch;
+        int reference;
+        uint32_t *buckets;  /* featurizer output for one record */
+        size_t bucket_cap;
+        int32_t *rows;      /* weighed features of the whole batch, record r at offs[r] */
+        float *w;
+        size_t feat_cap;    /* entries in rows/w */
+        size_t *offs;       /* max_batch + 1 */
+        kinfer_feat_scratch_t fs;
+        float *act[2];      /* activations, max_batch x act_width each */
+        size_t act_cap;     /* floats in each */
+};
+
+kinfer_runtime_t *kinfer_runtime_new(int32_t max_batch, char *errstr, size_t errstr_size)
+{
+        if (max_batch < 1) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                              "max_batch must be at least 1 (got %d)", max_batch);
+                return NULL;
+        }
+        kinfer_runtime_t *rt = calloc(1, sizeof(*rt));
+        if (!rt) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        rt->max_batch = max_batch;
+        return rt;
+}
+
+void kinfer_runtime_destroy(kinfer_runtime_t *rt)
+{
+        if (!rt)
+                return;
+        free(rt->buckets);
+        free(rt->rows);
+        free(rt->w);
+        free(rt->offs);
+        kinfer_feat_scratch_term(&rt->fs);
+        free(rt->act[0]);
+        free(rt->act[1]);
+        free(rt);
+}
+
+void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on)
+{
+        rt->reference = on;
+}
+
+/* Room for one record's buckets (n) and the batch's features so far plus n. */
+static int reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
+{
+        if (n > rt->bucket_cap) {
+                size_t cap = rt->bucket_cap ? rt->bucket_cap : 1024;
+                while (cap < n)
+                        cap *= 2;
+                free(rt->buckets);
+                rt->buckets = malloc(cap * sizeof(uint32_t));
+                rt->bucket_cap = rt->buckets ? cap : 0;
+                if (!rt->buckets || kinfer_feat_scratch_reserve(&rt->fs, cap))
+                        return -1;
+        }
+        if (used + n > rt->feat_cap) {
+                size_t cap = rt->feat_cap ? rt->feat_cap : 1 << 14;
+                while (cap < used + n)
+                        cap *= 2;
+                int32_t *rows = realloc(rt->rows, cap * sizeof(int32_t));
+                if (rows)
+                        rt->rows = rows;
+                float *w = realloc(rt->w, cap * sizeof(float));
+                if (w)
+                        rt->w = w;
+                if (!rows || !w)
+                        return -1;
+                rt->feat_cap = cap;
+        }
+        return 0;
+}
+
+static int reserve_act(kinfer_runtime_t *rt, size_t n)
+{
+        if (n <= rt->act_cap)
+                return 0;
+        for (int i = 0; i < 2; i++) {
+                free(rt->act[i]);
+                rt->act[i] = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
+        }
+        rt->act_cap = rt->act[0] && rt->act[1] ? n : 0;
+        return rt->act_cap ? 0 : -1;
+}
+
+/* Featurize and bag every text into X (n x dim); then run the dense layers. On success *outp
+ * points at the logits (n x n_labels) inside the arena. */
+static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
+                            const char *const *texts, const size_t *lens, int32_t n, float **outp,
+                            char *errstr, size_t errstr_size)
+{
+        if (n < 0 || n > rt->max_batch)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "batch of %d records, runtime holds at most %d", n, rt->max_batch);
+        int32_t width = model->dim > model->n_labels ? model->dim : model->n_labels;
+        for (int i = 0; i < model->n_hidden; i++)
+                if (model->hidden[i].out > width)
+                        width = model->hidden[i].out;
+        if (reserve_act(rt, (size_t)rt->max_batch * (size_t)width))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (activations)");
+
+        if (!rt->offs && !(rt->offs = malloc(((size_t)rt->max_batch + 1) * sizeof(size_t))))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+        /* Phase 1: featurize and weigh every record (compute-bound). */
+        size_t used = 0;
+        rt->offs[0] = 0;
+        for (int32_t r = 0; r < n; r++) {
+                size_t bound = kinfer_featurize_bound(&model->feat, lens[r]);
+                if (reserve_feat(rt, used, bound))
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
+                                             "out of memory (features of a %zu-byte record)", lens[r]);
+                size_t nb = kinfer_featurize(&model->feat, texts[r], lens[r], rt->buckets);
+                used += kinfer_feat_weigh(&model->feat, rt->buckets, nb,
+                                          model->rank.bits ? &model->rank : NULL, model->bucket_map,
+                                          model->idf, &rt->fs, rt->rows + used, rt->w + used);
+                rt->offs[r + 1] = used;
+        }
+        /* Phase 2: the embedding bags (memory-bound; prefetches run across records). */
+        kinfer_bag_batch(model->embed_dtype, model->embed, model->embed_stride, model->dim,
+                         model->n_rows, rt->rows,
+                         rt->w, rt->offs, n, model->bias, rt->act[0]);
+        int cur = 0;
+        for (int i = 0; i < model->n_hidden; i++) {
+                const kinfer_dense_t *d = &model->hidden[i];
+                float *Y = rt->act[cur ^ 1];
+                if (rt->reference)
+                        kinfer_dense_ref(d, rt->act[cur], n, Y);
+                else
+                        kinfer_dense(d, rt->act[cur], n, Y);
+                kinfer_relu(Y, (size_t)n * (size_t)d->out);
+                cur ^= 1;
+        }
+        if (model->out.out) {
+                float *Y = rt->act[cur ^ 1];
+                if (rt->reference)
+                        kinfer_dense_ref(&model->out, rt->act[cur], n, Y);
+                else
+                        kinfer_dense(&model->out, rt->act[cur], n, Y);
+                cur ^= 1;
+        }
+        *outp = rt->act[cur];
+        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_runtime_logits(kinfer_runtime_t *rt, const kinfer_model_t *model,
+                                   const char *const *texts, const size_t *lens, int32_t n,
+                                   float *logits, char *errstr, size_t errstr_size)
+{
+        float *L;
+        kinfer_err_t err = forward(rt, model, texts, lens, n, &L, errstr, errstr_size);
+        if (err)
+                return err;
+        memcpy(logits, L, sizeof(float) * (size_t)n * (size_t)model->n_labels);
+        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t *model,
+                                     const char *const *texts, const size_t *lens, int32_t n,
+                                     int32_t k, kinfer_prediction_t *out, char *errstr,
+                                     size_t errstr_size)
+{
+        if (k < 1 || k > KINFER_TOPK_MAX)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "k must be in [1, %d] (got %d)", KINFER_TOPK_MAX, k);
+        if (k > model->n_labels)
+                k = model->n_labels;
+        float *L;
+        kinfer_err_t err = forward(rt, model, texts, lens, n, &L, errstr, errstr_size);
+        if (err)
+                return err;
+        const float inv_t = 1.0f / model->temperature;
+        for (int32_t r = 0; r < n; r++) {
+                float *p = L + (size_t)r * model->n_labels;
+                if (inv_t != 1.0f)
+                        for (int32_t j = 0; j < model->n_labels; j++)
+                                p[j] *= inv_t;
+                kinfer_softmax(p, model->n_labels);
+                out[r].n = k;
+                kinfer_topk(p, model->n_labels, k, out[r].label, out[r].prob);
+        }
+        return KINFER_OK;
+}

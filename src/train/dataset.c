@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* dataset.c -- read TSV / fastText / plain-line data files; errors name the file and line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinfer/core/sha256.h"
+#include "kinfer/train/train.h"
+
+void kinfer_dataset_destroy(kinfer_dataset_t *ds)
+{
+        if (!ds)
+                return;
+        free(ds->texts);
+        free(ds->lens);
+        free(ds->labels);
+        free(ds->line_no);
+        free(ds->words);
+        free(ds->buf);
+        free(ds);
+}
+
+static char *read_file(const char *path, size_t *lenp, char *errstr, size_t errstr_size)
+{
+        FILE *fp = !strcmp(path, "-") ? stdin : fopen(path, "rb");
+        if (!fp) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__IO, "%s: %s", path, strerror(errno));
+                return NULL;
+        }
+        size_t cap = 1 << 20, len = 0;
+        char *buf = malloc(cap);
+        while (buf) {
+                size_t r = fread(buf + len, 1, cap - len - 1, fp);
+                len += r;
+                if (len + 1 < cap) {
+                        if (ferror(fp)) {
+                                kinfer_seterr(errstr, errstr_size, KINFER_ERR__IO, "%s: read error", path);
+                                free(buf);
+                                buf = NULL;
+                        }
+                        break;
+                }
+                cap *= 2;
+                char *nb = realloc(buf, cap);
+                if (!nb) {
+                        free(buf);
+                        buf = NULL;
+                }
+                buf = nb;
+        }
+        if (fp != stdin)
+                fclose(fp);
+        if (!buf) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "%s: out of memory", path);
+                return NULL;
+        }
+        buf[len] = '\0';
+        *lenp = len;
+        return buf;
+}
+
+kinfer_dataset_t *kinfer_dataset_load(const char *path, int allow_unlabelled, char *errstr,
+                                      size_t errstr_size)
+{
+        kinfer_dataset_t *ds = calloc(1, sizeof(*ds));
+        if (!ds) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        snprintf(ds->path, sizeof(ds->path), "%s", path);
+        size_t len;
+        if (!(ds->buf = read_file(path, &len, errstr, errstr_size))) {
+                free(ds);
+                return NULL;
+        }
+        kinfer_sha256(ds->buf, len, ds->sha256);
+        size_t n_lines = 1;
+        for (size_t i = 0; i < len; i++)
+                n_lines += ds->buf[i] == '\n';
+        ds->texts = malloc(n_lines * sizeof(*ds->texts));
+        ds->lens = malloc(n_lines * sizeof(*ds->lens));
+        ds->labels = malloc(n_lines * sizeof(*ds->labels));
+        ds->line_no = malloc(n_lines * sizeof(*ds->line_no));
+        ds->words = malloc(n_lines * sizeof(*ds->words));
+        if (!ds->texts || !ds->lens || !ds->labels || !ds->line_no || !ds->words) {
+                kinfer_dataset_destroy(ds);
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "%s: out of memory", path);
+                return NULL;
+        }
+        char *p = ds->buf, *end = ds->buf + len;
+        int32_t line = 0;
+        while (p < end) {
+                char *nl = memchr(p, '\n', (size_t)(end - p));
+                char *eol = nl ? nl : end;
+                line++;
+                if (eol > p && eol[-1] == '\r')
+                        eol[-1] = '\0', eol--;
+                *eol = '\0';
+                char *s = p;
+                p = nl ? nl + 1 : end;
+                if (s == eol)
+                        continue; /* blank line */
+                if (!ds->format) {
+                        if (!strncmp(s, "__label__", 9))
+                                ds->format = KINFER_DATA_FASTTEXT;
+                        else if (strchr(s, '\t'))
+                                ds->format = KINFER_DATA_TSV;
+                        else if (allow_unlabelled)
+                                ds->format = KINFER_DATA_LINES;
+                        else {
+                                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                              "%s:%d: neither TSV (label<TAB>text) nor fastText "
+                                              "(__label__LABEL text)", path, line);
+                                kinfer_dataset_destroy(ds);
+                                return NULL;
+                        }
+                }
+                const char *label = NULL, *text = s;
+                if (ds->format == KINFER_DATA_TSV) {
+                        char *tab = strchr(s, '\t');
+                        if (!tab || tab == s) {
+                                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                              "%s:%d: %s: expected label<TAB>text", path, line,
+                                              tab ? "empty label" : "no tab");
+                                kinfer_dataset_destroy(ds);
+                                return NULL;
+                        }
+                        *tab = '\0';
+                        label = s;
+                        text = tab + 1;
+                } else if (ds->format == KINFER_DATA_FASTTEXT) {
+                        if (strncmp(s, "__label__", 9) || s[9] == '\0' || s[9] == ' ') {
+                                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                              "%s:%d: expected __label__LABEL text", path, line);
+                                kinfer_dataset_destroy(ds);
+                                return NULL;
+                        }
+                        char *sp = strpbrk(s + 9, " \t");
+                        label = s + 9;
+                        if (sp) {
+                                *sp = '\0';
+                                text = sp + 1;
+                        } else {
+                                text = eol;
+                        }
+                        /* further __label__ tokens (multi-label lines): the first label wins */
+                        while (!strncmp(text, "__label__", 9)) {
+                                const char *sp2 = strpbrk(text, " \t");
+                                text = sp2 ? sp2 + 1 : eol;
+                        }
+                }
+                int32_t i = ds->n++;
+                ds->texts[i] = text;
+                ds->lens[i] = (size_t)(eol - text);
+                ds->labels[i] = label;
+                ds->line_no[i] = line;
+                int32_t words = 0, in = 0;
+                for (const char *q = text; q < eol; q++) {
+                        int sp = *q == ' ' || *q == '\t';
+                        words += !sp && !in;
+                        in = !sp;
+                }
+                ds->words[i] = words;
+        }
+        if (ds->n == 0) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT, "%s: no records", path);
+                kinfer_dataset_destroy(ds);
+                return NULL;
+        }
+        if (ds->format == KINFER_DATA_LINES) {
+                free(ds->labels);
+                ds->labels = NULL;
+        }
+        return ds;
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* eval.c -- accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix,
+ * classifying with the serving runtime in batches over several threads. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinfer/model/model_write.h"
+#include "kinfer/runtime/runtime.h"
+#include "kinfer/train/train.h"
+
+#define EVAL_BATCH 256
+
+typedef struct eval_job_s {
+        const kinfer_model_t *model;
+        const kinfer_dataset_t *ds;
+        int32_t begin, end;
+        int32_t *pred;
+        float *conf;
+        kinfer_err_t err;
+        char errstr[256];
+} eval_job_t;
+
+static void *eval_thread(void *arg)
+{
+        eval_job_t *j = arg;
+        kinfer_runtime_t *rt = kinfer_runtime_new(EVAL_BATCH, j->errstr, sizeof(j->errstr));
+        if (!rt) {
+                j->err = KINFER_ERR__NOMEM;
+                return NULL;
+        }
+        kinfer_prediction_t out[EVAL_BATCH];
+        for (int32_t b = j->begin; b < j->end; b += EVAL_BATCH) {
+                int32_t n = j->end - b < EVAL_BATCH ? j->end - b : EVAL_BATCH;
+                j->err = kinfer_runtime_classify(rt, j->model, j->ds->texts + b, j->ds->lens + b, n, 1,
+                                                 out, j->errstr, sizeof(j->errstr));
+                if (j->err)
+                        break;
+                for (int32_t i = 0; i < n; i++) {
+                        j->pred[b + i] = out[i].label[0];
+                        j->conf[b + i] = out[i].prob[0];
+                }
+        }
+        kinfer_runtime_destroy(rt);
+        return NULL;
+}
+
+void kinfer_eval_term(kinfer_eval_t *ev)
+{
+        free(ev->precision);
+        free(ev->recall);
+        free(ev->f1);
+        free(ev->support);
+        free(ev->confusion);
+        memset(ev, 0, sizeof(*ev));
+}
+
+kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds, int32_t threads,
+                         kinfer_eval_t *ev, char *errstr, size_t errstr_size)
+{
+        memset(ev, 0, sizeof(*ev));
+        if (!ds->labels)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                     "%s: has no labels to evaluate against", ds->path);
+        const int32_t L = kinfer_model_n_labels(model);
+        int32_t *pred = malloc((size_t)ds->n * sizeof(int32_t));
+        float *conf = malloc((size_t)ds->n * sizeof(float));
+        ev->n_labels = L;
+        ev->precision = calloc((size_t)L, sizeof(double));
+        ev->recall = calloc((size_t)L, sizeof(double));
+        ev->f1 = calloc((size_t)L, sizeof(double));
+        ev->support = calloc((size_t)L + 1, sizeof(int64_t));
+        ev->confusion = calloc((size_t)(L + 1) * (size_t)L, sizeof(int64_t));
+        if (!pred || !conf || !ev->precision || !ev->recall || !ev->f1 || !ev->support || !ev->confusion) {
+                free(pred);
+                free(conf);
+                kinfer_eval_term(ev);
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+        }
+        if (threads < 1)
+                threads = 1;
+        if (threads > 64)
+                threads = 64;
+        eval_job_t jobs[64];
+        pthread_t tids[64];
+        for (int t = 0; t < threads; t++) {
+                memset(&jobs[t], 0, sizeof(jobs[t]));
+                jobs[t] = (eval_job_t){.model = model, .ds = ds, .pred = pred, .conf = conf,
+                                       .begin = (int32_t)((int64_t)ds->n * t / threads),
+                                       .end = (int32_t)((int64_t)ds->n * (t + 1) / threads)};
+        }
+        for (int t = 1; t < threads; t++)
+                pthread_create(&tids[t], NULL, eval_thread, &jobs[t]);
+        eval_thread(&jobs[0]);
+        for (int t = 1; t < threads; t++)
+                pthread_join(tids[t], NULL);
+        for (int t = 0; t < threads; t++)
+                if (jobs[t].err) {
+                        kinfer_seterr(errstr, errstr_size, jobs[t].err, "%s", jobs[t].errstr);
+                        free(pred);
+                        free(conf);
+                        kinfer_eval_term(ev);
+                        return jobs[t].err;
+                }
+        double bin_n[10] = {0}, bin_conf[10] = {0}, bin_ok[10] = {0};
+        for (int32_t i = 0; i < ds->n; i++) {
+                int32_t y = kinfer_model_label_index(model, ds->labels[i]);
+                int bin = conf[i] >= 1.0f ? 9 : (int)(conf[i] * 10);
+                bin_n[bin]++;
+                bin_conf[bin] += conf[i];
+                bin_ok[bin] += y == pred[i];
+                ev->mean_confidence += conf[i];
+                if (y < 0)
+                        y = L; /* not a label of the model: always wrong */
+                ev->support[y]++;
+                ev->confusion[(size_t)y * L + pred[i]]++;
+                ev->correct += y == pred[i];
+                ev->n++;
+        }
+        free(pred);
+        free(conf);
+        ev->accuracy = ev->n ? (double)ev->correct / (double)ev->n : 0;
+        if (ev->n) {
+                ev->mean_confidence /= (double)ev->n;
+                for (int b = 0; b < 10; b++)
+                        if (bin_n[b] > 0)
+                                ev->ece += fabs(bin_conf[b] - bin_ok[b]) / (double)ev->n;
+        }
+        int32_t classes = 0;
+        for (int32_t c = 0; c < L; c++) {
+                int64_t tp = ev->confusion[(size_t)c * L + c], pp = 0;
+                for (int32_t r = 0; r <= L; r++)
+                        pp += ev->confusion[(size_t)r * L + c];
+                ev->precision[c] = pp ? (double)tp / (double)pp : 0;
+                ev->recall[c] = ev->support[c] ? (double)tp / (double)ev->support[c] : 0;
+                double s = ev->precision[c] + ev->recall[c];
+                ev->f1[c] = s > 0 ? 2 * ev->precision[c] * ev->recall[c] / s : 0;
+                if (ev->support[c] || pp) {
+                        ev->macro_f1 += ev->f1[c];
+                        classes++;
+                }
+        }
+        ev->macro_f1 = classes ? ev->macro_f1 / classes : 0;
+        return KINFER_OK;
+}
+
+char *kinfer_eval_json(const kinfer_model_t *model, const kinfer_eval_t *ev, int with_confusion)
+{
+        kinfer_strbuf_t sb = {0};
+        const int32_t L = ev->n_labels;
+        kinfer_strbuf_printf(&sb, "{\"n\": %lld, \"correct\": %lld, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
+                                  "\"mean_confidence\": %.6f, \"ece\": %.6f, "
+                                  "\"unknown_labels\": %lld, \"per_class\": [",
+                             (long long)ev->n, (long long)ev->correct, ev->accuracy, ev->macro_f1,
+                             ev->mean_confidence, ev->ece, (long long)ev->support[L]);
+        for (int32_t c = 0; c < L; c++) {
+                kinfer_strbuf_printf(&sb, "%s{\"label\": ", c ? ", " : "");
+                kinfer_strbuf_json_str(&sb, kinfer_model_label(model, c));
+                kinfer_strbuf_printf(&sb, ", \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, \"support\": %lld}",
+                                     ev->precision[c], ev->recall[c], ev->f1[c], (long long)ev->support[c]);
+        }
+        kinfer_strbuf_printf(&sb, "]");
+        if (with_confusion) {
+                kinfer_strbuf_printf(&sb, ", \"confusion\": [");
+                for (int32_t r = 0; r <= L; r++) {
+                        kinfer_strbuf_printf(&sb, "%s[", r ? ", " : "");
+                        for (int32_t c = 0; c < L; c++)
+                                kinfer_strbuf_printf(&sb, "%s%lld", c ? ", " : "",
+                                                     (long long)ev->confusion[(size_t)r * L + c]);
+                        kinfer_strbuf_printf(&sb, "]");
+                }
+                kinfer_strbuf_printf(&sb, "]");
+        }
+        kinfer_strbuf_printf(&sb, "}");
+        if (sb.oom) {
+                kinfer_strbuf_free(&sb);
+                return NULL;
+        }
+        return sb.s;
+}

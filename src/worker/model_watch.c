@@ -1,0 +1,720 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* model_watch.c -- the worker's registry thread: initial load of the deployment's active
+ * model, LISTEN kinfer_deployment, load + verify + warm-up of a newly activated model and
+ * hand-off to the swap callback, worker heartbeats, and the bounded metrics ring written
+ * with reconnect + exponential backoff. Every PostgreSQL call runs on this thread (or in
+ * kinfer_model_watch_new before the worker starts), never on the data path. */
+#include "kinfer/worker/model_watch.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kinfer/core/log.h"
+#include "kinfer/runtime/runtime.h"
+
+#define MW_TICK_MS 200 /* longest wait on the socket: bounds stop latency */
+#define MW_BACKOFF_MIN_MS 100
+#define MW_CACHE 2 /* verified models kept: the active one and the one before */
+
+/* One buffered metrics window: the registry struct plus copies of its strings. */
+typedef struct mw_window_s {
+        kinfer_registry_metrics_t m;
+        char model_name[129];
+        char model_sha256[65];
+        char *label_counts_json; /* malloc'd or NULL */
+} mw_window_t;
+
+struct kinfer_model_watch_s {
+        char *conninfo;
+        char deployment[129];
+        char worker_id[192];
+        char host[128];
+        int heartbeat_ms, backoff_max_ms, warmup;
+        kinfer_registry_t *reg; /* used by the watch thread only, once started */
+        kinfer_runtime_t *rt;   /* warm-up runtime */
+
+        kinfer_model_watch_swap_cb *swap;
+        void *opaque;
+        pthread_t thread;
+        int started;
+
+        /* Models verified and warmed up before (one reference each, by sha256; models are
+         * immutable): a rollback to one of them needs no fetch and no verification.
+         * Watch thread only. cache[0] is the most recent. */
+        kinfer_model_watch_loaded_t cache[MW_CACHE];
+
+        pthread_mutex_t lock; /* protects everything below */
+        int stop;
+        int flush_ms;
+        mw_window_t *ring;
+        size_t cap, head, count;
+        kinfer_model_watch_stats_t stats;
+        /* the model handed over last */
+        int64_t model_id;
+        char model_name[129];
+        int32_t model_version;
+        char model_sha256[65];
+        char failed_sha256[65]; /* last refused artifact (not retried until notified) */
+        /* the model before the last hand-over (reported again if the worker refuses it) */
+        int64_t prev_id;
+        char prev_name[129];
+        int32_t prev_version;
+        char prev_sha256[65];
+        double t_notify;         /* when the notification behind the last hand-over came */
+        char pending_error[512]; /* a refusal reported by the worker, to record */
+        int has_pending_error;
+};
+
+static double mw_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- loading -------------------------------------------------------------------------------- */
+
+/* Verify the registry's bytes and warm the model up. Fills @p loaded on success. */
+static kinfer_err_t mw_load(kinfer_model_watch_t *w, const kinfer_registry_model_t *m,
+                            kinfer_model_watch_loaded_t *loaded, char *errstr, size_t errstr_size)
+{
+        char why[384];
+        kinfer_model_t *model = kinfer_model_load_mem(m->bytes, m->len, why, sizeof(why));
+        if (!model)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                     "model %s:%d refused: %s", m->name, (int)m->version, why);
+        if (strcmp(kinfer_model_sha256_hex(model), m->sha256)) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                              "model %s:%d refused: artifact sha256 %.12s... is not the "
+                              "registered %.12s...",
+                              m->name, (int)m->version, kinfer_model_sha256_hex(model), m->sha256);
+                kinfer_model_release(model);
+                return KINFER_ERR__BAD_FORMAT;
+        }
+        if (w->warmup && w->rt) {
+                static const char *texts[] = {"warm up the new model before the swap",
+                                              "kinfer model registry"};
+                size_t lens[2] = {strlen(texts[0]), strlen(texts[1])};
+                kinfer_prediction_t out[2];
+                if (kinfer_runtime_classify(w->rt, model, texts, lens, 2, 1, out, why,
+                                            sizeof(why)) != KINFER_OK) {
+                        kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                      "model %s:%d refused: warm-up classification failed: %s",
+                                      m->name, (int)m->version, why);
+                        kinfer_model_release(model);
+                        return KINFER_ERR__BAD_FORMAT;
+                }
+        }
+        loaded->model = model;
+        loaded->id = m->id;
+        snprintf(loaded->name, sizeof(loaded->name), "%s", m->name);
+        loaded->version = m->version;
+        memcpy(loaded->sha256, m->sha256, sizeof(loaded->sha256));
+        return KINFER_OK;
+}
+
+/* "name:version" of the model handed over last (for log lines; the worker thread may revert
+ * it in kinfer_model_watch_report_swap, hence the lock). */
+static const char *mw_current_str(kinfer_model_watch_t *w, char *buf, size_t size)
+{
+        pthread_mutex_lock(&w->lock);
+        snprintf(buf, size, "%s:%d", w->model_name, (int)w->model_version);
+        pthread_mutex_unlock(&w->lock);
+        return buf;
+}
+
+/* ---- cache of verified models (watch thread) ------------------------------------------------ */
+
+/* Remember @p loaded (takes one more reference), most recent first. */
+static void mw_cache_put(kinfer_model_watch_t *w, const kinfer_model_watch_loaded_t *loaded)
+{
+        for (int i = 0; i < MW_CACHE; i++)
+                if (w->cache[i].model && !strcmp(w->cache[i].sha256, loaded->sha256)) {
+                        kinfer_model_watch_loaded_t hit = w->cache[i];
+                        memmove(&w->cache[1], &w->cache[0], (size_t)i * sizeof(w->cache[0]));
+                        w->cache[0] = hit;
+                        return;
+                }
+        kinfer_model_release(w->cache[MW_CACHE - 1].model);
+        memmove(&w->cache[1], &w->cache[0], (MW_CACHE - 1) * sizeof(w->cache[0]));
+        w->cache[0] = *loaded;
+        w->cache[0].model = kinfer_model_keep(loaded->model);
+}
+
+/* A cached model with this sha256, with one new reference for the caller, or 0. */
+static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256,
+                        kinfer_model_watch_loaded_t *out)
+{
+        for (int i = 0; i < MW_CACHE; i++)
+                if (w->cache[i].model && !strcmp(w->cache[i].sha256, sha256)) {
+                        *out = w->cache[i];
+                        out->model = kinfer_model_keep(w->cache[i].model);
+                        return 1;
+                }
+        return 0;
+}
+
+/* Upsert the worker row: the model handed over last; @p last_error NULL keeps the recorded
+ * one, "" clears it. */
+static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status,
+                                 const char *last_error)
+{
+        char errstr[256], name[129], sha[65];
+        int64_t id;
+        int32_t version;
+        pthread_mutex_lock(&w->lock);
+        id = w->model_id;
+        version = w->model_version;
+        memcpy(name, w->model_name, sizeof(name));
+        memcpy(sha, w->model_sha256, sizeof(sha));
+        pthread_mutex_unlock(&w->lock);
+        kinfer_registry_worker_t row = {.worker_id = w->worker_id,
+                                        .host = w->host,
+                                        .pid = (int32_t)getpid(),
+                                        .deployment = w->deployment,
+                                        .model_id = id,
+                                        .model_name = name[0] ? name : NULL,
+                                        .model_version = version,
+                                        .model_sha256 = sha[0] ? sha : NULL,
+                                        .status = status,
+                                        .last_error = last_error};
+        kinfer_err_t err = kinfer_registry_worker_upsert(w->reg, &row, errstr, sizeof(errstr));
+        if (err)
+                kinfer_log(KINFER_LOG_DEBUG, "REGISTRY", "heartbeat failed: %s", errstr);
+        return err;
+}
+
+static void mw_set_current(kinfer_model_watch_t *w, const kinfer_model_watch_loaded_t *loaded)
+{
+        pthread_mutex_lock(&w->lock);
+        w->prev_id = w->model_id;
+        memcpy(w->prev_name, w->model_name, sizeof(w->prev_name));
+        w->prev_version = w->model_version;
+        memcpy(w->prev_sha256, w->model_sha256, sizeof(w->prev_sha256));
+        w->model_id = loaded->id;
+        snprintf(w->model_name, sizeof(w->model_name), "%s", loaded->name);
+        w->model_version = loaded->version;
+        memcpy(w->model_sha256, loaded->sha256, sizeof(w->model_sha256));
+        w->failed_sha256[0] = '\0';
+        w->stats.version = loaded->version;
+        pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * Look up the deployment's active model; when it is not the one handed over last, load it,
+ * verify it, warm it up and swap it in. @p notified: a NOTIFY asked for this (a refused
+ * artifact is retried only then). @p t0: when the notification was received (ms).
+ * @returns KINFER_ERR__DB when the connection failed (the caller reconnects).
+ */
+static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, double t0)
+{
+        char errstr[512];
+        kinfer_registry_model_t m;
+        kinfer_err_t err =
+            kinfer_registry_deployment_active(w->reg, w->deployment, &m, errstr, sizeof(errstr));
+        if (err == KINFER_ERR__NOENT) {
+                char cur[160];
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                           "deployment=%s has no active model; keeping %s", w->deployment,
+                           mw_current_str(w, cur, sizeof(cur)));
+                return KINFER_OK;
+        }
+        if (err)
+                return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+        pthread_mutex_lock(&w->lock);
+        int same = !strcmp(m.sha256, w->model_sha256);
+        int failed_before = !strcmp(m.sha256, w->failed_sha256);
+        pthread_mutex_unlock(&w->lock);
+        if (same || (failed_before && !notified)) {
+                kinfer_registry_model_term(&m);
+                return KINFER_OK;
+        }
+        double t_fetch = mw_now_ms(), t_load = t_fetch;
+        kinfer_model_watch_loaded_t loaded = {0};
+        int cached = mw_cache_get(w, m.sha256, &loaded);
+        if (cached) {
+                pthread_mutex_lock(&w->lock);
+                w->stats.cache_hits++;
+                pthread_mutex_unlock(&w->lock);
+                /* verified before; the registry's name/version may be new (same bytes) */
+                loaded.id = m.id;
+                snprintf(loaded.name, sizeof(loaded.name), "%s", m.name);
+                loaded.version = m.version;
+                err = KINFER_OK;
+        } else {
+                err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
+                if (err) {
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                                   "deployment=%s model=%s:%d fetch failed: %s", w->deployment,
+                                   m.name, (int)m.version, errstr);
+                        kinfer_registry_model_term(&m);
+                        return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+                }
+                t_load = mw_now_ms();
+                err = mw_load(w, &m, &loaded, errstr, sizeof(errstr));
+        }
+        double t_ready = mw_now_ms();
+        if (err == KINFER_OK)
+                mw_cache_put(w, &loaded);
+        if (err == KINFER_OK) {
+                char swaperr[256] = "";
+                /* current first: the worker may report the swap applied before swap() returns */
+                mw_set_current(w, &loaded);
+                pthread_mutex_lock(&w->lock);
+                w->t_notify = t0;
+                pthread_mutex_unlock(&w->lock);
+                /* from here on the callback owns loaded.model, whatever it returns */
+                if (w->swap(w->opaque, &loaded, swaperr, sizeof(swaperr)) != KINFER_OK) {
+                        snprintf(errstr, sizeof(errstr), "model %s:%d: swap failed: %s", m.name,
+                                 (int)m.version, swaperr);
+                        err = KINFER_ERR__STATE;
+                        pthread_mutex_lock(&w->lock);
+                        w->model_id = w->prev_id;
+                        memcpy(w->model_name, w->prev_name, sizeof(w->model_name));
+                        w->model_version = w->prev_version;
+                        memcpy(w->model_sha256, w->prev_sha256, sizeof(w->model_sha256));
+                        w->stats.version = w->prev_version;
+                        pthread_mutex_unlock(&w->lock);
+                }
+        }
+        double t_swap = mw_now_ms();
+        if (err) {
+                char cur[160];
+                kinfer_log(KINFER_LOG_ERR, "REGISTRY", "deployment=%s keeping model=%s: %s",
+                           w->deployment, mw_current_str(w, cur, sizeof(cur)), errstr);
+                pthread_mutex_lock(&w->lock);
+                memcpy(w->failed_sha256, m.sha256, sizeof(w->failed_sha256));
+                w->stats.load_failures++;
+                pthread_mutex_unlock(&w->lock);
+                mw_heartbeat(w, "running", errstr);
+        } else {
+                kinfer_log(KINFER_LOG_INFO, "REGISTRY",
+                           "deployment=%s swapped model=%s:%d sha256=%.12s%s fetch_ms=%.1f "
+                           "load_ms=%.1f swap_ms=%.1f notify_to_swap_ms=%.1f",
+                           w->deployment, m.name, (int)m.version, m.sha256,
+                           cached ? " (verified before, cached)" : "", t_load - t_fetch,
+                           t_ready - t_load, t_swap - t_ready, t_swap - t0);
+                pthread_mutex_lock(&w->lock);
+                w->stats.swaps++;
+                w->stats.last_swap_ms = t_swap - t0;
+                pthread_mutex_unlock(&w->lock);
+                mw_heartbeat(w, "running", "");
+        }
+        kinfer_registry_model_term(&m);
+        return KINFER_OK;
+}
+
+/* Load, verify and warm up the deployment's previous model into the cache (no swap), so that
+ * a rollback right after start is as quick as any later one. Best effort. */
+static void mw_prefetch_previous(kinfer_model_watch_t *w)
+{
+        char errstr[512];
+        kinfer_registry_model_t m;
+        if (kinfer_registry_deployment_previous(w->reg, w->deployment, &m, errstr,
+                                                sizeof(errstr)) != KINFER_OK)
+                return; /* none, or the connection failed: the loop deals with that */
+        kinfer_model_watch_loaded_t loaded = {0};
+        if (mw_cache_get(w, m.sha256, &loaded)) {
+                kinfer_model_release(loaded.model);
+                kinfer_registry_model_term(&m);
+                return;
+        }
+        double t0 = mw_now_ms();
+        kinfer_err_t err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
+        if (err == KINFER_OK)
+                err = mw_load(w, &m, &loaded, errstr, sizeof(errstr));
+        if (err == KINFER_OK) {
+                /* behind the active model: the active one stays the most recent */
+                mw_cache_put(w, &loaded);
+                kinfer_model_watch_loaded_t active = w->cache[1];
+                w->cache[1] = w->cache[0];
+                w->cache[0] = active;
+                kinfer_model_release(loaded.model);
+                pthread_mutex_lock(&w->lock);
+                w->stats.prefetched++;
+                pthread_mutex_unlock(&w->lock);
+                kinfer_log(KINFER_LOG_INFO, "REGISTRY",
+                           "deployment=%s previous model=%s:%d verified and kept for a rollback "
+                           "(%.0f ms)",
+                           w->deployment, m.name, (int)m.version, mw_now_ms() - t0);
+        } else {
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                           "deployment=%s previous model=%s:%d not prefetched: %s", w->deployment,
+                           m.name, (int)m.version, errstr);
+        }
+        kinfer_registry_model_term(&m);
+}
+
+/* ---- metrics ring --------------------------------------------------------------------------- */
+
+void kinfer_model_watch_metrics(kinfer_model_watch_t *w, const kinfer_registry_metrics_t *metrics)
+{
+        char *labels = metrics->label_counts_json ? strdup(metrics->label_counts_json) : NULL;
+        pthread_mutex_lock(&w->lock);
+        if (w->count == w->cap) { /* full: drop the oldest */
+                mw_window_t *old = &w->ring[w->head];
+                free(old->label_counts_json);
+                w->head = (w->head + 1) % w->cap;
+                w->count--;
+                w->stats.metrics_dropped++;
+                if (w->stats.metrics_dropped == 1 || w->stats.metrics_dropped % 100 == 0)
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                                   "metrics ring full (%zu windows): dropped %lld so far", w->cap,
+                                   (long long)w->stats.metrics_dropped);
+        }
+        mw_window_t *win = &w->ring[(w->head + w->count) % w->cap];
+        win->m = *metrics;
+        snprintf(win->model_name, sizeof(win->model_name), "%s",
+                 metrics->model_name ? metrics->model_name : "");
+        snprintf(win->model_sha256, sizeof(win->model_sha256), "%s",
+                 metrics->model_sha256 ? metrics->model_sha256 : "");
+        win->label_counts_json = labels;
+        w->count++;
+        w->stats.metrics_buffered = (int64_t)w->count;
+        pthread_mutex_unlock(&w->lock);
+}
+
+/* Write buffered windows until the ring is empty or a write fails.
+ * @returns KINFER_ERR__DB when the connection is gone. */
+static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
+{
+        for (;;) {
+                mw_window_t win;
+                pthread_mutex_lock(&w->lock);
+                if (w->count == 0) {
+                        pthread_mutex_unlock(&w->lock);
+                        return KINFER_OK;
+                }
+                win = w->ring[w->head]; /* take ownership of label_counts_json */
+                w->head = (w->head + 1) % w->cap;
+                w->count--;
+                pthread_mutex_unlock(&w->lock);
+
+                win.m.worker_id = w->worker_id;
+                win.m.deployment = w->deployment;
+                win.m.model_name = win.model_name[0] ? win.model_name : NULL;
+                win.m.model_sha256 = win.model_sha256[0] ? win.model_sha256 : NULL;
+                win.m.label_counts_json = win.label_counts_json;
+                char errstr[256];
+                kinfer_err_t err =
+                    kinfer_registry_metrics_insert(w->reg, &win.m, errstr, sizeof(errstr));
+                pthread_mutex_lock(&w->lock);
+                if (err == KINFER_OK) {
+                        w->stats.metrics_written++;
+                        free(win.label_counts_json);
+                } else if (!kinfer_registry_connected(w->reg) && w->count < w->cap) {
+                        /* put it back in front: it goes out after the reconnect */
+                        w->head = (w->head + w->cap - 1) % w->cap;
+                        w->ring[w->head] = win;
+                        w->count++;
+                } else {
+                        /* refused by the server (not an outage), or no room: drop it */
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY", "metrics window dropped: %s",
+                                   errstr);
+                        w->stats.metrics_dropped++;
+                        free(win.label_counts_json);
+                }
+                w->stats.metrics_buffered = (int64_t)w->count;
+                pthread_mutex_unlock(&w->lock);
+                if (err)
+                        return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+        }
+}
+
+/* ---- the thread ----------------------------------------------------------------------------- */
+
+static void *mw_main(void *arg)
+{
+        kinfer_model_watch_t *w = arg;
+        double next_heartbeat = mw_now_ms() + w->heartbeat_ms;
+        double next_attempt = 0;
+        int backoff = MW_BACKOFF_MIN_MS, connected = 1;
+        double stop_deadline = 0;
+
+        mw_prefetch_previous(w);
+
+        for (;;) {
+                pthread_mutex_lock(&w->lock);
+                int stop = w->stop;
+                int pending = w->count > 0;
+                if (stop && stop_deadline == 0)
+                        stop_deadline = mw_now_ms() + w->flush_ms;
+                pthread_mutex_unlock(&w->lock);
+                if (stop && (!pending || mw_now_ms() >= stop_deadline))
+                        break;
+
+                if (!connected) {
+                        double now = mw_now_ms();
+                        if (now < next_attempt) {
+                                struct timespec ts = {0, 20 * 1000000L};
+                                nanosleep(&ts, NULL);
+                                continue;
+                        }
+                        char errstr[512];
+                        if (kinfer_registry_reconnect(w->reg, errstr, sizeof(errstr)) !=
+                            KINFER_OK) {
+                                kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                                           "PostgreSQL unreachable, retry in %d ms: %s", backoff,
+                                           errstr);
+                                next_attempt = mw_now_ms() + backoff;
+                                backoff = backoff * 2 > w->backoff_max_ms ? w->backoff_max_ms
+                                                                          : backoff * 2;
+                                continue;
+                        }
+                        kinfer_log(KINFER_LOG_NOTICE, "REGISTRY", "reconnected to PostgreSQL");
+                        connected = 1;
+                        backoff = MW_BACKOFF_MIN_MS;
+                        pthread_mutex_lock(&w->lock);
+                        w->stats.reconnects++;
+                        w->stats.connected = 1;
+                        pthread_mutex_unlock(&w->lock);
+                        /* an activation may have happened while we were away */
+                        if (!stop && mw_check_active(w, 0, mw_now_ms()) == KINFER_ERR__DB)
+                                goto lost;
+                        if (mw_heartbeat(w, "running", NULL) != KINFER_OK &&
+                            !kinfer_registry_connected(w->reg))
+                                goto lost;
+                }
+
+                if (mw_flush_metrics(w) == KINFER_ERR__DB)
+                        goto lost;
+                pthread_mutex_lock(&w->lock);
+                int report = w->has_pending_error;
+                char refusal[512];
+                memcpy(refusal, w->pending_error, sizeof(refusal));
+                w->has_pending_error = 0;
+                pthread_mutex_unlock(&w->lock);
+                if (report && mw_heartbeat(w, "running", refusal) != KINFER_OK &&
+                    !kinfer_registry_connected(w->reg)) {
+                        pthread_mutex_lock(&w->lock);
+                        w->has_pending_error = 1; /* record it after the reconnect */
+                        pthread_mutex_unlock(&w->lock);
+                        goto lost;
+                }
+                if (mw_now_ms() >= next_heartbeat) {
+                        next_heartbeat = mw_now_ms() + w->heartbeat_ms;
+                        if (mw_heartbeat(w, stop ? "stopping" : "running", NULL) != KINFER_OK &&
+                            !kinfer_registry_connected(w->reg))
+                                goto lost;
+                }
+                if (stop) /* flushing only */
+                        continue;
+
+                char channel[64], payload[256], errstr[256];
+                kinfer_err_t err =
+                    kinfer_registry_wait_notify(w->reg, MW_TICK_MS, channel, sizeof(channel),
+                                                payload, sizeof(payload), errstr, sizeof(errstr));
+                if (err == KINFER_OK) {
+                        double t0 = mw_now_ms();
+                        if (!strcmp(channel, KINFER_REGISTRY_CHANNEL) &&
+                            !strcmp(payload, w->deployment) &&
+                            mw_check_active(w, 1, t0) == KINFER_ERR__DB)
+                                goto lost;
+                        continue;
+                }
+                if (err != KINFER_ERR__DB)
+                        continue;
+        lost:
+                if (connected) {
+                        char cur[160];
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                                   "lost the PostgreSQL connection; serving goes on with model=%s",
+                                   mw_current_str(w, cur, sizeof(cur)));
+                }
+                connected = 0;
+                next_attempt = mw_now_ms() + backoff;
+                pthread_mutex_lock(&w->lock);
+                w->stats.connected = 0;
+                pthread_mutex_unlock(&w->lock);
+        }
+        if (connected)
+                mw_heartbeat(w, "stopped", NULL);
+        pthread_mutex_lock(&w->lock);
+        size_t unsent = w->count;
+        pthread_mutex_unlock(&w->lock);
+        if (unsent)
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                           "stopping with %zu metrics windows unsent (PostgreSQL unreachable)",
+                           unsent);
+        return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void mw_free(kinfer_model_watch_t *w)
+{
+        if (!w)
+                return;
+        for (size_t i = 0; w->ring && i < w->count; i++)
+                free(w->ring[(w->head + i) % w->cap].label_counts_json);
+        for (int i = 0; i < MW_CACHE; i++)
+                kinfer_model_release(w->cache[i].model);
+        free(w->ring);
+        kinfer_registry_destroy(w->reg);
+        kinfer_runtime_destroy(w->rt);
+        pthread_mutex_destroy(&w->lock);
+        free(w->conninfo);
+        free(w);
+}
+
+kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *conf,
+                                             kinfer_model_watch_loaded_t *initial, char *errstr,
+                                             size_t errstr_size)
+{
+        memset(initial, 0, sizeof(*initial));
+        if (!conf->deployment || !*conf->deployment) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                              "no deployment configured");
+                return NULL;
+        }
+        kinfer_model_watch_t *w = calloc(1, sizeof(*w));
+        if (!w) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        pthread_mutex_init(&w->lock, NULL);
+        w->conninfo = conf->conninfo ? strdup(conf->conninfo) : NULL;
+        snprintf(w->deployment, sizeof(w->deployment), "%s", conf->deployment);
+        if (gethostname(w->host, sizeof(w->host)) != 0)
+                snprintf(w->host, sizeof(w->host), "unknown");
+        w->host[sizeof(w->host) - 1] = '\0';
+        if (conf->worker_id && *conf->worker_id)
+                snprintf(w->worker_id, sizeof(w->worker_id), "%s", conf->worker_id);
+        else
+                snprintf(w->worker_id, sizeof(w->worker_id), "%s:%d:%lld", w->host, (int)getpid(),
+                         (long long)time(NULL));
+        w->heartbeat_ms = conf->heartbeat_ms > 0 ? conf->heartbeat_ms : 5000;
+        w->backoff_max_ms = conf->backoff_max_ms > 0 ? conf->backoff_max_ms : 10000;
+        w->warmup = conf->warmup >= 0;
+        w->cap = conf->metrics_capacity ? conf->metrics_capacity : 4096;
+        w->ring = calloc(w->cap, sizeof(*w->ring));
+        if (!w->ring) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                mw_free(w);
+                return NULL;
+        }
+        if (w->warmup && !(w->rt = kinfer_runtime_new(4, errstr, errstr_size))) {
+                mw_free(w);
+                return NULL;
+        }
+        if (!(w->reg = kinfer_registry_new(w->conninfo, errstr, errstr_size))) {
+                mw_free(w);
+                return NULL;
+        }
+        /* LISTEN before reading the active model: no activation can fall in between. */
+        char why[512];
+        kinfer_registry_model_t m;
+        if (kinfer_registry_listen(w->reg, KINFER_REGISTRY_CHANNEL, errstr, errstr_size)) {
+                mw_free(w);
+                return NULL;
+        }
+        kinfer_err_t err =
+            kinfer_registry_deployment_active(w->reg, w->deployment, &m, why, sizeof(why));
+        if (err) {
+                kinfer_seterr(errstr, errstr_size, err, "%s%s", why,
+                              err == KINFER_ERR__NOENT
+                                  ? " (activate one: kinfer activate DEPLOYMENT "
+                                    "NAME VERSION)"
+                                  : "");
+                mw_free(w);
+                return NULL;
+        }
+        err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, errstr_size);
+        if (err == KINFER_OK)
+                err = mw_load(w, &m, initial, errstr, errstr_size);
+        kinfer_registry_model_term(&m);
+        if (err) {
+                mw_free(w);
+                return NULL;
+        }
+        mw_set_current(w, initial);
+        mw_cache_put(w, initial);
+        w->stats.connected = 1;
+        mw_heartbeat(w, "starting", "");
+        kinfer_log(KINFER_LOG_INFO, "REGISTRY", "deployment=%s worker=%s model=%s:%d sha256=%.12s",
+                   w->deployment, w->worker_id, initial->name, (int)initial->version,
+                   initial->sha256);
+        return w;
+}
+
+kinfer_err_t kinfer_model_watch_start(kinfer_model_watch_t *w, kinfer_model_watch_swap_cb *swap,
+                                      void *opaque, char *errstr, size_t errstr_size)
+{
+        if (w->started)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE, "already started");
+        w->swap = swap;
+        w->opaque = opaque;
+        if (pthread_create(&w->thread, NULL, mw_main, w) != 0)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
+                                     "cannot start the registry thread");
+        w->started = 1;
+        return KINFER_OK;
+}
+
+void kinfer_model_watch_report_swap(kinfer_model_watch_t *w, const char *name, int32_t version,
+                                    kinfer_err_t err, const char *errstr)
+{
+        double now = mw_now_ms();
+        pthread_mutex_lock(&w->lock);
+        if (err == KINFER_OK) {
+                if (version == w->model_version && w->t_notify > 0) {
+                        w->stats.last_applied_ms = now - w->t_notify;
+                        kinfer_log(KINFER_LOG_INFO, "REGISTRY",
+                                   "deployment=%s model=%s:%d applied notify_to_applied_ms=%.1f",
+                                   w->deployment, name ? name : "", (int)version,
+                                   w->stats.last_applied_ms);
+                }
+        } else {
+                kinfer_log(KINFER_LOG_ERR, "REGISTRY",
+                           "deployment=%s worker refused model=%s:%d: %s", w->deployment,
+                           name ? name : "", (int)version, errstr ? errstr : "");
+                memcpy(w->failed_sha256, w->model_sha256, sizeof(w->failed_sha256));
+                if (w->prev_sha256[0] && version == w->model_version) {
+                        w->model_id = w->prev_id;
+                        memcpy(w->model_name, w->prev_name, sizeof(w->model_name));
+                        w->model_version = w->prev_version;
+                        memcpy(w->model_sha256, w->prev_sha256, sizeof(w->model_sha256));
+                        w->stats.version = w->prev_version;
+                }
+                w->stats.load_failures++;
+                snprintf(w->pending_error, sizeof(w->pending_error),
+                         "model %s:%d refused by the worker: %s", name ? name : "", (int)version,
+                         errstr ? errstr : "");
+                w->has_pending_error = 1;
+        }
+        pthread_mutex_unlock(&w->lock);
+}
+
+const char *kinfer_model_watch_worker_id(const kinfer_model_watch_t *w)
+{
+        return w->worker_id;
+}
+
+void kinfer_model_watch_stats(kinfer_model_watch_t *w, kinfer_model_watch_stats_t *stats)
+{
+        pthread_mutex_lock(&w->lock);
+        *stats = w->stats;
+        stats->metrics_buffered = (int64_t)w->count;
+        pthread_mutex_unlock(&w->lock);
+}
+
+void kinfer_model_watch_destroy(kinfer_model_watch_t *w, int flush_ms)
+{
+        if (!w)
+                return;
+        if (w->started) {
+                pthread_mutex_lock(&w->lock);
+                w->stop = 1;
+                w->flush_ms = flush_ms;
+                pthread_mutex_unlock(&w->lock);
+                pthread_join(w->thread, NULL);
+        } else if (kinfer_registry_connected(w->reg)) {
+                mw_flush_metrics(w);
+                mw_heartbeat(w, "stopped", NULL);
+        }
+        mw_free(w);
+}
