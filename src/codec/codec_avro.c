@@ -26,27 +26,6 @@
 
 /* ---- small buffers ------------------------------------------------------------------------ */
 
-kinfer_err_t kinfer_buf_reserve(kinfer_buf_t *buf, size_t extra)
-{
-        if (buf->len + extra <= buf->cap)
-                return KINFER_OK;
-        size_t cap = buf->cap ? buf->cap : 256;
-        while (cap < buf->len + extra)
-                cap *= 2;
-        char *d = realloc(buf->data, cap);
-        if (!d)
-                return KINFER_ERR__NOMEM;
-        buf->data = d;
-        buf->cap = cap;
-        return KINFER_OK;
-}
-
-void kinfer_buf_free(kinfer_buf_t *buf)
-{
-        free(buf->data);
-        *buf = (kinfer_buf_t){0};
-}
-
 static char *arena_alloc(kinfer_arena_t *arena, size_t n)
 {
         if (!arena || arena->cap - arena->used < n)

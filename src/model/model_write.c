@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kinfer/core/buf.h"
 #include "kinfer/core/sha256.h"
 #include "model/model_int.h"
 
@@ -181,35 +182,30 @@ uint8_t *kinfer_labels_pack(const char *const *labels, int32_t n, size_t *sizep)
 
 /* ---- string building -------------------------------------------------------------------- */
 
+/* Deprecated wrappers over kinfer_buf_t (see model_write.h). */
+static kinfer_buf_t strbuf_get(const kinfer_strbuf_t *sb)
+{
+        return (kinfer_buf_t){.data = sb->s, .len = sb->len, .cap = sb->cap, .oom = sb->oom};
+}
+
+static void strbuf_put(kinfer_strbuf_t *sb, const kinfer_buf_t *b)
+{
+        sb->s = b->data;
+        sb->len = b->len;
+        sb->cap = b->cap;
+        sb->oom = b->oom;
+}
+
 void kinfer_strbuf_printf(kinfer_strbuf_t *sb, const char *fmt, ...)
 {
         if (sb->oom)
                 return;
-        for (;;) {
-                va_list ap;
-                va_start(ap, fmt);
-                size_t room = sb->cap - sb->len;
-                int n = vsnprintf(sb->s ? sb->s + sb->len : NULL, sb->s ? room : 0, fmt, ap);
-                va_end(ap);
-                if (n < 0) {
-                        sb->oom = 1;
-                        return;
-                }
-                if (sb->s && (size_t)n < room) {
-                        sb->len += (size_t)n;
-                        return;
-                }
-                size_t cap = sb->cap ? sb->cap : 256;
-                while (cap < sb->len + (size_t)n + 1)
-                        cap *= 2;
-                char *s = realloc(sb->s, cap);
-                if (!s) {
-                        sb->oom = 1;
-                        return;
-                }
-                sb->s = s;
-                sb->cap = cap;
-        }
+        kinfer_buf_t b = strbuf_get(sb);
+        va_list ap;
+        va_start(ap, fmt);
+        kinfer_buf_vprintf(&b, fmt, ap);
+        va_end(ap);
+        strbuf_put(sb, &b);
 }
 
 void kinfer_strbuf_json_str(kinfer_strbuf_t *sb, const char *s)

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kinfer/core/buf.h"
 #include "kinfer/core/err.h"
 
 #define KINFER_CODEC_TOPK_MAX 16
@@ -59,15 +60,6 @@ typedef struct kinfer_codec_conf_s {
         int32_t out_schema_id;      /* avro-confluent output: result schema id */
         int32_t dlq_schema_id;      /* avro-confluent output: dead-letter schema id */
 } kinfer_codec_conf_t;
-
-/** A growable byte buffer (output encodings). */
-typedef struct kinfer_buf_s {
-        char *data;
-        size_t len, cap;
-} kinfer_buf_t;
-
-kinfer_err_t kinfer_buf_reserve(kinfer_buf_t *buf, size_t extra);
-void kinfer_buf_free(kinfer_buf_t *buf);
 
 /** A fixed-capacity arena for decoded strings: pointers into it stay valid until reset. */
 typedef struct kinfer_arena_s {

@@ -40,7 +40,8 @@ kinfer_err_t kinfer_model_builder_write(const kinfer_model_builder_t *mb, const 
 /** Labels tensor bytes: n NUL-terminated strings back to back (malloc'd; caller frees). */
 uint8_t *kinfer_labels_pack(const char *const *labels, int32_t n, size_t *sizep);
 
-/** A JSON string literal for @p s (with quotes, escaped), appended to a growing buffer. */
+/* Deprecated: the old string builder, a thin wrapper over kinfer_buf_t (kinfer/core/buf.h)
+ * kept only until src/train is converted; new code uses kinfer_buf_t. */
 typedef struct kinfer_strbuf_s {
         char *s;
         size_t len, cap;
