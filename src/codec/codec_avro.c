@@ -26,15 +26,6 @@
 
 /* ---- small buffers ------------------------------------------------------------------------ */
 
-static char *arena_alloc(kinfer_arena_t *arena, size_t n)
-{
-        if (!arena || arena->cap - arena->used < n)
-                return NULL;
-        char *p = arena->base + arena->used;
-        arena->used += n;
-        return p;
-}
-
 const char *kinfer_dlq_reason_str(kinfer_dlq_reason_t reason)
 {
         switch (reason) {
@@ -421,7 +412,7 @@ static int read_field(const struct aprog *pg, int node, struct rd *r, const char
         case N_LONG: {
                 if (!allow_num || rd_long(r, &v))
                         return -1;
-                char *d = arena_alloc(arena, 24);
+                char *d = kinfer_arena_alloc(arena, 24);
                 if (!d) {
                         *arena_full = 1;
                         return -1;
@@ -646,7 +637,7 @@ static kinfer_err_t decode_json(kinfer_codec_t *codec, const char *p, size_t len
                 goto done;
         }
         size_t tlen = json_string_length(text);
-        char *d = arena_alloc(arena, tlen + idlen + 2);
+        char *d = kinfer_arena_alloc(arena, tlen + idlen + 2);
         if (!d) {
                 err = KINFER_ERR__NOMEM;
                 goto done;

@@ -19,8 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kinfer/core/arena.h"
 #include "kinfer/core/buf.h"
 #include "kinfer/core/err.h"
+#include "kinfer/core/header.h"
 
 #define KINFER_CODEC_TOPK_MAX 16
 
@@ -60,12 +62,6 @@ typedef struct kinfer_codec_conf_s {
         int32_t out_schema_id;      /* avro-confluent output: result schema id */
         int32_t dlq_schema_id;      /* avro-confluent output: dead-letter schema id */
 } kinfer_codec_conf_t;
-
-/** A fixed-capacity arena for decoded strings: pointers into it stay valid until reset. */
-typedef struct kinfer_arena_s {
-        char *base;
-        size_t used, cap;
-} kinfer_arena_t;
 
 /** A decoded request. Strings are views into the message value or into the arena. */
 typedef struct kinfer_request_s {
@@ -121,12 +117,6 @@ typedef struct kinfer_result_s {
 /** Append the encoding of @p res to @p out (which is not cleared). */
 kinfer_err_t kinfer_codec_encode_result(kinfer_codec_t *codec, const kinfer_result_t *res,
                                         kinfer_buf_t *out);
-
-typedef struct kinfer_header_view_s {
-        const char *key;
-        const void *value; /* NULL = null value */
-        size_t value_len;
-} kinfer_header_view_t;
 
 typedef struct kinfer_dead_letter_s {
         kinfer_dlq_reason_t reason;

@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kinfer/codec/codec.h"
 #include "kinfer/core/conf.h"
 #include "kinfer/core/err.h"
+#include "kinfer/core/header.h"
 
 typedef struct kinfer_consumer_s kinfer_consumer_t;
 
