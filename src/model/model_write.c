@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kinfer/core/buf.h"
+#include "kinfer/core/json.h"
 #include "kinfer/core/sha256.h"
 #include "model/model_int.h"
 
@@ -210,16 +211,11 @@ void kinfer_strbuf_printf(kinfer_strbuf_t *sb, const char *fmt, ...)
 
 void kinfer_strbuf_json_str(kinfer_strbuf_t *sb, const char *s)
 {
-        kinfer_strbuf_printf(sb, "\"");
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        kinfer_strbuf_printf(sb, "\\%c", *p);
-                else if (*p < 0x20)
-                        kinfer_strbuf_printf(sb, "\\u%04x", *p);
-                else
-                        kinfer_strbuf_printf(sb, "%c", *p);
-        }
-        kinfer_strbuf_printf(sb, "\"");
+        if (sb->oom)
+                return;
+        kinfer_buf_t b = strbuf_get(sb);
+        kinfer_buf_json_cstr(&b, s);
+        strbuf_put(sb, &b);
 }
 
 void kinfer_strbuf_free(kinfer_strbuf_t *sb)
