@@ -3,6 +3,8 @@
  * model file, so that pruned and quantized models need not carry the 8 MB int32 bucket map.
  *
  * ---- Layout (tensor kind KINFER_T_BUCKET_RANK, dtype I32, rows 1, cols 3 * W) ---------------
+ * (the tensor kind and dtype are the model module's: kinfer/model/model.h; this header, of the
+ * text module below it, only knows the bytes)
  *   W = ceil(n_buckets / 64) words, little-endian:
  *     u64 bits[W]   bit b % 64 of word b / 64 set  <=>  bucket b has an embedding row
  *     u32 base[W]   rows of all buckets before word w (= popcount of words < w)
@@ -21,7 +23,6 @@
 #include <stdint.h>
 
 #include "kinfer/text/featurize.h"
-#include "kinfer/model/model.h" /* KINFER_T_BUCKET_RANK */
 
 static inline size_t kinfer_bucket_rank_words(uint32_t n_buckets)
 {
