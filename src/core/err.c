@@ -18,6 +18,7 @@ const char *kinfer_err2str(kinfer_err_t err)
         case KINFER_ERR__DB: return "Local: Database error";
         case KINFER_ERR__NOENT: return "Local: No such object";
         case KINFER_ERR__STATE: return "Local: Invalid state";
+        case KINFER_ERR__CRYPTO: return "Local: Crypto library error";
         default: return "Local: Unknown error";
         }
 }

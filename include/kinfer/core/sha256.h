@@ -1,24 +1,44 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sha256.h -- SHA-256 (FIPS 180-4), streaming and one-shot; identifies models and migrations. */
+/* sha256.h -- SHA-256 (FIPS 180-4), streaming and one-shot; identifies models and migrations.
+ * A thin wrapper over libcrypto's EVP digest (Debian's OpenSSL, which picks SHA-NI or AVX2 at
+ * run time): kinfer does not carry its own hash code. */
 #ifndef KINFER_SHA256_H
 #define KINFER_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct kinfer_sha256_ctx_s {
-        uint32_t h[8];
-        uint64_t nbytes;
-        uint8_t buf[64];
-        size_t nbuf;
-} kinfer_sha256_ctx_t;
+#include "kinfer/core/err.h"
 
-void kinfer_sha256_init(kinfer_sha256_ctx_t *ctx);
-void kinfer_sha256_update(kinfer_sha256_ctx_t *ctx, const void *data, size_t len);
-void kinfer_sha256_final(kinfer_sha256_ctx_t *ctx, uint8_t out[32]);
-void kinfer_sha256(const void *data, size_t len, uint8_t out[32]);
-/** 64 lowercase hex chars + NUL. */
-void kinfer_sha256_hex(const void *data, size_t len, char out[65]);
+/** @name One-shot
+ * On failure (libcrypto could not allocate or start the digest: KINFER_ERR__CRYPTO) the
+ * output is zeroed (an empty string for the hex form), and
+ * libcrypto's error queue of the calling thread is left empty.
+ * @locality any thread.
+ * @{ */
+/** The 32-byte digest of @p data[0..len) into @p out. */
+kinfer_err_t kinfer_sha256(const void *data, size_t len, uint8_t out[32]);
+/** The same as 64 lowercase hex chars + NUL. */
+kinfer_err_t kinfer_sha256_hex(const void *data, size_t len, char out[65]);
+/** @} */
+
+/** @name Streaming
+ * @{ */
+typedef struct kinfer_sha256_ctx_s kinfer_sha256_ctx_t;
+
+/** @returns a digest context, or NULL on failure (see @p errstr). */
+kinfer_sha256_ctx_t *kinfer_sha256_new(char *errstr, size_t errstr_size);
+/** Hash @p len more bytes. */
+kinfer_err_t kinfer_sha256_update(kinfer_sha256_ctx_t *ctx, const void *data, size_t len,
+                                  char *errstr, size_t errstr_size);
+/** Write the digest of everything hashed so far to @p out; the context then starts over
+ * (ready for a new message). */
+kinfer_err_t kinfer_sha256_final(kinfer_sha256_ctx_t *ctx, uint8_t out[32], char *errstr,
+                                 size_t errstr_size);
+void kinfer_sha256_destroy(kinfer_sha256_ctx_t *ctx);
+/** @} */
+
+/** @p n bytes as 2n lowercase hex chars + NUL at @p out. */
 void kinfer_hex(const uint8_t *bytes, size_t n, char *out /* 2n+1 */);
 
 #endif
