@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* codec.c -- the codec's front: formats and dead-letter reasons by name, kinfer_codec_new/destroy,
- * and decode/encode dispatched by the configured format (avro.c, json.c; raw text here).
- * Every decoded text is checked to be UTF-8 here, whatever its format. Includes neither avro.h
- * nor jansson.h. */
+/* codec.c -- the codec's front: format names and dead-letter reasons, kinfer_codec_new and
+ * _destroy, and decode/encode dispatched by the configured format (avro.c, json.c; raw text
+ * here). Every decoded text is checked to be UTF-8 here (kinfer/core/utf8.h), whatever its
+ * format. Includes neither avro.h nor jansson.h. */
 #include "codec/codec_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinfer/core/utf8.h"
 #include "kinfer_schemas.h" /* generated: kinfer_classification_avsc[], kinfer_dead_letter_avsc[] */
 
 /* ---- names ---------------------------------------------------------------------------------- */
@@ -41,47 +42,6 @@ int kinfer_output_format_parse(const char *s)
 
 const char *kinfer_codec_result_schema(void) { return (const char *)kinfer_classification_avsc; }
 const char *kinfer_codec_dead_letter_schema(void) { return (const char *)kinfer_dead_letter_avsc; }
-
-/* ---- UTF-8 -------------------------------------------------------------------------------- */
-
-int kinfer_codec_utf8_valid(const unsigned char *s, size_t n)
-{
-        size_t i = 0;
-        while (i < n) {
-                /* ASCII fast path: 8 bytes at a time */
-                while (i + 8 <= n) {
-                        uint64_t w;
-                        memcpy(&w, s + i, 8);
-                        if (w & UINT64_C(0x8080808080808080))
-                                break;
-                        i += 8;
-                }
-                if (i >= n)
-                        break;
-                unsigned c = s[i];
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                size_t len;
-                unsigned min;
-                if ((c & 0xe0) == 0xc0) len = 2, min = 0x80, c &= 0x1f;
-                else if ((c & 0xf0) == 0xe0) len = 3, min = 0x800, c &= 0x0f;
-                else if ((c & 0xf8) == 0xf0) len = 4, min = 0x10000, c &= 0x07;
-                else return 0;
-                if (n - i < len)
-                        return 0;
-                for (size_t j = 1; j < len; j++) {
-                        if ((s[i + j] & 0xc0) != 0x80)
-                                return 0;
-                        c = (c << 6) | (s[i + j] & 0x3f);
-                }
-                if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-                        return 0;
-                i += len;
-        }
-        return 1;
-}
 
 /* ---- the codec ---------------------------------------------------------------------------- */
 
@@ -176,7 +136,7 @@ kinfer_err_t kinfer_codec_decode(kinfer_codec_t *codec, const void *value, size_
                 return err;
         if (!req->text)
                 req->text = "";
-        if (!kinfer_codec_utf8_valid((const unsigned char *)req->text, req->text_len))
+        if (!kinfer_utf8_valid(req->text, req->text_len))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
                                      "text is not valid UTF-8");
         return KINFER_OK;

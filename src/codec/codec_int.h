@@ -23,9 +23,6 @@ struct kinfer_codec_s {
         int n_byid;
 };
 
-/** @returns 1 if the @p n bytes at @p s are valid UTF-8 (no surrogates, no overlongs). */
-int kinfer_codec_utf8_valid(const unsigned char *s, size_t n);
-
 /** @name avro.c: Avro input (plain and Confluent-framed) and output
  * @{ */
 /** Compile the writer schema in the file @p path. @returns NULL on failure (see @p errstr). */

@@ -6,9 +6,10 @@
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "kinfer/core/json.h"
 
 /* ---- decoding ------------------------------------------------------------------------------- */
 
@@ -82,90 +83,11 @@ done:
 
 /* ---- the writer ----------------------------------------------------------------------------- */
 
-static kinfer_err_t j_raw(kinfer_buf_t *b, const char *s, size_t n)
-{
-        if (kinfer_buf_reserve(b, n))
-                return KINFER_ERR__NOMEM;
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        return KINFER_OK;
-}
-
-static kinfer_err_t j_fmt(kinfer_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static kinfer_err_t j_fmt(kinfer_buf_t *b, const char *fmt, ...)
-{
-        va_list ap;
-        if (kinfer_buf_reserve(b, 128))
-                return KINFER_ERR__NOMEM;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return KINFER_ERR__BAD_FORMAT;
-        if ((size_t)n >= b->cap - b->len) {
-                if (kinfer_buf_reserve(b, (size_t)n + 1))
-                        return KINFER_ERR__NOMEM;
-                va_start(ap, fmt);
-                vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-                va_end(ap);
-        }
-        b->len += (size_t)n;
-        return KINFER_OK;
-}
-
-/* A JSON string (quoted). Invalid UTF-8 bytes become U+FFFD so the output stays valid JSON. */
-static kinfer_err_t j_str(kinfer_buf_t *b, const char *s, size_t n)
-{
-        if (kinfer_buf_reserve(b, n * 6 + 2))
-                return KINFER_ERR__NOMEM;
-        char *o = b->data + b->len;
-        *o++ = '"';
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c == '"' || c == '\\') {
-                        *o++ = '\\';
-                        *o++ = (char)c;
-                } else if (c < 0x20) {
-                        static const char hex[] = "0123456789abcdef";
-                        switch (c) {
-                        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-                        case '\t': *o++ = '\\'; *o++ = 't'; break;
-                        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-                        default:
-                                memcpy(o, "\\u00", 4);
-                                o += 4;
-                                *o++ = hex[c >> 4];
-                                *o++ = hex[c & 15];
-                        }
-                } else if (c < 0x80) {
-                        *o++ = (char)c;
-                } else {
-                        size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-                        if (len && i + len <= n && kinfer_codec_utf8_valid((const unsigned char *)s + i, len)) {
-                                memcpy(o, s + i, len);
-                                o += len;
-                                i += len - 1;
-                        } else {
-                                memcpy(o, "\xef\xbf\xbd", 3);
-                                o += 3;
-                        }
-                }
-        }
-        *o++ = '"';
-        b->len = (size_t)(o - b->data);
-        return KINFER_OK;
-}
-
-static kinfer_err_t j_cstr(kinfer_buf_t *b, const char *s)
-{
-        return j_str(b, s ? s : "", s ? strlen(s) : 0);
-}
-
 static kinfer_err_t j_base64(kinfer_buf_t *b, const void *data, size_t n)
 {
         static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         if (!data)
-                return j_raw(b, "null", 4);
+                return kinfer_buf_puts(b, "null");
         if (kinfer_buf_reserve(b, (n + 2) / 3 * 4 + 2))
                 return KINFER_ERR__NOMEM;
         const uint8_t *s = data;
@@ -194,31 +116,32 @@ static kinfer_err_t j_base64(kinfer_buf_t *b, const void *data, size_t n)
 kinfer_err_t kinfer_codec_json_encode_result(const kinfer_result_t *res, int k, kinfer_buf_t *out)
 {
         kinfer_err_t err = KINFER_OK;
-        err |= j_raw(out, "{\"id\":", 6);
-        err |= j_str(out, res->id, res->id_len);
-        err |= j_raw(out, ",\"label\":", 9);
-        err |= j_cstr(out, res->label[0]);
-        err |= j_fmt(out, ",\"score\":%.6g,\"topk\":[", (double)res->score[0]);
+        err |= kinfer_buf_puts(out, "{\"id\":");
+        err |= kinfer_buf_json_str(out, res->id, res->id_len);
+        err |= kinfer_buf_puts(out, ",\"label\":");
+        err |= kinfer_buf_json_cstr(out, res->label[0]);
+        err |= kinfer_buf_printf(out, ",\"score\":%.6g,\"topk\":[", (double)res->score[0]);
         for (int i = 0; i < k; i++) {
-                err |= j_raw(out, i ? ",{\"label\":" : "{\"label\":", i ? 10 : 9);
-                err |= j_cstr(out, res->label[i]);
-                err |= j_fmt(out, ",\"score\":%.6g}", (double)res->score[i]);
+                err |= kinfer_buf_puts(out, i ? ",{\"label\":" : "{\"label\":");
+                err |= kinfer_buf_json_cstr(out, res->label[i]);
+                err |= kinfer_buf_printf(out, ",\"score\":%.6g}", (double)res->score[i]);
         }
-        err |= j_raw(out, "],\"model_name\":", 15);
-        err |= j_cstr(out, res->model_name);
-        err |= j_fmt(out, ",\"model_version\":%" PRId32 ",\"model_sha256\":", res->model_version);
-        err |= j_cstr(out, res->model_sha256);
-        err |= j_raw(out, ",\"input_topic\":", 15);
-        err |= j_cstr(out, res->topic);
-        err |= j_fmt(out,
-                     ",\"input_partition\":%" PRId32 ",\"input_offset\":%" PRId64
-                     ",\"input_timestamp_ms\":%" PRId64 ",\"consumed_at_ms\":%" PRId64
-                     ",\"classified_at_ms\":%" PRId64 ",\"batch_size\":%" PRId32
-                     ",\"worker_id\":",
-                     res->partition, res->offset, res->timestamp_ms, res->consumed_at_ms,
-                     res->classified_at_ms, res->batch_size);
-        err |= j_cstr(out, res->worker_id);
-        err |= j_raw(out, "}", 1);
+        err |= kinfer_buf_puts(out, "],\"model_name\":");
+        err |= kinfer_buf_json_cstr(out, res->model_name);
+        err |= kinfer_buf_printf(out, ",\"model_version\":%" PRId32 ",\"model_sha256\":",
+                                 res->model_version);
+        err |= kinfer_buf_json_cstr(out, res->model_sha256);
+        err |= kinfer_buf_puts(out, ",\"input_topic\":");
+        err |= kinfer_buf_json_cstr(out, res->topic);
+        err |= kinfer_buf_printf(out,
+                                 ",\"input_partition\":%" PRId32 ",\"input_offset\":%" PRId64
+                                 ",\"input_timestamp_ms\":%" PRId64 ",\"consumed_at_ms\":%" PRId64
+                                 ",\"classified_at_ms\":%" PRId64 ",\"batch_size\":%" PRId32
+                                 ",\"worker_id\":",
+                                 res->partition, res->offset, res->timestamp_ms,
+                                 res->consumed_at_ms, res->classified_at_ms, res->batch_size);
+        err |= kinfer_buf_json_cstr(out, res->worker_id);
+        err |= kinfer_buf_puts(out, "}");
         return err ? KINFER_ERR__NOMEM : KINFER_OK;
 }
 
@@ -226,30 +149,30 @@ kinfer_err_t kinfer_codec_json_encode_dead_letter(const kinfer_dead_letter_t *dl
                                                   kinfer_buf_t *out)
 {
         kinfer_err_t err = KINFER_OK;
-        err |= j_raw(out, "{\"reason\":", 10);
-        err |= j_cstr(out, kinfer_dlq_reason_str(dl->reason));
-        err |= j_raw(out, ",\"detail\":", 10);
-        err |= j_cstr(out, dl->detail);
-        err |= j_raw(out, ",\"topic\":", 9);
-        err |= j_cstr(out, dl->topic);
-        err |= j_fmt(out,
-                     ",\"partition\":%" PRId32 ",\"offset\":%" PRId64
-                     ",\"timestamp_ms\":%" PRId64 ",\"key_base64\":",
-                     dl->partition, dl->offset, dl->timestamp_ms);
+        err |= kinfer_buf_puts(out, "{\"reason\":");
+        err |= kinfer_buf_json_cstr(out, kinfer_dlq_reason_str(dl->reason));
+        err |= kinfer_buf_puts(out, ",\"detail\":");
+        err |= kinfer_buf_json_cstr(out, dl->detail);
+        err |= kinfer_buf_puts(out, ",\"topic\":");
+        err |= kinfer_buf_json_cstr(out, dl->topic);
+        err |= kinfer_buf_printf(out,
+                                 ",\"partition\":%" PRId32 ",\"offset\":%" PRId64
+                                 ",\"timestamp_ms\":%" PRId64 ",\"key_base64\":",
+                                 dl->partition, dl->offset, dl->timestamp_ms);
         err |= j_base64(out, dl->key, dl->key_len);
-        err |= j_raw(out, ",\"value_base64\":", 16);
+        err |= kinfer_buf_puts(out, ",\"value_base64\":");
         err |= j_base64(out, dl->value, dl->value_len);
-        err |= j_raw(out, ",\"headers\":[", 12);
+        err |= kinfer_buf_puts(out, ",\"headers\":[");
         for (size_t i = 0; i < dl->n_headers; i++) {
-                err |= j_raw(out, i ? ",{\"key\":" : "{\"key\":", i ? 8 : 7);
-                err |= j_cstr(out, dl->headers[i].key);
-                err |= j_raw(out, ",\"value_base64\":", 16);
+                err |= kinfer_buf_puts(out, i ? ",{\"key\":" : "{\"key\":");
+                err |= kinfer_buf_json_cstr(out, dl->headers[i].key);
+                err |= kinfer_buf_puts(out, ",\"value_base64\":");
                 err |= j_base64(out, dl->headers[i].value, dl->headers[i].value_len);
-                err |= j_raw(out, "}", 1);
+                err |= kinfer_buf_puts(out, "}");
         }
-        err |= j_raw(out, "],\"worker_id\":", 14);
-        err |= j_cstr(out, dl->worker_id);
-        err |= j_fmt(out, ",\"dead_at_ms\":%" PRId64 "}", dl->dead_at_ms);
+        err |= kinfer_buf_puts(out, "],\"worker_id\":");
+        err |= kinfer_buf_json_cstr(out, dl->worker_id);
+        err |= kinfer_buf_printf(out, ",\"dead_at_ms\":%" PRId64 "}", dl->dead_at_ms);
         return err ? KINFER_ERR__NOMEM : KINFER_OK;
 }
 
@@ -257,16 +180,16 @@ kinfer_err_t kinfer_codec_json_encode_input(kinfer_codec_t *codec, const char *i
                                             const char *text, size_t text_len, kinfer_buf_t *out)
 {
         kinfer_err_t err = KINFER_OK;
-        err |= j_raw(out, "{", 1);
+        err |= kinfer_buf_puts(out, "{");
         if (id) {
-                err |= j_cstr(out, codec->id_field);
-                err |= j_raw(out, ":", 1);
-                err |= j_cstr(out, id);
-                err |= j_raw(out, ",", 1);
+                err |= kinfer_buf_json_cstr(out, codec->id_field);
+                err |= kinfer_buf_puts(out, ":");
+                err |= kinfer_buf_json_cstr(out, id);
+                err |= kinfer_buf_puts(out, ",");
         }
-        err |= j_cstr(out, codec->text_field);
-        err |= j_raw(out, ":", 1);
-        err |= j_str(out, text, text_len);
-        err |= j_raw(out, "}", 1);
+        err |= kinfer_buf_json_cstr(out, codec->text_field);
+        err |= kinfer_buf_puts(out, ":");
+        err |= kinfer_buf_json_str(out, text, text_len);
+        err |= kinfer_buf_puts(out, "}");
         return err ? KINFER_ERR__NOMEM : KINFER_OK;
 }
