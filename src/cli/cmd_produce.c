@@ -76,7 +76,11 @@ int kinfer_cmd_produce(int argc, char **argv)
         long schema_id = 1, count = -1, rate = 0;
         int tsv = 0, no_id = 0, no_key = 0, quiet = 0, c;
         char errstr[1024];
-        kinfer_conf_t *conf = kinfer_conf_new();
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
+        if (!conf) {
+                cli_error(CMD, "%s", errstr);
+                return 1;
+        }
         int status = 0;
         optind = 1;
         while (!status && (c = getopt_long(argc, argv, "b:t:f:n:X:qh", opts, NULL)) != -1) {

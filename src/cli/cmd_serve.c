@@ -69,9 +69,15 @@ int kinfer_cmd_serve(int argc, char **argv)
         const char *config = NULL;
         int dump = 0, dump_doc = 0, c;
         char errstr[1024];
-        kinfer_conf_t *conf = kinfer_conf_new();
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
         /* -X is applied after the file: collect first */
         char **xs = calloc((size_t)argc + 1, sizeof(*xs));
+        if (!conf || !xs) {
+                cli_error(CMD, "out of memory");
+                free(xs);
+                kinfer_conf_destroy(conf);
+                return 1;
+        }
         int n_xs = 0;
         optind = 1;
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {

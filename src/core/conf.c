@@ -132,12 +132,15 @@ struct kinfer_conf_s {
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
+/* strdup of @p s (NULL: ""); NULL when out of memory */
 static char *xstrdup(const char *s)
 {
-        char *d = strdup(s ? s : "");
-        if (!d)
-                abort(); /* a few bytes of configuration: nothing sensible to do without them */
-        return d;
+        return strdup(s ? s : "");
+}
+
+static kinfer_err_t nomem(char *errstr, size_t errstr_size)
+{
+        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
 }
 
 static int prop_index(const char *name)
@@ -208,11 +211,13 @@ static kinfer_err_t check_value(const struct conf_prop *p, const char *value, in
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-kinfer_conf_t *kinfer_conf_new(void)
+kinfer_conf_t *kinfer_conf_new(char *errstr, size_t errstr_size)
 {
         kinfer_conf_t *conf = calloc(1, sizeof(*conf));
-        if (!conf)
-                abort();
+        if (!conf) {
+                nomem(errstr, errstr_size);
+                return NULL;
+        }
         for (size_t i = 0; i < N_PROPS; i++) {
                 if (!props[i].def)
                         continue;
@@ -223,19 +228,28 @@ kinfer_conf_t *kinfer_conf_new(void)
         return conf;
 }
 
-kinfer_conf_t *kinfer_conf_dup(const kinfer_conf_t *conf)
+kinfer_conf_t *kinfer_conf_dup(const kinfer_conf_t *conf, char *errstr, size_t errstr_size)
 {
-        kinfer_conf_t *d = kinfer_conf_new();
+        kinfer_conf_t *d = kinfer_conf_new(errstr, errstr_size);
+        if (!d)
+                return NULL;
         for (size_t i = 0; i < N_PROPS; i++) {
-                d->val[i] = conf->val[i] ? xstrdup(conf->val[i]) : NULL;
-                d->source[i] = conf->source[i] ? xstrdup(conf->source[i]) : NULL;
+                if ((conf->val[i] && !(d->val[i] = xstrdup(conf->val[i]))) ||
+                    (conf->source[i] && !(d->source[i] = xstrdup(conf->source[i])))) {
+                        nomem(errstr, errstr_size);
+                        kinfer_conf_destroy(d);
+                        return NULL;
+                }
                 d->ival[i] = conf->ival[i];
         }
         for (size_t i = 0; i < conf->n_kafka; i++) {
                 const struct kafka_prop *k = &conf->kafka[i];
                 char full[512];
                 snprintf(full, sizeof(full), "kafka.%s%s%s", k->scope, *k->scope ? "." : "", k->name);
-                kinfer_conf_set(d, full, k->value, k->source, NULL, 0);
+                if (kinfer_conf_set(d, full, k->value, k->source, errstr, errstr_size)) {
+                        kinfer_conf_destroy(d);
+                        return NULL;
+                }
         }
         return d;
 }
@@ -274,13 +288,17 @@ static kinfer_err_t set_kafka(kinfer_conf_t *conf, const char *name, const char 
         if (!*prop)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "%s: missing librdkafka property name", name);
+        /* new strings first: on failure the configuration is left as it was */
+        char *v = xstrdup(value), *src = xstrdup(source);
+        if (!v || !src)
+                goto oom;
         for (size_t i = 0; i < conf->n_kafka; i++) {
                 struct kafka_prop *k = &conf->kafka[i];
                 if (!strcmp(k->scope, scope) && !strcmp(k->name, prop)) {
                         free(k->value);
                         free(k->source);
-                        k->value = xstrdup(value);
-                        k->source = xstrdup(source);
+                        k->value = v;
+                        k->source = src;
                         return KINFER_OK;
                 }
         }
@@ -288,14 +306,23 @@ static kinfer_err_t set_kafka(kinfer_conf_t *conf, const char *name, const char 
                 size_t cap = conf->cap_kafka ? conf->cap_kafka * 2 : 8;
                 struct kafka_prop *k = realloc(conf->kafka, cap * sizeof(*k));
                 if (!k)
-                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                        goto oom;
                 conf->kafka = k;
                 conf->cap_kafka = cap;
         }
-        conf->kafka[conf->n_kafka++] = (struct kafka_prop){
-            .scope = xstrdup(scope), .name = xstrdup(prop), .value = xstrdup(value),
-            .source = xstrdup(source)};
+        struct kafka_prop k = {.scope = xstrdup(scope), .name = xstrdup(prop), .value = v,
+                               .source = src};
+        if (!k.scope || !k.name) {
+                free(k.scope);
+                free(k.name);
+                goto oom;
+        }
+        conf->kafka[conf->n_kafka++] = k;
         return KINFER_OK;
+oom:
+        free(v);
+        free(src);
+        return nomem(errstr, errstr_size);
 }
 
 kinfer_err_t kinfer_conf_set(kinfer_conf_t *conf, const char *name, const char *value,
@@ -313,10 +340,16 @@ kinfer_err_t kinfer_conf_set(kinfer_conf_t *conf, const char *name, const char *
         kinfer_err_t err = check_value(&props[i], value, &iv, errstr, errstr_size);
         if (err)
                 return err;
+        char *v = xstrdup(value), *src = xstrdup(source ? source : "api");
+        if (!v || !src) {
+                free(v);
+                free(src);
+                return nomem(errstr, errstr_size);
+        }
         free(conf->val[i]);
         free(conf->source[i]);
-        conf->val[i] = xstrdup(value);
-        conf->source[i] = xstrdup(source ? source : "api");
+        conf->val[i] = v;
+        conf->source[i] = src;
         conf->ival[i] = iv;
         return KINFER_OK;
 }
@@ -335,6 +368,8 @@ kinfer_err_t kinfer_conf_set_kv(kinfer_conf_t *conf, const char *kv, const char 
                                 char *errstr, size_t errstr_size)
 {
         char *dup = xstrdup(kv);
+        if (!dup)
+                return nomem(errstr, errstr_size);
         char *eq = strchr(dup, '=');
         kinfer_err_t err;
         if (!eq) {
@@ -371,6 +406,10 @@ kinfer_err_t kinfer_conf_load_file(kinfer_conf_t *conf, const char *path, char *
                         break;
                 }
         }
+        if (!err && !feof(fp))
+                err = kinfer_seterr(errstr, errstr_size, errno == ENOMEM ? KINFER_ERR__NOMEM
+                                                                         : KINFER_ERR__IO,
+                                    "%s: line %d: %s", path, lineno + 1, strerror(errno));
         free(line);
         fclose(fp);
         return err;

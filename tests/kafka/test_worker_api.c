@@ -80,7 +80,10 @@ static int wait_version(int v)
 static void test_swap_under_load(void)
 {
         char errstr[512];
-        kinfer_conf_t *conf = kinfer_conf_new();
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
+        TEST_ASSERT(conf, "kinfer_conf_new: %s", errstr);
+        if (!conf)
+                return;
         const char *kv[][2] = {
             {"kafka.bootstrap.servers", brokers}, {"input.topic", "in"}, {"output.topic", "out"},
             {"output.format", "json"}, {"model.path", path_a}, {"model.name", "sections"},

@@ -21,7 +21,10 @@ static void write_file(const char *text)
 static void test_defaults_and_precedence(void)
 {
         char errstr[512];
-        kinfer_conf_t *conf = kinfer_conf_new();
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
+        TEST_ASSERT(conf, "kinfer_conf_new: %s", errstr);
+        if (!conf)
+                return;
         TEST_ASSERT(kinfer_conf_get_int(conf, "metrics.interval.ms") == 10000, "metrics default");
         TEST_ASSERT(!strcmp(kinfer_conf_get(conf, "input.format"), "json"), "format default");
         write_file("# comment\n\n input.topic = a,b \nbatch.max.records=64\nkafka.sasl.password=hunter2\n"
@@ -60,8 +63,9 @@ static void test_defaults_and_precedence(void)
         TEST_ASSERT(strstr(dump, "kafka.sasl.username=******"), "sasl.* masked");
         TEST_ASSERT(strstr(dump, "batch.max.records=512") && strstr(dump, "env KINFER_BATCH_MAX_RECORDS"), "source shown");
         free(dump);
-        kinfer_conf_t *dup = kinfer_conf_dup(conf);
-        TEST_ASSERT(kinfer_conf_kafka_count(dup) == n && kinfer_conf_get_int(dup, "batch.max.records") == 512, "dup");
+        kinfer_conf_t *dup = kinfer_conf_dup(conf, errstr, sizeof(errstr));
+        TEST_ASSERT(dup, "kinfer_conf_dup: %s", errstr);
+        TEST_ASSERT(dup && kinfer_conf_kafka_count(dup) == n && kinfer_conf_get_int(dup, "batch.max.records") == 512, "dup");
         kinfer_conf_destroy(dup);
         kinfer_conf_destroy(conf);
 }
@@ -69,7 +73,10 @@ static void test_defaults_and_precedence(void)
 static void test_errors(void)
 {
         char errstr[512];
-        kinfer_conf_t *conf = kinfer_conf_new();
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
+        TEST_ASSERT(conf, "kinfer_conf_new: %s", errstr);
+        if (!conf)
+                return;
         write_file("input.topic=a\n\nno.such.key=1\n");
         TEST_ASSERT(kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG &&
                         strstr(errstr, ":3:") && strstr(errstr, "no.such.key"), "unknown key: %s", errstr);

@@ -28,9 +28,11 @@ typedef struct kinfer_conf_s kinfer_conf_t;
 
 /** @name Life cycle
  * @{ */
-/** @returns a configuration holding every default. Never NULL (aborts only on OOM of a few bytes). */
-kinfer_conf_t *kinfer_conf_new(void);
-kinfer_conf_t *kinfer_conf_dup(const kinfer_conf_t *conf);
+/** @returns a configuration holding every default, or NULL when out of memory (see @p errstr). */
+kinfer_conf_t *kinfer_conf_new(char *errstr, size_t errstr_size);
+/** @returns a copy of @p conf (values and their sources), or NULL when out of memory (see
+ *  @p errstr). */
+kinfer_conf_t *kinfer_conf_dup(const kinfer_conf_t *conf, char *errstr, size_t errstr_size);
 void kinfer_conf_destroy(kinfer_conf_t *conf);
 /** @} */
 
@@ -39,7 +41,8 @@ void kinfer_conf_destroy(kinfer_conf_t *conf);
 /**
  * @brief Set @p name to @p value after checking its type and range.
  * @param source where the value came from, shown by kinfer_conf_dump() ("file:3", "-X", "env").
- * @returns KINFER_OK, or KINFER_ERR__INVALID_ARG naming the key (unknown key, bad value).
+ * @returns KINFER_OK, KINFER_ERR__INVALID_ARG naming the key (unknown key, bad value), or
+ *          KINFER_ERR__NOMEM (the configuration is left unchanged).
  */
 kinfer_err_t kinfer_conf_set(kinfer_conf_t *conf, const char *name, const char *value,
                              const char *source, char *errstr, size_t errstr_size);
