@@ -1,12 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cmd_dev_broker.c -- `kinfer dev-broker`: host librdkafka's mock cluster (a Kafka-protocol
- * broker in this process, listening on loopback) for tests and the demo, print its bootstrap
- * list as the first line on stdout, and stay up until SIGTERM or SIGINT.
- *
- * Separate client processes (kcat, python, kinfer serve) connect to the printed list. The mock
- * cluster's limits (librdkafka 2.0): about 5 MiB / 100k messages kept per partition (older data
- * is dropped silently), no read_committed isolation, and a live consumer needs a low
- * fetch.wait.max.ms. Topics not created with --topic are auto-created on first use. */
+/* cmd_dev_broker.c -- `kinfer dev-broker`: host the dev broker (kinfer/kafka/dev_broker.h:
+ * librdkafka's mock cluster on loopback) for tests and the demo, print its bootstrap list as
+ * the first line on stdout, and stay up until SIGTERM or SIGINT. Topics not created with
+ * --topic are auto-created on first use. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -15,11 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "kinfer/kafka/dev_broker.h"
 
 #define CMD "dev-broker"
 
@@ -87,8 +81,8 @@ int kinfer_cmd_dev_broker(int argc, char **argv)
                 return 2;
         }
 
-        /* Block the signals before librdkafka starts its threads, so they inherit the mask and
-         * only sigwait() below sees SIGTERM/SIGINT. */
+        /* Block the signals before the dev broker starts its threads, so they inherit the mask
+         * and only sigwait() below sees SIGTERM/SIGINT. */
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
@@ -96,20 +90,10 @@ int kinfer_cmd_dev_broker(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &set, NULL);
 
         char errstr[512];
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        if (verbose)
-                rd_kafka_conf_set(conf, "debug", "mock,broker", errstr, sizeof(errstr));
-        rd_kafka_conf_set(conf, "log_level", verbose ? "7" : "4", errstr, sizeof(errstr));
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-        if (!rk) {
-                cli_error(CMD, "cannot create the client handle: %s", errstr);
-                free(topics);
-                return 1;
-        }
-        rd_kafka_mock_cluster_t *mcluster = rd_kafka_mock_cluster_new(rk, (int)brokers);
-        if (!mcluster) {
-                cli_error(CMD, "cannot create the mock cluster");
-                rd_kafka_destroy(rk);
+        kinfer_dev_broker_t *broker = kinfer_dev_broker_new((int)brokers, verbose, errstr,
+                                                            sizeof(errstr));
+        if (!broker) {
+                cli_error(CMD, "%s", errstr);
                 free(topics);
                 return 1;
         }
@@ -127,26 +111,25 @@ int kinfer_cmd_dev_broker(int argc, char **argv)
                 }
                 memcpy(name, topics[i], nlen);
                 name[nlen] = '\0';
-                rd_kafka_resp_err_t err =
-                    rd_kafka_mock_topic_create(mcluster, name, (int)parts, (int)(brokers < 3 ? brokers : 3));
-                if (err) {
-                        cli_error(CMD, "cannot create topic %s: %s", name, rd_kafka_err2str(err));
+                if (kinfer_dev_broker_create_topic(broker, name, (int)parts, errstr,
+                                                   sizeof(errstr))) {
+                        cli_error(CMD, "%s", errstr);
                         status = 1;
                         break;
                 }
         }
         free(topics);
         if (status == 0) {
-                printf("%s\n", rd_kafka_mock_cluster_bootstraps(mcluster));
+                const char *bootstraps = kinfer_dev_broker_bootstraps(broker);
+                printf("%s\n", bootstraps);
                 fflush(stdout);
                 fprintf(stderr, "kinfer dev-broker: %ld broker(s) at %s; SIGTERM or Ctrl-C stops\n",
-                        brokers, rd_kafka_mock_cluster_bootstraps(mcluster));
+                        brokers, bootstraps);
                 int sig = 0;
                 while (sigwait(&set, &sig) != 0)
                         ;
                 fprintf(stderr, "kinfer dev-broker: signal %d, stopping\n", sig);
         }
-        rd_kafka_mock_cluster_destroy(mcluster);
-        rd_kafka_destroy(rk);
+        kinfer_dev_broker_destroy(broker);
         return status;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* consumer.c -- the worker's Kafka consumer: group subscription, polling into message views,
  * rebalance (eager or cooperative, following the configured assignor), pause/resume for
- * backpressure, offset store after delivery and commit. With producer.c, the only file that
+ * backpressure, offset store after delivery and commit. src/kafka is the only folder that
  * includes rdkafka.h. */
 #include "kinfer/kafka/consumer.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* producer.c -- the idempotent producer of results and dead letters (delivery reports carry
- * the caller's token), and kinfer_kafka_conf_new() shared with consumer.c. With consumer.c,
- * the only file that includes rdkafka.h. */
+ * the caller's token), and kinfer_kafka_conf_new() shared with consumer.c. src/kafka is the
+ * only folder that includes rdkafka.h. */
 #include "kinfer/kafka/producer.h"
 
 #include <librdkafka/rdkafka.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* consumer.h -- the Kafka consumer of the worker: group membership, polling into message
- * views, rebalance, pause/resume, offset store and commit. With producer.c, the only code that
+ * views, rebalance, pause/resume, offset store and commit. src/kafka is the only code that
  * includes rdkafka.h.
  *
  * The consumer runs with enable.auto.offset.store=false: an offset is stored only through

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* producer.h -- the idempotent Kafka producer of results and dead letters, with a delivery
- * callback per message carrying the caller's 64-bit token. With consumer.c, the only code that
+ * callback per message carrying the caller's 64-bit token. src/kafka is the only code that
  * includes rdkafka.h. */
 #ifndef KINFER_PRODUCER_H
 #define KINFER_PRODUCER_H

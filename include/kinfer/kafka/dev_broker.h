@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* dev_broker.h -- a Kafka-protocol broker in this process for tests and the demo: librdkafka's
+ * mock cluster, listening on loopback (`kinfer dev-broker` hosts it).
+ *
+ * Separate client processes (kcat, python, kinfer serve) connect to its bootstrap list. The
+ * mock cluster's limits (librdkafka 2.0): about 5 MiB / 100k messages kept per partition
+ * (older data is dropped silently), no read_committed isolation, and a live consumer needs a
+ * low fetch.wait.max.ms. Topics not created with kinfer_dev_broker_create_topic() are
+ * auto-created on first use. */
+#ifndef KINFER_DEV_BROKER_H
+#define KINFER_DEV_BROKER_H
+
+#include <stddef.h>
+
+#include "kinfer/core/err.h"
+
+typedef struct kinfer_dev_broker_s kinfer_dev_broker_t;
+
+/**
+ * @brief Start a mock cluster of @p n_brokers brokers on loopback.
+ * @param verbose 1: librdkafka logs the brokers' debug output (mock, broker) to stderr;
+ *        0: warnings and errors only.
+ * @returns the broker, or NULL on failure (see @p errstr).
+ * @remark The broker's threads start here and inherit the caller's signal mask: a program that
+ *         waits for signals with sigwait() blocks them before this call.
+ */
+kinfer_dev_broker_t *kinfer_dev_broker_new(int n_brokers, int verbose, char *errstr,
+                                           size_t errstr_size);
+
+/**
+ * @brief Create topic @p name with @p partitions partitions (replication factor: the number of
+ *        brokers, at most 3).
+ * @returns KINFER_OK, or KINFER_ERR__KAFKA (see @p errstr).
+ */
+kinfer_err_t kinfer_dev_broker_create_topic(kinfer_dev_broker_t *broker, const char *name,
+                                            int partitions, char *errstr, size_t errstr_size);
+
+/** @returns the bootstrap list ("127.0.0.1:port,..."). Borrowed: valid until destroy. */
+const char *kinfer_dev_broker_bootstraps(const kinfer_dev_broker_t *broker);
+
+/** Stop the brokers and free everything. NULL is allowed. */
+void kinfer_dev_broker_destroy(kinfer_dev_broker_t *broker);
+
+#endif
