@@ -11,6 +11,9 @@
 #                                          original_headers source_topic
 #   committed BROKERS GROUP TOPIC          "partition committed_offset" (-1001 = none)
 #   ends BROKERS TOPIC                     "partition high_watermark"
+#   lows BROKERS TOPIC                     "partition low_watermark high_watermark"; exits 1 when
+#                                          the topic cannot be read (a low watermark above 0 means
+#                                          the dev broker dropped the oldest records)
 #   rate BROKERS TOPIC N [timeout]         wait for N messages; rate from the first to the N-th
 #   latency BROKERS TOPIC [json|avro SCHEMA]  p50/p95/p99 of result - input timestamps, split
 #                                          into the broker path and the time in the worker
@@ -120,6 +123,16 @@ def main():
             lo, hi = c.get_watermark_offsets(TopicPartition(sys.argv[3], p), timeout=10)
             print(p, hi)
         c.close()
+    elif cmd == "lows":
+        c = consumer(brokers)
+        try:
+            for p in parts(c, sys.argv[3]):
+                lo, hi = c.get_watermark_offsets(TopicPartition(sys.argv[3], p), timeout=10, cached=False)
+                print(p, lo, hi)
+        except Exception as e:
+            sys.exit("lows %s: %s" % (sys.argv[3], e))
+        finally:
+            c.close()
     elif cmd == "committed":
         group, topic = sys.argv[3], sys.argv[4]
         c = consumer(brokers, group)

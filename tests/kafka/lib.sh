@@ -18,7 +18,12 @@ failed=0
 
 cleanup() {
   local p
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  # each by its pid: stopped first so that it starts no new child, its children (a feeder's
+  # producer), then itself
+  for p in "${PIDS[@]}"; do
+    kill -STOP "$p" 2>/dev/null && pkill -9 -P "$p" 2>/dev/null
+    kill -9 "$p" 2>/dev/null
+  done
   wait 2>/dev/null
   if [ "$failed" -ne 0 ] || [ -n "${KEEP_TMP:-}" ]; then echo "# logs kept in $T" >&2; else rm -rf "$T"; fi
 }
@@ -87,7 +92,7 @@ start_worker() {
 
 # wait_assigned NAME [timeout s] -- until the worker's log shows an assignment
 wait_assigned() {
-  local name=$1 limit=${2:-30} i
+  local name=$1 limit=${2:-60} i
   for i in $(seq $((limit * 10))); do
     grep -q "fac=CONSUMER assigned" "$T/$name.log" 2>/dev/null && return 0
     sleep 0.1
@@ -95,9 +100,9 @@ wait_assigned() {
   return 1
 }
 
-# wait_results TOPIC N [timeout s] -- until TOPIC holds >= N messages; prints the count
+# wait_count TOPIC N [timeout s] -- until TOPIC holds >= N messages; prints the count
 wait_count() {
-  local topic=$1 n=$2 limit=${3:-60} c=0 start=$SECONDS
+  local topic=$1 n=$2 limit=${3:-120} c=0 start=$SECONDS
   while [ $((SECONDS - start)) -lt "$limit" ]; do
     c=$($KU count "$B" "$topic")
     [ "$c" -ge "$n" ] && break
@@ -113,3 +118,100 @@ stop_worker() {
   wait "$pid"; st=$?
   return $st
 }
+
+# wait_until TIMEOUT_S command... -- run the command every 0.2 s until it succeeds (0) or the
+# time is up (1). Tests wait on what they can observe, with generous bounds (an ASan build on a
+# loaded machine is many times slower), never on a fixed sleep.
+wait_until() {
+  local limit=$1 start=$SECONDS; shift
+  while :; do
+    "$@" && return 0
+    [ $((SECONDS - start)) -ge "$limit" ] && return 1
+    sleep 0.2
+  done
+}
+
+# classified NAME -- the worker's log shows a metrics window with records
+classified() { grep -q "fac=METRICS.* records=[1-9]" "$T/$1.log" 2>/dev/null; }
+
+# ---- what the dev broker keeps --------------------------------------------------------------
+# librdkafka's mock cluster keeps, per partition, at most 5 MiB of record batches and at most
+# 100000 batches (rdkafka_mock.c: rd_kafka_mock_partition_init sets max_size = 1024 * 1024 * 5
+# and max_cnt = 100000; rd_kafka_mock_msgset_new counts the bytes of each batch as produced,
+# uncompressed here, and on every append drops the oldest batches until both hold: the low
+# watermark moves up and the records are gone without an error). Same in v2.0.2 (Debian) and in
+# later releases. A test that writes more than that to one partition loses its oldest records,
+# which is how kafka_group once missed its oldest ids.
+#
+# So each test sizes its topics from the limit: its worst case per partition,
+#   records x copies x bytes per record / partitions x 5/4 (keys do not hash evenly),
+# must stay under half of the 5 MiB (budget_check), and it checks at the end that the broker
+# kept every record of its topics (kept_all: low watermark 0 on every partition). copies is
+# how often a record can be written: 1 for input and for exactly-once checks; results are
+# at-least-once, and a worker that is killed or loses partitions redoes what it had not
+# committed yet, so a test with rebalances or kill -9 budgets 2.
+# Bytes per stored record, measured with tests/data/sections-dev.tsv: an input record (JSON) has
+# a value of 385 bytes on average (1092 at most), a JSON result 474 (499 at most); plus the key
+# (<= 8), the record's framing (<= 20) and, at worst one record per batch, the 61-byte batch
+# header. The batch count limit is far away: a batch holds one record or more, and no test
+# writes more than a few thousand records to one partition.
+MOCK_PARTITION_BYTES=$((5 * 1024 * 1024))
+IN_RECORD_BYTES=500
+OUT_RECORD_BYTES=600
+
+# budget_check WHAT RECORDS COPIES BYTES_PER_RECORD PARTITIONS -- fail (and stop) when the plan
+# could come near what the broker keeps
+budget_check() {
+  local what=$1 records=$2 copies=$3 bytes=$4 parts=$5 worst
+  worst=$((records * copies * bytes * 5 / (parts * 4)))
+  if [ "$worst" -gt $((MOCK_PARTITION_BYTES / 2)) ]; then
+    fail "$what: worst case $worst bytes per partition, over half of the dev broker's $MOCK_PARTITION_BYTES"
+    finish
+  fi
+  say "$what: at most $worst bytes per partition (the dev broker keeps $MOCK_PARTITION_BYTES)"
+}
+
+# kept_all TOPIC... -- the broker dropped nothing: low watermark 0 on every partition
+kept_all() {
+  local t out
+  for t in "$@"; do
+    out=$($KU lows "$B" "$t") || return 1
+    [ -n "$out" ] || return 1
+    echo "$out" | awk '$2 != 0 { bad = 1 } END { exit bad }' || { say "$t: $(echo "$out" | tr '\n' ' ')"; return 1; }
+  done
+}
+
+# ---- a feeder: records keep arriving until the test has seen what it waits for ----------------
+# start_feeder TOPIC PREFIX CHUNK RATE MAX_CHUNKS -- in the background, produce chunk after chunk
+# of CHUNK records (ids PREFIX<k>_<n>, at most RATE/s) until stop_feeder or MAX_CHUNKS; each
+# delivered chunk is a line "PREFIX<k>_ CHUNK" of $T/feeder.PREFIX, a failed one "FAILED ...".
+# MAX_CHUNKS x CHUNK bounds what the test writes (budget_check it).
+start_feeder() {
+  local topic=$1 prefix=$2 chunk=$3 rate=$4 max=$5
+  : >"$T/feeder.$prefix"
+  rm -f "$T/feeder.$prefix.stop"
+  (
+    k=0
+    while [ $k -lt "$max" ] && [ ! -e "$T/feeder.$prefix.stop" ]; do
+      if "$K" produce -b "$B" -t "$topic" --tsv -n "$chunk" --rate "$rate" --id-prefix "$prefix${k}_" -q \
+        "$SRC/tests/data/sections-dev.tsv" 2>>"$T/feeder.$prefix.err"; then
+        echo "$prefix${k}_ $chunk" >>"$T/feeder.$prefix"
+      else
+        echo "FAILED $prefix${k}_ $chunk" >>"$T/feeder.$prefix"
+      fi
+      k=$((k + 1))
+    done
+  ) &
+  FEEDER_PID=$!
+  PIDS+=("$FEEDER_PID")
+}
+# feeder_chunks PREFIX -- chunks delivered so far
+feeder_chunks() { grep -vc '^FAILED' "$T/feeder.$1"; }
+# stop_feeder PREFIX -- let the chunk in progress finish, stop; true when no chunk failed
+stop_feeder() {
+  touch "$T/feeder.$1.stop"
+  wait "$FEEDER_PID"
+  ! grep -q '^FAILED' "$T/feeder.$1"
+}
+# feeder_ids PREFIX -- every id the feeder delivered, one a line
+feeder_ids() { awk '$1 != "FAILED" { for (i = 0; i < $2; i++) print $1 i }' "$T/feeder.$1"; }
