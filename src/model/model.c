@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "text/bucket_rank.h"
+#include "kinfer/core/json.h"
 #include "kinfer/core/sha256.h"
 
 static uint32_t rd32(const uint8_t *p)
@@ -128,41 +128,48 @@ static int parse_meta(kinfer_model_t *model, const kinfer_tensor_view_t *t, char
                 FAIL("out of memory");
         memcpy(model->meta_json, t->data, t->size);
         model->meta_json[t->size] = '\0';
-        json_error_t jerr;
-        json_t *root = json_loadb((const char *)t->data, t->size, 0, &jerr);
-        if (!root || !json_is_object(root)) {
-                json_decref(root);
-                FAIL("metadata is not a JSON object (%s at line %d)", jerr.text, jerr.line);
+        char jerr[160];
+        kinfer_json_doc_t *doc = NULL;
+        kinfer_err_t err = kinfer_json_parse((const char *)t->data, t->size, &doc, jerr, sizeof(jerr));
+        if (err == KINFER_ERR__NOMEM)
+                FAIL("out of memory");
+        const kinfer_json_t *root = kinfer_json_root(doc);
+        if (err || kinfer_json_type(root) != KINFER_JSON_OBJECT) {
+                kinfer_json_free(doc);
+                FAIL("metadata is not a JSON object (%s)", err ? jerr : "another JSON value");
         }
-        const char *s = json_string_value(json_object_get(root, "name"));
+        const char *s = kinfer_json_str(kinfer_json_get(root, "name"), NULL);
         snprintf(model->name, sizeof(model->name), "%s", s ? s : "");
-        json_t *lin = json_object_get(root, "lineage");
-        s = json_string_value(json_object_get(lin, "method"));
+        const kinfer_json_t *lin = kinfer_json_get(root, "lineage");
+        s = kinfer_json_str(kinfer_json_get(lin, "method"), NULL);
         snprintf(model->method, sizeof(model->method), "%s", s ? s : "");
-        json_t *parents = json_object_get(lin, "parents");
-        if (json_is_array(parents) && json_array_size(parents) > 0) {
-                size_t n = json_array_size(parents);
+        const kinfer_json_t *parents = kinfer_json_get(lin, "parents");
+        size_t n = kinfer_json_type(parents) == KINFER_JSON_ARRAY ? kinfer_json_size(parents) : 0;
+        if (n > 0) {
                 model->parents = calloc(n, sizeof(*model->parents));
                 if (!model->parents) {
-                        json_decref(root);
+                        kinfer_json_free(doc);
                         FAIL("out of memory");
                 }
                 for (size_t i = 0; i < n; i++) {
-                        json_t *p = json_array_get(parents, i);
+                        const kinfer_json_t *p = kinfer_json_at(parents, i);
                         kinfer_model_parent_t *mp = &model->parents[model->n_parents];
-                        const char *sha = json_string_value(json_object_get(p, "sha256"));
-                        if (!sha || strlen(sha) != 64)
+                        size_t sha_len;
+                        const char *sha = kinfer_json_str(kinfer_json_get(p, "sha256"), &sha_len);
+                        if (!sha || sha_len != 64)
                                 continue;
                         snprintf(mp->sha256, sizeof(mp->sha256), "%s", sha);
-                        s = json_string_value(json_object_get(p, "name"));
+                        s = kinfer_json_str(kinfer_json_get(p, "name"), NULL);
                         snprintf(mp->name, sizeof(mp->name), "%s", s ? s : "");
-                        mp->version = (int32_t)json_integer_value(json_object_get(p, "version"));
-                        s = json_string_value(json_object_get(p, "relation"));
+                        int64_t version;
+                        kinfer_json_int(kinfer_json_get(p, "version"), &version);
+                        mp->version = (int32_t)version;
+                        s = kinfer_json_str(kinfer_json_get(p, "relation"), NULL);
                         snprintf(mp->relation, sizeof(mp->relation), "%s", s ? s : "");
                         model->n_parents++;
                 }
         }
-        json_decref(root);
+        kinfer_json_free(doc);
         return 0;
 }
 

@@ -4,7 +4,6 @@
 #include "kinfer/model/model_write.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,56 +225,161 @@ void kinfer_strbuf_free(kinfer_strbuf_t *sb)
 
 /* ---- derived metadata -------------------------------------------------------------------- */
 
-static json_t *parent_ref(const kinfer_model_t *m, const char *relation)
+/* Write a ",\n  "-style separator (or nothing before the first member) and the member name. */
+static void meta_member(kinfer_buf_t *b, int *first, int level, const char *key)
 {
-        json_t *p = json_object();
-        json_object_set_new(p, "sha256", json_string(kinfer_model_sha256_hex(m)));
-        json_object_set_new(p, "name", json_string(kinfer_model_name(m)));
-        json_t *meta = json_loads(kinfer_model_meta_json(m), 0, NULL);
-        json_t *v = json_object_get(meta, "version");
-        json_object_set_new(p, "version", json_integer(json_is_integer(v) ? json_integer_value(v) : 0));
-        json_decref(meta);
-        json_object_set_new(p, "relation", json_string(relation));
-        return p;
+        kinfer_buf_puts(b, *first ? "\n" : ",\n");
+        *first = 0;
+        for (int i = 0; i < level; i++)
+                kinfer_buf_puts(b, "  ");
+        kinfer_buf_json_cstr(b, key);
+        kinfer_buf_puts(b, ": ");
 }
 
+static void meta_close(kinfer_buf_t *b, int first, int level, char close)
+{
+        if (!first) {
+                kinfer_buf_putc(b, '\n');
+                for (int i = 0; i < level; i++)
+                        kinfer_buf_puts(b, "  ");
+        }
+        kinfer_buf_putc(b, close);
+}
+
+/* One lineage.parents entry, as an element of an array at indentation level 3. */
+static void parent_ref(kinfer_buf_t *b, const kinfer_model_t *m, const char *relation)
+{
+        const char *meta = kinfer_model_meta_json(m);
+        kinfer_json_doc_t *doc = NULL;
+        int64_t version = 0;
+        if (meta && !kinfer_json_parse(meta, strlen(meta), &doc, NULL, 0))
+                kinfer_json_int(kinfer_json_get(kinfer_json_root(doc), "version"), &version);
+        kinfer_json_free(doc);
+        int first = 1;
+        kinfer_buf_putc(b, '{');
+        meta_member(b, &first, 4, "sha256");
+        kinfer_buf_json_cstr(b, kinfer_model_sha256_hex(m));
+        meta_member(b, &first, 4, "name");
+        kinfer_buf_json_cstr(b, kinfer_model_name(m));
+        meta_member(b, &first, 4, "version");
+        kinfer_buf_printf(b, "%lld", (long long)version);
+        if (relation) {
+                meta_member(b, &first, 4, "relation");
+                kinfer_buf_json_cstr(b, relation);
+        }
+        meta_close(b, first, 3, '}');
+}
+
+/* A JSON object or array text (as json_loads() without JSON_DECODE_ANY took it), or NULL. */
+static kinfer_json_doc_t *parse_container(const char *text)
+{
+        kinfer_json_doc_t *doc = NULL;
+        if (!text || kinfer_json_parse(text, strlen(text), &doc, NULL, 0))
+                return NULL;
+        kinfer_json_type_t t = kinfer_json_type(kinfer_json_root(doc));
+        if (t != KINFER_JSON_OBJECT && t != KINFER_JSON_ARRAY) {
+                kinfer_json_free(doc);
+                return NULL;
+        }
+        return doc;
+}
+
+/* The "lineage" member's value, at indentation level 1. */
+static void meta_lineage(kinfer_buf_t *b, const char *method, const char *relation,
+                         const char *params_json, const kinfer_model_t *parent,
+                         const kinfer_model_t *const *more_parents, int n_more)
+{
+        int first = 1;
+        kinfer_buf_putc(b, '{');
+        if (method) {
+                meta_member(b, &first, 2, "method");
+                kinfer_buf_json_cstr(b, method);
+        }
+        meta_member(b, &first, 2, "params");
+        kinfer_json_doc_t *params = parse_container(params_json);
+        if (params)
+                kinfer_json_write(b, kinfer_json_root(params), 2);
+        else
+                kinfer_buf_puts(b, "{}");
+        kinfer_json_free(params);
+        meta_member(b, &first, 2, "parents");
+        int n = (parent ? 1 : 0) + n_more;
+        if (n == 0) {
+                kinfer_buf_puts(b, "[]");
+        } else {
+                kinfer_buf_putc(b, '[');
+                for (int i = 0; i < n; i++) {
+                        kinfer_buf_puts(b, i ? ",\n      " : "\n      ");
+                        const kinfer_model_t *m = parent ? (i ? more_parents[i - 1] : parent) : more_parents[i];
+                        parent_ref(b, m, relation);
+                }
+                kinfer_buf_puts(b, "\n    ]");
+        }
+        meta_close(b, first, 1, '}');
+}
+
+/* The META is written as jansson's json_dumps(JSON_INDENT(2) | JSON_PRESERVE_ORDER) wrote it
+ * when it built this object: the parent's members in their order, "version" and "evaluation"
+ * dropped, "name" (when given), "created_at" and "lineage" replaced in place or appended in
+ * that order, then "evaluation" (when given) last. */
 char *kinfer_meta_derive(const kinfer_model_t *parent, const char *name, const char *method,
                          const char *relation, const char *params_json,
                          const kinfer_model_t *const *more_parents, int n_more,
                          const char *evaluation_json)
 {
-        json_t *root = parent ? json_loads(kinfer_model_meta_json(parent), 0, NULL) : NULL;
-        if (!json_is_object(root)) {
-                json_decref(root);
-                root = json_object();
-        }
-        json_object_del(root, "version");
-        json_object_del(root, "evaluation");
-        if (name)
-                json_object_set_new(root, "name", json_string(name));
+        const char *pmeta = parent ? kinfer_model_meta_json(parent) : NULL;
+        kinfer_json_doc_t *pdoc = NULL;
+        if (pmeta && kinfer_json_parse(pmeta, strlen(pmeta), &pdoc, NULL, 0))
+                pdoc = NULL;
+        const kinfer_json_t *proot = kinfer_json_root(pdoc);
+        if (kinfer_json_type(proot) != KINFER_JSON_OBJECT)
+                proot = NULL;
         time_t now = time(NULL);
         struct tm tm;
         char ts[32];
         gmtime_r(&now, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        json_object_set_new(root, "created_at", json_string(ts));
-        json_t *lin = json_object();
-        json_object_set_new(lin, "method", json_string(method));
-        json_t *params = params_json ? json_loads(params_json, 0, NULL) : NULL;
-        json_object_set_new(lin, "params", params ? params : json_object());
-        json_t *parents = json_array();
-        if (parent)
-                json_array_append_new(parents, parent_ref(parent, relation));
-        for (int i = 0; i < n_more; i++)
-                json_array_append_new(parents, parent_ref(more_parents[i], relation));
-        json_object_set_new(lin, "parents", parents);
-        json_object_set_new(root, "lineage", lin);
-        if (evaluation_json) {
-                json_t *ev = json_loads(evaluation_json, 0, NULL);
-                if (ev)
-                        json_object_set_new(root, "evaluation", ev);
+        kinfer_json_doc_t *ev = parse_container(evaluation_json);
+
+        kinfer_buf_t b = {0};
+        int first = 1, name_done = !name, ts_done = 0, lin_done = 0;
+        kinfer_buf_putc(&b, '{');
+        for (size_t i = 0; i < kinfer_json_size(proot); i++) {
+                const char *key = kinfer_json_key(proot, i);
+                if (!strcmp(key, "version") || !strcmp(key, "evaluation"))
+                        continue;
+                meta_member(&b, &first, 1, key);
+                if (!strcmp(key, "name") && name) {
+                        kinfer_buf_json_cstr(&b, name);
+                        name_done = 1;
+                } else if (!strcmp(key, "created_at")) {
+                        kinfer_buf_json_cstr(&b, ts);
+                        ts_done = 1;
+                } else if (!strcmp(key, "lineage")) {
+                        meta_lineage(&b, method, relation, params_json, parent, more_parents, n_more);
+                        lin_done = 1;
+                } else {
+                        kinfer_json_write(&b, kinfer_json_at(proot, i), 1);
+                }
         }
-        char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(root);
-        return s;
+        if (!name_done) {
+                meta_member(&b, &first, 1, "name");
+                kinfer_buf_json_cstr(&b, name);
+        }
+        if (!ts_done) {
+                meta_member(&b, &first, 1, "created_at");
+                kinfer_buf_json_cstr(&b, ts);
+        }
+        if (!lin_done) {
+                meta_member(&b, &first, 1, "lineage");
+                meta_lineage(&b, method, relation, params_json, parent, more_parents, n_more);
+        }
+        if (ev) {
+                meta_member(&b, &first, 1, "evaluation");
+                kinfer_json_write(&b, kinfer_json_root(ev), 1);
+        }
+        meta_close(&b, first, 0, '}');
+        kinfer_json_free(ev);
+        kinfer_json_free(pdoc);
+        return kinfer_buf_detach(&b);
 }
