@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* blas.c -- the only file that includes cblas.h. */
+#include "runtime/blas.h"
+
 #include <cblas.h>
 #include <pthread.h>
-
-#include "runtime/ops.h"
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ops.c -- kernels: embedding bag (f32, q8), dense (BLAS and reference), relu, softmax, top-k,
- * q8 row (de)quantization. */
+/* ops.c -- kernels: the f32 embedding bag and the dispatch by dtype, dense layers (BLAS and
+ * reference), relu, softmax, top-k. The q8 row and its bag are in ops_q8.c. */
 #include "runtime/ops.h"
-#include "runtime/ops_q8.h"
 
 #include <math.h>
 #include <string.h>
+
+#include "model/model_int.h"
+#include "runtime/blas.h"
+#include "runtime/ops_q8.h"
 
 #define PREFETCH_AHEAD 20 /* rows ahead: ~80 cache lines in flight covers DRAM latency */
 
@@ -13,6 +16,23 @@ static inline void prefetch_row(const uint8_t *p, size_t bytes)
 {
         for (size_t o = 0; o < bytes; o += 64)
                 __builtin_prefetch(p + o, 0, 0);
+}
+
+/* ---- the f32 bag ------------------------------------------------------------------------------ */
+
+void kinfer_bag_f32_ref(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
+                        const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
+{
+        for (int32_t r = 0; r < n; r++) {
+                float *x = X + (size_t)r * dim;
+                for (int32_t j = 0; j < dim; j++)
+                        x[j] = bias ? bias[j] : 0.0f;
+                for (size_t i = offs[r]; i < offs[r + 1]; i++) {
+                        const float *e = (const float *)(const void *)(embed + (size_t)rows[i] * stride);
+                        for (int32_t j = 0; j < dim; j++)
+                                x[j] += w[i] * e[j];
+                }
+        }
 }
 
 /* The f32 bag for a width D known at compile time (instantiated below for 1..64): the record's
@@ -33,7 +53,7 @@ bag_f32_fixed(const uint8_t *embed, size_t stride, const int32_t D, const int32_
                 for (; i < offs[r + 1]; i++) {
                         if (i + PREFETCH_AHEAD < total)
                                 prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, (size_t)D * 4);
-                        const float *e = (const float *)(embed + (size_t)rows[i] * stride);
+                        const float *e = (const float *)(const void *)(embed + (size_t)rows[i] * stride);
                         const float wi = w[i];
                         for (int32_t j = 0; j < D; j++)
                                 acc[j] += wi * e[j];
@@ -42,34 +62,27 @@ bag_f32_fixed(const uint8_t *embed, size_t stride, const int32_t D, const int32_
         }
 }
 
-#define BAG_F32_CASE(D)                                                                                    case D:                                                                                                    bag_f32_fixed(embed, stride, D, rows, w, offs, n, bias, X);                                        return 0;
-#define BAG_F32_CASES8(b)                                                                                  BAG_F32_CASE(b + 1) BAG_F32_CASE(b + 2) BAG_F32_CASE(b + 3) BAG_F32_CASE(b + 4)                    BAG_F32_CASE(b + 5) BAG_F32_CASE(b + 6) BAG_F32_CASE(b + 7) BAG_F32_CASE(b + 8)
+#define BAG_F32_CASE(D)                                                                            \
+        case D:                                                                                    \
+                bag_f32_fixed(embed, stride, D, rows, w, offs, n, bias, X);                        \
+                return;
+#define BAG_F32_CASES8(b)                                                                          \
+        BAG_F32_CASE(b + 1) BAG_F32_CASE(b + 2) BAG_F32_CASE(b + 3) BAG_F32_CASE(b + 4)            \
+        BAG_F32_CASE(b + 5) BAG_F32_CASE(b + 6) BAG_F32_CASE(b + 7) BAG_F32_CASE(b + 8)
 
-/* @returns 0 when a fixed-width kernel handled the batch, -1 otherwise. */
-static int bag_f32_dispatch(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
-                            const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
+void kinfer_bag_f32(const uint8_t *embed, size_t stride, int32_t dim, const int32_t *rows,
+                    const float *w, const size_t *offs, int32_t n, const float *bias, float *X)
 {
         switch (dim) {
                 BAG_F32_CASES8(0) BAG_F32_CASES8(8) BAG_F32_CASES8(16) BAG_F32_CASES8(24)
                 BAG_F32_CASES8(32) BAG_F32_CASES8(40) BAG_F32_CASES8(48) BAG_F32_CASES8(56)
         default:
-                return -1;
+                break;
         }
-}
-
-void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
-                      int32_t n_rows, const int32_t *rows, const float *w, const size_t *offs,
-                      int32_t n, const float *bias, float *X)
-{
-        /* q8 tables up to 64 wide: the register-accumulator kernel of ops_q8.c */
-        if (dtype == KINFER_DTYPE_Q8 && kinfer_bag_batch_q8(embed, stride, dim, n_rows, rows, w, offs, n, bias, X) == 0)
-                return;
-        /* f32 tables up to 64 wide: fixed-width kernels */
-        if (dtype == KINFER_DTYPE_F32 && bag_f32_dispatch(embed, stride, dim, rows, w, offs, n, bias, X) == 0)
-                return;
+        /* wider than 64: accumulate into X itself */
         const size_t total = offs[n];
         for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)
-                prefetch_row(embed + (size_t)rows[i] * stride, stride);
+                prefetch_row(embed + (size_t)rows[i] * stride, (size_t)dim * 4);
         size_t i = 0;
         for (int32_t r = 0; r < n; r++) {
                 float *restrict x = X + (size_t)r * dim;
@@ -79,50 +92,38 @@ void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32
                         memset(x, 0, sizeof(float) * (size_t)dim);
                 for (; i < offs[r + 1]; i++) {
                         if (i + PREFETCH_AHEAD < total)
-                                prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, stride);
-                        const uint8_t *row = embed + (size_t)rows[i] * stride;
-                        if (dtype == KINFER_DTYPE_Q8) {
-                                float scale;
-                                memcpy(&scale, row, 4);
-                                const int8_t *restrict q = (const int8_t *)(row + 4);
-                                const float wi = w[i] * scale;
-                                for (int32_t j = 0; j < dim; j++)
-                                        x[j] += wi * (float)q[j];
-                        } else {
-                                const float *restrict e = (const float *)row;
-                                const float wi = w[i];
-                                for (int32_t j = 0; j < dim; j++)
-                                        x[j] += wi * e[j];
-                        }
+                                prefetch_row(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, (size_t)dim * 4);
+                        const float *restrict e = (const float *)(const void *)(embed + (size_t)rows[i] * stride);
+                        const float wi = w[i];
+                        for (int32_t j = 0; j < dim; j++)
+                                x[j] += wi * e[j];
                 }
         }
 }
 
-void kinfer_q8_row_dequant(const uint8_t *row, int32_t cols, float *out)
+/* ---- dispatch by dtype ------------------------------------------------------------------------ */
+
+void kinfer_bag_batch(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
+                      int32_t n_rows, const int32_t *rows, const float *w, const size_t *offs,
+                      int32_t n, const float *bias, float *X)
 {
-        float scale;
-        memcpy(&scale, row, 4);
-        const int8_t *q = (const int8_t *)(row + 4);
-        for (int32_t j = 0; j < cols; j++)
-                out[j] = scale * (float)q[j];
+        if (dtype == KINFER_DTYPE_Q8)
+                kinfer_bag_q8(embed, stride, dim, n_rows, rows, w, offs, n, bias, X);
+        else
+                kinfer_bag_f32(embed, stride, dim, rows, w, offs, n, bias, X);
 }
 
-void kinfer_q8_row_quant(const float *x, int32_t cols, uint8_t *row)
+void kinfer_bag_batch_ref(uint32_t dtype, const uint8_t *embed, size_t stride, int32_t dim,
+                          int32_t n_rows, const int32_t *rows, const float *w, const size_t *offs,
+                          int32_t n, const float *bias, float *X)
 {
-        float amax = 0;
-        for (int32_t j = 0; j < cols; j++)
-                amax = fmaxf(amax, fabsf(x[j]));
-        float scale = amax / 127.0f;
-        float inv = scale > 0 ? 1.0f / scale : 0.0f;
-        memcpy(row, &scale, 4);
-        int8_t *q = (int8_t *)(row + 4);
-        for (int32_t j = 0; j < cols; j++) {
-                long v = lrintf(x[j] * inv);
-                q[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-        }
-        size_t stride = kinfer_q8_stride((uint32_t)cols);
-        memset(row + 4 + cols, 0, stride - 4 - (size_t)cols);
+        if (dtype == KINFER_DTYPE_Q8)
+                kinfer_bag_q8_ref(embed, stride, dim, n_rows, rows, w, offs, n, bias, X);
+        else
+                kinfer_bag_f32_ref(embed, stride, dim, rows, w, offs, n, bias, X);
 }
+
+/* ---- dense layers --------------------------------------------------------------------------- */
 
 void kinfer_dense_to_f32(const kinfer_dense_t *d, float *W)
 {
@@ -164,13 +165,11 @@ static void dense_loops(const kinfer_dense_t *d, const float *X, int32_t batch, 
                                 for (int32_t i = 0; i < d->in; i++)
                                         acc += wr[i] * x[i];
                         } else if (d->dtype == KINFER_DTYPE_Q8) {
-                                const uint8_t *row = d->q8 + (size_t)o * kinfer_q8_stride((uint32_t)d->in);
-                                float scale;
-                                memcpy(&scale, row, 4);
-                                const int8_t *q = (const int8_t *)(row + 4);
+                                const kinfer_q8_row_t *row =
+                                    kinfer_q8_row_at(d->q8, kinfer_q8_stride((uint32_t)d->in), o);
                                 for (int32_t i = 0; i < d->in; i++)
-                                        acc += (float)q[i] * x[i];
-                                acc *= scale;
+                                        acc += (float)row->q[i] * x[i];
+                                acc *= row->scale;
                         } else { /* CSR */
                                 for (uint32_t p = d->csr_ptr[o]; p < d->csr_ptr[o + 1]; p++)
                                         acc += d->csr_val[p] * x[d->csr_col[p]];

@@ -59,8 +59,9 @@ void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on)
         rt->reference = on;
 }
 
-/* Room for one record's buckets (n) and the batch's features so far plus n. */
-static int reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
+/* Room for one record's buckets (n) and the batch's features so far plus n.
+ * @returns KINFER_OK or KINFER_ERR__NOMEM. */
+static kinfer_err_t reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
 {
         if (n > rt->bucket_cap) {
                 size_t cap = rt->bucket_cap ? rt->bucket_cap : 1024;
@@ -70,7 +71,7 @@ static int reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
                 rt->buckets = malloc(cap * sizeof(uint32_t));
                 rt->bucket_cap = rt->buckets ? cap : 0;
                 if (!rt->buckets || kinfer_feat_scratch_reserve(&rt->fs, cap))
-                        return -1;
+                        return KINFER_ERR__NOMEM;
         }
         if (used + n > rt->feat_cap) {
                 size_t cap = rt->feat_cap ? rt->feat_cap : 1 << 14;
@@ -83,22 +84,23 @@ static int reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
                 if (w)
                         rt->w = w;
                 if (!rows || !w)
-                        return -1;
+                        return KINFER_ERR__NOMEM;
                 rt->feat_cap = cap;
         }
-        return 0;
+        return KINFER_OK;
 }
 
-static int reserve_act(kinfer_runtime_t *rt, size_t n)
+/* Room for n floats in each activation buffer. @returns KINFER_OK or KINFER_ERR__NOMEM. */
+static kinfer_err_t reserve_act(kinfer_runtime_t *rt, size_t n)
 {
         if (n <= rt->act_cap)
-                return 0;
+                return KINFER_OK;
         for (int i = 0; i < 2; i++) {
                 free(rt->act[i]);
                 rt->act[i] = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
         }
         rt->act_cap = rt->act[0] && rt->act[1] ? n : 0;
-        return rt->act_cap ? 0 : -1;
+        return rt->act_cap ? KINFER_OK : KINFER_ERR__NOMEM;
 }
 
 /* Featurize and bag every text into X (n x dim); then run the dense layers. On success *outp
@@ -134,9 +136,9 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
                 rt->offs[r + 1] = used;
         }
         /* Phase 2: the embedding bags (memory-bound; prefetches run across records). */
-        kinfer_bag_batch(model->embed_dtype, model->embed, model->embed_stride, model->dim,
-                         model->n_rows, rt->rows,
-                         rt->w, rt->offs, n, model->bias, rt->act[0]);
+        (rt->reference ? kinfer_bag_batch_ref : kinfer_bag_batch)(
+            model->embed_dtype, model->embed, model->embed_stride, model->dim, model->n_rows,
+            rt->rows, rt->w, rt->offs, n, model->bias, rt->act[0]);
         int cur = 0;
         for (int i = 0; i < model->n_hidden; i++) {
                 const kinfer_dense_t *d = &model->hidden[i];

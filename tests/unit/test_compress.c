@@ -104,9 +104,9 @@ static void test_q8_roundtrip(void)
         }
 }
 
-/* The register-accumulator q8 bag (ops_q8.c) against the plain sum of dequantized rows, for
- * widths with and without a tail, with garbage in the row padding (it must not leak into the
- * output), with and without a bias. Tolerance 1e-5 relative to the sum of |terms|. */
+/* The register-accumulator q8 bag (kinfer_bag_q8_regs) against the plain sum of dequantized
+ * rows, for widths with and without a tail, with garbage in the row padding (it must not leak
+ * into the output), with and without a bias. Tolerance 1e-5 relative to the sum of |terms|. */
 static void test_bag_q8_kernel(void)
 {
         static const int32_t dims[] = {1, 7, 8, 13, 51, 60, 64};
@@ -145,8 +145,8 @@ static void test_bag_q8_kernel(void)
                         X[n * dim] = 12345.0f; /* sentinel after the last record */
                         /* the table is exactly n_rows * stride bytes (malloc'd so): ASan checks
                          * that the last row is read without running past the table */
-                        int rc = kinfer_bag_batch_q8(E, stride, dim, n_rows, rows, w, offs, n, with_bias ? bias : NULL, X);
-                        TEST_ASSERT(rc == 0, "dim %d: rc %d", dim, rc);
+                        kinfer_err_t rc = kinfer_bag_q8_regs(E, stride, dim, n_rows, rows, w, offs, n, with_bias ? bias : NULL, X);
+                        TEST_ASSERT(rc == KINFER_OK, "dim %d: rc %d", dim, rc);
                         if (rc) {
                                 free(X);
                                 continue;
@@ -173,8 +173,9 @@ static void test_bag_q8_kernel(void)
                 }
                 free(E);
         }
-        /* wider than 64: declined, the generic loop of ops.c handles it */
-        TEST_ASSERT(kinfer_bag_batch_q8(NULL, kinfer_q8_stride(65), 65, 0, NULL, NULL, (size_t[]){0}, 0, NULL, NULL) == -1,
+        /* wider than 64: declined, the generic loop of kinfer_bag_q8() handles it */
+        TEST_ASSERT(kinfer_bag_q8_regs(NULL, kinfer_q8_stride(65), 65, 0, NULL, NULL, (size_t[]){0}, 0, NULL, NULL) ==
+                        KINFER_ERR__INVALID_ARG,
                     "dim 65 accepted");
 }
 

@@ -35,7 +35,8 @@ typedef struct kinfer_runtime_s kinfer_runtime_t;
 kinfer_runtime_t *kinfer_runtime_new(int32_t max_batch, char *errstr, size_t errstr_size);
 void kinfer_runtime_destroy(kinfer_runtime_t *rt);
 
-/** Use the scalar reference path instead of BLAS (for tests). */
+/** Use the scalar reference twins of the kernels (bag and dense layers) instead of the
+ * optimised ones and BLAS (for tests). */
 void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on);
 
 /**
