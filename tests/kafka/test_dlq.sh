@@ -40,16 +40,21 @@ for key, value in bad:
 p.flush(10)
 PYEOF
 
-# (a tiny backpressure bound that pauses the partitions at once: pause/resume on the way)
+# A tiny backpressure bound that pauses the partitions at once: pause/resume on the way, on
+# every run. Records count as in flight from the moment they are consumed, and a batch is only
+# classified when full (256), on a hold, or batch.max.wait.ms (1000) after its first record; all
+# 65 records are in the topic before the worker starts (57 good ones), so it consumes 20 of them
+# long before a batch could be due, and must hold (and, with pause.ms=0, pause).
 write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500 \
-  backpressure.max.records=20 backpressure.resume.records=5 backpressure.pause.ms=0
+  backpressure.max.records=20 backpressure.resume.records=5 backpressure.pause.ms=0 batch.max.wait.ms=1000
 start_worker w "$T/w.conf"
 W=$WPID
 GOOD=$((50 + 7))
 BAD=8
-wait_count out $GOOD 60 >/dev/null
-wait_count dlq $BAD 30 >/dev/null
-sleep 1
+wait_count out $GOOD 120 >/dev/null
+wait_count dlq $BAD 120 >/dev/null
+# after a clean stop everything the worker did is in the topics: the exact counts are final
+check "worker exits 0 on SIGTERM" stop_worker $W
 $KU results "$B" out >"$T/results.txt"
 $KU dlq "$B" dlq >"$T/dlq.txt"
 check "all $GOOD good records classified (got $(wc -l <"$T/results.txt"))" [ "$(wc -l <"$T/results.txt")" -eq $GOOD ]
@@ -68,7 +73,6 @@ check "empty text -> empty" has '^empty\t\d\t\d+\t\d+\tempty\t-\tin$'
 check "source offsets point at the bad records" \
   [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -n | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "7/0" ]
 check "the partitions were paused and resumed for backpressure" grep -q "pauses=[1-9]" "$T/w.log"
-check "worker exits 0 on SIGTERM" stop_worker $W
 $KU committed "$B" test in >"$T/committed.txt"
 $KU ends "$B" in >"$T/ends.txt"
 check "committed offsets = end of every partition ($(tr '\n' ' ' <"$T/committed.txt"))" cmp -s "$T/committed.txt" "$T/ends.txt"
