@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* model_watch.c -- the worker's registry thread: initial load of the deployment's active
  * model, LISTEN kinfer_deployment, load + verify + warm-up of a newly activated model and
- * hand-off to the swap callback, worker heartbeats, and the bounded metrics ring written
- * with reconnect + exponential backoff. Every PostgreSQL call runs on this thread (or in
- * kinfer_model_watch_new before the worker starts), never on the data path. */
+ * its post into the worker's mailbox, worker heartbeats (with what the worker applied), and
+ * the bounded metrics ring written with reconnect + exponential backoff. Every PostgreSQL
+ * call runs on this thread (or in kinfer_model_watch_new before the worker starts), never on
+ * the data path. */
 #include "kinfer/worker/model_watch.h"
 
 #include <pthread.h>
@@ -14,19 +15,23 @@
 #include <unistd.h>
 
 #include "kinfer/core/log.h"
+#include "kinfer/registry/registry.h"
 #include "kinfer/runtime/runtime.h"
 
 #define MW_TICK_MS 200 /* longest wait on the socket: bounds stop latency */
 #define MW_BACKOFF_MIN_MS 100
+#define MW_FAST_TICK_MS 10 /* ... while a post waits to be applied (to report it promptly) */
+#define MW_FAST_FOR_MS 5000 /* ... for at most this long after the post */
 #define MW_CACHE 2 /* verified models kept: the active one and the one before */
 
-/* One buffered metrics window: the registry struct plus copies of its strings. */
-typedef struct mw_window_s {
-        kinfer_registry_metrics_t m;
-        char model_name[129];
-        char model_sha256[65];
-        char *label_counts_json; /* malloc'd or NULL */
-} mw_window_t;
+/* A loaded model and its registry identity. */
+typedef struct mw_loaded_s {
+        kinfer_model_t *model; /* one reference */
+        int64_t id;
+        char name[129];
+        int32_t version;
+        char sha256[65];
+} mw_loaded_t;
 
 struct kinfer_model_watch_s {
         char *conninfo;
@@ -36,37 +41,34 @@ struct kinfer_model_watch_s {
         int heartbeat_ms, backoff_max_ms, warmup;
         kinfer_registry_t *reg; /* used by the watch thread only, once started */
         kinfer_runtime_t *rt;   /* warm-up runtime */
+        kinfer_model_slot_t *slot; /* the worker's mailbox and its record of what it applied */
 
-        kinfer_model_watch_swap_cb *swap;
-        void *opaque;
         pthread_t thread;
         int started;
 
+        /* Watch thread only (or kinfer_model_watch_new before it starts): */
         /* Models verified and warmed up before (one reference each, by sha256; models are
          * immutable): a rollback to one of them needs no fetch and no verification.
-         * Watch thread only. cache[0] is the most recent. */
-        kinfer_model_watch_loaded_t cache[MW_CACHE];
+         * cache[0] is the most recent. */
+        mw_loaded_t cache[MW_CACHE];
+        /* The post made last: what this thread asked for, not what the worker serves */
+        char posted_sha256[65];
+        uint64_t posted_seq;
+        double posted_notify_ms; /* when the notification behind it came; 0: none */
+        double posted_at_ms;
+        char failed_sha256[65];     /* last refused artifact (not retried until notified) */
+        uint64_t error_seq;         /* posted_seq when the last load failure was recorded */
+        uint64_t seen_generation;   /* the worker's last applied record already reported */
+        uint64_t seen_post_seq;     /* ... and the post it came in */
+        int applied_heartbeat_due;  /* ... and not yet written to kinfer.workers */
 
+        int lock_inited;
         pthread_mutex_t lock; /* protects everything below */
         int stop;
         int flush_ms;
-        mw_window_t *ring;
+        kinfer_metrics_window_t *ring; /* closed windows (copies) */
         size_t cap, head, count;
         kinfer_model_watch_stats_t stats;
-        /* the model handed over last */
-        int64_t model_id;
-        char model_name[129];
-        int32_t model_version;
-        char model_sha256[65];
-        char failed_sha256[65]; /* last refused artifact (not retried until notified) */
-        /* the model before the last hand-over (reported again if the worker refuses it) */
-        int64_t prev_id;
-        char prev_name[129];
-        int32_t prev_version;
-        char prev_sha256[65];
-        double t_notify;         /* when the notification behind the last hand-over came */
-        char pending_error[512]; /* a refusal reported by the worker, to record */
-        int has_pending_error;
 };
 
 static double mw_now_ms(void)
@@ -78,9 +80,10 @@ static double mw_now_ms(void)
 
 /* ---- loading -------------------------------------------------------------------------------- */
 
-/* Verify the registry's bytes and warm the model up. Fills @p loaded on success. */
+/* Verify the registry's bytes and warm the model up: the one smoke classification a model
+ * gets before it serves. Fills @p loaded on success. */
 static kinfer_err_t mw_load(kinfer_model_watch_t *w, const kinfer_registry_model_t *m,
-                            kinfer_model_watch_loaded_t *loaded, char *errstr, size_t errstr_size)
+                            mw_loaded_t *loaded, char *errstr, size_t errstr_size)
 {
         char why[384];
         kinfer_model_t *model = kinfer_model_load_mem(m->bytes, m->len, why, sizeof(why));
@@ -117,24 +120,26 @@ static kinfer_err_t mw_load(kinfer_model_watch_t *w, const kinfer_registry_model
         return KINFER_OK;
 }
 
-/* "name:version" of the model handed over last (for log lines; the worker thread may revert
- * it in kinfer_model_watch_report_swap, hence the lock). */
+/* "name:version" of the model the worker applied last, for log lines. */
 static const char *mw_current_str(kinfer_model_watch_t *w, char *buf, size_t size)
 {
-        pthread_mutex_lock(&w->lock);
-        snprintf(buf, size, "%s:%d", w->model_name, (int)w->model_version);
-        pthread_mutex_unlock(&w->lock);
+        kinfer_model_record_t *rec = kinfer_model_slot_applied(w->slot);
+        if (rec)
+                snprintf(buf, size, "%s:%d", rec->name, (int)rec->version);
+        else
+                snprintf(buf, size, "none");
+        kinfer_model_record_release(rec);
         return buf;
 }
 
 /* ---- cache of verified models (watch thread) ------------------------------------------------ */
 
 /* Remember @p loaded (takes one more reference), most recent first. */
-static void mw_cache_put(kinfer_model_watch_t *w, const kinfer_model_watch_loaded_t *loaded)
+static void mw_cache_put(kinfer_model_watch_t *w, const mw_loaded_t *loaded)
 {
         for (int i = 0; i < MW_CACHE; i++)
                 if (w->cache[i].model && !strcmp(w->cache[i].sha256, loaded->sha256)) {
-                        kinfer_model_watch_loaded_t hit = w->cache[i];
+                        mw_loaded_t hit = w->cache[i];
                         memmove(&w->cache[1], &w->cache[0], (size_t)i * sizeof(w->cache[0]));
                         w->cache[0] = hit;
                         return;
@@ -146,8 +151,7 @@ static void mw_cache_put(kinfer_model_watch_t *w, const kinfer_model_watch_loade
 }
 
 /* A cached model with this sha256, with one new reference for the caller, or 0. */
-static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256,
-                        kinfer_model_watch_loaded_t *out)
+static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256, mw_loaded_t *out)
 {
         for (int i = 0; i < MW_CACHE; i++)
                 if (w->cache[i].model && !strcmp(w->cache[i].sha256, sha256)) {
@@ -158,55 +162,93 @@ static int mw_cache_get(kinfer_model_watch_t *w, const char *sha256,
         return 0;
 }
 
-/* Upsert the worker row: the model handed over last; @p last_error NULL keeps the recorded
- * one, "" clears it. */
+/* Upsert the worker row with the model the worker applied last; @p last_error NULL keeps the
+ * recorded one, "" clears it. */
 static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status,
                                  const char *last_error)
 {
-        char errstr[256], name[129], sha[65];
-        int64_t id;
-        int32_t version;
-        pthread_mutex_lock(&w->lock);
-        id = w->model_id;
-        version = w->model_version;
-        memcpy(name, w->model_name, sizeof(name));
-        memcpy(sha, w->model_sha256, sizeof(sha));
-        pthread_mutex_unlock(&w->lock);
+        char errstr[256];
+        kinfer_model_record_t *rec = kinfer_model_slot_applied(w->slot);
         kinfer_registry_worker_t row = {.worker_id = w->worker_id,
                                         .host = w->host,
                                         .pid = (int32_t)getpid(),
                                         .deployment = w->deployment,
-                                        .model_id = id,
-                                        .model_name = name[0] ? name : NULL,
-                                        .model_version = version,
-                                        .model_sha256 = sha[0] ? sha : NULL,
+                                        .model_id = rec ? rec->id : 0,
+                                        .model_name = rec ? rec->name : NULL,
+                                        .model_version = rec ? rec->version : 0,
+                                        .model_sha256 = rec ? rec->sha256 : NULL,
                                         .status = status,
                                         .last_error = last_error};
         kinfer_err_t err = kinfer_registry_worker_upsert(w->reg, &row, errstr, sizeof(errstr));
+        kinfer_model_record_release(rec);
         if (err)
                 kinfer_log(KINFER_LOG_DEBUG, "REGISTRY", "heartbeat failed: %s", errstr);
         return err;
 }
 
-static void mw_set_current(kinfer_model_watch_t *w, const kinfer_model_watch_loaded_t *loaded)
+/* Post @p loaded (its reference goes with it) into the worker's mailbox. */
+static kinfer_err_t mw_post(kinfer_model_watch_t *w, mw_loaded_t *loaded, double t_notify,
+                            char *errstr, size_t errstr_size)
 {
-        pthread_mutex_lock(&w->lock);
-        w->prev_id = w->model_id;
-        memcpy(w->prev_name, w->model_name, sizeof(w->prev_name));
-        w->prev_version = w->model_version;
-        memcpy(w->prev_sha256, w->model_sha256, sizeof(w->prev_sha256));
-        w->model_id = loaded->id;
-        snprintf(w->model_name, sizeof(w->model_name), "%s", loaded->name);
-        w->model_version = loaded->version;
-        memcpy(w->model_sha256, loaded->sha256, sizeof(w->model_sha256));
+        uint64_t seq;
+        kinfer_err_t err = kinfer_model_slot_post(w->slot, loaded->model, loaded->id, loaded->name,
+                                                  loaded->version, w->deployment, &seq, errstr,
+                                                  errstr_size);
+        loaded->model = NULL;
+        if (err)
+                return err;
+        memcpy(w->posted_sha256, loaded->sha256, sizeof(w->posted_sha256));
+        w->posted_seq = seq;
+        w->posted_notify_ms = t_notify;
+        w->posted_at_ms = mw_now_ms();
         w->failed_sha256[0] = '\0';
-        w->stats.version = loaded->version;
+        return KINFER_OK;
+}
+
+/* Report a model the worker applied since the last look (its record in the slot): the stats,
+ * the log line, and a heartbeat that clears last_error (written by the loop). */
+static void mw_note_applied(kinfer_model_watch_t *w)
+{
+        kinfer_model_record_t *rec = kinfer_model_slot_applied(w->slot);
+        if (!rec || rec->generation == w->seen_generation) {
+                kinfer_model_record_release(rec);
+                return;
+        }
+        w->seen_generation = rec->generation;
+        w->seen_post_seq = rec->post_seq;
+        w->applied_heartbeat_due = 1;
+        double ms = 0;
+        if (rec->post_seq && rec->post_seq == w->posted_seq && w->posted_notify_ms > 0)
+                ms = (double)rec->applied_mono_us / 1e3 - w->posted_notify_ms;
+        pthread_mutex_lock(&w->lock);
+        w->stats.version = rec->version;
+        if (ms > 0)
+                w->stats.last_applied_ms = ms;
         pthread_mutex_unlock(&w->lock);
+        if (ms > 0)
+                kinfer_log(KINFER_LOG_INFO, "REGISTRY",
+                           "deployment=%s model=%s:%d applied notify_to_applied_ms=%.1f",
+                           w->deployment, rec->name, (int)rec->version, ms);
+        else
+                kinfer_log(KINFER_LOG_INFO, "REGISTRY", "deployment=%s model=%s:%d applied",
+                           w->deployment, rec->name, (int)rec->version);
+        kinfer_model_record_release(rec);
+}
+
+/* A post waits to be applied (recently enough to be worth a quick look). */
+static int mw_waiting_for_apply(kinfer_model_watch_t *w)
+{
+        if (!w->posted_seq || mw_now_ms() - w->posted_at_ms > MW_FAST_FOR_MS)
+                return 0;
+        kinfer_model_record_t *rec = kinfer_model_slot_applied(w->slot);
+        int waiting = !rec || rec->post_seq < w->posted_seq;
+        kinfer_model_record_release(rec);
+        return waiting;
 }
 
 /*
- * Look up the deployment's active model; when it is not the one handed over last, load it,
- * verify it, warm it up and swap it in. @p notified: a NOTIFY asked for this (a refused
+ * Look up the deployment's active model; when it is not the one posted last, load it, verify
+ * it, warm it up and post it to the worker. @p notified: a NOTIFY asked for this (a refused
  * artifact is retried only then). @p t0: when the notification was received (ms).
  * @returns KINFER_ERR__DB when the connection failed (the caller reconnects).
  */
@@ -225,16 +267,14 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
         }
         if (err)
                 return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
-        pthread_mutex_lock(&w->lock);
-        int same = !strcmp(m.sha256, w->model_sha256);
+        int same = !strcmp(m.sha256, w->posted_sha256);
         int failed_before = !strcmp(m.sha256, w->failed_sha256);
-        pthread_mutex_unlock(&w->lock);
         if (same || (failed_before && !notified)) {
                 kinfer_registry_model_term(&m);
                 return KINFER_OK;
         }
         double t_fetch = mw_now_ms(), t_load = t_fetch;
-        kinfer_model_watch_loaded_t loaded = {0};
+        mw_loaded_t loaded = {0};
         int cached = mw_cache_get(w, m.sha256, &loaded);
         if (cached) {
                 pthread_mutex_lock(&w->lock);
@@ -258,51 +298,35 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
                 err = mw_load(w, &m, &loaded, errstr, sizeof(errstr));
         }
         double t_ready = mw_now_ms();
-        if (err == KINFER_OK)
-                mw_cache_put(w, &loaded);
         if (err == KINFER_OK) {
-                char swaperr[256] = "";
-                /* current first: the worker may report the swap applied before swap() returns */
-                mw_set_current(w, &loaded);
-                pthread_mutex_lock(&w->lock);
-                w->t_notify = t0;
-                pthread_mutex_unlock(&w->lock);
-                /* from here on the callback owns loaded.model, whatever it returns */
-                if (w->swap(w->opaque, &loaded, swaperr, sizeof(swaperr)) != KINFER_OK) {
-                        snprintf(errstr, sizeof(errstr), "model %s:%d: swap failed: %s", m.name,
-                                 (int)m.version, swaperr);
-                        err = KINFER_ERR__STATE;
-                        pthread_mutex_lock(&w->lock);
-                        w->model_id = w->prev_id;
-                        memcpy(w->model_name, w->prev_name, sizeof(w->model_name));
-                        w->model_version = w->prev_version;
-                        memcpy(w->model_sha256, w->prev_sha256, sizeof(w->model_sha256));
-                        w->stats.version = w->prev_version;
-                        pthread_mutex_unlock(&w->lock);
-                }
+                mw_cache_put(w, &loaded);
+                char why[256];
+                if ((err = mw_post(w, &loaded, t0, why, sizeof(why))))
+                        snprintf(errstr, sizeof(errstr), "model %.128s:%d refused: %s", m.name,
+                                 (int)m.version, why);
         }
-        double t_swap = mw_now_ms();
+        double t_post = mw_now_ms();
         if (err) {
                 char cur[160];
                 kinfer_log(KINFER_LOG_ERR, "REGISTRY", "deployment=%s keeping model=%s: %s",
                            w->deployment, mw_current_str(w, cur, sizeof(cur)), errstr);
-                pthread_mutex_lock(&w->lock);
                 memcpy(w->failed_sha256, m.sha256, sizeof(w->failed_sha256));
+                w->error_seq = w->posted_seq;
+                pthread_mutex_lock(&w->lock);
                 w->stats.load_failures++;
                 pthread_mutex_unlock(&w->lock);
                 mw_heartbeat(w, "running", errstr);
         } else {
                 kinfer_log(KINFER_LOG_INFO, "REGISTRY",
-                           "deployment=%s swapped model=%s:%d sha256=%.12s%s fetch_ms=%.1f "
-                           "load_ms=%.1f swap_ms=%.1f notify_to_swap_ms=%.1f",
+                           "deployment=%s posted model=%s:%d sha256=%.12s%s fetch_ms=%.1f "
+                           "load_ms=%.1f post_ms=%.1f notify_to_post_ms=%.1f",
                            w->deployment, m.name, (int)m.version, m.sha256,
                            cached ? " (verified before, cached)" : "", t_load - t_fetch,
-                           t_ready - t_load, t_swap - t_ready, t_swap - t0);
+                           t_ready - t_load, t_post - t_ready, t_post - t0);
                 pthread_mutex_lock(&w->lock);
                 w->stats.swaps++;
-                w->stats.last_swap_ms = t_swap - t0;
+                w->stats.last_swap_ms = t_post - t0;
                 pthread_mutex_unlock(&w->lock);
-                mw_heartbeat(w, "running", "");
         }
         kinfer_registry_model_term(&m);
         return KINFER_OK;
@@ -317,7 +341,7 @@ static void mw_prefetch_previous(kinfer_model_watch_t *w)
         if (kinfer_registry_deployment_previous(w->reg, w->deployment, &m, errstr,
                                                 sizeof(errstr)) != KINFER_OK)
                 return; /* none, or the connection failed: the loop deals with that */
-        kinfer_model_watch_loaded_t loaded = {0};
+        mw_loaded_t loaded = {0};
         if (mw_cache_get(w, m.sha256, &loaded)) {
                 kinfer_model_release(loaded.model);
                 kinfer_registry_model_term(&m);
@@ -330,7 +354,7 @@ static void mw_prefetch_previous(kinfer_model_watch_t *w)
         if (err == KINFER_OK) {
                 /* behind the active model: the active one stays the most recent */
                 mw_cache_put(w, &loaded);
-                kinfer_model_watch_loaded_t active = w->cache[1];
+                mw_loaded_t active = w->cache[1];
                 w->cache[1] = w->cache[0];
                 w->cache[0] = active;
                 kinfer_model_release(loaded.model);
@@ -351,13 +375,20 @@ static void mw_prefetch_previous(kinfer_model_watch_t *w)
 
 /* ---- metrics ring --------------------------------------------------------------------------- */
 
-void kinfer_model_watch_metrics(kinfer_model_watch_t *w, const kinfer_registry_metrics_t *metrics)
+void kinfer_model_watch_metrics(kinfer_model_watch_t *w, const kinfer_metrics_window_t *win)
 {
-        char *labels = metrics->label_counts_json ? strdup(metrics->label_counts_json) : NULL;
+        kinfer_metrics_window_t copy;
+        if (kinfer_metrics_window_copy(&copy, win)) {
+                pthread_mutex_lock(&w->lock);
+                w->stats.metrics_dropped++;
+                pthread_mutex_unlock(&w->lock);
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY", "metrics window dropped: out of memory");
+                return;
+        }
+        kinfer_metrics_window_t old = {0};
         pthread_mutex_lock(&w->lock);
         if (w->count == w->cap) { /* full: drop the oldest */
-                mw_window_t *old = &w->ring[w->head];
-                free(old->label_counts_json);
+                old = w->ring[w->head];
                 w->head = (w->head + 1) % w->cap;
                 w->count--;
                 w->stats.metrics_dropped++;
@@ -366,63 +397,67 @@ void kinfer_model_watch_metrics(kinfer_model_watch_t *w, const kinfer_registry_m
                                    "metrics ring full (%zu windows): dropped %lld so far", w->cap,
                                    (long long)w->stats.metrics_dropped);
         }
-        mw_window_t *win = &w->ring[(w->head + w->count) % w->cap];
-        win->m = *metrics;
-        snprintf(win->model_name, sizeof(win->model_name), "%s",
-                 metrics->model_name ? metrics->model_name : "");
-        snprintf(win->model_sha256, sizeof(win->model_sha256), "%s",
-                 metrics->model_sha256 ? metrics->model_sha256 : "");
-        win->label_counts_json = labels;
+        w->ring[(w->head + w->count) % w->cap] = copy;
         w->count++;
         w->stats.metrics_buffered = (int64_t)w->count;
         pthread_mutex_unlock(&w->lock);
+        kinfer_metrics_window_term(&old);
 }
 
 /* Write buffered windows until the ring is empty or a write fails.
  * @returns KINFER_ERR__DB when the connection is gone. */
 static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
 {
+        kinfer_buf_t json = {0};
+        kinfer_err_t ret = KINFER_OK;
         for (;;) {
-                mw_window_t win;
+                kinfer_metrics_window_t win;
                 pthread_mutex_lock(&w->lock);
                 if (w->count == 0) {
                         pthread_mutex_unlock(&w->lock);
-                        return KINFER_OK;
+                        break;
                 }
-                win = w->ring[w->head]; /* take ownership of label_counts_json */
+                win = w->ring[w->head]; /* take it over */
                 w->head = (w->head + 1) % w->cap;
                 w->count--;
                 pthread_mutex_unlock(&w->lock);
 
-                win.m.worker_id = w->worker_id;
-                win.m.deployment = w->deployment;
-                win.m.model_name = win.model_name[0] ? win.model_name : NULL;
-                win.m.model_sha256 = win.model_sha256[0] ? win.model_sha256 : NULL;
-                win.m.label_counts_json = win.label_counts_json;
                 char errstr[256];
-                kinfer_err_t err =
-                    kinfer_registry_metrics_insert(w->reg, &win.m, errstr, sizeof(errstr));
+                kinfer_registry_metrics_t row;
+                kinfer_err_t err = kinfer_metrics_window_row(&win, w->worker_id, w->deployment,
+                                                             &row, &json);
+                if (err)
+                        kinfer_seterr(errstr, sizeof(errstr), err, "out of memory");
+                else
+                        err = kinfer_registry_metrics_insert(w->reg, &row, errstr,
+                                                             sizeof(errstr));
+                int requeue = 0;
                 pthread_mutex_lock(&w->lock);
                 if (err == KINFER_OK) {
                         w->stats.metrics_written++;
-                        free(win.label_counts_json);
                 } else if (!kinfer_registry_connected(w->reg) && w->count < w->cap) {
                         /* put it back in front: it goes out after the reconnect */
                         w->head = (w->head + w->cap - 1) % w->cap;
                         w->ring[w->head] = win;
                         w->count++;
+                        requeue = 1;
                 } else {
                         /* refused by the server (not an outage), or no room: drop it */
                         kinfer_log(KINFER_LOG_WARN, "REGISTRY", "metrics window dropped: %s",
                                    errstr);
                         w->stats.metrics_dropped++;
-                        free(win.label_counts_json);
                 }
                 w->stats.metrics_buffered = (int64_t)w->count;
                 pthread_mutex_unlock(&w->lock);
-                if (err)
-                        return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+                if (!requeue)
+                        kinfer_metrics_window_term(&win);
+                if (err) {
+                        ret = kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+                        break;
+                }
         }
+        kinfer_buf_free(&json);
+        return ret;
 }
 
 /* ---- the thread ----------------------------------------------------------------------------- */
@@ -446,6 +481,7 @@ static void *mw_main(void *arg)
                 pthread_mutex_unlock(&w->lock);
                 if (stop && (!pending || mw_now_ms() >= stop_deadline))
                         break;
+                mw_note_applied(w);
 
                 if (!connected) {
                         double now = mw_now_ms();
@@ -482,18 +518,15 @@ static void *mw_main(void *arg)
 
                 if (mw_flush_metrics(w) == KINFER_ERR__DB)
                         goto lost;
-                pthread_mutex_lock(&w->lock);
-                int report = w->has_pending_error;
-                char refusal[512];
-                memcpy(refusal, w->pending_error, sizeof(refusal));
-                w->has_pending_error = 0;
-                pthread_mutex_unlock(&w->lock);
-                if (report && mw_heartbeat(w, "running", refusal) != KINFER_OK &&
-                    !kinfer_registry_connected(w->reg)) {
-                        pthread_mutex_lock(&w->lock);
-                        w->has_pending_error = 1; /* record it after the reconnect */
-                        pthread_mutex_unlock(&w->lock);
-                        goto lost;
+                if (w->applied_heartbeat_due) {
+                        /* the worker applied a model: say so, and clear an error older than
+                         * its post */
+                        uint64_t seq = w->seen_post_seq;
+                        if (mw_heartbeat(w, "running", seq > w->error_seq ? "" : NULL) ==
+                            KINFER_OK)
+                                w->applied_heartbeat_due = 0;
+                        else if (!kinfer_registry_connected(w->reg))
+                                goto lost;
                 }
                 if (mw_now_ms() >= next_heartbeat) {
                         next_heartbeat = mw_now_ms() + w->heartbeat_ms;
@@ -505,9 +538,10 @@ static void *mw_main(void *arg)
                         continue;
 
                 char channel[64], payload[256], errstr[256];
+                int tick = mw_waiting_for_apply(w) ? MW_FAST_TICK_MS : MW_TICK_MS;
                 kinfer_err_t err =
-                    kinfer_registry_wait_notify(w->reg, MW_TICK_MS, channel, sizeof(channel),
-                                                payload, sizeof(payload), errstr, sizeof(errstr));
+                    kinfer_registry_wait_notify(w->reg, tick, channel, sizeof(channel), payload,
+                                                sizeof(payload), errstr, sizeof(errstr));
                 if (err == KINFER_OK) {
                         double t0 = mw_now_ms();
                         if (!strcmp(channel, KINFER_REGISTRY_CHANNEL) &&
@@ -550,22 +584,22 @@ static void mw_free(kinfer_model_watch_t *w)
         if (!w)
                 return;
         for (size_t i = 0; w->ring && i < w->count; i++)
-                free(w->ring[(w->head + i) % w->cap].label_counts_json);
+                kinfer_metrics_window_term(&w->ring[(w->head + i) % w->cap]);
         for (int i = 0; i < MW_CACHE; i++)
                 kinfer_model_release(w->cache[i].model);
         free(w->ring);
         kinfer_registry_destroy(w->reg);
         kinfer_runtime_destroy(w->rt);
-        pthread_mutex_destroy(&w->lock);
+        if (w->lock_inited)
+                pthread_mutex_destroy(&w->lock);
         free(w->conninfo);
         free(w);
 }
 
 kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *conf,
-                                             kinfer_model_watch_loaded_t *initial, char *errstr,
+                                             kinfer_model_slot_t *slot, char *errstr,
                                              size_t errstr_size)
 {
-        memset(initial, 0, sizeof(*initial));
         if (!conf->deployment || !*conf->deployment) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                               "no deployment configured");
@@ -576,8 +610,18 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 return NULL;
         }
-        pthread_mutex_init(&w->lock, NULL);
-        w->conninfo = conf->conninfo ? strdup(conf->conninfo) : NULL;
+        if (pthread_mutex_init(&w->lock, NULL)) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE, "cannot create a mutex");
+                mw_free(w);
+                return NULL;
+        }
+        w->lock_inited = 1;
+        w->slot = slot;
+        if (conf->conninfo && !(w->conninfo = strdup(conf->conninfo))) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                mw_free(w);
+                return NULL;
+        }
         snprintf(w->deployment, sizeof(w->deployment), "%s", conf->deployment);
         if (gethostname(w->host, sizeof(w->host)) != 0)
                 snprintf(w->host, sizeof(w->host), "unknown");
@@ -623,70 +667,37 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
                 mw_free(w);
                 return NULL;
         }
+        mw_loaded_t initial = {0};
         err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, errstr_size);
         if (err == KINFER_OK)
-                err = mw_load(w, &m, initial, errstr, errstr_size);
+                err = mw_load(w, &m, &initial, errstr, errstr_size);
         kinfer_registry_model_term(&m);
+        if (err == KINFER_OK) {
+                mw_cache_put(w, &initial);
+                err = mw_post(w, &initial, 0, errstr, errstr_size);
+        }
         if (err) {
                 mw_free(w);
                 return NULL;
         }
-        mw_set_current(w, initial);
-        mw_cache_put(w, initial);
         w->stats.connected = 1;
         mw_heartbeat(w, "starting", "");
         kinfer_log(KINFER_LOG_INFO, "REGISTRY", "deployment=%s worker=%s model=%s:%d sha256=%.12s",
-                   w->deployment, w->worker_id, initial->name, (int)initial->version,
-                   initial->sha256);
+                   w->deployment, w->worker_id, initial.name, (int)initial.version,
+                   initial.sha256);
         return w;
 }
 
-kinfer_err_t kinfer_model_watch_start(kinfer_model_watch_t *w, kinfer_model_watch_swap_cb *swap,
-                                      void *opaque, char *errstr, size_t errstr_size)
+kinfer_err_t kinfer_model_watch_start(kinfer_model_watch_t *w, char *errstr, size_t errstr_size)
 {
         if (w->started)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE, "already started");
-        w->swap = swap;
-        w->opaque = opaque;
-        if (pthread_create(&w->thread, NULL, mw_main, w) != 0)
+        int rc = pthread_create(&w->thread, NULL, mw_main, w);
+        if (rc != 0)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
-                                     "cannot start the registry thread");
+                                     "cannot start the registry thread: %s", strerror(rc));
         w->started = 1;
         return KINFER_OK;
-}
-
-void kinfer_model_watch_report_swap(kinfer_model_watch_t *w, const char *name, int32_t version,
-                                    kinfer_err_t err, const char *errstr)
-{
-        double now = mw_now_ms();
-        pthread_mutex_lock(&w->lock);
-        if (err == KINFER_OK) {
-                if (version == w->model_version && w->t_notify > 0) {
-                        w->stats.last_applied_ms = now - w->t_notify;
-                        kinfer_log(KINFER_LOG_INFO, "REGISTRY",
-                                   "deployment=%s model=%s:%d applied notify_to_applied_ms=%.1f",
-                                   w->deployment, name ? name : "", (int)version,
-                                   w->stats.last_applied_ms);
-                }
-        } else {
-                kinfer_log(KINFER_LOG_ERR, "REGISTRY",
-                           "deployment=%s worker refused model=%s:%d: %s", w->deployment,
-                           name ? name : "", (int)version, errstr ? errstr : "");
-                memcpy(w->failed_sha256, w->model_sha256, sizeof(w->failed_sha256));
-                if (w->prev_sha256[0] && version == w->model_version) {
-                        w->model_id = w->prev_id;
-                        memcpy(w->model_name, w->prev_name, sizeof(w->model_name));
-                        w->model_version = w->prev_version;
-                        memcpy(w->model_sha256, w->prev_sha256, sizeof(w->model_sha256));
-                        w->stats.version = w->prev_version;
-                }
-                w->stats.load_failures++;
-                snprintf(w->pending_error, sizeof(w->pending_error),
-                         "model %s:%d refused by the worker: %s", name ? name : "", (int)version,
-                         errstr ? errstr : "");
-                w->has_pending_error = 1;
-        }
-        pthread_mutex_unlock(&w->lock);
 }
 
 const char *kinfer_model_watch_worker_id(const kinfer_model_watch_t *w)

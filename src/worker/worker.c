@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* worker.c -- the composition root of `kinfer serve`: the consume -> decode -> batch ->
  * classify -> encode -> produce -> store-offsets loop, dead letters, backpressure, rebalance
- * drain, shutdown, model hot-swap between batches, and metrics windows. */
+ * drain, shutdown, and applying the model mailbox between batches. The classification
+ * threads are in pool.c, the metrics window in metrics.c, the mailbox in model_slot.c. */
 #include "kinfer/worker/worker.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,13 +22,13 @@
 #include "kinfer/worker/offsets.h"
 #include "kinfer/kafka/producer.h"
 #include "kinfer/runtime/runtime.h"
+#include "worker/pool.h"
 
 #define MAX_HEADERS 64
 #define PART_CACHE 256
-#define HIST_BUCKETS 512
 #define IDLE_POLL_MS 50
 
-/* ---- clocks and the latency histogram ----------------------------------------------------- */
+/* ---- clocks -------------------------------------------------------------------------------- */
 
 static int64_t mono_us(void)
 {
@@ -45,102 +44,11 @@ static int64_t wall_us(void)
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* 8 linear sub-buckets per power of two: < 12.5% error, fixed size. */
-static int hist_bucket(uint64_t us)
-{
-        if (us < 8)
-                return (int)us;
-        int msb = 63 - __builtin_clzll(us);
-        return (msb - 2) * 8 + (int)((us >> (msb - 3)) & 7);
-}
-
-static double hist_value_ms(int b)
-{
-        if (b < 8)
-                return b / 1000.0;
-        int msb = b / 8 + 2, sub = b % 8;
-        double lo = (double)((uint64_t)(8 + sub) << (msb - 3));
-        double width = (double)(UINT64_C(1) << (msb - 3));
-        return (lo + width / 2) / 1000.0;
-}
-
-static double hist_pct(const int64_t *h, int64_t n, double p)
-{
-        if (n == 0)
-                return 0;
-        int64_t rank = (int64_t)ceil(p * (double)n), cum = 0;
-        if (rank < 1)
-                rank = 1;
-        for (int b = 0; b < HIST_BUCKETS; b++) {
-                cum += h[b];
-                if (cum >= rank)
-                        return hist_value_ms(b);
-        }
-        return hist_value_ms(HIST_BUCKETS - 1);
-}
-
-/* ---- classification helpers: a batch is split across worker.threads runtimes ------------- */
-
-#define SPLIT_MIN 64 /* smaller batches are classified on the worker thread alone */
-
-struct helper {
-        pthread_t th;
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
-        kinfer_runtime_t *rt;
-        /* the job, set by the worker thread under mu */
-        const kinfer_model_t *model;
-        const char *const *texts;
-        const size_t *lens;
-        int32_t n, k;
-        kinfer_prediction_t *out;
-        kinfer_err_t err;
-        char errstr[256];
-        int has_job, quit, started;
-};
-
-static void *helper_main(void *arg)
-{
-        struct helper *h = arg;
-        pthread_mutex_lock(&h->mu);
-        for (;;) {
-                while (!h->has_job && !h->quit)
-                        pthread_cond_wait(&h->cv, &h->mu);
-                if (h->quit)
-                        break;
-                pthread_mutex_unlock(&h->mu);
-                kinfer_err_t err = kinfer_runtime_classify(h->rt, h->model, h->texts, h->lens, h->n,
-                                                           h->k, h->out, h->errstr, sizeof(h->errstr));
-                pthread_mutex_lock(&h->mu);
-                h->err = err;
-                h->has_job = 0;
-                pthread_cond_broadcast(&h->cv);
-        }
-        pthread_mutex_unlock(&h->mu);
-        return NULL;
-}
-
 /* ---- the worker --------------------------------------------------------------------------- */
 
 struct slot {            /* one batched record, parallel to batch.entries */
         kinfer_msg_t msg;
         uint64_t token;
-};
-
-struct window {
-        int64_t start_us; /* wall clock */
-        int64_t start_mono_us;
-        int64_t records, batches, dlq;
-        int64_t holds;  /* backpressure episodes begun in the window */
-        int64_t pauses; /* ... of which long enough to pause the partitions */
-        double conf_sum;
-        int64_t *label_counts;
-        int32_t n_labels;
-        int64_t hist[HIST_BUCKETS];
-        int64_t hist_n;
-        kinfer_model_t *model; /* reference held for the labels */
-        char model_name[128];
-        int32_t model_version;
 };
 
 struct kinfer_worker_s {
@@ -154,9 +62,7 @@ struct kinfer_worker_s {
         kinfer_codec_t *codec;
         kinfer_consumer_t *cons;
         kinfer_producer_t *prod;
-        kinfer_runtime_t *rt;
-        struct helper *helpers; /* worker.threads - 1 */
-        int n_helpers;
+        kinfer_pool_t *pool;
         kinfer_offsets_t *offs;
         kinfer_batch_t batch;
         struct slot *slots;
@@ -170,19 +76,11 @@ struct kinfer_worker_s {
         size_t *lens;
         kinfer_prediction_t *preds;
         kinfer_buf_t out;
-        /* the model: written only by the worker thread, under lock (read by model_info) */
-        pthread_mutex_t lock;
-        kinfer_model_t *model;
-        char model_name[128];
-        int32_t model_version;
-        char model_sha[65];
-        /* a model handed over by another thread, applied between batches */
-        kinfer_model_t *pending;
-        char pending_name[128];
-        int32_t pending_version;
-        atomic_int swap_pending;
-        kinfer_worker_swap_cb_t *swap_cb;
-        void *swap_opaque;
+        /* the model: the mailbox, and what the worker thread applied from it (written by the
+         * worker thread only; other threads read the slot's record) */
+        kinfer_model_slot_t *slot;
+        kinfer_model_t *model;       /* one reference */
+        kinfer_model_record_t *cur;  /* its record, as published in the slot (one reference) */
         /* state */
         atomic_int stop;
         int fatal;
@@ -193,7 +91,7 @@ struct kinfer_worker_s {
         int paused;            /* backpressure (or no model): partitions paused */
         int64_t dr_now_us; /* wall clock when delivery reports were last served */
         /* metrics */
-        struct window win;
+        kinfer_metrics_window_t win;
         kinfer_worker_metrics_cb_t *metrics_cb;
         void *metrics_opaque;
         int64_t total_records, total_dlq, total_batches;
@@ -218,63 +116,29 @@ static void set_fatal(kinfer_worker_t *w, kinfer_err_t err, const char *fmt, ...
 
 static void window_start(kinfer_worker_t *w)
 {
-        struct window *win = &w->win;
-        kinfer_model_release(win->model);
-        free(win->label_counts);
-        memset(win, 0, sizeof(*win));
-        win->start_us = wall_us();
-        win->start_mono_us = mono_us();
-        if (w->model) {
-                win->model = kinfer_model_keep(w->model);
-                win->n_labels = kinfer_model_n_labels(w->model);
-                win->label_counts = calloc((size_t)win->n_labels, sizeof(int64_t));
-                if (!win->label_counts)
-                        win->n_labels = 0;
-                snprintf(win->model_name, sizeof(win->model_name), "%s", w->model_name);
-                win->model_version = w->model_version;
-        }
+        char errstr[128];
+        if (kinfer_metrics_window_start(&w->win, w->cur, errstr, sizeof(errstr)))
+                kinfer_log(KINFER_LOG_WARN, "METRICS", "%s", errstr);
 }
 
 static void window_emit(kinfer_worker_t *w)
 {
-        struct window *win = &w->win;
-        int64_t end = wall_us();
-        const char *labels[1024];
-        int32_t nl = win->n_labels < 1024 ? win->n_labels : 1024;
-        for (int32_t i = 0; i < nl; i++)
-                labels[i] = kinfer_model_label(win->model, i);
-        kinfer_worker_metrics_t m = {
-            .window_start_ms = win->start_us / 1000,
-            .window_end_ms = end / 1000,
-            .records = win->records,
-            .batches = win->batches,
-            .mean_batch_size = win->batches ? (double)win->records / (double)win->batches : 0,
-            .dlq = win->dlq,
-            .latency_p50_ms = hist_pct(win->hist, win->hist_n, 0.50),
-            .latency_p95_ms = hist_pct(win->hist, win->hist_n, 0.95),
-            .latency_p99_ms = hist_pct(win->hist, win->hist_n, 0.99),
-            .n_labels = nl,
-            .labels = labels,
-            .label_counts = win->label_counts,
-            .mean_confidence = win->records ? win->conf_sum / (double)win->records : 0,
-            .model_name = win->model_name,
-            .model_version = win->model_version,
-            .model_sha256 = win->model ? kinfer_model_sha256_hex(win->model) : "",
-            .worker_id = w->worker_id,
-            .deployment = w->deployment,
-        };
-        double secs = (double)(end - win->start_us) / 1e6;
+        kinfer_metrics_window_t *win = &w->win;
+        kinfer_metrics_window_close(win);
+        double secs = (double)(win->end_us - win->start_us) / 1e6;
         kinfer_log(KINFER_LOG_INFO, "METRICS",
                    "window_s=%.1f records=%" PRId64 " rps=%.0f batches=%" PRId64
                    " mean_batch=%.1f dlq=%" PRId64 " p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f "
                    "mean_conf=%.3f model=%s version=%d in_flight=%" PRId64 " backpressure=%" PRId64
                    " pauses=%" PRId64,
-                   secs, m.records, secs > 0 ? (double)m.records / secs : 0, m.batches,
-                   m.mean_batch_size, m.dlq, m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms,
-                   m.mean_confidence, m.model_name, (int)m.model_version,
-                   kinfer_offsets_in_flight(w->offs), win->holds, win->pauses);
+                   secs, win->records, secs > 0 ? (double)win->records / secs : 0, win->batches,
+                   kinfer_metrics_window_mean_batch(win), win->dlq, win->latency_p50_ms,
+                   win->latency_p95_ms, win->latency_p99_ms,
+                   kinfer_metrics_window_mean_confidence(win), win->model ? win->model->name : "",
+                   win->model ? (int)win->model->version : 0, kinfer_offsets_in_flight(w->offs),
+                   win->holds, win->pauses);
         if (w->metrics_cb)
-                w->metrics_cb(&m, w->metrics_opaque);
+                w->metrics_cb(win, w->metrics_opaque);
         window_start(w);
 }
 
@@ -289,11 +153,9 @@ static void on_delivery(void *opaque, uint64_t token, kinfer_err_t err, const ch
                 return;
         }
         int64_t t_us;
-        if (kinfer_offsets_done(w->offs, token, &t_us)) {
-                int64_t lat = w->dr_now_us - t_us; /* clock read once per poll, not per report */
-                w->win.hist[hist_bucket(lat < 0 ? 0 : (uint64_t)lat)]++;
-                w->win.hist_n++;
-        }
+        /* the clock is read once per poll, not per report */
+        if (kinfer_offsets_done(w->offs, token, &t_us) && w->win.latency)
+                kinfer_latency_add(w->win.latency, w->dr_now_us - t_us);
 }
 
 static void store_offsets(kinfer_worker_t *w)
@@ -324,101 +186,66 @@ static int32_t part_of(kinfer_worker_t *w, const kinfer_msg_t *msg)
         return part;
 }
 
-/* ---- model swap ---------------------------------------------------------------------------- */
+/* ---- the model mailbox --------------------------------------------------------------------- */
 
-static void set_model_locked(kinfer_worker_t *w, kinfer_model_t *model, const char *name,
-                             int32_t version)
+/* Make @p rec (with @p model) what the worker serves from the next batch on, and publish it. */
+static void set_model(kinfer_worker_t *w, kinfer_model_t *model, kinfer_model_record_t *rec)
 {
+        kinfer_model_t *old = w->model;
+        kinfer_model_record_t *old_rec = w->cur;
         w->model = model;
-        snprintf(w->model_name, sizeof(w->model_name), "%s",
-                 name && *name ? name : *kinfer_model_name(model) ? kinfer_model_name(model) : "model");
-        w->model_version = version;
-        snprintf(w->model_sha, sizeof(w->model_sha), "%s", kinfer_model_sha256_hex(model));
+        w->cur = kinfer_model_record_keep(rec);
+        kinfer_model_slot_publish(w->slot, rec);
+        kinfer_model_release(old);
+        kinfer_model_record_release(old_rec);
 }
 
-static void apply_swap(kinfer_worker_t *w)
+/* Between two batches: apply the model waiting in the mailbox, if any. */
+static void apply_post(kinfer_worker_t *w)
 {
-        if (!atomic_load(&w->swap_pending))
+        if (!kinfer_model_slot_pending(w->slot))
                 return;
-        pthread_mutex_lock(&w->lock);
-        kinfer_model_t *model = w->pending;
-        char name[128];
-        snprintf(name, sizeof(name), "%s", w->pending_name);
-        int32_t version = w->pending_version;
-        w->pending = NULL;
-        atomic_store(&w->swap_pending, 0);
-        pthread_mutex_unlock(&w->lock);
+        kinfer_model_record_t *rec;
+        kinfer_model_t *model = kinfer_model_slot_take(w->slot, &rec);
         if (!model)
                 return;
-
-        /* smoke test on this thread's runtime before it serves a record */
-        char errstr[256];
-        static const char *smoke = "kinfer smoke test: a library for parsing text";
-        size_t slen = strlen(smoke);
-        kinfer_prediction_t pred;
-        kinfer_err_t err = kinfer_model_n_labels(model) < 1
-                               ? kinfer_seterr(errstr, sizeof(errstr), KINFER_ERR__BAD_FORMAT, "no labels")
-                               : kinfer_runtime_classify(w->rt, model, &smoke, &slen, 1, 1, &pred,
-                                                         errstr, sizeof(errstr));
-        if (err) {
-                kinfer_log(KINFER_LOG_ERR, "WORKER", "model=%s version=%d rejected (smoke test): %s",
-                           name, (int)version, errstr);
-                kinfer_model_release(model);
-                if (w->swap_cb)
-                        w->swap_cb(name, version, err, errstr, w->swap_opaque);
-                return;
-        }
-        if (w->model && (w->win.records || w->win.dlq || w->win.hist_n))
+        if (w->model && (w->win.records || w->win.dlq || (w->win.latency && w->win.latency->n)))
                 window_emit(w); /* close the old model's window */
-        pthread_mutex_lock(&w->lock);
-        kinfer_model_t *old = w->model;
-        char old_name[128];
-        int32_t old_version = w->model_version;
-        snprintf(old_name, sizeof(old_name), "%s", old ? w->model_name : "-");
-        set_model_locked(w, model, name, version);
-        pthread_mutex_unlock(&w->lock);
+        char from[160];
+        snprintf(from, sizeof(from), "%s:%d", w->cur ? w->cur->name : "-",
+                 w->cur ? (int)w->cur->version : 0);
+        set_model(w, model, rec);
         window_start(w);
-        kinfer_model_release(old);
-        kinfer_log(KINFER_LOG_NOTICE, "WORKER",
-                   "model swapped from=%s:%d to=%s:%d sha256=%.12s", old_name, (int)old_version,
-                   w->model_name, (int)w->model_version, w->model_sha);
-        if (w->swap_cb)
-                w->swap_cb(w->model_name, w->model_version, KINFER_OK, NULL, w->swap_opaque);
+        kinfer_log(KINFER_LOG_NOTICE, "WORKER", "model swapped from=%s to=%s:%d sha256=%.12s",
+                   from, w->cur->name, (int)w->cur->version, w->cur->sha256);
 }
 
 kinfer_err_t kinfer_worker_swap_model(kinfer_worker_t *w, kinfer_model_t *model, const char *name,
                                       int32_t version, char *errstr, size_t errstr_size)
 {
-        if (!model)
-                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG, "no model");
-        pthread_mutex_lock(&w->lock);
-        kinfer_model_t *replaced = w->pending;
-        w->pending = model;
-        snprintf(w->pending_name, sizeof(w->pending_name), "%s", name ? name : "");
-        w->pending_version = version;
-        atomic_store(&w->swap_pending, 1);
-        pthread_mutex_unlock(&w->lock);
-        kinfer_model_release(replaced);
-        return KINFER_OK;
+        return kinfer_model_slot_post(w->slot, model, 0, name, version, w->deployment, NULL,
+                                      errstr, errstr_size);
+}
+
+kinfer_model_slot_t *kinfer_worker_model_slot(kinfer_worker_t *w)
+{
+        return w->slot;
 }
 
 kinfer_err_t kinfer_worker_model_info(kinfer_worker_t *w, char *name, size_t name_size,
                                       int32_t *version, char *sha256)
 {
-        kinfer_err_t err = KINFER_OK;
-        pthread_mutex_lock(&w->lock);
-        if (!w->model) {
-                err = KINFER_ERR__NOENT;
-        } else {
-                if (name && name_size)
-                        snprintf(name, name_size, "%s", w->model_name);
-                if (version)
-                        *version = w->model_version;
-                if (sha256)
-                        memcpy(sha256, w->model_sha, 65);
-        }
-        pthread_mutex_unlock(&w->lock);
-        return err;
+        kinfer_model_record_t *rec = kinfer_model_slot_applied(w->slot);
+        if (!rec)
+                return KINFER_ERR__NOENT;
+        if (name && name_size)
+                snprintf(name, name_size, "%s", rec->name);
+        if (version)
+                *version = rec->version;
+        if (sha256)
+                memcpy(sha256, rec->sha256, 65);
+        kinfer_model_record_release(rec);
+        return KINFER_OK;
 }
 
 /* ---- dead letters -------------------------------------------------------------------------- */
@@ -466,47 +293,6 @@ static void dead_letter(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
 
 /* ---- the batch ---------------------------------------------------------------------------- */
 
-/* Classify n texts, splitting across the helpers when the batch is large enough. */
-static kinfer_err_t classify(kinfer_worker_t *w, const kinfer_model_t *model, int32_t n,
-                             char *errstr, size_t errstr_size)
-{
-        int parts = 1 + w->n_helpers;
-        if (w->n_helpers == 0 || n < SPLIT_MIN)
-                return kinfer_runtime_classify(w->rt, model, w->texts, w->lens, n, w->topk, w->preds,
-                                               errstr, errstr_size);
-        int32_t chunk = (n + parts - 1) / parts, first = n - chunk * (parts - 1);
-        int used = 0;
-        for (int i = 0; i < w->n_helpers; i++) {
-                int32_t from = first + chunk * i, cnt = from + chunk <= n ? chunk : n - from;
-                if (cnt <= 0)
-                        break;
-                struct helper *h = &w->helpers[i];
-                pthread_mutex_lock(&h->mu);
-                h->model = model;
-                h->texts = w->texts + from;
-                h->lens = w->lens + from;
-                h->n = cnt;
-                h->k = w->topk;
-                h->out = w->preds + from;
-                h->has_job = 1;
-                pthread_cond_broadcast(&h->cv);
-                pthread_mutex_unlock(&h->mu);
-                used++;
-        }
-        kinfer_err_t err = kinfer_runtime_classify(w->rt, model, w->texts, w->lens, first, w->topk,
-                                                   w->preds, errstr, errstr_size);
-        for (int i = 0; i < used; i++) {
-                struct helper *h = &w->helpers[i];
-                pthread_mutex_lock(&h->mu);
-                while (h->has_job)
-                        pthread_cond_wait(&h->cv, &h->mu);
-                if (h->err && !err)
-                        err = kinfer_seterr(errstr, errstr_size, h->err, "%s", h->errstr);
-                pthread_mutex_unlock(&h->mu);
-        }
-        return err;
-}
-
 static void release_batch(kinfer_worker_t *w)
 {
         for (int32_t i = 0; i < w->batch.n; i++)
@@ -523,25 +309,28 @@ static void flush_batch(kinfer_worker_t *w)
                 release_batch(w);
                 return;
         }
-        apply_swap(w); /* between two batches */
-        kinfer_model_t *model = kinfer_model_keep(w->model); /* pinned for this batch */
+        apply_post(w); /* between two batches */
+        /* pinned for this batch */
+        kinfer_model_t *model = kinfer_model_keep(w->model);
+        kinfer_model_record_t *rec = kinfer_model_record_keep(w->cur);
         for (int32_t i = 0; i < b->n; i++) {
                 w->texts[i] = b->entries[i].text;
                 w->lens[i] = b->entries[i].text_len;
         }
         char errstr[512];
-        kinfer_err_t err = classify(w, model, b->n, errstr, sizeof(errstr));
+        kinfer_err_t err = kinfer_pool_classify(w->pool, model, w->texts, w->lens, b->n, w->topk,
+                                                w->preds, errstr, sizeof(errstr));
         if (err) {
                 set_fatal(w, err, "classify: %s", errstr);
+                kinfer_model_record_release(rec);
                 kinfer_model_release(model);
                 release_batch(w);
                 return;
         }
         int64_t classified_ms = wall_us() / 1000;
-        kinfer_result_t res = {.model_name = w->model_name, .model_version = w->model_version,
-                               .model_sha256 = w->model_sha, .classified_at_ms = classified_ms,
+        kinfer_result_t res = {.model_name = rec->name, .model_version = rec->version,
+                               .model_sha256 = rec->sha256, .classified_at_ms = classified_ms,
                                .batch_size = b->n, .worker_id = w->worker_id};
-        int labels_ok = w->win.model == model;
         for (int32_t i = 0; i < b->n && !w->fatal; i++) {
                 const kinfer_batch_entry_t *e = &b->entries[i];
                 const kinfer_msg_t *msg = &w->slots[i].msg;
@@ -579,16 +368,11 @@ static void flush_batch(kinfer_worker_t *w)
                         set_fatal(w, KINFER_ERR__KAFKA, "%s", errstr);
                         break;
                 }
-                if (p->n > 0) {
-                        if (labels_ok && p->label[0] >= 0 && p->label[0] < w->win.n_labels)
-                                w->win.label_counts[p->label[0]]++;
-                        w->win.conf_sum += p->prob[0];
-                }
         }
-        w->win.records += b->n;
-        w->win.batches++;
+        kinfer_metrics_window_count(&w->win, w->preds, b->n); /* opened at the last swap */
         w->total_records += b->n;
         w->total_batches++;
+        kinfer_model_record_release(rec);
         kinfer_model_release(model);
         release_batch(w);
 }
@@ -672,8 +456,8 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 return NULL;
         }
-        pthread_mutex_init(&w->lock, NULL);
         w->dlq_topic = -1;
+        w->deployment = kinfer_conf_get(conf, "deployment");
         const char *wid = kinfer_conf_get(conf, "worker.id");
         if (*wid) {
                 snprintf(w->worker_id, sizeof(w->worker_id), "%s", wid);
@@ -706,27 +490,10 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
             !(w->offs = kinfer_offsets_new(errstr, errstr_size)) ||
             kinfer_batch_init(&w->batch, max_records, (size_t)kinfer_conf_get_int(conf, "batch.max.bytes"),
                               kinfer_conf_get_int(conf, "batch.max.wait.ms"), arena, errstr, errstr_size) ||
-            !(w->rt = kinfer_runtime_new(max_records, errstr, errstr_size)))
+            !(w->pool = kinfer_pool_new((int)kinfer_conf_get_int(conf, "worker.threads"), max_records,
+                                        errstr, errstr_size)) ||
+            !(w->slot = kinfer_model_slot_new(errstr, errstr_size)))
                 goto fail;
-        w->n_helpers = (int)kinfer_conf_get_int(conf, "worker.threads") - 1;
-        if (w->n_helpers > 0 && !(w->helpers = calloc((size_t)w->n_helpers, sizeof(*w->helpers)))) {
-                w->n_helpers = 0;
-                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-                goto fail;
-        }
-        for (int i = 0; i < w->n_helpers; i++) {
-                struct helper *h = &w->helpers[i];
-                pthread_mutex_init(&h->mu, NULL);
-                pthread_cond_init(&h->cv, NULL);
-                if (!(h->rt = kinfer_runtime_new(max_records, errstr, errstr_size)))
-                        goto fail;
-                if (pthread_create(&h->th, NULL, helper_main, h)) {
-                        kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
-                                      "cannot start a classification thread");
-                        goto fail;
-                }
-                h->started = 1;
-        }
         w->slots = calloc((size_t)max_records, sizeof(*w->slots));
         w->texts = calloc((size_t)max_records, sizeof(*w->texts));
         w->lens = calloc((size_t)max_records, sizeof(*w->lens));
@@ -741,11 +508,17 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                 kinfer_model_t *model = kinfer_model_load_file(path, errstr, errstr_size);
                 if (!model)
                         goto fail;
-                set_model_locked(w, model, kinfer_conf_get(conf, "model.name"),
-                                 (int32_t)kinfer_conf_get_int(conf, "model.version"));
+                kinfer_model_record_t *rec = kinfer_model_record_new(
+                    model, 0, kinfer_conf_get(conf, "model.name"),
+                    (int32_t)kinfer_conf_get_int(conf, "model.version"), w->deployment, errstr,
+                    errstr_size);
+                if (!rec) {
+                        kinfer_model_release(model);
+                        goto fail;
+                }
+                set_model(w, model, rec);
                 kinfer_log(KINFER_LOG_INFO, "WORKER", "model=%s version=%d sha256=%.12s labels=%d path=%s",
-                           w->model_name, (int)w->model_version, w->model_sha,
-                           (int)kinfer_model_n_labels(model), path);
+                           rec->name, (int)rec->version, rec->sha256, (int)rec->n_labels, path);
         }
         w->prod = kinfer_producer_new(conf, w->bp_max + 2 * max_records + 1000, on_delivery, w,
                                       errstr, errstr_size);
@@ -762,7 +535,6 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
         if (!(w->cons = kinfer_consumer_new(conf, &cbs, errstr, errstr_size)))
                 goto fail;
         w->conf = conf;
-        w->deployment = kinfer_conf_get(conf, "deployment");
         window_start(w);
         return w;
 fail:
@@ -774,12 +546,6 @@ void kinfer_worker_set_metrics_cb(kinfer_worker_t *w, kinfer_worker_metrics_cb_t
 {
         w->metrics_cb = cb;
         w->metrics_opaque = opaque;
-}
-
-void kinfer_worker_set_swap_cb(kinfer_worker_t *w, kinfer_worker_swap_cb_t *cb, void *opaque)
-{
-        w->swap_cb = cb;
-        w->swap_opaque = opaque;
 }
 
 const char *kinfer_worker_id(const kinfer_worker_t *w)
@@ -813,7 +579,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
         int64_t last_poll_us = 0;
         while (!atomic_load(&w->stop) && !w->fatal) {
                 if (w->batch.n == 0)
-                        apply_swap(w); /* idle: no batch to wait for */
+                        apply_post(w); /* idle: no batch to wait for */
                 /* Backpressure, while too much is consumed but not yet delivered: first stop
                  * taking records from the consumer (librdkafka's prefetch queue is bounded by
                  * queued.max.messages.kbytes); if that lasts backpressure.pause.ms, pause the
@@ -922,31 +688,16 @@ void kinfer_worker_destroy(kinfer_worker_t *w)
         kinfer_codec_destroy(w->codec);
         kinfer_offsets_destroy(w->offs);
         kinfer_batch_term(&w->batch);
-        kinfer_runtime_destroy(w->rt);
-        for (int i = 0; i < w->n_helpers; i++) {
-                struct helper *h = &w->helpers[i];
-                if (h->started) {
-                        pthread_mutex_lock(&h->mu);
-                        h->quit = 1;
-                        pthread_cond_broadcast(&h->cv);
-                        pthread_mutex_unlock(&h->mu);
-                        pthread_join(h->th, NULL);
-                }
-                kinfer_runtime_destroy(h->rt);
-                pthread_mutex_destroy(&h->mu);
-                pthread_cond_destroy(&h->cv);
-        }
-        free(w->helpers);
+        kinfer_pool_destroy(w->pool);
         free(w->slots);
         free(w->texts);
         free(w->lens);
         free(w->preds);
         kinfer_buf_free(&w->out);
-        kinfer_model_release(w->win.model);
-        free(w->win.label_counts);
+        kinfer_metrics_window_term(&w->win);
+        kinfer_model_record_release(w->cur);
         kinfer_model_release(w->model);
-        kinfer_model_release(w->pending);
-        pthread_mutex_destroy(&w->lock);
+        kinfer_model_slot_destroy(w->slot);
         kinfer_conf_destroy(w->conf);
         free(w);
 }

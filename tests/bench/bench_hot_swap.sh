@@ -144,8 +144,8 @@ def dips(sws):
     return d
 log = open(log_f).read()
 applied = [float(x) for x in re.findall(r"notify_to_applied_ms=([0-9.]+)", log)]
-cold_fetch = [float(x) for x in re.findall(r"swapped model=\S+ sha256=\w+ fetch_ms=([0-9.]+)", log)]
-cold_load = [float(x) for x in re.findall(r"swapped model=\S+ sha256=\w+ fetch_ms=[0-9.]+ load_ms=([0-9.]+)", log)]
+cold_fetch = [float(x) for x in re.findall(r"posted model=\S+ sha256=\w+ fetch_ms=([0-9.]+)", log)]
+cold_load = [float(x) for x in re.findall(r"posted model=\S+ sha256=\w+ fetch_ms=[0-9.]+ load_ms=([0-9.]+)", log)]
 
 def row(name, sws, control=False):
     if control:  # no switch happened: only the throughput figures

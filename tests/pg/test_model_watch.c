@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_model_watch.c -- the worker's registry thread against a real PostgreSQL, without
- * Kafka: initial load, swap on activation (with the notify -> swap time), a corrupt active
+ * Kafka (the test plays the worker: it applies what the watch posts into the mailbox and
+ * publishes the record): initial load, swap on activation (with the notify -> post and
+ * notify -> applied times), the workers row showing what was applied, a corrupt active
  * artifact refused while the old model stays, and a PostgreSQL outage (a private cluster
  * stopped and restarted with tests/pg/cluster.sh) during which metrics are buffered in the
  * bounded ring and written after the reconnect. */
@@ -11,42 +13,61 @@
 
 static char errstr[512];
 
-/* The swap callback's side: what a worker would hold. */
-static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The worker's side, played by the test thread: the mailbox, and the model applied from it. */
+static kinfer_model_slot_t *slot;
 static kinfer_model_t *cur_model;
-static int32_t cur_version;
-static int n_swaps;
+static int n_swaps; /* posts applied since the initial one */
 
-static kinfer_err_t on_swap(void *opaque, kinfer_model_watch_loaded_t *loaded, char *e, size_t es)
+/* As the worker does between two batches: apply the post, if any. @returns 1 if it did. */
+static int apply_post(void)
 {
-        (void)opaque;
-        (void)e;
-        (void)es;
-        pthread_mutex_lock(&cur_lock);
+        kinfer_model_record_t *rec;
+        kinfer_model_t *model = kinfer_model_slot_take(slot, &rec);
+        if (!model)
+                return 0;
         kinfer_model_release(cur_model);
-        cur_model = loaded->model;
-        cur_version = loaded->version;
+        cur_model = model;
+        kinfer_model_slot_publish(slot, rec);
         n_swaps++;
-        pthread_mutex_unlock(&cur_lock);
-        return KINFER_OK;
+        return 1;
 }
 
+/* The version the "worker" applied last, from the slot's record (0: none). */
 static int32_t current_version(void)
 {
-        pthread_mutex_lock(&cur_lock);
-        int32_t v = cur_version;
-        pthread_mutex_unlock(&cur_lock);
+        kinfer_model_record_t *rec = kinfer_model_slot_applied(slot);
+        int32_t v = rec ? rec->version : 0;
+        kinfer_model_record_release(rec);
         return v;
 }
 
-static void reset_current(kinfer_model_watch_loaded_t *initial)
+/* A fresh mailbox (NULL: only drop the old one). */
+static void reset_worker(int fresh)
 {
-        pthread_mutex_lock(&cur_lock);
+        kinfer_model_slot_destroy(slot);
         kinfer_model_release(cur_model);
-        cur_model = initial ? initial->model : NULL;
-        cur_version = initial ? initial->version : 0;
+        slot = NULL;
+        cur_model = NULL;
         n_swaps = 0;
-        pthread_mutex_unlock(&cur_lock);
+        if (fresh) {
+                slot = kinfer_model_slot_new(errstr, sizeof(errstr));
+                TEST_ASSERT(slot, "slot: %s", errstr);
+        }
+}
+
+/* The watch posted its initial model into the mailbox: check it is version @p want, verified
+ * (its sha256 is the registered one), and apply it. */
+static void apply_initial(int32_t want)
+{
+        kinfer_model_record_t *rec;
+        kinfer_model_t *model = kinfer_model_slot_take(slot, &rec);
+        TEST_ASSERT(model && rec->version == want && rec->post_seq == 1 &&
+                        !strcmp(rec->sha256, kinfer_model_sha256_hex(model)),
+                    "initial post: v%d", rec ? rec->version : -1);
+        if (!model)
+                return;
+        cur_model = model;
+        kinfer_model_slot_publish(slot, rec);
 }
 
 static void sleep_ms(int ms)
@@ -55,17 +76,19 @@ static void sleep_ms(int ms)
         nanosleep(&ts, NULL);
 }
 
-/* Wait up to @p ms for current_version() == @p want. */
+/* Apply posts (as the worker would, between batches) for up to @p ms until
+ * current_version() == @p want. */
 static int wait_version(int32_t want, int ms)
 {
         for (int t = 0; t < ms; t += 10) {
+                apply_post();
                 if (current_version() == want)
                         return 1;
                 sleep_ms(10);
         }
+        apply_post();
         return current_version() == want;
 }
-
 
 static void test_swap_and_corrupt(void)
 {
@@ -78,22 +101,20 @@ static void test_swap_and_corrupt(void)
 
         kinfer_model_watch_conf_t conf = {
             .conninfo = conninfo, .deployment = "dep", .heartbeat_ms = 200};
-        kinfer_model_watch_loaded_t initial;
-        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
+        reset_worker(1);
+        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, slot, errstr, sizeof(errstr));
         TEST_ASSERT(!w && strstr(errstr, "dep"), "no active model must fail, naming it: %s",
                     errstr);
+        TEST_ASSERT(!kinfer_model_slot_pending(slot), "nothing posted by a failed start");
         kinfer_model_watch_destroy(w, 0);
 
         kinfer_registry_activate(reg, "dep", "w", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
-        w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
+        w = kinfer_model_watch_new(&conf, slot, errstr, sizeof(errstr));
         TEST_ASSERT(w, "watch: %s", errstr);
         if (!w)
                 goto out;
-        TEST_ASSERT(initial.model && initial.version == 1 &&
-                        !strcmp(initial.sha256, kinfer_model_sha256_hex(initial.model)),
-                    "initial model: v%d", initial.version);
-        reset_current(&initial);
-        TEST_ASSERT(kinfer_model_watch_start(w, on_swap, NULL, errstr, sizeof(errstr)) == KINFER_OK,
+        apply_initial(1);
+        TEST_ASSERT(kinfer_model_watch_start(w, errstr, sizeof(errstr)) == KINFER_OK,
                     "start: %s", errstr);
 
         TEST_ASSERT(kinfer_registry_activate(reg, "dep", "w", 2, "test", s, sizeof(s), errstr,
@@ -102,10 +123,15 @@ static void test_swap_and_corrupt(void)
         TEST_ASSERT(wait_version(2, 2000), "no swap to v2 within 2 s (at v%d)", current_version());
         kinfer_model_watch_stats_t st;
         kinfer_model_watch_stats(w, &st);
-        TEST_SAY("notify -> swap callback: %.1f ms", st.last_swap_ms);
+        TEST_SAY("notify -> posted: %.1f ms", st.last_swap_ms);
         TEST_ASSERT(st.swaps == 1 && st.last_swap_ms < 1000, "swaps %lld in %.1f ms",
                     (long long)st.swaps, st.last_swap_ms);
         sleep_ms(100);
+        kinfer_model_watch_stats(w, &st);
+        TEST_SAY("notify -> applied: %.1f ms", st.last_applied_ms);
+        TEST_ASSERT(st.version == 2 && st.last_applied_ms > 0 && st.last_applied_ms < 2000,
+                    "the watch reads what was applied: v%d after %.1f ms", st.version,
+                    st.last_applied_ms);
         pgt_exec(reg,
                  "SELECT model_name || ':' || model_version || ' ' || status FROM kinfer.workers",
                  v, sizeof(v));
@@ -126,8 +152,8 @@ static void test_swap_and_corrupt(void)
                 sleep_ms(10);
         }
         TEST_ASSERT(st.load_failures == 1, "load failures %lld", (long long)st.load_failures);
-        TEST_ASSERT(current_version() == 2 && n_swaps == 1, "the old model must stay (v%d)",
-                    current_version());
+        TEST_ASSERT(!apply_post() && current_version() == 2 && n_swaps == 1,
+                    "the old model must stay, nothing posted (v%d)", current_version());
         sleep_ms(100);
         pgt_exec(reg,
                  "SELECT model_version || ' ' || coalesce(last_error, '-') FROM kinfer.workers", v,
@@ -158,7 +184,7 @@ static void test_swap_and_corrupt(void)
         pgt_exec(reg, "SELECT status FROM kinfer.workers", v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "stopped"), "status after destroy: %s", v);
 out:
-        reset_current(NULL);
+        reset_worker(0);
         kinfer_registry_destroy(reg);
         pgt_db_drop("watch");
 }
@@ -175,13 +201,14 @@ static void test_prefetch_previous(void)
         kinfer_registry_activate(reg, "dep", "p", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
         kinfer_registry_activate(reg, "dep", "p", 2, NULL, s, sizeof(s), errstr, sizeof(errstr));
         kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep"};
-        kinfer_model_watch_loaded_t initial;
-        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
-        TEST_ASSERT(w && initial.version == 2, "watch: %s", errstr);
+        reset_worker(1);
+        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, slot, errstr, sizeof(errstr));
+        TEST_ASSERT(w, "watch: %s", errstr);
         if (!w)
                 goto out;
-        reset_current(&initial);
-        kinfer_model_watch_start(w, on_swap, NULL, errstr, sizeof(errstr));
+        apply_initial(2);
+        TEST_ASSERT(kinfer_model_watch_start(w, errstr, sizeof(errstr)) == KINFER_OK, "start: %s",
+                    errstr);
         kinfer_model_watch_stats_t st;
         for (int t = 0; t < 300; t++) {
                 kinfer_model_watch_stats(w, &st);
@@ -197,7 +224,7 @@ static void test_prefetch_previous(void)
                     (long long)st.swaps, (long long)st.cache_hits);
         kinfer_model_watch_destroy(w, 1000);
 out:
-        reset_current(NULL);
+        reset_worker(0);
         kinfer_registry_destroy(reg);
         pgt_db_drop("prefetch");
 }
@@ -223,21 +250,21 @@ static int cluster(const char *cmd, const char *dir, char *out, size_t size)
 
 static void window(kinfer_model_watch_t *w, int i)
 {
-        kinfer_registry_metrics_t m = {.model_name = "o",
-                                       .model_version = 1,
-                                       .model_sha256 = "s",
-                                       .window_start_us = 1000000LL * (1000 + i),
-                                       .window_end_us = 1000000LL * (1001 + i),
-                                       .records = 10 + i,
-                                       .batches = 1,
-                                       .mean_batch_size = 10 + i,
-                                       .dlq = 0,
-                                       .latency_p50_ms = 1,
-                                       .latency_p95_ms = 2,
-                                       .latency_p99_ms = 3,
-                                       .mean_confidence = 0.9,
-                                       .label_counts_json = "{\"a\": 1}"};
+        int64_t counts[1] = {1};
+        kinfer_metrics_window_t m = {.start_us = 1000000LL * (1000 + i),
+                                     .end_us = 1000000LL * (1001 + i),
+                                     .records = 10 + i,
+                                     .batches = 1,
+                                     .dlq = 0,
+                                     .conf_sum = 0.9 * (10 + i),
+                                     .latency_p50_ms = 1,
+                                     .latency_p95_ms = 2,
+                                     .latency_p99_ms = 3,
+                                     .n_labels = 1,
+                                     .label_counts = counts,
+                                     .model = kinfer_model_slot_applied(slot)};
         kinfer_model_watch_metrics(w, &m);
+        kinfer_model_record_release(m.model);
 }
 
 static void test_outage(void)
@@ -270,15 +297,16 @@ static void test_outage(void)
                                           .heartbeat_ms = 200,
                                           .backoff_max_ms = 400,
                                           .metrics_capacity = 4};
-        kinfer_model_watch_loaded_t initial;
-        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, &initial, errstr, sizeof(errstr));
+        reset_worker(1);
+        kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, slot, errstr, sizeof(errstr));
         TEST_ASSERT(w, "watch: %s", errstr);
         if (!w) {
                 kinfer_registry_destroy(reg);
                 goto out;
         }
-        reset_current(&initial);
-        kinfer_model_watch_start(w, on_swap, NULL, errstr, sizeof(errstr));
+        apply_initial(1);
+        TEST_ASSERT(kinfer_model_watch_start(w, errstr, sizeof(errstr)) == KINFER_OK, "start: %s",
+                    errstr);
         for (int i = 0; i < 2; i++)
                 window(w, i);
         kinfer_model_watch_stats_t st;
@@ -345,7 +373,7 @@ static void test_outage(void)
         kinfer_model_watch_destroy(w, 1000);
         kinfer_registry_destroy(reg);
 out:
-        reset_current(NULL);
+        reset_worker(0);
         cluster("stop", dir, NULL, 0);
         char cmd[256];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

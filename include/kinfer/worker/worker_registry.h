@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* worker_registry.h -- serve a registry deployment: glue between a kinfer_worker_t and the
  * registry thread (model_watch.h). With `deployment` set, the worker's model comes from
- * PostgreSQL (`pg.conninfo`, else PG*), activations are swapped in between two batches, and
- * heartbeats and metrics windows go to kinfer.workers / kinfer.metrics_windows. */
+ * PostgreSQL (`pg.conninfo`, else PG*): the registry thread posts each activated model into
+ * the worker's mailbox (kinfer_worker_model_slot), the worker applies it between two batches,
+ * and heartbeats (what the worker applied) and metrics windows go to kinfer.workers /
+ * kinfer.metrics_windows. */
 #ifndef KINFER_WORKER_REGISTRY_H
 #define KINFER_WORKER_REGISTRY_H
 
@@ -15,8 +17,8 @@
 typedef struct kinfer_worker_registry_s kinfer_worker_registry_t;
 
 /**
- * @brief Load the deployment's active model (verified, warmed up) into @p worker, install the
- * worker's metrics and swap callbacks, and start the registry thread. Call before
+ * @brief Load the deployment's active model (verified, warmed up), post it into @p worker's
+ * mailbox, install the worker's metrics callback, and start the registry thread. Call before
  * kinfer_worker_run(). Blocking (connects to PostgreSQL).
  * @returns the attachment, or NULL (see @p errstr: no deployment configured, PostgreSQL
  *          unreachable, no active model, a corrupt artifact).

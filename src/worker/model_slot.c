@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* model_slot.c -- the mailbox of models for the worker and the record of what it applied. */
+#include "kinfer/worker/model_slot.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- records -------------------------------------------------------------------------------- */
+
+/* One allocation: the refcount, the record, the label pointers, then the label bytes. */
+struct record_box {
+        atomic_int refs;
+        kinfer_model_record_t rec;
+        const char *labels[];
+};
+
+static struct record_box *box_of(kinfer_model_record_t *rec)
+{
+        return (struct record_box *)((char *)rec - offsetof(struct record_box, rec));
+}
+
+kinfer_model_record_t *kinfer_model_record_new(const kinfer_model_t *model, int64_t id,
+                                               const char *name, int32_t version,
+                                               const char *deployment, char *errstr,
+                                               size_t errstr_size)
+{
+        int32_t n = kinfer_model_n_labels(model);
+        if (n < 0)
+                n = 0;
+        size_t bytes = 0;
+        for (int32_t i = 0; i < n; i++)
+                bytes += strlen(kinfer_model_label(model, i)) + 1;
+        struct record_box *box =
+            malloc(sizeof(*box) + (size_t)n * sizeof(box->labels[0]) + bytes);
+        if (!box) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        memset(box, 0, sizeof(*box));
+        atomic_init(&box->refs, 1);
+        kinfer_model_record_t *rec = &box->rec;
+        const char *own = kinfer_model_name(model);
+        snprintf(rec->name, sizeof(rec->name), "%s",
+                 name && *name ? name : own && *own ? own : "model");
+        rec->id = id;
+        rec->version = version;
+        snprintf(rec->sha256, sizeof(rec->sha256), "%s", kinfer_model_sha256_hex(model));
+        snprintf(rec->deployment, sizeof(rec->deployment), "%s", deployment ? deployment : "");
+        char *p = (char *)&box->labels[n];
+        for (int32_t i = 0; i < n; i++) {
+                const char *l = kinfer_model_label(model, i);
+                size_t len = strlen(l) + 1;
+                memcpy(p, l, len);
+                box->labels[i] = p;
+                p += len;
+        }
+        rec->n_labels = n;
+        rec->labels = box->labels;
+        return rec;
+}
+
+kinfer_model_record_t *kinfer_model_record_keep(kinfer_model_record_t *rec)
+{
+        if (rec)
+                atomic_fetch_add_explicit(&box_of(rec)->refs, 1, memory_order_relaxed);
+        return rec;
+}
+
+void kinfer_model_record_release(kinfer_model_record_t *rec)
+{
+        if (rec && atomic_fetch_sub_explicit(&box_of(rec)->refs, 1, memory_order_acq_rel) == 1)
+                free(box_of(rec));
+}
+
+/* ---- the slot ------------------------------------------------------------------------------- */
+
+struct kinfer_model_slot_s {
+        pthread_mutex_t lock; /* protects everything below but `pending` */
+        atomic_int pending;   /* a post waits (read without the lock by the worker's loop) */
+        kinfer_model_t *post_model;
+        kinfer_model_record_t *post_rec;
+        uint64_t post_seq;
+        kinfer_model_record_t *applied;
+        uint64_t generation;
+};
+
+kinfer_model_slot_t *kinfer_model_slot_new(char *errstr, size_t errstr_size)
+{
+        kinfer_model_slot_t *slot = calloc(1, sizeof(*slot));
+        if (!slot) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+                return NULL;
+        }
+        if (pthread_mutex_init(&slot->lock, NULL)) {
+                free(slot);
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE, "cannot create a mutex");
+                return NULL;
+        }
+        atomic_init(&slot->pending, 0);
+        return slot;
+}
+
+void kinfer_model_slot_destroy(kinfer_model_slot_t *slot)
+{
+        if (!slot)
+                return;
+        kinfer_model_release(slot->post_model);
+        kinfer_model_record_release(slot->post_rec);
+        kinfer_model_record_release(slot->applied);
+        pthread_mutex_destroy(&slot->lock);
+        free(slot);
+}
+
+kinfer_err_t kinfer_model_slot_post(kinfer_model_slot_t *slot, kinfer_model_t *model, int64_t id,
+                                    const char *name, int32_t version, const char *deployment,
+                                    uint64_t *seq, char *errstr, size_t errstr_size)
+{
+        if (!model)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG, "no model");
+        if (kinfer_model_n_labels(model) < 1) {
+                kinfer_model_release(model);
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "the model has no labels");
+        }
+        kinfer_model_record_t *rec =
+            kinfer_model_record_new(model, id, name, version, deployment, errstr, errstr_size);
+        if (!rec) {
+                kinfer_model_release(model);
+                return KINFER_ERR__NOMEM;
+        }
+        pthread_mutex_lock(&slot->lock);
+        kinfer_model_t *old_model = slot->post_model;
+        kinfer_model_record_t *old_rec = slot->post_rec;
+        rec->post_seq = ++slot->post_seq;
+        if (seq)
+                *seq = rec->post_seq;
+        slot->post_model = model;
+        slot->post_rec = rec;
+        atomic_store(&slot->pending, 1);
+        pthread_mutex_unlock(&slot->lock);
+        kinfer_model_release(old_model); /* never taken: the newer post replaces it */
+        kinfer_model_record_release(old_rec);
+        return KINFER_OK;
+}
+
+int kinfer_model_slot_pending(kinfer_model_slot_t *slot)
+{
+        return atomic_load(&slot->pending);
+}
+
+kinfer_model_t *kinfer_model_slot_take(kinfer_model_slot_t *slot, kinfer_model_record_t **rec)
+{
+        pthread_mutex_lock(&slot->lock);
+        kinfer_model_t *model = slot->post_model;
+        *rec = slot->post_rec;
+        slot->post_model = NULL;
+        slot->post_rec = NULL;
+        atomic_store(&slot->pending, 0);
+        pthread_mutex_unlock(&slot->lock);
+        return model;
+}
+
+void kinfer_model_slot_publish(kinfer_model_slot_t *slot, kinfer_model_record_t *rec)
+{
+        struct timespec wall, mono;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        rec->applied_at_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+        rec->applied_mono_us = (int64_t)mono.tv_sec * 1000000 + mono.tv_nsec / 1000;
+        pthread_mutex_lock(&slot->lock);
+        rec->generation = ++slot->generation;
+        kinfer_model_record_t *old = slot->applied;
+        slot->applied = rec;
+        pthread_mutex_unlock(&slot->lock);
+        kinfer_model_record_release(old);
+}
+
+kinfer_model_record_t *kinfer_model_slot_applied(kinfer_model_slot_t *slot)
+{
+        pthread_mutex_lock(&slot->lock);
+        kinfer_model_record_t *rec = kinfer_model_record_keep(slot->applied);
+        pthread_mutex_unlock(&slot->lock);
+        return rec;
+}
