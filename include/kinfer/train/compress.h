@@ -95,11 +95,13 @@ kinfer_model_t *kinfer_prune(const kinfer_model_t *model, const kinfer_prune_opt
 
 /**
  * @brief The teacher's softened probabilities softmax(logits / @p temperature) for every record
- * of @p ds, in the teacher's label order.
- * @returns a malloc'd (ds->n x n_labels) array (the caller frees it), or NULL (see @p errstr).
+ * of @p ds, in the teacher's label order, into *@p out: a malloc'd (ds->n x n_labels) array
+ * (the caller frees it).
+ * @returns KINFER_OK, or an error (see @p errstr; *@p out is then NULL).
  */
-float *kinfer_distill_soft_targets(const kinfer_model_t *teacher, const kinfer_dataset_t *ds,
-                                   float temperature, char *errstr, size_t errstr_size);
+kinfer_err_t kinfer_distill_soft_targets(const kinfer_model_t *teacher, const kinfer_dataset_t *ds,
+                                         float temperature, float **out, char *errstr,
+                                         size_t errstr_size);
 
 /**
  * @brief Train a student on @p labelled (may be NULL) plus @p unlabelled (may be NULL) text
