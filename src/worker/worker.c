@@ -78,7 +78,7 @@ struct kinfer_worker_s {
         kinfer_buf_t out;
         /* the model: the mailbox, and what the worker thread applied from it (written by the
          * worker thread only; other threads read the slot's record) */
-        kinfer_model_slot_t *slot;
+        kinfer_model_slot_t *mailbox;
         kinfer_model_t *model;       /* one reference */
         kinfer_model_record_t *cur;  /* its record, as published in the slot (one reference) */
         /* state */
@@ -195,7 +195,7 @@ static void set_model(kinfer_worker_t *w, kinfer_model_t *model, kinfer_model_re
         kinfer_model_record_t *old_rec = w->cur;
         w->model = model;
         w->cur = kinfer_model_record_keep(rec);
-        kinfer_model_slot_publish(w->slot, rec);
+        kinfer_model_slot_publish(w->mailbox, rec);
         kinfer_model_release(old);
         kinfer_model_record_release(old_rec);
 }
@@ -203,10 +203,10 @@ static void set_model(kinfer_worker_t *w, kinfer_model_t *model, kinfer_model_re
 /* Between two batches: apply the model waiting in the mailbox, if any. */
 static void apply_post(kinfer_worker_t *w)
 {
-        if (!kinfer_model_slot_pending(w->slot))
+        if (!kinfer_model_slot_pending(w->mailbox))
                 return;
         kinfer_model_record_t *rec;
-        kinfer_model_t *model = kinfer_model_slot_take(w->slot, &rec);
+        kinfer_model_t *model = kinfer_model_slot_take(w->mailbox, &rec);
         if (!model)
                 return;
         if (w->model && (w->win.records || w->win.dlq || (w->win.latency && w->win.latency->n)))
@@ -223,19 +223,19 @@ static void apply_post(kinfer_worker_t *w)
 kinfer_err_t kinfer_worker_swap_model(kinfer_worker_t *w, kinfer_model_t *model, const char *name,
                                       int32_t version, char *errstr, size_t errstr_size)
 {
-        return kinfer_model_slot_post(w->slot, model, 0, name, version, w->deployment, NULL,
+        return kinfer_model_slot_post(w->mailbox, model, 0, name, version, w->deployment, NULL,
                                       errstr, errstr_size);
 }
 
 kinfer_model_slot_t *kinfer_worker_model_slot(kinfer_worker_t *w)
 {
-        return w->slot;
+        return w->mailbox;
 }
 
 kinfer_err_t kinfer_worker_model_info(kinfer_worker_t *w, char *name, size_t name_size,
                                       int32_t *version, char *sha256)
 {
-        kinfer_model_record_t *rec = kinfer_model_slot_applied(w->slot);
+        kinfer_model_record_t *rec = kinfer_model_slot_applied(w->mailbox);
         if (!rec)
                 return KINFER_ERR__NOENT;
         if (name && name_size)
@@ -492,7 +492,7 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                               kinfer_conf_get_int(conf, "batch.max.wait.ms"), arena, errstr, errstr_size) ||
             !(w->pool = kinfer_pool_new((int)kinfer_conf_get_int(conf, "worker.threads"), max_records,
                                         errstr, errstr_size)) ||
-            !(w->slot = kinfer_model_slot_new(errstr, errstr_size)))
+            !(w->mailbox = kinfer_model_slot_new(errstr, errstr_size)))
                 goto fail;
         w->slots = calloc((size_t)max_records, sizeof(*w->slots));
         w->texts = calloc((size_t)max_records, sizeof(*w->texts));
@@ -697,7 +697,7 @@ void kinfer_worker_destroy(kinfer_worker_t *w)
         kinfer_metrics_window_term(&w->win);
         kinfer_model_record_release(w->cur);
         kinfer_model_release(w->model);
-        kinfer_model_slot_destroy(w->slot);
+        kinfer_model_slot_destroy(w->mailbox);
         kinfer_conf_destroy(w->conf);
         free(w);
 }
