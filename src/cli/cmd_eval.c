@@ -60,10 +60,16 @@ int kinfer_cmd_eval(int argc, char **argv)
                 return 1;
         }
         double secs = cli_now() - t0;
+        int rc = 0;
         if (json) {
-                char *s = kinfer_eval_json(model, &ev, confusion);
-                printf("%s\n", s ? s : "{}");
-                free(s);
+                char *s;
+                if (kinfer_eval_json(model, &ev, confusion, &s, errstr, sizeof(errstr))) {
+                        cli_error("eval", "%s", errstr);
+                        rc = 1;
+                } else {
+                        printf("%s\n", s);
+                        free(s);
+                }
         } else {
                 const int32_t L = ev.n_labels;
                 printf("N\t%lld\nP@1\t%.4f\nR@1\t%.4f\naccuracy\t%.4f\nmacro_f1\t%.4f\n"
@@ -99,5 +105,5 @@ int kinfer_cmd_eval(int argc, char **argv)
         kinfer_eval_term(&ev);
         kinfer_dataset_destroy(ds);
         kinfer_model_release(model);
-        return 0;
+        return rc;
 }

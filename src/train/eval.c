@@ -3,10 +3,12 @@
  * classifying with the serving runtime in batches over several threads. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kinfer/model/model_write.h"
+#include "kinfer/core/buf.h"
+#include "kinfer/core/json.h"
 #include "kinfer/runtime/runtime.h"
 #include "kinfer/train/train.h"
 
@@ -20,6 +22,7 @@ typedef struct eval_job_s {
         float *conf;
         kinfer_err_t err;
         char errstr[256];
+        atomic_int *stop;     /* set when a thread could not be started */
 } eval_job_t;
 
 static void *eval_thread(void *arg)
@@ -31,7 +34,7 @@ static void *eval_thread(void *arg)
                 return NULL;
         }
         kinfer_prediction_t out[EVAL_BATCH];
-        for (int32_t b = j->begin; b < j->end; b += EVAL_BATCH) {
+        for (int32_t b = j->begin; b < j->end && !atomic_load(j->stop); b += EVAL_BATCH) {
                 int32_t n = j->end - b < EVAL_BATCH ? j->end - b : EVAL_BATCH;
                 j->err = kinfer_runtime_classify(rt, j->model, j->ds->texts + b, j->ds->lens + b, n, 1,
                                                  out, j->errstr, sizeof(j->errstr));
@@ -84,25 +87,37 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                 threads = 64;
         eval_job_t jobs[64];
         pthread_t tids[64];
-        for (int t = 0; t < threads; t++) {
-                memset(&jobs[t], 0, sizeof(jobs[t]));
+        atomic_int stop;
+        atomic_init(&stop, 0);
+        for (int t = 0; t < threads; t++)
                 jobs[t] = (eval_job_t){.model = model, .ds = ds, .pred = pred, .conf = conf,
                                        .begin = (int32_t)((int64_t)ds->n * t / threads),
-                                       .end = (int32_t)((int64_t)ds->n * (t + 1) / threads)};
-        }
-        for (int t = 1; t < threads; t++)
-                pthread_create(&tids[t], NULL, eval_thread, &jobs[t]);
-        eval_thread(&jobs[0]);
-        for (int t = 1; t < threads; t++)
+                                       .end = (int32_t)((int64_t)ds->n * (t + 1) / threads),
+                                       .stop = &stop};
+        /* job 0 runs here; if a thread cannot start, the started ones stop after their batch */
+        int started = 1, rc = 0;
+        for (; started < threads; started++)
+                if ((rc = pthread_create(&tids[started], NULL, eval_thread, &jobs[started])))
+                        break;
+        if (rc)
+                atomic_store(&stop, 1);
+        else
+                eval_thread(&jobs[0]);
+        for (int t = 1; t < started; t++)
                 pthread_join(tids[t], NULL);
-        for (int t = 0; t < threads; t++)
-                if (jobs[t].err) {
-                        kinfer_seterr(errstr, errstr_size, jobs[t].err, "%s", jobs[t].errstr);
-                        free(pred);
-                        free(conf);
-                        kinfer_eval_term(ev);
-                        return jobs[t].err;
-                }
+        kinfer_err_t err = KINFER_OK;
+        if (rc)
+                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
+                                    "cannot start an evaluation thread: %s", strerror(rc));
+        for (int t = 0; t < threads && !err; t++)
+                if (jobs[t].err)
+                        err = kinfer_seterr(errstr, errstr_size, jobs[t].err, "%s", jobs[t].errstr);
+        if (err) {
+                free(pred);
+                free(conf);
+                kinfer_eval_term(ev);
+                return err;
+        }
         double bin_n[10] = {0}, bin_conf[10] = {0}, bin_ok[10] = {0};
         for (int32_t i = 0; i < ds->n; i++) {
                 int32_t y = kinfer_model_label_index(model, ds->labels[i]);
@@ -145,37 +160,37 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
         return KINFER_OK;
 }
 
-char *kinfer_eval_json(const kinfer_model_t *model, const kinfer_eval_t *ev, int with_confusion)
+kinfer_err_t kinfer_eval_json(const kinfer_model_t *model, const kinfer_eval_t *ev, int with_confusion,
+                              char **out, char *errstr, size_t errstr_size)
 {
-        kinfer_strbuf_t sb = {0};
+        kinfer_buf_t b = {0};
         const int32_t L = ev->n_labels;
-        kinfer_strbuf_printf(&sb, "{\"n\": %lld, \"correct\": %lld, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
-                                  "\"mean_confidence\": %.6f, \"ece\": %.6f, "
-                                  "\"unknown_labels\": %lld, \"per_class\": [",
-                             (long long)ev->n, (long long)ev->correct, ev->accuracy, ev->macro_f1,
-                             ev->mean_confidence, ev->ece, (long long)ev->support[L]);
+        kinfer_buf_printf(&b, "{\"n\": %lld, \"correct\": %lld, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
+                              "\"mean_confidence\": %.6f, \"ece\": %.6f, "
+                              "\"unknown_labels\": %lld, \"per_class\": [",
+                          (long long)ev->n, (long long)ev->correct, ev->accuracy, ev->macro_f1,
+                          ev->mean_confidence, ev->ece, (long long)ev->support[L]);
         for (int32_t c = 0; c < L; c++) {
-                kinfer_strbuf_printf(&sb, "%s{\"label\": ", c ? ", " : "");
-                kinfer_strbuf_json_str(&sb, kinfer_model_label(model, c));
-                kinfer_strbuf_printf(&sb, ", \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, \"support\": %lld}",
-                                     ev->precision[c], ev->recall[c], ev->f1[c], (long long)ev->support[c]);
+                kinfer_buf_puts(&b, c ? ", {\"label\": " : "{\"label\": ");
+                kinfer_buf_json_cstr(&b, kinfer_model_label(model, c));
+                kinfer_buf_printf(&b, ", \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, \"support\": %lld}",
+                                  ev->precision[c], ev->recall[c], ev->f1[c], (long long)ev->support[c]);
         }
-        kinfer_strbuf_printf(&sb, "]");
+        kinfer_buf_puts(&b, "]");
         if (with_confusion) {
-                kinfer_strbuf_printf(&sb, ", \"confusion\": [");
+                kinfer_buf_puts(&b, ", \"confusion\": [");
                 for (int32_t r = 0; r <= L; r++) {
-                        kinfer_strbuf_printf(&sb, "%s[", r ? ", " : "");
+                        kinfer_buf_puts(&b, r ? ", [" : "[");
                         for (int32_t c = 0; c < L; c++)
-                                kinfer_strbuf_printf(&sb, "%s%lld", c ? ", " : "",
-                                                     (long long)ev->confusion[(size_t)r * L + c]);
-                        kinfer_strbuf_printf(&sb, "]");
+                                kinfer_buf_printf(&b, "%s%lld", c ? ", " : "",
+                                                  (long long)ev->confusion[(size_t)r * L + c]);
+                        kinfer_buf_puts(&b, "]");
                 }
-                kinfer_strbuf_printf(&sb, "]");
+                kinfer_buf_puts(&b, "]");
         }
-        kinfer_strbuf_printf(&sb, "}");
-        if (sb.oom) {
-                kinfer_strbuf_free(&sb);
-                return NULL;
-        }
-        return sb.s;
+        kinfer_buf_puts(&b, "}");
+        if (!(*out = kinfer_buf_detach(&b)))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
+                                     "out of memory (evaluation report)");
+        return KINFER_OK;
 }

@@ -133,8 +133,12 @@ typedef struct kinfer_eval_s {
 kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds, int32_t threads,
                          kinfer_eval_t *ev, char *errstr, size_t errstr_size);
 void kinfer_eval_term(kinfer_eval_t *ev);
-/** @returns a malloc'd JSON object: accuracy, macro_f1, n, per_class, confusion. */
-char *kinfer_eval_json(const kinfer_model_t *model, const kinfer_eval_t *ev, int with_confusion);
+/** The report as a JSON object (n, correct, accuracy, macro_f1, mean_confidence, ece,
+ * unknown_labels, per_class, and confusion when @p with_confusion) into *@p out, a malloc'd
+ * string (the caller frees it).
+ * @returns KINFER_OK, or KINFER_ERR__NOMEM (*@p out is then NULL). */
+kinfer_err_t kinfer_eval_json(const kinfer_model_t *model, const kinfer_eval_t *ev, int with_confusion,
+                              char **out, char *errstr, size_t errstr_size);
 /** @} */
 
 #endif
