@@ -159,12 +159,12 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
         return cons;
 }
 
-int kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *msg, char *errstr,
-                         size_t errstr_size)
+kinfer_err_t kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *msg,
+                                  char *errstr, size_t errstr_size)
 {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(cons->rk, timeout_ms);
         if (!rkm)
-                return 0;
+                return KINFER_ERR__TIMEOUT;
         if (rkm->err) {
                 int fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL;
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -172,11 +172,12 @@ int kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *
                                    "topic=%s partition=%d error=%s",
                                    rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-", (int)rkm->partition,
                                    rd_kafka_message_errstr(rkm));
+                kinfer_err_t err = KINFER_ERR__TIMEOUT;
                 if (fatal)
-                        kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "consumer: %s",
-                                      rd_kafka_message_errstr(rkm));
+                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "consumer: %s",
+                                            rd_kafka_message_errstr(rkm));
                 rd_kafka_message_destroy(rkm);
-                return fatal ? -1 : 0;
+                return err;
         }
         rd_kafka_timestamp_type_t tstype;
         int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
@@ -191,7 +192,7 @@ int kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *
             .timestamp_ms = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
             .handle = rkm,
         };
-        return 1;
+        return KINFER_OK;
 }
 
 void kinfer_consumer_release(kinfer_consumer_t *cons, kinfer_msg_t *msg)

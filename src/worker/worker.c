@@ -614,13 +614,14 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 if (w->paused || !w->model)
                         timeout = 0;
                 kinfer_msg_t msg;
-                int r = 0;
+                kinfer_err_t perr = KINFER_ERR__TIMEOUT; /* no message */
                 if (!w->holding || w->paused)
-                        r = kinfer_consumer_poll(w->cons, timeout, &msg, e, sizeof(e));
-                if (r < 0) {
-                        set_fatal(w, KINFER_ERR__KAFKA, "%s", e);
+                        perr = kinfer_consumer_poll(w->cons, timeout, &msg, e, sizeof(e));
+                if (perr != KINFER_OK && perr != KINFER_ERR__TIMEOUT) {
+                        set_fatal(w, perr, "%s", e);
                         break;
                 }
+                int r = perr == KINFER_OK; /* messages polled */
                 now = mono_us();
                 if (r == 1) {
                         if (w->model)

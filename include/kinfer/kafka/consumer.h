@@ -50,10 +50,12 @@ typedef struct kinfer_consumer_cbs_s {
 kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_consumer_cbs_t *cbs,
                                        char *errstr, size_t errstr_size);
 
-/** Poll one message. @returns 1 with @p msg filled, 0 if none within @p timeout_ms (consumer
- *  errors are logged), -1 on a fatal consumer error (see @p errstr). */
-int kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *msg, char *errstr,
-                         size_t errstr_size);
+/** Poll one message.
+ *  @returns KINFER_OK with @p msg filled; KINFER_ERR__TIMEOUT if none came within
+ *           @p timeout_ms (consumer errors that are not fatal are logged and count as none);
+ *           KINFER_ERR__KAFKA on a fatal consumer error (see @p errstr). */
+kinfer_err_t kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfer_msg_t *msg,
+                                  char *errstr, size_t errstr_size);
 /** Destroy a polled message. */
 void kinfer_consumer_release(kinfer_consumer_t *cons, kinfer_msg_t *msg);
 /** The message's headers as views (valid until release). @returns the count (<= @p max). */
