@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kinfer/codec/codec.h"
+#include "kinfer/core/arena.h"
 #include "kinfer/core/err.h"
 
 typedef struct kinfer_batch_entry_s {
