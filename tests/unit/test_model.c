@@ -233,6 +233,112 @@ static void test_lineage_meta(void)
         free(bytes);
 }
 
+/* @p base with its META replaced by @p meta (@p len bytes), loaded; NULL with errstr if refused */
+static kinfer_model_t *with_meta(const kinfer_model_t *base, const char *meta, size_t len, char *errstr,
+                                 size_t errstr_size)
+{
+        kinfer_model_builder_t *mb = kinfer_model_builder_new();
+        uint32_t skip = KINFER_T_META;
+        kinfer_model_builder_copy(mb, base, &skip, 1);
+        kinfer_model_builder_add(mb, KINFER_T_META, KINFER_DTYPE_BYTES, 1, (uint32_t)len, meta, len);
+        uint8_t *b = NULL;
+        size_t blen = 0;
+        kinfer_model_t *m = NULL;
+        if (!kinfer_model_builder_serialize(mb, &b, &blen, errstr, errstr_size))
+                m = kinfer_model_load_mem(b, blen, errstr, errstr_size);
+        free(b);
+        kinfer_model_builder_destroy(mb);
+        return m;
+}
+
+/* META is read strictly (a bad one is refused with a clear message) and derived META keeps
+ * jansson's JSON_INDENT(2) layout byte for byte. */
+static void test_meta_json(void)
+{
+        size_t len;
+        uint8_t *bytes = tm_build(3, 4, 0, 0, 0, &len);
+        char errstr[256];
+        kinfer_model_t *base = kinfer_model_load_mem(bytes, len, errstr, sizeof(errstr));
+        TEST_ASSERT(base != NULL, "%s", errstr);
+        if (!base) {
+                free(bytes);
+                return;
+        }
+        static const char *bad[] = {
+            "[1]", "\"name\"", "", "{\"name\": \"x\",}", "{\"name\": \"x\"} trailing",
+            "{\"name\": \"\\ud800\"}", "{\"name\": \"a\", \"name\": \"b\"}", "{\"v\": 1e999}",
+            "{\"v\": 99999999999999999999}", "{\"name\": \"\\q\"}", "{\"name\": \"\xc0\xaf\"}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                kinfer_model_t *m = with_meta(base, bad[i], strlen(bad[i]), errstr, sizeof(errstr));
+                TEST_ASSERT(!m && strstr(errstr, "metadata is not a JSON object"), "bad[%zu] %s: %s", i, bad[i],
+                            m ? "accepted" : errstr);
+                kinfer_model_release(m);
+        }
+        char deep[300];
+        memset(deep, 0, sizeof(deep));
+        for (int i = 0; i < 70; i++)
+                memcpy(deep + 4 * i, "{\"\":", 4);
+        kinfer_model_t *m = with_meta(base, deep, strlen(deep), errstr, sizeof(errstr));
+        TEST_ASSERT(!m && strstr(errstr, "metadata is not a JSON object") && strstr(errstr, "deeper"), "%s", errstr);
+        kinfer_model_release(m);
+        TEST_ASSERT(!with_meta(base, "{}\0", 3, errstr, sizeof(errstr)), "NUL after the object");
+
+        const char *pmeta = "{\"name\": \"p\", \"version\": 3, \"hyperparameters\": {\"lr\": 0.2, \"dim\": 0, "
+                            "\"dense\": []}, \"evaluation\": {\"a\": 1}, \"lineage\": {\"method\": \"train\"}}";
+        kinfer_model_t *parent = with_meta(base, pmeta, strlen(pmeta), errstr, sizeof(errstr));
+        TEST_ASSERT(parent != NULL, "%s", errstr);
+        if (parent) {
+                char *meta = kinfer_meta_derive(parent, "child", "quantize", "quantized_from", "{\"bits\": 8}",
+                                                NULL, 0, "{\"acc\": 0.5}");
+                char want[1024];
+                snprintf(want, sizeof(want),
+                         "{\n"
+                         "  \"name\": \"child\",\n"
+                         "  \"hyperparameters\": {\n"
+                         "    \"lr\": 0.20000000000000001,\n"
+                         "    \"dim\": 0,\n"
+                         "    \"dense\": []\n"
+                         "  },\n"
+                         "  \"lineage\": {\n"
+                         "    \"method\": \"quantize\",\n"
+                         "    \"params\": {\n"
+                         "      \"bits\": 8\n"
+                         "    },\n"
+                         "    \"parents\": [\n"
+                         "      {\n"
+                         "        \"sha256\": \"%s\",\n"
+                         "        \"name\": \"p\",\n"
+                         "        \"version\": 3,\n"
+                         "        \"relation\": \"quantized_from\"\n"
+                         "      }\n"
+                         "    ]\n"
+                         "  },\n"
+                         "  \"created_at\": \"YYYY-MM-DDTHH:MM:SSZ\",\n"
+                         "  \"evaluation\": {\n"
+                         "    \"acc\": 0.5\n"
+                         "  }\n"
+                         "}",
+                         kinfer_model_sha256_hex(parent));
+                char *ts = meta ? strstr(meta, "\"created_at\": \"") : NULL;
+                TEST_ASSERT(ts && strlen(ts) > 35 && ts[35] == '"', "created_at: %s", meta);
+                if (ts && strlen(ts) > 35)
+                        memcpy(ts + 15, "YYYY-MM-DDTHH:MM:SSZ", 20);
+                TEST_ASSERT(meta && !strcmp(meta, want), "derived META:\n%s\n---- want\n%s", meta, want);
+                free(meta);
+                /* no parent, bad params: lineage with {} params and no parents */
+                meta = kinfer_meta_derive(NULL, NULL, "train", "trained_from", "not json", NULL, 0, NULL);
+                TEST_ASSERT(meta && !strncmp(meta, "{\n  \"created_at\": \"", 18) &&
+                                strstr(meta, "\",\n  \"lineage\": {\n    \"method\": \"train\",\n    \"params\": {},\n"
+                                             "    \"parents\": []\n  }\n}"),
+                            "no parent: %s", meta);
+                free(meta);
+        }
+        kinfer_model_release(parent);
+        kinfer_model_release(base);
+        free(bytes);
+}
+
 int main(void)
 {
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/kinfer-test-model.XXXXXX");
@@ -241,6 +347,7 @@ int main(void)
         TEST_RUN(test_roundtrip);
         TEST_RUN(test_corrupt);
         TEST_RUN(test_lineage_meta);
+        TEST_RUN(test_meta_json);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
         if (system(cmd)) {
