@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_train.c -- training on the bundled sample reaches a stated accuracy; determinism;
- * lineage metadata; char n-grams where words fail; dataset errors name file and line. */
+ * lineage metadata; char n-grams where words fail; dataset errors name file and line; a
+ * thread that cannot be created fails training and evaluation cleanly. */
+#include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -244,6 +248,91 @@ static void test_dataset_formats(void)
         unlink(tpath);
 }
 
+/* ---- pthread_create failures ------------------------------------------------------------------
+ * This executable defines pthread_create, so the kinfer code linked into it calls this one
+ * (ELF interposition; libraries' own threads, such as OpenBLAS's, pass straight through). It
+ * forwards to the next definition (libc's, or the sanitizer's interceptor) and, when armed,
+ * fails with EAGAIN once create_ok creations of threads running this executable's code have
+ * succeeded. Nothing in the library knows about it. */
+
+static int create_armed, create_ok, create_count;
+
+int pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+        static int (*next)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+        if (!next)
+                *(void **)&next = dlsym(RTLD_NEXT, "pthread_create");
+        Dl_info in_fn, in_test;
+        if (create_armed && dladdr((void *)fn, &in_fn) && dladdr((void *)&create_armed, &in_test) &&
+            in_fn.dli_fbase == in_test.dli_fbase) {
+                if (create_count >= create_ok)
+                        return EAGAIN;
+                create_count++;
+        }
+        return next(tid, attr, fn, arg);
+}
+
+static void arm_create(int ok)
+{
+        create_armed = 1;
+        create_ok = ok;
+        create_count = 0;
+}
+
+/* Training with 3 threads starts threads in three places (document frequencies, features,
+ * the epochs, where they meet at a barrier); failing each creation in turn, training returns
+ * an error and never hangs or leaks; with every creation allowed it succeeds. The same for
+ * evaluation. */
+static void test_thread_create_fails(void)
+{
+        char errstr[256];
+        kinfer_dataset_t *tr = kinfer_dataset_load(train_path, 0, errstr, sizeof(errstr));
+        TEST_ASSERT(tr != NULL, "load: %s", errstr);
+        if (!tr)
+                return;
+        alarm(300); /* a thread left waiting at the barrier hangs training: fail, do not hang */
+        int32_t n_all = tr->n;
+        tr->n = 1000;
+        kinfer_train_opts_t o;
+        kinfer_train_opts_default(&o);
+        o.threads = 3;
+        o.epochs = 2;
+        o.sync_every = 100;
+        arm_create(1 << 30);
+        kinfer_model_t *m = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        const int needed = create_count;
+        TEST_ASSERT(m != NULL, "train: %s", errstr);
+        TEST_ASSERT(needed >= 6, "3 threads in 3 places: %d creations", needed);
+        TEST_SAY("a run with 3 threads creates %d threads", needed);
+        for (int ok = 0; ok < needed; ok++) {
+                arm_create(ok);
+                errstr[0] = '\0';
+                kinfer_model_t *f = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+                TEST_ASSERT(f == NULL && strstr(errstr, "cannot start") && strstr(errstr, "thread"),
+                            "creation %d of %d fails: model %p, \"%s\"", ok + 1, needed, (void *)f, errstr);
+                TEST_ASSERT(create_count == ok, "no creation retried after the failure (%d)", create_count);
+                kinfer_model_release(f);
+        }
+        kinfer_eval_t ev;
+        for (int ok = 0; m && ok < 2; ok++) {
+                arm_create(ok);
+                errstr[0] = '\0';
+                kinfer_err_t err = kinfer_eval(m, tr, 3, &ev, errstr, sizeof(errstr));
+                TEST_ASSERT(err != KINFER_OK && strstr(errstr, "cannot start"),
+                            "eval creation %d fails: %d \"%s\"", ok + 1, err, errstr);
+        }
+        arm_create(2);
+        if (m) {
+                TEST_ASSERT(kinfer_eval(m, tr, 3, &ev, errstr, sizeof(errstr)) == KINFER_OK, "%s", errstr);
+                kinfer_eval_term(&ev);
+        }
+        create_armed = 0;
+        kinfer_model_release(m);
+        tr->n = n_all;
+        kinfer_dataset_destroy(tr);
+        alarm(0);
+}
+
 int main(void)
 {
         test_src_path("tests/data/sections-train.tsv", train_path, sizeof(train_path));
@@ -253,5 +342,6 @@ int main(void)
         TEST_RUN(test_calibration);
         TEST_RUN(test_char_ngrams_unspaced);
         TEST_RUN(test_dataset_formats);
+        TEST_RUN(test_thread_create_fails);
         return TEST_DONE();
 }
