@@ -4,7 +4,6 @@
 #include "kinfer/model/model_write.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,49 +177,6 @@ uint8_t *kinfer_labels_pack(const char *const *labels, int32_t n, size_t *sizep)
         }
         *sizep = size;
         return buf;
-}
-
-/* ---- string building -------------------------------------------------------------------- */
-
-/* Deprecated wrappers over kinfer_buf_t (see model_write.h). */
-static kinfer_buf_t strbuf_get(const kinfer_strbuf_t *sb)
-{
-        return (kinfer_buf_t){.data = sb->s, .len = sb->len, .cap = sb->cap, .oom = sb->oom};
-}
-
-static void strbuf_put(kinfer_strbuf_t *sb, const kinfer_buf_t *b)
-{
-        sb->s = b->data;
-        sb->len = b->len;
-        sb->cap = b->cap;
-        sb->oom = b->oom;
-}
-
-void kinfer_strbuf_printf(kinfer_strbuf_t *sb, const char *fmt, ...)
-{
-        if (sb->oom)
-                return;
-        kinfer_buf_t b = strbuf_get(sb);
-        va_list ap;
-        va_start(ap, fmt);
-        kinfer_buf_vprintf(&b, fmt, ap);
-        va_end(ap);
-        strbuf_put(sb, &b);
-}
-
-void kinfer_strbuf_json_str(kinfer_strbuf_t *sb, const char *s)
-{
-        if (sb->oom)
-                return;
-        kinfer_buf_t b = strbuf_get(sb);
-        kinfer_buf_json_cstr(&b, s);
-        strbuf_put(sb, &b);
-}
-
-void kinfer_strbuf_free(kinfer_strbuf_t *sb)
-{
-        free(sb->s);
-        memset(sb, 0, sizeof(*sb));
 }
 
 /* ---- derived metadata -------------------------------------------------------------------- */

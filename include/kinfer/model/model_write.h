@@ -40,28 +40,17 @@ kinfer_err_t kinfer_model_builder_write(const kinfer_model_builder_t *mb, const 
 /** Labels tensor bytes: n NUL-terminated strings back to back (malloc'd; caller frees). */
 uint8_t *kinfer_labels_pack(const char *const *labels, int32_t n, size_t *sizep);
 
-/* Deprecated: the old string builder, a thin wrapper over kinfer_buf_t (kinfer/core/buf.h)
- * kept only until src/train is converted; new code uses kinfer_buf_t. */
-typedef struct kinfer_strbuf_s {
-        char *s;
-        size_t len, cap;
-        int oom;
-} kinfer_strbuf_t;
-void kinfer_strbuf_printf(kinfer_strbuf_t *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void kinfer_strbuf_json_str(kinfer_strbuf_t *sb, const char *s);
-void kinfer_strbuf_free(kinfer_strbuf_t *sb);
-
-/** Build META JSON text for a derived model: copies name/hyperparameters/featurizer/train_data
- * from @p parent's meta (when given) and sets lineage to {method, params (a JSON object text),
- * parents: [parent, extra parents...]}. @p evaluation is a JSON object text or NULL.
+/** Build META JSON text for a derived model: every member of @p parent's META (when given) in
+ * its order except "version" and "evaluation"; "name" (when @p name is given), "created_at"
+ * (now, UTC) and "lineage" = {method, params (the JSON object text @p params_json, {} if it does
+ * not parse), parents: [parent, more parents...]} replaced in place or appended; then
+ * "evaluation" (the JSON object text @p evaluation_json, or none). Written in jansson's
+ * JSON_INDENT(2) layout by kinfer_json_write() (kinfer/core/json.h), as META always was.
  * @returns a malloc'd string, or NULL on out of memory. */
 char *kinfer_meta_derive(const kinfer_model_t *parent, const char *name, const char *method,
                          const char *relation, const char *params_json,
                          const kinfer_model_t *const *more_parents, int n_more,
                          const char *evaluation_json);
-
-
 
 /** Write @p model's bytes to @p path atomically (path.tmp, fsync, rename). */
 kinfer_err_t kinfer_model_save(const kinfer_model_t *model, const char *path, char *errstr,
