@@ -60,6 +60,104 @@ static char *read_file(const char *path, size_t *lenp, char *errstr, size_t errs
         return buf;
 }
 
+/* Split the non-blank line @p s (NUL-terminated at @p eol) of a file of @p format into its
+ * label (NULL for plain lines) and text; TSV and fastText lines are cut in place. */
+static kinfer_err_t split_line(kinfer_data_format_t format, char *s, char *eol, const char **label,
+                               const char **text, const char *path, int32_t line, char *errstr,
+                               size_t errstr_size)
+{
+        *label = NULL;
+        *text = s;
+        if (format == KINFER_DATA_TSV) {
+                char *tab = strchr(s, '\t');
+                if (!tab || tab == s)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                             "%s:%d: %s: expected label<TAB>text", path, line,
+                                             tab ? "empty label" : "no tab");
+                *tab = '\0';
+                *label = s;
+                *text = tab + 1;
+        } else if (format == KINFER_DATA_FASTTEXT) {
+                if (strncmp(s, "__label__", 9) || s[9] == '\0' || s[9] == ' ')
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                             "%s:%d: expected __label__LABEL text", path, line);
+                char *sp = strpbrk(s + 9, " \t");
+                *label = s + 9;
+                if (sp) {
+                        *sp = '\0';
+                        *text = sp + 1;
+                } else {
+                        *text = eol;
+                }
+                /* further __label__ tokens (multi-label lines): the first label wins */
+                while (!strncmp(*text, "__label__", 9)) {
+                        const char *sp2 = strpbrk(*text, " \t");
+                        *text = sp2 ? sp2 + 1 : eol;
+                }
+        }
+        return KINFER_OK;
+}
+
+/* The format of a file from its first non-blank line @p s, or 0. */
+static kinfer_data_format_t detect_format(const char *s, int allow_unlabelled)
+{
+        if (!strncmp(s, "__label__", 9))
+                return KINFER_DATA_FASTTEXT;
+        if (strchr(s, '\t'))
+                return KINFER_DATA_TSV;
+        return allow_unlabelled ? KINFER_DATA_LINES : 0;
+}
+
+static int32_t count_words(const char *text, const char *eol)
+{
+        int32_t words = 0, in = 0;
+        for (const char *q = text; q < eol; q++) {
+                int sp = *q == ' ' || *q == '\t';
+                words += !sp && !in;
+                in = !sp;
+        }
+        return words;
+}
+
+/* Every record of ds->buf (len bytes) into the dataset's arrays (sized for every line). */
+static kinfer_err_t parse(kinfer_dataset_t *ds, const char *path, size_t len, int allow_unlabelled,
+                          char *errstr, size_t errstr_size)
+{
+        char *p = ds->buf, *end = ds->buf + len;
+        int32_t line = 0;
+        while (p < end) {
+                char *nl = memchr(p, '\n', (size_t)(end - p));
+                char *eol = nl ? nl : end;
+                line++;
+                if (eol > p && eol[-1] == '\r')
+                        eol[-1] = '\0', eol--;
+                *eol = '\0';
+                char *s = p;
+                p = nl ? nl + 1 : end;
+                if (s == eol)
+                        continue; /* blank line */
+                if (!ds->format && !(ds->format = detect_format(s, allow_unlabelled)))
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                             "%s:%d: neither TSV (label<TAB>text) nor fastText "
+                                             "(__label__LABEL text)", path, line);
+                const char *label, *text;
+                kinfer_err_t err = split_line(ds->format, s, eol, &label, &text, path, line, errstr,
+                                              errstr_size);
+                if (err)
+                        return err;
+                int32_t i = ds->n++;
+                ds->texts[i] = text;
+                ds->lens[i] = (size_t)(eol - text);
+                ds->labels[i] = label;
+                ds->line_no[i] = line;
+                ds->words[i] = count_words(text, eol);
+        }
+        if (ds->n == 0)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT, "%s: no records",
+                                     path);
+        return KINFER_OK;
+}
+
 kinfer_dataset_t *kinfer_dataset_load(const char *path, int allow_unlabelled, char *errstr,
                                       size_t errstr_size)
 {
@@ -74,7 +172,12 @@ kinfer_dataset_t *kinfer_dataset_load(const char *path, int allow_unlabelled, ch
                 free(ds);
                 return NULL;
         }
-        kinfer_sha256(ds->buf, len, ds->sha256);
+        if (kinfer_sha256(ds->buf, len, ds->sha256)) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__CRYPTO, "%s: cannot compute its sha256",
+                              path);
+                kinfer_dataset_destroy(ds);
+                return NULL;
+        }
         size_t n_lines = 1;
         for (size_t i = 0; i < len; i++)
                 n_lines += ds->buf[i] == '\n';
@@ -88,83 +191,7 @@ kinfer_dataset_t *kinfer_dataset_load(const char *path, int allow_unlabelled, ch
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "%s: out of memory", path);
                 return NULL;
         }
-        char *p = ds->buf, *end = ds->buf + len;
-        int32_t line = 0;
-        while (p < end) {
-                char *nl = memchr(p, '\n', (size_t)(end - p));
-                char *eol = nl ? nl : end;
-                line++;
-                if (eol > p && eol[-1] == '\r')
-                        eol[-1] = '\0', eol--;
-                *eol = '\0';
-                char *s = p;
-                p = nl ? nl + 1 : end;
-                if (s == eol)
-                        continue; /* blank line */
-                if (!ds->format) {
-                        if (!strncmp(s, "__label__", 9))
-                                ds->format = KINFER_DATA_FASTTEXT;
-                        else if (strchr(s, '\t'))
-                                ds->format = KINFER_DATA_TSV;
-                        else if (allow_unlabelled)
-                                ds->format = KINFER_DATA_LINES;
-                        else {
-                                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
-                                              "%s:%d: neither TSV (label<TAB>text) nor fastText "
-                                              "(__label__LABEL text)", path, line);
-                                kinfer_dataset_destroy(ds);
-                                return NULL;
-                        }
-                }
-                const char *label = NULL, *text = s;
-                if (ds->format == KINFER_DATA_TSV) {
-                        char *tab = strchr(s, '\t');
-                        if (!tab || tab == s) {
-                                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
-                                              "%s:%d: %s: expected label<TAB>text", path, line,
-                                              tab ? "empty label" : "no tab");
-                                kinfer_dataset_destroy(ds);
-                                return NULL;
-                        }
-                        *tab = '\0';
-                        label = s;
-                        text = tab + 1;
-                } else if (ds->format == KINFER_DATA_FASTTEXT) {
-                        if (strncmp(s, "__label__", 9) || s[9] == '\0' || s[9] == ' ') {
-                                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
-                                              "%s:%d: expected __label__LABEL text", path, line);
-                                kinfer_dataset_destroy(ds);
-                                return NULL;
-                        }
-                        char *sp = strpbrk(s + 9, " \t");
-                        label = s + 9;
-                        if (sp) {
-                                *sp = '\0';
-                                text = sp + 1;
-                        } else {
-                                text = eol;
-                        }
-                        /* further __label__ tokens (multi-label lines): the first label wins */
-                        while (!strncmp(text, "__label__", 9)) {
-                                const char *sp2 = strpbrk(text, " \t");
-                                text = sp2 ? sp2 + 1 : eol;
-                        }
-                }
-                int32_t i = ds->n++;
-                ds->texts[i] = text;
-                ds->lens[i] = (size_t)(eol - text);
-                ds->labels[i] = label;
-                ds->line_no[i] = line;
-                int32_t words = 0, in = 0;
-                for (const char *q = text; q < eol; q++) {
-                        int sp = *q == ' ' || *q == '\t';
-                        words += !sp && !in;
-                        in = !sp;
-                }
-                ds->words[i] = words;
-        }
-        if (ds->n == 0) {
-                kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT, "%s: no records", path);
+        if (parse(ds, path, len, allow_unlabelled, errstr, errstr_size)) {
                 kinfer_dataset_destroy(ds);
                 return NULL;
         }

@@ -13,6 +13,7 @@
 #include "kinfer/train/train.h"
 
 #define EVAL_BATCH 256
+#define MAX_THREADS 64
 
 typedef struct eval_job_s {
         const kinfer_model_t *model;
@@ -59,34 +60,14 @@ void kinfer_eval_term(kinfer_eval_t *ev)
         memset(ev, 0, sizeof(*ev));
 }
 
-kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds, int32_t threads,
-                         kinfer_eval_t *ev, char *errstr, size_t errstr_size)
+/* The top label and its score of every record of @p ds, with @p threads threads (the calling
+ * thread is one). If a thread cannot start, the started ones stop after their batch. */
+static kinfer_err_t classify_all(const kinfer_model_t *model, const kinfer_dataset_t *ds,
+                                 int threads, int32_t *pred, float *conf, char *errstr,
+                                 size_t errstr_size)
 {
-        memset(ev, 0, sizeof(*ev));
-        if (!ds->labels)
-                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
-                                     "%s: has no labels to evaluate against", ds->path);
-        const int32_t L = kinfer_model_n_labels(model);
-        int32_t *pred = malloc((size_t)ds->n * sizeof(int32_t));
-        float *conf = malloc((size_t)ds->n * sizeof(float));
-        ev->n_labels = L;
-        ev->precision = calloc((size_t)L, sizeof(double));
-        ev->recall = calloc((size_t)L, sizeof(double));
-        ev->f1 = calloc((size_t)L, sizeof(double));
-        ev->support = calloc((size_t)L + 1, sizeof(int64_t));
-        ev->confusion = calloc((size_t)(L + 1) * (size_t)L, sizeof(int64_t));
-        if (!pred || !conf || !ev->precision || !ev->recall || !ev->f1 || !ev->support || !ev->confusion) {
-                free(pred);
-                free(conf);
-                kinfer_eval_term(ev);
-                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-        }
-        if (threads < 1)
-                threads = 1;
-        if (threads > 64)
-                threads = 64;
-        eval_job_t jobs[64];
-        pthread_t tids[64];
+        eval_job_t jobs[MAX_THREADS];
+        pthread_t tids[MAX_THREADS];
         atomic_int stop;
         atomic_init(&stop, 0);
         for (int t = 0; t < threads; t++)
@@ -94,7 +75,6 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                                        .begin = (int32_t)((int64_t)ds->n * t / threads),
                                        .end = (int32_t)((int64_t)ds->n * (t + 1) / threads),
                                        .stop = &stop};
-        /* job 0 runs here; if a thread cannot start, the started ones stop after their batch */
         int started = 1, rc = 0;
         for (; started < threads; started++)
                 if ((rc = pthread_create(&tids[started], NULL, eval_thread, &jobs[started])))
@@ -105,19 +85,20 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                 eval_thread(&jobs[0]);
         for (int t = 1; t < started; t++)
                 pthread_join(tids[t], NULL);
-        kinfer_err_t err = KINFER_OK;
         if (rc)
-                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
-                                    "cannot start an evaluation thread: %s", strerror(rc));
-        for (int t = 0; t < threads && !err; t++)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
+                                     "cannot start an evaluation thread: %s", strerror(rc));
+        for (int t = 0; t < threads; t++)
                 if (jobs[t].err)
-                        err = kinfer_seterr(errstr, errstr_size, jobs[t].err, "%s", jobs[t].errstr);
-        if (err) {
-                free(pred);
-                free(conf);
-                kinfer_eval_term(ev);
-                return err;
-        }
+                        return kinfer_seterr(errstr, errstr_size, jobs[t].err, "%s", jobs[t].errstr);
+        return KINFER_OK;
+}
+
+/* Counts, the confusion matrix, accuracy, mean confidence and the calibration error. */
+static void tally(kinfer_eval_t *ev, const kinfer_model_t *model, const kinfer_dataset_t *ds,
+                  const int32_t *pred, const float *conf)
+{
+        const int32_t L = ev->n_labels;
         double bin_n[10] = {0}, bin_conf[10] = {0}, bin_ok[10] = {0};
         for (int32_t i = 0; i < ds->n; i++) {
                 int32_t y = kinfer_model_label_index(model, ds->labels[i]);
@@ -133,8 +114,6 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                 ev->correct += y == pred[i];
                 ev->n++;
         }
-        free(pred);
-        free(conf);
         ev->accuracy = ev->n ? (double)ev->correct / (double)ev->n : 0;
         if (ev->n) {
                 ev->mean_confidence /= (double)ev->n;
@@ -142,6 +121,12 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                         if (bin_n[b] > 0)
                                 ev->ece += fabs(bin_conf[b] - bin_ok[b]) / (double)ev->n;
         }
+}
+
+/* Precision, recall and F1 per class from the confusion matrix, and their macro average. */
+static void per_class(kinfer_eval_t *ev)
+{
+        const int32_t L = ev->n_labels;
         int32_t classes = 0;
         for (int32_t c = 0; c < L; c++) {
                 int64_t tp = ev->confusion[(size_t)c * L + c], pp = 0;
@@ -157,7 +142,39 @@ kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds
                 }
         }
         ev->macro_f1 = classes ? ev->macro_f1 / classes : 0;
-        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_eval(const kinfer_model_t *model, const kinfer_dataset_t *ds, int32_t threads,
+                         kinfer_eval_t *ev, char *errstr, size_t errstr_size)
+{
+        memset(ev, 0, sizeof(*ev));
+        if (!ds->labels)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                     "%s: has no labels to evaluate against", ds->path);
+        const int32_t L = kinfer_model_n_labels(model);
+        int32_t *pred = malloc((size_t)(ds->n ? ds->n : 1) * sizeof(int32_t));
+        float *conf = malloc((size_t)(ds->n ? ds->n : 1) * sizeof(float));
+        ev->n_labels = L;
+        ev->precision = calloc((size_t)L, sizeof(double));
+        ev->recall = calloc((size_t)L, sizeof(double));
+        ev->f1 = calloc((size_t)L, sizeof(double));
+        ev->support = calloc((size_t)L + 1, sizeof(int64_t));
+        ev->confusion = calloc((size_t)(L + 1) * (size_t)L, sizeof(int64_t));
+        kinfer_err_t err = KINFER_OK;
+        if (!pred || !conf || !ev->precision || !ev->recall || !ev->f1 || !ev->support || !ev->confusion)
+                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+        else
+                err = classify_all(model, ds, threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads,
+                                   pred, conf, errstr, errstr_size);
+        if (!err) {
+                tally(ev, model, ds, pred, conf);
+                per_class(ev);
+        } else {
+                kinfer_eval_term(ev);
+        }
+        free(pred);
+        free(conf);
+        return err;
 }
 
 kinfer_err_t kinfer_eval_json(const kinfer_model_t *model, const kinfer_eval_t *ev, int with_confusion,
