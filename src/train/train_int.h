@@ -10,9 +10,9 @@
  *   epochs     sgd.c, net.c  SGD over K replicas -> the trained parameters
  *   assemble   assemble.c    the model: the top rows by norm, META with lineage, calibration
  *
- * and train.c frees whatever the stages built. The compression steps
- * (quantize.c, prune.c, distill.c) share rows.c (keep the top rows by importance) with the
- * assemble stage, and rebuild.c (a model copied with some tensors replaced) with it too.
+ * and train.c frees whatever the stages built. The compression steps (quantize.c, prune.c,
+ * distill.c) share two files with the assemble stage: rows.c (keep the top rows by importance)
+ * and rebuild.c (a model copied with some tensors replaced).
  */
 #ifndef KINFER_TRAIN_INT_H
 #define KINFER_TRAIN_INT_H
