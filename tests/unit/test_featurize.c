@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_featurize.c -- golden hashes and feature vectors, on both featurizer paths. The expected buckets were computed by
- * an independent Python implementation of the spec in include/kinfer/featurize.h. */
+ * an independent Python implementation of the spec in include/kinfer/text/featurize.h. */
 #include <math.h>
 
 #include "kinfer/text/featurize.h"
