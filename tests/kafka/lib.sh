@@ -13,6 +13,7 @@ PY=/usr/bin/python3           # Debian's python3, which has confluent_kafka and 
 KU="$PY $SRC/tests/kafka/kafka_util.py"
 T=$(mktemp -d /tmp/kinfer-kafka-test.XXXXXX)
 PIDS=()
+WORKERS=() # "pid:name" of the workers started and not yet stopped: a wait gives up when one died
 passed=0
 failed=0
 
@@ -88,16 +89,40 @@ start_worker() {
   "$K" serve --config "$conf" "$@" >"$T/$name.out" 2>"$T/$name.log" &
   WPID=$!
   PIDS+=("$WPID")
+  WORKERS+=("$WPID:$name")
+}
+
+# forget_worker PID -- it is meant to end now (stop_worker, kill -9): not a death to report
+forget_worker() {
+  local w keep=()
+  for w in "${WORKERS[@]}"; do [ "${w%%:*}" = "$1" ] || keep+=("$w"); done
+  WORKERS=("${keep[@]}")
+}
+
+# worker_died -- true (and says which, with the end of its log) when a started worker has
+# exited on its own: waiting for anything any longer is pointless, so every later wait gives up
+# at once too (a file, as waits may run in a subshell)
+worker_died() {
+  local w pid st
+  [ -e "$T/worker-died" ] && return 0
+  for w in "${WORKERS[@]}"; do
+    pid=${w%%:*}
+    st=$(ps -o stat= -p "$pid" 2>/dev/null)
+    if [ -z "$st" ] || [ "${st:0:1}" = Z ]; then
+      say "worker ${w#*:} (pid $pid) exited on its own; the end of its log:"
+      tail -n 15 "$T/${w#*:}.log" | sed 's/^/#   /' >&2
+      forget_worker "$pid"
+      echo "${w#*:}" >"$T/worker-died"
+      return 0
+    fi
+  done
+  return 1
 }
 
 # wait_assigned NAME [timeout s] -- until the worker's log shows an assignment
 wait_assigned() {
-  local name=$1 limit=${2:-60} i
-  for i in $(seq $((limit * 10))); do
-    grep -q "fac=CONSUMER assigned" "$T/$name.log" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
+  local name=$1 limit=${2:-60}
+  wait_until "$limit" grep -q "fac=CONSUMER assigned" "$T/$name.log"
 }
 
 # wait_count TOPIC N [timeout s] -- until TOPIC holds >= N messages; prints the count
@@ -106,6 +131,7 @@ wait_count() {
   while [ $((SECONDS - start)) -lt "$limit" ]; do
     c=$($KU count "$B" "$topic")
     [ "$c" -ge "$n" ] && break
+    worker_died && break
     sleep 0.5
   done
   echo "$c"
@@ -114,19 +140,21 @@ wait_count() {
 # stop_worker PID -- SIGTERM, wait; returns the exit status
 stop_worker() {
   local pid=$1 st
+  forget_worker "$pid"
   kill -TERM "$pid" 2>/dev/null
   wait "$pid"; st=$?
   return $st
 }
 
 # wait_until TIMEOUT_S command... -- run the command every 0.2 s until it succeeds (0) or the
-# time is up (1). Tests wait on what they can observe, with generous bounds (an ASan build on a
-# loaded machine is many times slower), never on a fixed sleep.
+# time is up or a worker died (1). Tests wait on what they can observe, with generous bounds
+# (an ASan build on a loaded machine is many times slower), never on a fixed sleep.
 wait_until() {
   local limit=$1 start=$SECONDS; shift
   while :; do
-    "$@" && return 0
+    "$@" 2>/dev/null && return 0
     [ $((SECONDS - start)) -ge "$limit" ] && return 1
+    worker_died && return 1
     sleep 0.2
   done
 }

@@ -27,6 +27,7 @@ PROD=$!
 PIDS+=("$PROD")
 c=$(wait_count out 1000 180)
 running=no; kill -0 $PROD 2>/dev/null && running=yes
+forget_worker $W1
 kill -9 $W1
 wait $W1 2>/dev/null
 say "killed the worker after $c results (producer still running: $running)"

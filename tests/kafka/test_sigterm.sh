@@ -28,6 +28,7 @@ PIDS+=("$PROD")
 c=$(wait_count out 2000 180)
 running=no; kill -0 $PROD 2>/dev/null && running=yes
 say "SIGTERM after $c results (producer still running: $running)"
+forget_worker $W1
 kill -TERM $W1
 wait $W1
 st=$?
@@ -64,6 +65,7 @@ check "the dev broker kept every record of in and out (low watermark 0)" kept_al
 start_worker w3 "$T/w.conf" -X kafka.group.id=other -X shutdown.timeout.ms=60000
 W3=$WPID
 check "the third worker got its partitions" wait_assigned w3 120
+forget_worker $W3
 kill -TERM $W3; kill -INT $W3
 wait $W3
 st=$?
