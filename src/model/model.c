@@ -197,7 +197,8 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
         if (n_tensors == 0 || n_tensors > KINFER_MAX_TENSORS || 64 + 32 * (uint64_t)n_tensors > size)
                 FAIL("bad tensor count %u", n_tensors);
         uint8_t digest[32];
-        kinfer_sha256(b + 64, size - 64, digest);
+        if (kinfer_sha256(b + 64, size - 64, digest) || kinfer_sha256_hex(b, size, model->sha_hex))
+                FAIL("cannot compute sha256 (libcrypto error)");
         if (memcmp(digest, b + 24, 32)) {
                 char want[65], got[65];
                 kinfer_hex(b + 24, 32, want);
@@ -205,7 +206,6 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                 FAIL("checksum mismatch: content sha256 is %.12s..., header says %.12s... (file corrupt)",
                      got, want);
         }
-        kinfer_sha256_hex(b, size, model->sha_hex);
 
         model->n_tensors = (int)n_tensors;
         for (uint32_t i = 0; i < n_tensors; i++) {

@@ -115,7 +115,11 @@ kinfer_err_t kinfer_model_builder_serialize(const kinfer_model_builder_t *mb, ui
                 wr64(e + 24, mb->t[i].size);
                 memcpy(buf + offs[i], mb->t[i].data, mb->t[i].size);
         }
-        kinfer_sha256(buf + 64, off - 64, buf + 24);
+        if (kinfer_sha256(buf + 64, off - 64, buf + 24)) {
+                free(buf);
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__CRYPTO,
+                                     "cannot compute the model's sha256 (libcrypto error)");
+        }
         *bufp = buf;
         *lenp = off;
         return KINFER_OK;

@@ -156,10 +156,11 @@ static kinfer_err_t mig_load_dir(const char *dir, mig_file_t **filesp, size_t *n
                 char path[4096];
                 snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
                 err = mig_read_file(path, &f->sql, errstr, errstr_size);
-                if (err == KINFER_OK) {
-                        kinfer_sha256_hex(f->sql, strlen(f->sql), f->sha256);
+                if (err == KINFER_OK && kinfer_sha256_hex(f->sql, strlen(f->sql), f->sha256))
+                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__CRYPTO,
+                                            "%s: cannot compute sha256 (libcrypto error)", path);
+                if (err == KINFER_OK)
                         n++;
-                }
         }
         closedir(d);
         if (err) {

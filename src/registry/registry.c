@@ -702,7 +702,9 @@ kinfer_err_t kinfer_registry_model_push(kinfer_registry_t *reg, const kinfer_reg
         if (!push->name || !*push->name)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "a model name is required");
-        kinfer_sha256_hex(push->bytes, push->len, sha);
+        if (kinfer_sha256_hex(push->bytes, push->len, sha))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__CRYPTO,
+                                     "model %s: cannot compute sha256 (libcrypto error)", push->name);
         if (!push->sha256 || strcmp(sha, push->sha256))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
                                      "model %s: artifact sha256 %s does not match the expected %s",
