@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "kinfer/core/log.h"
+#include "kinfer/core/utf8.h"
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
@@ -394,8 +396,21 @@ kinfer_err_t kinfer_conf_load_file(kinfer_conf_t *conf, const char *path, char *
         size_t cap = 0;
         int lineno = 0;
         kinfer_err_t err = KINFER_OK;
-        while (getline(&line, &cap, fp) != -1) {
+        ssize_t got;
+        while ((got = getline(&line, &cap, fp)) != -1) {
                 lineno++;
+                /* a NUL would silently cut the value, invalid UTF-8 would reach logs and
+                 * librdkafka: both are errors naming the line */
+                if (memchr(line, '\0', (size_t)got)) {
+                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                            "%s:%d: a NUL byte in the line", path, lineno);
+                        break;
+                }
+                if (!kinfer_utf8_valid(line, (size_t)got)) {
+                        err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                            "%s:%d: the line is not valid UTF-8", path, lineno);
+                        break;
+                }
                 char *s = trim(line);
                 if (!*s || *s == '#')
                         continue;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_conf.c -- configuration: defaults, file/-X/env precedence, kafka.* pass-through,
  * unknown keys and bad values named in the error, secret masking in dumps. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +96,85 @@ static void test_errors(void)
         kinfer_conf_destroy(conf);
 }
 
+/* A NUL byte or invalid UTF-8 in a config file is an error naming file:line (a NUL used to
+ * cut the value silently: batch.max.records=5<NUL>junk was 5). */
+static void test_nul_and_utf8(void)
+{
+        char errstr[512];
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
+        TEST_ASSERT(conf, "kinfer_conf_new: %s", errstr);
+        if (!conf)
+                return;
+        static const char nul[] = "input.topic=a\nbatch.max.records=5\0junk\n";
+        FILE *fp = fopen(path, "w");
+        fwrite(nul, 1, sizeof(nul) - 1, fp);
+        fclose(fp);
+        TEST_ASSERT(kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG &&
+                        strstr(errstr, ":2:") && strstr(errstr, "NUL"), "NUL: %s", errstr);
+        TEST_ASSERT(kinfer_conf_get_int(conf, "batch.max.records") == 256, "NUL line not applied");
+        write_file("input.topic=a\n# ok\nworker.id=w\xff\xfe\n");
+        TEST_ASSERT(kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG &&
+                        strstr(errstr, ":3:") && strstr(errstr, "UTF-8"), "UTF-8: %s", errstr);
+        write_file("# \xc3\xa9t\xc3\xa9\nworker.id=w\xc3\xa9\n");
+        TEST_ASSERT(!kinfer_conf_load_file(conf, path, errstr, sizeof(errstr)), "valid UTF-8: %s", errstr);
+        kinfer_conf_destroy(conf);
+}
+
+/* Every integer key of the table (read from the generated doc, so a new key is covered by
+ * itself): its documented min and max and random values between are accepted and read back,
+ * min - 1 and max + 1 are refused naming the key. */
+static void test_int_ranges(void)
+{
+        char errstr[512];
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
+        TEST_ASSERT(conf, "kinfer_conf_new: %s", errstr);
+        if (!conf)
+                return;
+        FILE *fp = tmpfile();
+        kinfer_conf_dump_doc(fp);
+        rewind(fp);
+        char line[4096];
+        int n_keys = 0;
+        uint64_t seed = 42;
+        while (fgets(line, sizeof(line), fp)) {
+                char key[128];
+                long long lo, hi;
+                if (sscanf(line, "| `%127[^`]` | integer | %lld .. %lld |", key, &lo, &hi) != 3)
+                        continue;
+                n_keys++;
+                long long vals[8] = {lo, hi, lo + 1, hi - 1, 0, 0, 0, 0};
+                for (int i = 4; i < 8; i++) {
+                        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                        vals[i] = lo + (long long)((seed >> 20) % (uint64_t)(hi - lo + 1));
+                }
+                for (int i = 0; i < 8; i++) {
+                        char v[32];
+                        snprintf(v, sizeof(v), "%lld", vals[i]);
+                        TEST_ASSERT(!kinfer_conf_set(conf, key, v, "-X", errstr, sizeof(errstr)) &&
+                                        kinfer_conf_get_int(conf, key) == vals[i],
+                                    "%s=%s: %s", key, v, errstr);
+                }
+                long long bad[2] = {lo - 1, hi + 1};
+                for (int i = 0; i < 2; i++) {
+                        char v[32];
+                        snprintf(v, sizeof(v), "%lld", bad[i]);
+                        TEST_ASSERT(kinfer_conf_set(conf, key, v, "-X", errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG &&
+                                        strstr(errstr, key),
+                                    "%s=%s accepted", key, v);
+                }
+        }
+        fclose(fp);
+        TEST_ASSERT(n_keys >= 14, "only %d integer keys in the doc", n_keys);
+        kinfer_conf_destroy(conf);
+}
+
 int main(void)
 {
         snprintf(path, sizeof(path), "/tmp/kinfer-test-conf.%d", (int)getpid());
         TEST_RUN(test_defaults_and_precedence);
         TEST_RUN(test_errors);
+        TEST_RUN(test_nul_and_utf8);
+        TEST_RUN(test_int_ranges);
         unlink(path);
         return TEST_DONE();
 }
