@@ -3,6 +3,8 @@
  * grows when a batch needs more than any batch before it. */
 #include "kinfer/runtime/runtime.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,8 +196,14 @@ kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t 
                 if (inv_t != 1.0f)
                         for (int32_t j = 0; j < model->n_labels; j++)
                                 p[j] *= inv_t;
+                /* the loader refuses non-finite weights, but finite weights can still overflow
+                 * a logit: scores stay finite (NaN ranks last, +-Inf as the largest float) */
+                for (int32_t j = 0; j < model->n_labels; j++)
+                        if (!isfinite(p[j]))
+                                p[j] = isnan(p[j]) ? -FLT_MAX : p[j] > 0 ? FLT_MAX : -FLT_MAX;
                 kinfer_softmax(p, model->n_labels);
                 out[r].n = k;
+                out[r].n_features = (int32_t)(rt->offs[r + 1] - rt->offs[r]);
                 kinfer_topk(p, model->n_labels, k, out[r].label, out[r].prob);
         }
         return KINFER_OK;

@@ -26,6 +26,7 @@ struct helper {
 
 struct kinfer_pool_s {
         kinfer_runtime_t *rt; /* the calling thread's */
+        int32_t max_batch;
         struct helper *helpers;
         int n_helpers;
 };
@@ -58,6 +59,7 @@ kinfer_pool_t *kinfer_pool_new(int n_threads, int32_t max_batch, char *errstr, s
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 return NULL;
         }
+        pool->max_batch = max_batch;
         if (!(pool->rt = kinfer_runtime_new(max_batch, errstr, errstr_size)))
                 goto fail;
         int n = n_threads > 1 ? n_threads - 1 : 0;
@@ -102,6 +104,14 @@ kinfer_err_t kinfer_pool_classify(kinfer_pool_t *pool, const kinfer_model_t *mod
                                   int32_t k, kinfer_prediction_t *out, char *errstr,
                                   size_t errstr_size)
 {
+        /* the whole batch against the pool's bound (each part alone would fit its runtime) */
+        if (n < 0 || n > pool->max_batch)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "batch of %d records, the pool holds at most %d", n,
+                                     pool->max_batch);
+        if (k < 1 || k > KINFER_TOPK_MAX)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "k must be in [1, %d] (got %d)", KINFER_TOPK_MAX, k);
         if (pool->n_helpers == 0 || n < KINFER_POOL_SPLIT_MIN)
                 return kinfer_runtime_classify(pool->rt, model, texts, lens, n, k, out, errstr,
                                                errstr_size);

@@ -22,7 +22,9 @@
 typedef struct kinfer_prediction_s {
         int32_t n;                      /* number of valid entries in label/prob (= k) */
         int32_t label[KINFER_TOPK_MAX]; /* label indexes, best first */
-        float prob[KINFER_TOPK_MAX];    /* softmax probabilities */
+        float prob[KINFER_TOPK_MAX];    /* softmax probabilities (always finite) */
+        int32_t n_features;             /* the text's features with a row in the model; 0: no
+                                         * feature at all, the answer is the bias alone */
 } kinfer_prediction_t;
 
 typedef struct kinfer_runtime_s kinfer_runtime_t;
