@@ -24,6 +24,7 @@ struct kinfer_runtime_s {
         kinfer_feat_scratch_t fs;
         float *act[2];      /* activations, max_batch x act_width each */
         size_t act_cap;     /* floats in each */
+        uint64_t truncated; /* records featurized on their first KINFER_FEATURIZE_MAX buckets */
 };
 
 kinfer_runtime_t *kinfer_runtime_new(int32_t max_batch, char *errstr, size_t errstr_size)
@@ -61,9 +62,14 @@ void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on)
         rt->reference = on;
 }
 
-/* Room for one record's buckets (n) and the batch's features so far plus n.
- * @returns KINFER_OK or KINFER_ERR__NOMEM. */
-static kinfer_err_t reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
+uint64_t kinfer_runtime_truncated(const kinfer_runtime_t *rt)
+{
+        return rt->truncated;
+}
+
+/* Room for one record's buckets (n <= KINFER_FEATURIZE_MAX, a power of two) and their
+ * de-duplication table. @returns KINFER_OK or KINFER_ERR__NOMEM. */
+static kinfer_err_t reserve_buckets(kinfer_runtime_t *rt, size_t n)
 {
         if (n > rt->bucket_cap) {
                 size_t cap = rt->bucket_cap ? rt->bucket_cap : 1024;
@@ -75,6 +81,40 @@ static kinfer_err_t reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
                 if (!rt->buckets || kinfer_feat_scratch_reserve(&rt->fs, cap))
                         return KINFER_ERR__NOMEM;
         }
+        return KINFER_OK;
+}
+
+/* Hash record @p text into rt->buckets, never past their capacity: sized first by the
+ * estimate, grown once to what the text turns out to need (text whose normalisation
+ * expands), never beyond KINFER_FEATURIZE_MAX (the record is then featurized on its first
+ * KINFER_FEATURIZE_MAX buckets and counted in rt->truncated).
+ * @returns KINFER_OK with *nb set, or KINFER_ERR__NOMEM. */
+static kinfer_err_t featurize_record(kinfer_runtime_t *rt, const kinfer_featurizer_conf_t *feat,
+                                     const char *text, size_t len, size_t *nb)
+{
+        size_t want = kinfer_featurize_estimate(feat, len);
+        if (reserve_buckets(rt, want < KINFER_FEATURIZE_MAX ? want : KINFER_FEATURIZE_MAX))
+                return KINFER_ERR__NOMEM;
+        size_t cap = rt->bucket_cap < KINFER_FEATURIZE_MAX ? rt->bucket_cap : KINFER_FEATURIZE_MAX;
+        size_t n = kinfer_featurize(feat, text, len, rt->buckets, cap);
+        if (n > cap && cap < KINFER_FEATURIZE_MAX) {
+                if (reserve_buckets(rt, n < KINFER_FEATURIZE_MAX ? n : KINFER_FEATURIZE_MAX))
+                        return KINFER_ERR__NOMEM;
+                cap = rt->bucket_cap < KINFER_FEATURIZE_MAX ? rt->bucket_cap : KINFER_FEATURIZE_MAX;
+                n = kinfer_featurize(feat, text, len, rt->buckets, cap);
+        }
+        if (n > cap) {
+                rt->truncated++;
+                n = cap;
+        }
+        *nb = n;
+        return KINFER_OK;
+}
+
+/* Room for the batch's features so far (@p used) plus @p n. @returns KINFER_OK or
+ * KINFER_ERR__NOMEM. */
+static kinfer_err_t reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
+{
         if (used + n > rt->feat_cap) {
                 size_t cap = rt->feat_cap ? rt->feat_cap : 1 << 14;
                 while (cap < used + n)
@@ -127,11 +167,11 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
         size_t used = 0;
         rt->offs[0] = 0;
         for (int32_t r = 0; r < n; r++) {
-                size_t bound = kinfer_featurize_bound(&model->feat, lens[r]);
-                if (reserve_feat(rt, used, bound))
+                size_t nb;
+                if (featurize_record(rt, &model->feat, texts[r], lens[r], &nb) ||
+                    reserve_feat(rt, used, nb))
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
                                              "out of memory (features of a %zu-byte record)", lens[r]);
-                size_t nb = kinfer_featurize(&model->feat, texts[r], lens[r], rt->buckets);
                 used += kinfer_feat_weigh(&model->feat, rt->buckets, nb,
                                           model->rank.bits ? &model->rank : NULL, model->bucket_map,
                                           model->idf, &rt->fs, rt->rows + used, rt->w + used);

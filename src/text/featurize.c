@@ -51,8 +51,10 @@ const char *kinfer_featurizer_conf_check(const kinfer_featurizer_conf_t *conf)
         return NULL;
 }
 
-size_t kinfer_featurize_bound(const kinfer_featurizer_conf_t *conf, size_t len)
+size_t kinfer_featurize_estimate(const kinfer_featurizer_conf_t *conf, size_t len)
 {
+        /* enough for text whose normalisation does not expand; kinfer_featurize() reports
+         * when a text needs more, it never relies on this */
         size_t k = conf->maxn ? (size_t)(conf->maxn - conf->minn + 1) : 0;
         return (len + 1) * conf->word_ngrams + (2 * len + 2) * k + conf->prefix_words + 16;
 }
@@ -101,34 +103,6 @@ static int cp_is_token(utf8proc_int32_t cp)
         default:
                 return 0;
         }
-}
-
-/* Emit the char n-grams of one token (normalised bytes tok[0..tlen), code point starts in
- * cps[0..ncp]). */
-static size_t emit_char_ngrams(const kinfer_featurizer_conf_t *conf, const uint8_t *tok,
-                               size_t tlen, const uint16_t *cps, size_t ncp, uint32_t mask,
-                               uint32_t *out)
-{
-        /* Positions over "<" tok ">": index 0 is '<', 1..ncp are code points, ncp+1 is '>'. */
-        size_t n_out = 0, total = ncp + 2;
-        for (size_t i = 0; i < total; i++) {
-                uint64_t h = FNV_OFFSET ^ CHAR_SEED;
-                for (size_t n = 1; n <= conf->maxn && i + n <= total; n++) {
-                        size_t pos = i + n - 1; /* the code point appended at this step */
-                        if (pos == 0) {
-                                h = (h ^ '<') * FNV_PRIME;
-                        } else if (pos == total - 1) {
-                                h = (h ^ '>') * FNV_PRIME;
-                        } else {
-                                size_t b = cps[pos - 1], e = pos < ncp ? cps[pos] : tlen;
-                                for (size_t j = b; j < e; j++)
-                                        h = (h ^ tok[j]) * FNV_PRIME;
-                        }
-                        if (n >= conf->minn)
-                                out[n_out++] = (uint32_t)(kinfer_fmix64(h) & mask);
-                }
-        }
-        return n_out;
 }
 
 /* ---- token hash ----------------------------------------------------------------------------
@@ -184,33 +158,69 @@ typedef struct emit_s {
         uint64_t hist[MAX_WORD_NGRAMS]; /* hashes of the last N tokens, most recent first */
         int n_hist;
         size_t n_tok;
+        uint32_t *out;  /* the caller's buffer: room for cap buckets */
+        size_t cap;
+        size_t n;       /* buckets the text yields so far; only the first cap are written */
 } emit_t;
 
-/* Prefix word, unigram and word n-grams ending at token hash @p h. @returns buckets written. */
-static inline size_t emit_token(emit_t *e, uint64_t h, uint32_t *out)
+/* The one place a bucket is stored: never past the caller's capacity; counted either way. */
+static inline void put(emit_t *e, uint32_t b)
+{
+        if (e->n < e->cap)
+                e->out[e->n] = b;
+        e->n++;
+}
+
+/* Prefix word, unigram and word n-grams ending at token hash @p h. */
+static inline void emit_token(emit_t *e, uint64_t h)
 {
         const kinfer_featurizer_conf_t *conf = e->conf;
-        size_t n = 0;
         if (e->n_tok < conf->prefix_words)
-                out[n++] = (uint32_t)(kinfer_fmix64(h ^ ((e->n_tok + 1) * 0xc2b2ae3d27d4eb4fULL)) & e->mask);
+                put(e, (uint32_t)(kinfer_fmix64(h ^ ((e->n_tok + 1) * 0xc2b2ae3d27d4eb4fULL)) & e->mask));
         e->n_tok++;
         const int N = conf->word_ngrams;
         if (N == 0)
-                return n;
+                return;
         for (int k = MAX_WORD_NGRAMS - 1; k > 0; k--) /* a fixed-size shift, not a memmove call */
                 e->hist[k] = e->hist[k - 1];
         e->hist[0] = h;
         if (e->n_hist < N)
                 e->n_hist++;
-        out[n++] = (uint32_t)(kinfer_fmix64(h ^ FNV_PRIME) & e->mask);
+        put(e, (uint32_t)(kinfer_fmix64(h ^ FNV_PRIME) & e->mask));
         /* g_n = g_{n-1} * M ^ t_next, built from the oldest token of the window */
         for (int k = 2; k <= e->n_hist; k++) {
                 uint64_t gn = e->hist[k - 1];
                 for (int j = k - 2; j >= 0; j--)
                         gn = gn * NGRAM_MUL ^ e->hist[j];
-                out[n++] = (uint32_t)(kinfer_fmix64(gn ^ ((uint64_t)k * FNV_PRIME)) & e->mask);
+                put(e, (uint32_t)(kinfer_fmix64(gn ^ ((uint64_t)k * FNV_PRIME)) & e->mask));
         }
-        return n;
+}
+
+/* Emit the char n-grams of one token (normalised bytes tok[0..tlen), code point starts in
+ * cps[0..ncp]). */
+static void emit_char_ngrams(emit_t *e, const uint8_t *tok, size_t tlen, const uint16_t *cps,
+                             size_t ncp)
+{
+        const kinfer_featurizer_conf_t *conf = e->conf;
+        /* Positions over "<" tok ">": index 0 is '<', 1..ncp are code points, ncp+1 is '>'. */
+        size_t total = ncp + 2;
+        for (size_t i = 0; i < total; i++) {
+                uint64_t h = FNV_OFFSET ^ CHAR_SEED;
+                for (size_t n = 1; n <= conf->maxn && i + n <= total; n++) {
+                        size_t pos = i + n - 1; /* the code point appended at this step */
+                        if (pos == 0) {
+                                h = (h ^ '<') * FNV_PRIME;
+                        } else if (pos == total - 1) {
+                                h = (h ^ '>') * FNV_PRIME;
+                        } else {
+                                size_t b = cps[pos - 1], be = pos < ncp ? cps[pos] : tlen;
+                                for (size_t j = b; j < be; j++)
+                                        h = (h ^ tok[j]) * FNV_PRIME;
+                        }
+                        if (n >= conf->minn)
+                                put(e, (uint32_t)(kinfer_fmix64(h) & e->mask));
+                }
+        }
 }
 
 /* ---- ASCII fast path (AVX2) ----------------------------------------------------------------
@@ -224,9 +234,10 @@ static inline size_t emit_token(emit_t *e, uint64_t h, uint32_t *out)
 #include <immintrin.h>
 #define AVX2_FN __attribute__((target("avx2,bmi,bmi2,popcnt")))
 
-/* @returns -1 when the text is not all ASCII (nothing written), else the buckets written. */
+/* @returns -1 when the text is not all ASCII (nothing written), else the buckets the text
+ * yields (the first @p cap of them written). */
 AVX2_FN static long featurize_ascii_avx2(const kinfer_featurizer_conf_t *conf, const uint8_t *text,
-                                         size_t len, uint32_t *buckets)
+                                         size_t len, uint32_t *buckets, size_t cap)
 {
         uint8_t buf[FAST_MAX_LEN + 64] __attribute__((aligned(32)));
         uint64_t bits[FAST_MAX_LEN / 64 + 2];
@@ -259,14 +270,14 @@ AVX2_FN static long featurize_ascii_avx2(const kinfer_featurizer_conf_t *conf, c
                 return -1;
         size_t nwords = (nblk + 1) / 2;
         bits[nwords] = 0; /* a sentinel word: every token ends */
-        emit_t e = {.conf = conf, .mask = conf->n_buckets - 1};
-        size_t n_out = 0, wi = 0;
+        emit_t e = {.conf = conf, .mask = conf->n_buckets - 1, .out = buckets, .cap = cap};
+        size_t wi = 0;
         uint64_t w = nwords ? bits[0] : 0;
         for (;;) {
                 /* next token start: first set bit at or after pos */
                 while (!w) {
                         if (++wi >= nwords)
-                                return (long)n_out;
+                                return (long)e.n;
                         w = bits[wi];
                 }
                 size_t start = wi * 64 + (size_t)_tzcnt_u64(w);
@@ -294,12 +305,12 @@ AVX2_FN static long featurize_ascii_avx2(const kinfer_featurizer_conf_t *conf, c
                         c = _bzhi_u64(c, (unsigned)(tl - k) * 8);
                         h = token_mix(h, c);
                 }
-                n_out += emit_token(&e, kinfer_fmix64(h ^ (uint64_t)tl), buckets + n_out);
+                emit_token(&e, kinfer_fmix64(h ^ (uint64_t)tl));
                 /* continue after the token */
                 wi = ew;
                 w = end >= nwords * 64 ? 0 : bits[wi] & ~((end & 63) ? ((1ULL << (end & 63)) - 1) : 0);
                 if (wi >= nwords)
-                        return (long)n_out;
+                        return (long)e.n;
         }
 }
 
@@ -313,9 +324,9 @@ static int have_avx2(void)
 }
 #else
 static long featurize_ascii_avx2(const kinfer_featurizer_conf_t *conf, const uint8_t *text,
-                                 size_t len, uint32_t *buckets)
+                                 size_t len, uint32_t *buckets, size_t cap)
 {
-        (void)conf, (void)text, (void)len, (void)buckets;
+        (void)conf, (void)text, (void)len, (void)buckets, (void)cap;
         return -1;
 }
 static int have_avx2(void)
@@ -327,13 +338,11 @@ static int have_avx2(void)
 /* ---- the scalar path (any UTF-8, char n-grams) --------------------------------------------- */
 
 static size_t featurize_scalar(const kinfer_featurizer_conf_t *conf, const char *text, size_t len,
-                               uint32_t *buckets)
+                               uint32_t *buckets, size_t cap)
 {
         const uint8_t *p = (const uint8_t *)text, *end = p + len;
-        const uint32_t mask = conf->n_buckets - 1;
         const int want_char = conf->maxn > 0;
-        emit_t e = {.conf = conf, .mask = mask};
-        size_t n_out = 0;
+        emit_t e = {.conf = conf, .mask = conf->n_buckets - 1, .out = buckets, .cap = cap};
         uint8_t tok[MAX_TOKEN_BYTES + 4];
         uint16_t cps[MAX_TOKEN_BYTES + 4];
 
@@ -401,28 +410,28 @@ static size_t featurize_scalar(const kinfer_featurizer_conf_t *conf, const char 
                                 }
                         }
                 }
-                n_out += emit_token(&e, tok_hash_end(&th), buckets + n_out);
+                emit_token(&e, tok_hash_end(&th));
                 if (want_char)
-                        n_out += emit_char_ngrams(conf, tok, tlen, cps, ncp, mask, buckets + n_out);
+                        emit_char_ngrams(&e, tok, tlen, cps, ncp);
         }
-        return n_out;
+        return e.n;
 }
 
 size_t kinfer_featurize(const kinfer_featurizer_conf_t *conf, const char *text, size_t len,
-                        uint32_t *buckets)
+                        uint32_t *buckets, size_t cap)
 {
         if (conf->maxn == 0 && len <= FAST_MAX_LEN && have_avx2()) {
-                long n = featurize_ascii_avx2(conf, (const uint8_t *)text, len, buckets);
+                long n = featurize_ascii_avx2(conf, (const uint8_t *)text, len, buckets, cap);
                 if (n >= 0)
                         return (size_t)n;
         }
-        return featurize_scalar(conf, text, len, buckets);
+        return featurize_scalar(conf, text, len, buckets, cap);
 }
 
 size_t kinfer_featurize_reference(const kinfer_featurizer_conf_t *conf, const char *text,
-                                  size_t len, uint32_t *buckets)
+                                  size_t len, uint32_t *buckets, size_t cap)
 {
-        return featurize_scalar(conf, text, len, buckets);
+        return featurize_scalar(conf, text, len, buckets, cap);
 }
 
 /* ---- de-duplication and weights --------------------------------------------------------- */
@@ -435,6 +444,8 @@ void kinfer_feat_scratch_term(kinfer_feat_scratch_t *s)
 
 int kinfer_feat_scratch_reserve(kinfer_feat_scratch_t *s, size_t n)
 {
+        if (n > ((size_t)1 << 30)) /* the table's size is a uint32_t power of two >= 2n */
+                return -1;
         size_t want = 64;
         while (want < 2 * n)
                 want *= 2;
@@ -501,6 +512,13 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                          const kinfer_bucket_rank_t *rank, const int32_t *bucket_map,
                          const float *idf, kinfer_feat_scratch_t *s, int32_t *rows, float *w)
 {
+        /* Room for n (the caller reserves; this only grows when it did not): a table at most
+         * half full, so every probe sequence ends. Without memory for that, weigh the first
+         * buckets that fit rather than write past the table. */
+        if (2 * n > s->cap && kinfer_feat_scratch_reserve(s, n))
+                n = s->cap / 2;
+        if (n == 0)
+                return 0;
         if (++s->gen == 0) { /* stamps wrapped: clear them once every 2^32 calls */
                 for (uint32_t i = 0; i < s->cap; i++)
                         s->slots[i].stamp = 0;
@@ -512,9 +530,7 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
         uint32_t size = 64;
         while (size < 2 * n && size < s->cap)
                 size *= 2;
-        /* the caller reserved room for n (kinfer_feat_scratch_reserve): a table at most half
-         * full, so every probe sequence ends */
-        assert(2 * n <= s->cap);
+        assert(2 * n <= s->cap); /* ensured above */
         const uint32_t gen = s->gen, m = size - 1;
         size_t n_uniq = 0;
         /* rows[] temporarily holds the slot of each unique bucket, in first-seen order. The

@@ -69,19 +69,34 @@ static void *feat_thread(void *arg)
         float *w = NULL;
         size_t cap = 0;
         for (int32_t i = job->begin; i < job->end && !job->oom && !atomic_load(job->stop); i++) {
-                size_t bound = kinfer_featurize_bound(job->conf, job->ds->lens[i]);
-                if (bound > cap) {
-                        cap = bound * 2;
-                        free(buckets); free(rows); free(w);
-                        buckets = malloc(cap * 4);
-                        rows = malloc(cap * 4);
-                        w = malloc(cap * 4);
-                        if (!buckets || !rows || !w || kinfer_feat_scratch_reserve(&fs, cap)) {
-                                job->oom = 1;
-                                break;
+                /* the buffers' capacity goes to the featurizer, which never writes past it and
+                 * counts what the text needs: grow to that (at most KINFER_FEATURIZE_MAX, where
+                 * the runtime stops too) and featurize again */
+                size_t want = kinfer_featurize_estimate(job->conf, job->ds->lens[i]), nb = 0;
+                for (int pass = 0; pass < 2; pass++) {
+                        if (want > KINFER_FEATURIZE_MAX)
+                                want = KINFER_FEATURIZE_MAX;
+                        if (want > cap) {
+                                cap = want * 2 < KINFER_FEATURIZE_MAX ? want * 2 : KINFER_FEATURIZE_MAX;
+                                free(buckets); free(rows); free(w);
+                                buckets = malloc(cap * 4);
+                                rows = malloc(cap * 4);
+                                w = malloc(cap * 4);
+                                if (!buckets || !rows || !w || kinfer_feat_scratch_reserve(&fs, cap)) {
+                                        cap = 0;
+                                        job->oom = 1;
+                                        break;
+                                }
                         }
+                        nb = kinfer_featurize(job->conf, job->ds->texts[i], job->ds->lens[i], buckets, cap);
+                        if (nb <= cap)
+                                break;
+                        want = nb;
                 }
-                size_t nb = kinfer_featurize(job->conf, job->ds->texts[i], job->ds->lens[i], buckets);
+                if (job->oom)
+                        break;
+                if (nb > cap) /* over KINFER_FEATURIZE_MAX: the leading features, as served */
+                        nb = cap;
                 size_t nf = kinfer_feat_weigh(job->conf, buckets, nb, NULL, job->map, job->idf, &fs, rows, w);
                 if (!job->map) {
                         for (size_t j = 0; j < nf; j++)

@@ -311,12 +311,12 @@ static void test_q8_logits(void)
         double worst_ratio = 0, worst_abs = 0;
         int agree = 0;
         for (int32_t r = 0; r < n; r++) {
-                size_t cap = kinfer_featurize_bound(&f->feat, dev_ds->lens[r]);
+                size_t cap = kinfer_featurize(&f->feat, dev_ds->texts[r], dev_ds->lens[r], NULL, 0);
                 uint32_t *bk = malloc(sizeof(uint32_t) * (cap ? cap : 1));
                 int32_t *rows = malloc(sizeof(int32_t) * (cap ? cap : 1));
                 float *w = malloc(sizeof(float) * (cap ? cap : 1));
                 kinfer_feat_scratch_reserve(&fs, cap);
-                size_t nb = kinfer_featurize(&f->feat, dev_ds->texts[r], dev_ds->lens[r], bk);
+                size_t nb = kinfer_featurize(&f->feat, dev_ds->texts[r], dev_ds->lens[r], bk, cap);
                 size_t nf = kinfer_feat_weigh(&f->feat, bk, nb, NULL, f->bucket_map, f->idf, &fs, rows, w);
                 double bound = 1e-4;
                 for (size_t i = 0; i < nf; i++) {

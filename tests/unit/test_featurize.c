@@ -25,15 +25,15 @@ static void check_p(const char *text, uint32_t nb, int N, int minn, int maxn, in
         c.maxn = (uint8_t)maxn;
         c.prefix_words = (uint8_t)prefix;
         TEST_ASSERT(kinfer_featurizer_conf_check(&c) == NULL, "conf valid");
-        size_t bound = kinfer_featurize_bound(&c, strlen(text));
+        size_t bound = kinfer_featurize_estimate(&c, strlen(text));
         uint32_t *got = calloc(bound, sizeof(uint32_t));
-        size_t n = kinfer_featurize(&c, text, strlen(text), got);
-        TEST_ASSERT(n <= bound, "within bound");
+        size_t n = kinfer_featurize(&c, text, strlen(text), got, bound);
+        TEST_ASSERT(n <= bound, "within the estimate");
         TEST_ASSERT(n == n_want, "\"%s\": %zu features, want %zu", text, n, n_want);
         for (size_t i = 0; i < n && i < n_want; i++)
                 TEST_ASSERT(got[i] == want[i], "\"%s\" feature %zu: %u, want %u", text, i, got[i], want[i]);
         /* the portable path gives the same */
-        size_t n2 = kinfer_featurize_reference(&c, text, strlen(text), got);
+        size_t n2 = kinfer_featurize_reference(&c, text, strlen(text), got, bound);
         TEST_ASSERT(n2 == n_want, "reference path: %zu features", n2);
         for (size_t i = 0; i < n2 && i < n_want; i++)
                 TEST_ASSERT(got[i] == want[i], "\"%s\" reference feature %zu: %u, want %u", text, i, got[i], want[i]);
@@ -84,8 +84,8 @@ static void test_fast_path_equivalence(void)
                                         int k = (int)((x >> 33) % (longtok ? 8 : (sizeof(alphabet) - 1)));
                                         text[i] = alphabet[k];
                                 }
-                                size_t na = kinfer_featurize(&c, text, len, a);
-                                size_t nb = kinfer_featurize_reference(&c, text, len, b);
+                                size_t na = kinfer_featurize(&c, text, len, a, 40000);
+                                size_t nb = kinfer_featurize_reference(&c, text, len, b, 40000);
                                 bad += na != nb || memcmp(a, b, na * sizeof(uint32_t));
                                 runs++;
                         }
@@ -134,11 +134,11 @@ static void test_invalid_utf8(void)
         kinfer_featurizer_conf_default(&c);
         const char bad[] = "ab\xff\xfe" "cd \xc3";
         uint32_t out[256];
-        size_t n = kinfer_featurize(&c, bad, sizeof(bad) - 1, out);
+        size_t n = kinfer_featurize(&c, bad, sizeof(bad) - 1, out, 256);
         /* invalid bytes separate tokens: "ab", "cd" -> 2 unigrams + 1 bigram */
         TEST_ASSERT(n == 3, "got %zu features", n);
-        TEST_ASSERT(kinfer_featurize(&c, "", 0, out) == 0, "empty text has no features");
-        TEST_ASSERT(kinfer_featurize(&c, " ,;! ", 5, out) == 0, "punctuation only");
+        TEST_ASSERT(kinfer_featurize(&c, "", 0, out, 256) == 0, "empty text has no features");
+        TEST_ASSERT(kinfer_featurize(&c, " ,;! ", 5, out, 256) == 0, "punctuation only");
 }
 
 static void test_weigh(void)
@@ -200,7 +200,7 @@ static void test_bucket_rank(void)
         kinfer_feat_scratch_t s = {0};
         kinfer_feat_scratch_reserve(&s, 512);
         uint32_t buckets[512];
-        size_t n = kinfer_featurize(&c, "the quick brown fox jumps over the lazy dog and the cat", 55, buckets);
+        size_t n = kinfer_featurize(&c, "the quick brown fox jumps over the lazy dog and the cat", 55, buckets, 512);
         int32_t r1[512], r2[512];
         float w1[512], w2[512];
         size_t n1 = kinfer_feat_weigh(&c, buckets, n, NULL, map, NULL, &s, r1, w1);
@@ -213,6 +213,177 @@ static void test_bucket_rank(void)
         TEST_ASSERT(kinfer_bucket_rank_build(&r, map, nb) == 1 && r.bits == NULL, "unordered map");
         kinfer_feat_scratch_term(&s);
         free(map);
+}
+
+/* ---- hostile text: normalisation that expands ---------------------------------------------
+ * One code point can decompose into many (U+FDFA into 18), so no formula over the byte length
+ * bounds the features. kinfer_featurize() takes the buffer's capacity: it never writes past it
+ * (the buffers below are allocated to the entry, so ASan sees any write past), counts what the
+ * text yields, and what it writes is the prefix of the full answer. */
+
+static size_t put_utf8(char *p, uint32_t cp)
+{
+        if (cp < 0x80) {
+                p[0] = (char)cp;
+                return 1;
+        }
+        if (cp < 0x800) {
+                p[0] = (char)(0xc0 | cp >> 6);
+                p[1] = (char)(0x80 | (cp & 0x3f));
+                return 2;
+        }
+        if (cp < 0x10000) {
+                p[0] = (char)(0xe0 | cp >> 12);
+                p[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                p[2] = (char)(0x80 | (cp & 0x3f));
+                return 3;
+        }
+        p[0] = (char)(0xf0 | cp >> 18);
+        p[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        p[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        p[3] = (char)(0x80 | (cp & 0x3f));
+        return 4;
+}
+
+/* Code points whose NFKD + case folding is longer than themselves: the Arabic ligatures
+ * U+FDFA (18 code points) and U+FDFB (8), the U+3300 squares (katakana words; symbols, so
+ * separators), ligatures ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ, Hangul syllables (2-3 jamo), parenthesised and
+ * full-stop numbers ⑴ ⒇ ⒛, roman numerals ⅷ Ⅻ, vulgar fractions ⅞, ΐ (3 after folding),
+ * ẞ (ss), ŉ, ǰ, the U+1F80 Greek with ypogegrammeni, ﷲ, ㍱ and ㎢. */
+static const uint32_t expanding[] = {
+    0xFDFA, 0xFDFB, 0x3300, 0x3301, 0x3302, 0x3303, 0x330B, 0x3315, 0x3357, 0xFB00, 0xFB01,
+    0xFB02, 0xFB03, 0xFB04, 0xFB05, 0xFB06, 0xAC00, 0xAC01, 0xD4DB, 0xD7A3, 0x2474, 0x2487,
+    0x249B, 0x2177, 0x216B, 0x215E, 0x0390, 0x1E9E, 0x0149, 0x01F0, 0x1F82, 0x1FB7, 0xFDF2,
+    0x3371, 0x33A2, 0x1D15F, 0x2057, 0xFF21};
+
+/* A text of @p n code points from @p cps (cycled), with a separator every @p tok code points
+ * (0: one long token), into @p buf (room for 4n bytes). @returns its length. */
+static size_t make_text(char *buf, const uint32_t *cps, size_t n_cps, size_t n, size_t tok,
+                        size_t start)
+{
+        size_t len = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (tok && i % tok == tok - 1)
+                        buf[len++] = ' ';
+                else
+                        len += put_utf8(buf + len, cps[(start + i) % n_cps]);
+        }
+        return len;
+}
+
+/* Featurize @p text under @p c into buffers of exactly estimate, exactly the count, a
+ * smaller one and none; every call returns the same count and writes the same prefix. */
+static int check_capacity(const kinfer_featurizer_conf_t *c, const char *text, size_t len,
+                          size_t *n_out, size_t *estimate_out)
+{
+        int bad = 0;
+        size_t est = kinfer_featurize_estimate(c, len);
+        size_t n = kinfer_featurize(c, text, len, NULL, 0);
+        uint32_t *full = malloc((n ? n : 1) * sizeof(uint32_t));
+        bad += kinfer_featurize(c, text, len, full, n) != n;
+        bad += kinfer_featurize_reference(c, text, len, full, n) != n;
+        size_t caps[3] = {est, n / 2, n > 0 ? n - 1 : 0};
+        for (int i = 0; i < 3; i++) {
+                size_t cap = caps[i];
+                uint32_t *b = malloc((cap ? cap : 1) * sizeof(uint32_t));
+                size_t got = kinfer_featurize(c, text, len, b, cap);
+                bad += got != n;
+                bad += memcmp(b, full, (cap < n ? cap : n) * sizeof(uint32_t)) != 0;
+                got = kinfer_featurize_reference(c, text, len, b, cap);
+                bad += got != n;
+                bad += memcmp(b, full, (cap < n ? cap : n) * sizeof(uint32_t)) != 0;
+                free(b);
+        }
+        /* weigh de-duplicates the written prefix within a scratch it grows itself */
+        if (n) {
+                kinfer_feat_scratch_t s = {0};
+                int32_t *rows = malloc(n * sizeof(int32_t));
+                float *w = malloc(n * sizeof(float));
+                size_t m = kinfer_feat_weigh(c, full, n, NULL, NULL, NULL, &s, rows, w);
+                double norm = 0;
+                for (size_t i = 0; i < m; i++)
+                        norm += (double)w[i] * w[i];
+                bad += m == 0 || m > n || fabs(norm - 1.0) > 1e-3;
+                kinfer_feat_scratch_term(&s);
+                free(rows);
+                free(w);
+        }
+        free(full);
+        *n_out = n;
+        *estimate_out = est;
+        return bad;
+}
+
+static void test_expanding_text(void)
+{
+        const size_t n_exp = sizeof(expanding) / sizeof(expanding[0]);
+        char *text = malloc(4 * 3000 + 16);
+        int bad = 0, runs = 0, over_estimate = 0;
+        for (int minn = 1; minn <= 6; minn++)
+                for (int maxn = minn; maxn <= 6; maxn++)
+                        for (int N = 0; N <= 2; N += 2) {
+                                kinfer_featurizer_conf_t c;
+                                kinfer_featurizer_conf_default(&c);
+                                c.n_buckets = 1u << 16;
+                                c.minn = (uint8_t)minn;
+                                c.maxn = (uint8_t)maxn;
+                                c.word_ngrams = (uint8_t)N;
+                                c.prefix_words = (uint8_t)(N ? 2 : 0);
+                                /* one code point repeated (U+FDFA alone, U+FDFB, ...), tokens of 1, 3, 40
+                                 * and 3000 code points (beyond the 1024 bytes a token's char n-grams look
+                                 * at), and the whole list mixed */
+                                for (size_t e = 0; e <= n_exp; e++) {
+                                        const uint32_t *cps = e < n_exp ? &expanding[e] : expanding;
+                                        size_t ncps = e < n_exp ? 1 : n_exp;
+                                        static const size_t toks[4] = {2, 4, 41, 0};
+                                        for (int t = 0; t < 4; t++) {
+                                                if (t == 3 && e % 8 && e != n_exp)
+                                                        continue; /* the long token for some only */
+                                                size_t count = t == 3 ? 3000 : 120;
+                                                size_t len = make_text(text, cps, ncps, count, toks[t], (size_t)minn);
+                                                size_t n, est;
+                                                bad += check_capacity(&c, text, len, &n, &est);
+                                                over_estimate += n > est;
+                                                runs++;
+                                        }
+                                }
+                        }
+        TEST_ASSERT(bad == 0, "%d failures over %d texts", bad, runs);
+        /* the estimate is beaten by this input (the old bound): what made the overflow */
+        TEST_ASSERT(over_estimate > 0, "no text went past the estimate: the test lost its teeth");
+        TEST_SAY("%d texts, %d of them yield more buckets than the length-based estimate", runs, over_estimate);
+
+        /* U+FDFA under char n-grams 1..6: 18 code points per 3 bytes */
+        kinfer_featurizer_conf_t c;
+        kinfer_featurizer_conf_default(&c);
+        c.minn = 1;
+        c.maxn = 6;
+        size_t len = make_text(text, (const uint32_t[]){0xFDFA}, 1, 50, 0, 0);
+        size_t est = kinfer_featurize_estimate(&c, len), n = kinfer_featurize(&c, text, len, NULL, 0);
+        TEST_ASSERT(n > est, "50 x U+FDFA: %zu buckets, estimate %zu", n, est);
+        free(text);
+}
+
+/* The de-duplication table grows when the caller did not reserve it, never overruns. */
+static void test_weigh_unreserved(void)
+{
+        kinfer_featurizer_conf_t c;
+        kinfer_featurizer_conf_default(&c);
+        kinfer_feat_scratch_t s = {0};
+        enum { N = 5000 };
+        uint32_t *b = malloc(N * sizeof(uint32_t));
+        int32_t *rows = malloc(N * sizeof(int32_t));
+        float *w = malloc(N * sizeof(float));
+        for (int i = 0; i < N; i++)
+                b[i] = (uint32_t)(i * 7919) % 4096;
+        size_t n = kinfer_feat_weigh(&c, b, N, NULL, NULL, NULL, &s, rows, w);
+        TEST_ASSERT(n == 4096, "%zu unique buckets, want 4096", n);
+        TEST_ASSERT(s.cap >= 2 * N, "scratch grew to %u", s.cap);
+        TEST_ASSERT(kinfer_feat_scratch_reserve(&s, ((size_t)1 << 30) + 1) == -1, "absurd reserve refused");
+        kinfer_feat_scratch_term(&s);
+        free(b);
+        free(rows);
+        free(w);
 }
 
 static void test_conf_check(void)
@@ -239,5 +410,7 @@ int main(void)
         TEST_RUN(test_weigh);
         TEST_RUN(test_bucket_rank);
         TEST_RUN(test_conf_check);
+        TEST_RUN(test_expanding_text);
+        TEST_RUN(test_weigh_unreserved);
         return TEST_DONE();
 }

@@ -41,6 +41,11 @@ void kinfer_runtime_destroy(kinfer_runtime_t *rt);
  * optimised ones and BLAS (for tests). */
 void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on);
 
+/** Records this runtime classified on their first KINFER_FEATURIZE_MAX features only (text
+ * that yields more: very long, or whose Unicode normalisation expands), since it was created.
+ * Such a record still gets a prediction, from its leading text. */
+uint64_t kinfer_runtime_truncated(const kinfer_runtime_t *rt);
+
 /**
  * @brief Classify @p n texts (UTF-8, not necessarily NUL-terminated) with @p model.
  * @param k     number of top labels per record, 1..KINFER_TOPK_MAX (clamped to n_labels)

@@ -66,21 +66,31 @@ void kinfer_featurizer_conf_default(kinfer_featurizer_conf_t *conf);
 /** @returns NULL if valid, else a static message naming the bad field. */
 const char *kinfer_featurizer_conf_check(const kinfer_featurizer_conf_t *conf);
 
-/** An upper bound on the number of buckets kinfer_featurize() emits for @p len bytes. */
-size_t kinfer_featurize_bound(const kinfer_featurizer_conf_t *conf, size_t len);
+/** A good first size for the bucket buffer of a @p len-byte text: enough unless its
+ * normalisation expands (one U+FDFA becomes 18 code points). NOT a bound: kinfer_featurize()
+ * takes the buffer's capacity and says when the text needs more. */
+size_t kinfer_featurize_estimate(const kinfer_featurizer_conf_t *conf, size_t len);
+
+/** The most features the runtime and training take from one text (2^20). A text that yields
+ * more (about 125 KB of text under char n-grams 2..5, or text whose normalisation expands) is
+ * featurized on its first KINFER_FEATURIZE_MAX buckets: its leading text. */
+#define KINFER_FEATURIZE_MAX ((size_t)1 << 20)
 
 /**
  * @brief Hash @p text into bucket ids (with repeats, in text order).
- * @param buckets room for kinfer_featurize_bound(conf, len) entries
- * @returns the number of buckets written.
+ * Never writes past @p cap entries of @p buckets. Like snprintf, the return value counts every
+ * bucket the text yields, written or not: when it is over @p cap, only the first @p cap were
+ * written (grow the buffer to the return value and call again, or use the prefix).
+ * @param buckets room for @p cap entries (NULL when cap is 0: just count)
+ * @returns the number of buckets the whole text yields.
  */
 size_t kinfer_featurize(const kinfer_featurizer_conf_t *conf, const char *text, size_t len,
-                        uint32_t *buckets);
+                        uint32_t *buckets, size_t cap);
 
 /** The same features by the portable byte-at-a-time path only (kinfer_featurize takes an
  * AVX2 path for all-ASCII texts up to 4 KB without char n-grams; the tests compare them). */
 size_t kinfer_featurize_reference(const kinfer_featurizer_conf_t *conf, const char *text,
-                                  size_t len, uint32_t *buckets);
+                                  size_t len, uint32_t *buckets, size_t cap);
 
 /** The token hash t of the spec above, over already normalised bytes. */
 uint64_t kinfer_token_hash(const void *data, size_t len);
@@ -103,7 +113,8 @@ typedef struct kinfer_feat_scratch_s {
 } kinfer_feat_scratch_t;
 
 void kinfer_feat_scratch_term(kinfer_feat_scratch_t *s);
-/** Make room for @p n features. @returns 0, or -1 on out of memory. */
+/** Make room for @p n features (at most 2^30). @returns 0, or -1 on out of memory or n too
+ * large. */
 int kinfer_feat_scratch_reserve(kinfer_feat_scratch_t *s, size_t n);
 
 /**
@@ -136,7 +147,9 @@ static inline int32_t kinfer_bucket_rank_row(const kinfer_bucket_rank_t *r, uint
  * @param bucket_map bucket -> row (-1 = dropped), used when rank is NULL; NULL for row = bucket
  * @param idf        per-row idf, or NULL
  * @param rows,w     out: up to @p n (row, weight) pairs, in first-occurrence order
- * @returns the number of pairs. The scratch must have room for @p n (reserve first).
+ * @returns the number of pairs. Reserve the scratch for @p n first; when that was not done,
+ * it grows here, and if it cannot, only the first buckets that fit are weighed (never a write
+ * past the table).
  */
 size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *buckets, size_t n,
                          const kinfer_bucket_rank_t *rank, const int32_t *bucket_map,
