@@ -3,6 +3,8 @@
 # trained from the bundled sample, worker start/stop helpers, checks that count passes and
 # failures, and a final "N passed, N failed" line. Every process started here is killed by pid
 # at exit. Source it; it needs KINFER_BIN and KINFER_SOURCE_DIR (ctest sets both).
+# KINFER_TEST_BROKER=kafka runs the same test against a real Apache Kafka (deploy/kafka.sh, one
+# node; KINFER_TEST_KAFKA_NODES=3 for three) instead of the dev broker: ctest label kafka-real.
 set -uo pipefail
 
 : "${KINFER_BIN:?KINFER_BIN is not set}"
@@ -25,6 +27,8 @@ cleanup() {
     kill -STOP "$p" 2>/dev/null && pkill -9 -P "$p" 2>/dev/null
     kill -9 "$p" 2>/dev/null
   done
+  # the real broker last, with SIGTERM: kafka.sh stops its nodes and removes their log dirs
+  if [ -n "${KAFKA_SH_PID:-}" ]; then kill -TERM "$KAFKA_SH_PID" 2>/dev/null; wait "$KAFKA_SH_PID" 2>/dev/null; fi
   wait 2>/dev/null
   if [ "$failed" -ne 0 ] || [ -n "${KEEP_TMP:-}" ]; then echo "# logs kept in $T" >&2; else rm -rf "$T"; fi
 }
@@ -43,9 +47,25 @@ finish() {
   exit $?
 }
 
-# start_broker TOPIC:PARTS... -- sets B (bootstrap list) and BROKER_PID
+BROKER_KIND=${KINFER_TEST_BROKER:-dev}
+# real_broker -- true when the test runs against Apache Kafka
+real_broker() { [ "$BROKER_KIND" = kafka ]; }
+
+# start_broker TOPIC:PARTS... -- sets B (bootstrap list) and BROKER_PID (the dev broker), or
+# KAFKA_DIR and KAFKA_SH_PID (Apache Kafka: deploy/kafka.sh creates the topics)
 start_broker() {
   local args=() t
+  if real_broker; then
+    for t in "$@"; do args+=(--topic "$t"); done
+    "$SRC/deploy/kafka.sh" --nodes "${KINFER_TEST_KAFKA_NODES:-1}" "${args[@]}" >"$T/broker.out" 2>"$T/broker.err" &
+    KAFKA_SH_PID=$!
+    for _ in $(seq 1800); do [ -s "$T/broker.out" ] && break; kill -0 "$KAFKA_SH_PID" 2>/dev/null || break; sleep 0.1; done
+    B=$(head -1 "$T/broker.out")
+    if [ -z "$B" ]; then fail "deploy/kafka.sh printed no bootstrap list"; cat "$T/broker.err" >&2; finish; fi
+    KAFKA_DIR=$(sed -n 's/^kafka.sh: Apache Kafka .* node(s) in \(.*\), up in.*/\1/p' "$T/broker.err")
+    say "Apache Kafka $B ($KAFKA_DIR)"
+    return
+  fi
   for t in "$@"; do args+=(--topic "$t"); done
   "$K" dev-broker "${args[@]}" >"$T/broker.out" 2>"$T/broker.err" &
   BROKER_PID=$!
@@ -191,6 +211,7 @@ OUT_RECORD_BYTES=600
 # could come near what the broker keeps
 budget_check() {
   local what=$1 records=$2 copies=$3 bytes=$4 parts=$5 worst
+  real_broker && return 0 # Apache Kafka keeps everything a test writes (retention 7 days, no size limit)
   worst=$((records * copies * bytes * 5 / (parts * 4)))
   if [ "$worst" -gt $((MOCK_PARTITION_BYTES / 2)) ]; then
     fail "$what: worst case $worst bytes per partition, over half of the dev broker's $MOCK_PARTITION_BYTES"
@@ -199,7 +220,7 @@ budget_check() {
   say "$what: at most $worst bytes per partition (the dev broker keeps $MOCK_PARTITION_BYTES)"
 }
 
-# kept_all TOPIC... -- the broker dropped nothing: low watermark 0 on every partition
+# kept_all TOPIC... -- the broker dropped nothing (either broker): low watermark 0 on every partition
 kept_all() {
   local t out
   for t in "$@"; do
