@@ -9,6 +9,7 @@
 #include "kinfer/registry/registry.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kinfer/core/log.h"
 #include "kinfer/core/sha256.h"
@@ -24,6 +26,23 @@
 #define REG_MIGRATE_LOCK "119182446896498"
 
 #define REG_MAX_LISTEN 8
+
+/* Connection defaults (a conninfo, URI or service file that sets the same key wins): give up
+ * connecting after 5 s, probe an idle connection after 10 s (then every 5 s, 3 times), and
+ * drop it when sent data stays unacknowledged for 30 s (a partition). */
+#define REG_DEFAULT_KEYS "connect_timeout", "keepalives", "keepalives_idle", \
+        "keepalives_interval", "keepalives_count", "tcp_user_timeout", "application_name"
+#define REG_DEFAULT_VALS "5", "1", "10", "5", "3", "30000", "kinfer"
+/* statement_timeout set on each session whose own is 0 (none from the conninfo's options,
+ * PGOPTIONS, ALTER ROLE/DATABASE or the server) */
+#define REG_STATEMENT_TIMEOUT_MS 30000
+#define REG_STATEMENT_TIMEOUT_MS_STR "30000"
+/* The client's own bound on a silent server (a SIGSTOPped or frozen PostgreSQL still ACKs TCP,
+ * so neither keepalives nor tcp_user_timeout notice it): a call that receives nothing for the
+ * session's statement_timeout + this margin (or REG_IO_TIMEOUT_NONE_MS when it has none)
+ * drops the connection and fails. */
+#define REG_IO_MARGIN_MS 10000
+#define REG_IO_TIMEOUT_NONE_MS 300000
 
 /* ---- prepared statements -------------------------------------------------------------------- */
 
@@ -137,7 +156,8 @@ static const struct {
     [ST_ACTIVATE] = {"kinfer_activate", "SELECT kinfer.activate($1, $2, $3::integer, $4)", 4},
     [ST_ROLLBACK] = {"kinfer_rollback", "SELECT kinfer.rollback($1, $2)", 2},
     [ST_DEP_ACTIVE] = {"kinfer_dep_active",
-                       "SELECT " MODEL_COLS " FROM kinfer.deployments d "
+                       "SELECT " MODEL_COLS ", (SELECT coalesce(max(a.id), 0) FROM "
+                       "kinfer.activations a WHERE a.deployment = d.name) FROM kinfer.deployments d "
                        "JOIN kinfer.models m ON m.id = d.active_model_id WHERE d.name = $1",
                        1},
     [ST_DEP_PREVIOUS] = {"kinfer_dep_previous",
@@ -159,50 +179,159 @@ static const struct {
          "s.active_version, s.previous_model, s.previous_version, s.updated_at, "
          "s.updated_by ORDER BY s.deployment",
          0},
+    /* workers write only through the registry's functions (migration 0002) */
     [ST_WORKER_UPSERT] = {"kinfer_worker_upsert",
-                          "INSERT INTO kinfer.workers AS w (worker_id, host, pid, deployment, "
-                          " model_id, model_name, model_version, model_sha256, status, last_error, "
-                          " last_error_at) "
-                          "VALUES ($1, $2, $3::integer, $4, nullif($5::bigint, 0), $6, "
-                          " nullif($7::integer, 0), $8, $9, nullif($10, ''), "
-                          " CASE WHEN coalesce($10, '') <> '' THEN now() END) "
-                          "ON CONFLICT (worker_id) DO UPDATE SET host = EXCLUDED.host, "
-                          " pid = EXCLUDED.pid, deployment = EXCLUDED.deployment, "
-                          " model_id = EXCLUDED.model_id, model_name = EXCLUDED.model_name, "
-                          " model_version = EXCLUDED.model_version, "
-                          " model_sha256 = EXCLUDED.model_sha256, status = EXCLUDED.status, "
-                          " last_error = CASE WHEN $10 IS NULL THEN w.last_error "
-                          "  ELSE EXCLUDED.last_error END, "
-                          " last_error_at = CASE WHEN $10 IS NULL THEN w.last_error_at "
-                          "  ELSE EXCLUDED.last_error_at END, "
-                          " heartbeat_at = now()",
+                          "SELECT kinfer.worker_heartbeat($1, $2, $3::integer, $4, $5::bigint, $6, "
+                          "$7::integer, $8, $9, $10)",
                           10},
     [ST_METRICS_INSERT] = {"kinfer_metrics_insert",
-                           "INSERT INTO kinfer.metrics_windows (worker_id, deployment, model_name, "
-                           " model_version, model_sha256, window_start, window_end, records, "
-                           " batches, mean_batch_size, dlq, latency_p50_ms, latency_p95_ms, "
-                           " latency_p99_ms, label_counts, mean_confidence) "
-                           "VALUES ($1, $2, $3, nullif($4::integer, 0), $5, "
-                           " to_timestamp($6::double precision / 1e6), "
-                           " to_timestamp($7::double precision / 1e6), $8::bigint, $9::bigint, "
-                           " $10::double precision, $11::bigint, $12::double precision, "
-                           " $13::double precision, $14::double precision, "
-                           " coalesce($15::jsonb, '{}'), $16::double precision) "
-                           "ON CONFLICT (worker_id, window_start, model_sha256) DO NOTHING",
+                           "SELECT kinfer.metrics_insert($1, $2, $3, $4::integer, $5, "
+                           "to_timestamp($6::double precision / 1e6), "
+                           "to_timestamp($7::double precision / 1e6), $8::bigint, $9::bigint, "
+                           "$10::double precision, $11::bigint, $12::double precision, "
+                           "$13::double precision, $14::double precision, $15::jsonb, "
+                           "$16::double precision)",
                            16},
 };
 
 struct kinfer_registry_s {
-        PGconn *conn;
+        PGconn *conn; /* NULL after a call gave up on a silent server (reconnect) */
+        char *conninfo;
         char prepared[ST__COUNT];        /* prepared on the current connection */
         char listen[REG_MAX_LISTEN][64]; /* channels to (re-)LISTEN */
         int n_listen;
         char user[64];
+        int io_timeout_ms;     /* silence after which a call gives up (see REG_IO_MARGIN_MS) */
+        int wake[2];           /* kinfer_registry_interrupt() writes to wake[1]; never drained */
+        char lost_why[256];    /* why conn was dropped */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 static void reg_oneline(char *s);
+
+static double reg_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int reg_interrupted(const kinfer_registry_t *reg)
+{
+        struct pollfd pfd = {.fd = reg->wake[0], .events = POLLIN};
+        return reg->wake[0] >= 0 && poll(&pfd, 1, 0) == 1;
+}
+
+/* Close the connection after a call gave up (the server's state is unknown); the next call
+ * fails at once and kinfer_registry_connected() says 0, so the caller reconnects. */
+static void reg_drop(kinfer_registry_t *reg, const char *why)
+{
+        snprintf(reg->lost_why, sizeof(reg->lost_why), "%s", why);
+        kinfer_log(KINFER_LOG_WARN, "PG", "connection dropped: %s", why);
+        if (reg->conn)
+                PQfinish(reg->conn); /* non-blocking mode: never waits for the server */
+        reg->conn = NULL;
+}
+
+/* Wait until the connection's socket is ready for @p events, for at most @p timeout_ms (< 0:
+ * no limit). @returns 1 ready, 0 timed out, -1 interrupted (kinfer_registry_interrupt). */
+static int reg_poll(kinfer_registry_t *reg, int fd, short events, int timeout_ms)
+{
+        struct pollfd pfd[2] = {{.fd = fd, .events = events}, {.fd = reg->wake[0], .events = POLLIN}};
+        double until = timeout_ms >= 0 ? reg_now_ms() + timeout_ms : 0;
+        for (;;) {
+                int left = -1;
+                if (timeout_ms >= 0) {
+                        double d = until - reg_now_ms();
+                        left = d <= 0 ? 0 : (int)d + 1;
+                }
+                int rc = poll(pfd, reg->wake[0] >= 0 ? 2 : 1, left);
+                if (rc < 0 && errno == EINTR)
+                        continue;
+                if (rc < 0)
+                        return 1; /* let libpq find out what is wrong with the socket */
+                if (rc > 0 && (pfd[1].revents & POLLIN))
+                        return -1;
+                if (rc > 0)
+                        return 1;
+                return 0;
+        }
+}
+
+/* After a PQsend*(): flush, wait for the results (each wait bounded by io_timeout_ms of
+ * silence and by an interrupt) and return the last one (what PQexec would). NULL when the
+ * wait gave up: the connection is dropped then (reg->lost_why says why). */
+static PGresult *reg_finish(kinfer_registry_t *reg, int sent)
+{
+        if (!sent) /* the send itself failed: libpq has a result with the error */
+                return PQgetResult(reg->conn);
+        PGresult *last = NULL;
+        for (;;) {
+                int fl;
+                while ((fl = PQflush(reg->conn)) == 1) {
+                        int rc = reg_poll(reg, PQsocket(reg->conn), POLLOUT | POLLIN,
+                                          reg->io_timeout_ms);
+                        if (rc <= 0)
+                                goto gave_up;
+                        if (!PQconsumeInput(reg->conn))
+                                break;
+                }
+                while (PQisBusy(reg->conn)) {
+                        int rc = reg_poll(reg, PQsocket(reg->conn), POLLIN, reg->io_timeout_ms);
+                        if (rc <= 0)
+                                goto gave_up;
+                        if (!PQconsumeInput(reg->conn))
+                                break; /* PQgetResult reports the broken connection */
+                }
+                PGresult *res = PQgetResult(reg->conn);
+                if (!res)
+                        return last;
+                PQclear(last);
+                last = res;
+                if (PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT ||
+                    PQstatus(reg->conn) == CONNECTION_BAD)
+                        return last;
+                continue;
+        gave_up:
+                PQclear(last);
+                if (reg_interrupted(reg))
+                        reg_drop(reg, "interrupted (shutting down)");
+                else {
+                        char why[128];
+                        snprintf(why, sizeof(why), "no answer from PostgreSQL for %d ms",
+                                 reg->io_timeout_ms);
+                        reg_drop(reg, why);
+                }
+                return NULL;
+        }
+}
+
+/* PQexec, PQprepare and PQexecPrepared, bounded (see reg_finish). */
+static PGresult *reg_pq_exec(kinfer_registry_t *reg, const char *sql)
+{
+        if (!reg->conn)
+                return NULL;
+        return reg_finish(reg, PQsendQuery(reg->conn, sql));
+}
+
+static PGresult *reg_pq_prepare(kinfer_registry_t *reg, const char *name, const char *sql,
+                                int nparams)
+{
+        if (!reg->conn)
+                return NULL;
+        return reg_finish(reg, PQsendPrepare(reg->conn, name, sql, nparams, NULL));
+}
+
+static PGresult *reg_pq_exec_prepared(kinfer_registry_t *reg, const char *name, int nparams,
+                                      const char *const *params, const int *lengths,
+                                      const int *formats, int result_format)
+{
+        if (!reg->conn)
+                return NULL;
+        return reg_finish(reg, PQsendQueryPrepared(reg->conn, name, nparams, params, lengths,
+                                                   formats, result_format));
+}
 
 static void reg_notice_processor(void *arg, const char *message)
 {
@@ -236,9 +365,8 @@ static kinfer_err_t reg_result_err(kinfer_registry_t *reg, const PGresult *res, 
         const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         char buf[512];
-        if (!msg) {
-                msg = PQerrorMessage(reg->conn);
-        }
+        if (!msg)
+                msg = reg->conn ? PQerrorMessage(reg->conn) : reg->lost_why;
         snprintf(buf, sizeof(buf), "%s", msg && *msg ? msg : "unknown error");
         reg_oneline(buf);
         kinfer_err_t err = KINFER_ERR__DB;
@@ -274,8 +402,8 @@ static kinfer_err_t reg_prepare(kinfer_registry_t *reg, reg_stmt_t st, char *err
 {
         if (reg->prepared[st])
                 return KINFER_OK;
-        PGresult *res = PQprepare(reg->conn, reg_stmts[st].name, reg_stmts[st].sql,
-                                  reg_stmts[st].nparams, NULL);
+        PGresult *res = reg_pq_prepare(reg, reg_stmts[st].name, reg_stmts[st].sql,
+                                       reg_stmts[st].nparams);
         kinfer_err_t err =
             reg_check(reg, res, PGRES_COMMAND_OK, reg_stmts[st].name, errstr, errstr_size);
         PQclear(res);
@@ -289,7 +417,7 @@ static kinfer_err_t reg_prepare(kinfer_registry_t *reg, reg_stmt_t st, char *err
 static kinfer_err_t reg_command(kinfer_registry_t *reg, const char *sql, ExecStatusType want,
                                 const char *what, char *errstr, size_t errstr_size)
 {
-        PGresult *res = PQexec(reg->conn, sql);
+        PGresult *res = reg_pq_exec(reg, sql);
         kinfer_err_t err = reg_check(reg, res, want, what, errstr, errstr_size);
         PQclear(res);
         return err;
@@ -334,8 +462,8 @@ static kinfer_err_t reg_exec(kinfer_registry_t *reg, reg_stmt_t st, int nparams,
         kinfer_err_t err = reg_prepare(reg, st, errstr, errstr_size);
         if (err)
                 return err;
-        *resp = PQexecPrepared(reg->conn, reg_stmts[st].name, nparams, params, lengths, formats,
-                               result_format);
+        *resp = reg_pq_exec_prepared(reg, reg_stmts[st].name, nparams, params, lengths, formats,
+                                     result_format);
         return reg_check(reg, *resp, want, reg_stmts[st].name, errstr, errstr_size);
 }
 
@@ -373,12 +501,27 @@ static int reg_connection_lost(kinfer_registry_t *reg)
         return PQstatus(reg->conn) != CONNECTION_OK;
 }
 
-/* After a fresh connection: forget prepared statements, read the user, re-LISTEN. */
+/* After a fresh connection: forget prepared statements, read the user, set the default
+ * statement_timeout (unless the session has one) and derive io_timeout_ms from it, re-LISTEN. */
 static kinfer_err_t reg_session_init(kinfer_registry_t *reg, char *errstr, size_t errstr_size)
 {
         memset(reg->prepared, 0, sizeof(reg->prepared));
         PQsetNoticeProcessor(reg->conn, reg_notice_processor, reg);
         snprintf(reg->user, sizeof(reg->user), "%s", PQuser(reg->conn) ? PQuser(reg->conn) : "");
+        reg->io_timeout_ms = REG_STATEMENT_TIMEOUT_MS + REG_IO_MARGIN_MS; /* for this query */
+        char value[32];
+        kinfer_err_t err = kinfer_registry_exec_value(
+            reg,
+            "SELECT pg_catalog.set_config('statement_timeout', '" REG_STATEMENT_TIMEOUT_MS_STR
+            "', false) "
+            "WHERE pg_catalog.current_setting('statement_timeout') = '0';"
+            "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'",
+            value, sizeof(value), errstr, errstr_size);
+        if (err)
+                return err;
+        long st = strtol(value, NULL, 10);
+        reg->io_timeout_ms = st <= 0 || st > INT32_MAX / 2 ? REG_IO_TIMEOUT_NONE_MS
+                                                          : (int)st + REG_IO_MARGIN_MS;
         for (int i = 0; i < reg->n_listen; i++) {
                 char *ident = PQescapeIdentifier(reg->conn, reg->listen[i], strlen(reg->listen[i]));
                 char sql[160];
@@ -386,8 +529,7 @@ static kinfer_err_t reg_session_init(kinfer_registry_t *reg, char *errstr, size_
                         return reg_result_err(reg, NULL, "LISTEN", errstr, errstr_size);
                 snprintf(sql, sizeof(sql), "LISTEN %s", ident);
                 PQfreemem(ident);
-                kinfer_err_t err =
-                    reg_command(reg, sql, PGRES_COMMAND_OK, "LISTEN", errstr, errstr_size);
+                err = reg_command(reg, sql, PGRES_COMMAND_OK, "LISTEN", errstr, errstr_size);
                 if (err)
                         return err;
         }
@@ -396,6 +538,83 @@ static kinfer_err_t reg_session_init(kinfer_registry_t *reg, char *errstr, size_
 
 /* ---- connection ----------------------------------------------------------------------------- */
 
+/* The connect_timeout (seconds) the connection uses, as a wait bound in ms (-1: none). */
+static int reg_connect_wait_ms(PGconn *conn)
+{
+        int ms = -1;
+        PQconninfoOption *opts = PQconninfo(conn);
+        for (PQconninfoOption *o = opts; o && o->keyword; o++)
+                if (!strcmp(o->keyword, "connect_timeout") && o->val && *o->val) {
+                        long s = strtol(o->val, NULL, 10);
+                        ms = s <= 0 ? -1 : s < 2 ? 2000 : s > 3600 ? 3600000 : (int)s * 1000;
+                }
+        PQconninfoFree(opts);
+        return ms;
+}
+
+/* Open reg->conn: kinfer's defaults (REG_DEFAULT_KEYS, each left out when its PG* variable is
+ * set), then the conninfo, which wins. Non-blocking, and every wait is bounded by
+ * connect_timeout and by an interrupt. */
+static kinfer_err_t reg_connect(kinfer_registry_t *reg, const char *what, char *errstr,
+                                size_t errstr_size)
+{
+        static const char *const dkeys[] = {REG_DEFAULT_KEYS};
+        static const char *const dvals[] = {REG_DEFAULT_VALS};
+        const size_t nd = sizeof(dkeys) / sizeof(dkeys[0]);
+        const char *keys[sizeof(dkeys) / sizeof(dkeys[0]) + 2], *vals[sizeof(keys) / sizeof(keys[0])];
+        size_t n = 0;
+        for (size_t i = 0; i < nd; i++) {
+                if ((!strcmp(dkeys[i], "connect_timeout") && getenv("PGCONNECT_TIMEOUT")) ||
+                    (!strcmp(dkeys[i], "application_name") && getenv("PGAPPNAME")))
+                        continue;
+                keys[n] = dkeys[i];
+                vals[n++] = dvals[i];
+        }
+        keys[n] = "dbname"; /* later entries win: the conninfo overrides the defaults */
+        vals[n++] = reg->conninfo && *reg->conninfo ? reg->conninfo : NULL;
+        keys[n] = NULL;
+        vals[n] = NULL;
+        if (reg->conn)
+                PQfinish(reg->conn);
+        reg->conn = PQconnectStartParams(keys, vals, 1);
+        const char *why = NULL;
+        if (!reg->conn) {
+                why = "out of memory";
+        } else if (reg_interrupted(reg)) {
+                why = "interrupted (shutting down)";
+        } else if (PQstatus(reg->conn) != CONNECTION_BAD) {
+                int wait_ms = reg_connect_wait_ms(reg->conn);
+                PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+                while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+                        int rc = reg_poll(reg, PQsocket(reg->conn),
+                                          st == PGRES_POLLING_READING ? POLLIN : POLLOUT, wait_ms);
+                        if (rc < 0) {
+                                why = "interrupted (shutting down)";
+                                break;
+                        }
+                        if (rc == 0) {
+                                why = "timeout expired (connect_timeout)";
+                                break;
+                        }
+                        st = PQconnectPoll(reg->conn);
+                }
+        }
+        if (!why && PQstatus(reg->conn) == CONNECTION_OK && PQsetnonblocking(reg->conn, 1) != 0)
+                why = "cannot make the connection non-blocking";
+        if (why || PQstatus(reg->conn) != CONNECTION_OK) {
+                char buf[512];
+                snprintf(buf, sizeof(buf), "%s", why ? why : PQerrorMessage(reg->conn));
+                reg_oneline(buf);
+                if (reg->conn)
+                        PQfinish(reg->conn);
+                reg->conn = NULL;
+                snprintf(reg->lost_why, sizeof(reg->lost_why), "not connected: %s", buf);
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
+                                     "cannot %s to PostgreSQL: %s", what, buf);
+        }
+        return reg_session_init(reg, errstr, errstr_size);
+}
+
 kinfer_registry_t *kinfer_registry_new(const char *conninfo, char *errstr, size_t errstr_size)
 {
         kinfer_registry_t *reg = calloc(1, sizeof(*reg));
@@ -403,21 +622,15 @@ kinfer_registry_t *kinfer_registry_new(const char *conninfo, char *errstr, size_
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 return NULL;
         }
-        /* Later entries win: our defaults come first so that conninfo overrides them. */
-        const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-        const char *vals[] = {"5", "kinfer", conninfo && *conninfo ? conninfo : NULL, NULL};
-        reg->conn = PQconnectdbParams(keys, vals, 1);
-        if (!reg->conn || PQstatus(reg->conn) != CONNECTION_OK) {
-                char buf[512];
-                snprintf(buf, sizeof(buf), "%s",
-                         reg->conn ? PQerrorMessage(reg->conn) : "out of memory");
-                reg_oneline(buf);
-                kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
-                              "cannot connect to PostgreSQL: %s", buf);
+        reg->wake[0] = reg->wake[1] = -1;
+        if ((conninfo && !(reg->conninfo = strdup(conninfo))) ||
+            pipe2(reg->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
+                              "cannot set up a connection: %s", strerror(errno));
                 kinfer_registry_destroy(reg);
                 return NULL;
         }
-        if (reg_session_init(reg, errstr, errstr_size) != KINFER_OK) {
+        if (reg_connect(reg, "connect", errstr, errstr_size) != KINFER_OK) {
                 kinfer_registry_destroy(reg);
                 return NULL;
         }
@@ -430,7 +643,19 @@ void kinfer_registry_destroy(kinfer_registry_t *reg)
                 return;
         if (reg->conn)
                 PQfinish(reg->conn);
+        for (int i = 0; i < 2; i++)
+                if (reg->wake[i] >= 0)
+                        close(reg->wake[i]);
+        free(reg->conninfo);
         free(reg);
+}
+
+void kinfer_registry_interrupt(kinfer_registry_t *reg)
+{
+        if (reg && reg->wake[1] >= 0) {
+                ssize_t rc = write(reg->wake[1], "x", 1);
+                (void)rc; /* a full pipe is already a pending interrupt */
+        }
 }
 
 int kinfer_registry_connected(const kinfer_registry_t *reg)
@@ -445,15 +670,7 @@ const char *kinfer_registry_user(const kinfer_registry_t *reg)
 
 kinfer_err_t kinfer_registry_reconnect(kinfer_registry_t *reg, char *errstr, size_t errstr_size)
 {
-        PQreset(reg->conn);
-        if (PQstatus(reg->conn) != CONNECTION_OK) {
-                char buf[512];
-                snprintf(buf, sizeof(buf), "%s", PQerrorMessage(reg->conn));
-                reg_oneline(buf);
-                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
-                                     "cannot reconnect to PostgreSQL: %s", buf);
-        }
-        return reg_session_init(reg, errstr, errstr_size);
+        return reg_connect(reg, "reconnect", errstr, errstr_size);
 }
 
 /* ---- migrations ----------------------------------------------------------------------------- */
@@ -523,13 +740,6 @@ kinfer_err_t kinfer_registry_migrations_applied(kinfer_registry_t *reg,
                               (void **)outp, np, errstr, errstr_size);
 }
 
-static double reg_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* The body of one migration, inside BEGIN ... COMMIT under the advisory lock. */
 static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, const char *name,
                                       const char *sha256, const char *sql, int *appliedp,
@@ -561,7 +771,7 @@ static kinfer_err_t reg_migration_txn(kinfer_registry_t *reg, int32_t version, c
                 return err;
 
         double t0 = reg_now_ms();
-        res = PQexec(reg->conn, sql);
+        res = reg_pq_exec(reg, sql);
         if (!res ||
             (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)) {
                 char why[400];
@@ -608,7 +818,7 @@ kinfer_err_t kinfer_registry_migration_apply(kinfer_registry_t *reg, int32_t ver
                 /* COMMIT of a transaction that cannot commit (a deferred constraint) succeeds
                  * with the tag ROLLBACK: that is a failure of this migration too. */
                 char why[400];
-                PGresult *res = PQexec(reg->conn, "COMMIT");
+                PGresult *res = reg_pq_exec(reg, "COMMIT");
                 err = reg_check(reg, res, PGRES_COMMAND_OK, "COMMIT", why, sizeof(why));
                 if (err == KINFER_OK && strcmp(PQcmdStatus(res), "COMMIT"))
                         err = kinfer_seterr(why, sizeof(why), KINFER_ERR__DB, "rolled back");
@@ -633,7 +843,7 @@ kinfer_err_t kinfer_registry_exec_value(kinfer_registry_t *reg, const char *sql,
 {
         if (value && value_size)
                 value[0] = '\0';
-        PGresult *res = PQexec(reg->conn, sql);
+        PGresult *res = reg_pq_exec(reg, sql);
         kinfer_err_t err = KINFER_OK;
         if (!res ||
             (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK))
@@ -936,8 +1146,11 @@ static kinfer_err_t reg_deployment_model(kinfer_registry_t *reg, reg_stmt_t st,
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
                                     "deployment %s does not exist or has no %s model", deployment,
                                     st == ST_DEP_ACTIVE ? "active" : "previous");
-        else if (err == KINFER_OK)
+        else if (err == KINFER_OK) {
                 reg_model_row(res, 0, out);
+                if (st == ST_DEP_ACTIVE)
+                        out->activation_id = strtoll(PQgetvalue(res, 0, MODEL_NCOLS), NULL, 10);
+        }
         PQclear(res);
         return err;
 }
@@ -1008,7 +1221,7 @@ kinfer_err_t kinfer_registry_wait_notify(kinfer_registry_t *reg, int timeout_ms,
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) {
-                if (!PQconsumeInput(reg->conn))
+                if (!reg->conn || !PQconsumeInput(reg->conn))
                         return reg_result_err(reg, NULL, "wait_notify", errstr, errstr_size);
                 PGnotify *nt = PQnotifies(reg->conn);
                 if (nt) {
@@ -1024,14 +1237,13 @@ kinfer_err_t kinfer_registry_wait_notify(kinfer_registry_t *reg, int timeout_ms,
                 if (elapsed >= timeout_ms)
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__TIMEOUT,
                                              "no notification within %d ms", timeout_ms);
-                struct pollfd pfd = {.fd = PQsocket(reg->conn), .events = POLLIN};
-                if (pfd.fd < 0)
+                int fd = PQsocket(reg->conn);
+                if (fd < 0)
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
                                              "PostgreSQL connection is closed");
-                int rc = poll(&pfd, 1, (int)(timeout_ms - elapsed));
-                if (rc < 0 && errno != EINTR)
-                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB, "poll: %s",
-                                             strerror(errno));
+                if (reg_poll(reg, fd, POLLIN, (int)(timeout_ms - elapsed)) < 0)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__TIMEOUT,
+                                             "interrupted (shutting down)");
         }
 }
 
@@ -1056,7 +1268,7 @@ kinfer_err_t kinfer_registry_worker_upsert(kinfer_registry_t *reg,
                              worker->status ? worker->status : "running",
                              worker->last_error};
         PGresult *res;
-        kinfer_err_t err = reg_exec(reg, ST_WORKER_UPSERT, 10, p, NULL, NULL, 0, PGRES_COMMAND_OK,
+        kinfer_err_t err = reg_exec(reg, ST_WORKER_UPSERT, 10, p, NULL, NULL, 0, PGRES_TUPLES_OK,
                                     &res, errstr, errstr_size);
         PQclear(res);
         return err;
@@ -1096,7 +1308,7 @@ kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
                              m->label_counts_json,
                              conf};
         PGresult *res;
-        kinfer_err_t err = reg_exec(reg, ST_METRICS_INSERT, 16, p, NULL, NULL, 0, PGRES_COMMAND_OK,
+        kinfer_err_t err = reg_exec(reg, ST_METRICS_INSERT, 16, p, NULL, NULL, 0, PGRES_TUPLES_OK,
                                     &res, errstr, errstr_size);
         PQclear(res);
         return err;

@@ -7,10 +7,20 @@
  * src/registry/registry.c is the only file that includes libpq-fe.h. The registry hands out bytes and
  * metadata, never a kinfer_model_t: callers verify bytes with kinfer_model_load_mem().
  *
- * A registry object is one connection: use it from one thread at a time. When a call fails
- * with KINFER_ERR__DB and kinfer_registry_connected() is false, call
- * kinfer_registry_reconnect(); prepared statements and LISTENs are redone on the new
- * connection automatically. */
+ * A registry object is one connection: use it from one thread at a time (except
+ * kinfer_registry_interrupt). When a call fails with KINFER_ERR__DB and
+ * kinfer_registry_connected() is false, call kinfer_registry_reconnect(); prepared statements
+ * and LISTENs are redone on the new connection automatically.
+ *
+ * No call waits on PostgreSQL without a bound. Connection defaults (a conninfo, URI or service
+ * file that sets the same key wins; PGCONNECT_TIMEOUT / PGAPPNAME too): connect_timeout=5,
+ * keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+ * tcp_user_timeout=30000 (ms), application_name=kinfer. Each session whose statement_timeout
+ * is 0 (none set by the conninfo's options, PGOPTIONS, ALTER ROLE/DATABASE or the server)
+ * gets statement_timeout=30s. A server that stops answering while the TCP connection stays up
+ * (SIGSTOP, a hung host whose kernel still ACKs) is caught by the client: a call that receives
+ * nothing for the session's statement_timeout + 10 s (300 s when it has none) drops the
+ * connection and fails with KINFER_ERR__DB. */
 #ifndef KINFER_REGISTRY_H
 #define KINFER_REGISTRY_H
 
@@ -35,6 +45,13 @@ typedef struct kinfer_registry_s kinfer_registry_t;
 kinfer_registry_t *kinfer_registry_new(const char *conninfo, char *errstr, size_t errstr_size);
 /** Close the connection and free @p reg. NULL is a no-op. */
 void kinfer_registry_destroy(kinfer_registry_t *reg);
+/**
+ * @brief Make every call on @p reg in progress, and every later one (connect included), give
+ * up at once: the connection is dropped and the call fails (KINFER_ERR__DB, or
+ * KINFER_ERR__TIMEOUT from kinfer_registry_wait_notify). Sticky; for a bounded shutdown.
+ * @locality any thread (and async-signal-safe); the only call that may overlap another.
+ */
+void kinfer_registry_interrupt(kinfer_registry_t *reg);
 /** @returns 1 when the connection is up (as far as libpq knows), else 0. */
 int kinfer_registry_connected(const kinfer_registry_t *reg);
 /** Reconnect (same parameters), then re-issue every LISTEN. Blocks up to connect_timeout. */
@@ -114,6 +131,8 @@ typedef struct kinfer_registry_model_s {
         char *deployments;     /* (malloc'd) "name (active), ..." or NULL -- model_get only */
         void *bytes;           /* (malloc'd) the artifact, when requested */
         size_t len;
+        int64_t activation_id; /* deployment_active only: the deployment's last history row
+                                  (kinfer.activations.id), 0 when none */
 } kinfer_registry_model_t;
 
 /** Free the malloc'd members of @p model (not @p model itself) and zero it. */
