@@ -44,6 +44,7 @@ typedef struct trainer_s {
         float *best;        /* snapshot of the best parameters (dev early stopping) */
         int stop;
         double last_loss;
+        int32_t diverged;   /* the epoch whose loss or weights were not finite, or 0 */
 } trainer_t;
 
 /* The loss of record @p i into *loss, and its gradient at the logits into s->g. */
@@ -224,6 +225,17 @@ static void end_epoch(trainer_t *T, int32_t epoch)
         }
         T->last_loss = ln ? ls / (double)ln : 0;
         T->epoch = epoch + 1;
+        /* divergence (a learning rate too high): a non-finite loss or weight stops training;
+         * kinfer_train_stage_epochs turns it into an error and no model is written */
+        int finite = isfinite(T->last_loss);
+        for (size_t j = 0; finite && j < T->net->n_params; j++)
+                finite = isfinite(T->P[0][j]);
+        if (!finite) {
+                T->diverged = epoch + 1;
+                T->stop = 1;
+                report(T, 1);
+                return;
+        }
         if (T->st->dev.n) {
                 T->dev_acc = dev_accuracy(T, T->P[0], &T->scratch[0]);
                 if (T->dev_acc > T->best_acc) {
@@ -411,6 +423,14 @@ kinfer_err_t kinfer_train_stage_epochs(kinfer_train_state_t *st, char *errstr, s
                         err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
                                             "cannot start a training thread: %s", strerror(rc));
         }
+        if (!err && T.diverged)
+                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                    "training diverged in epoch %d of %d with learning rate %g (%s): "
+                                    "no model written; try --lr %g",
+                                    T.diverged, T.epochs, (double)st->opts->lr,
+                                    isfinite(T.last_loss) ? "a weight is not a finite number"
+                                                          : "the loss is not a finite number",
+                                    (double)st->opts->lr / 10);
         if (!err) {
                 st->params = T.best && T.best_epoch > 0 ? T.best : T.P[0];
                 st->epochs_run = T.epoch;

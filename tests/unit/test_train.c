@@ -333,6 +333,39 @@ static void test_thread_create_fails(void)
         alarm(0);
 }
 
+/* A learning rate far too high makes training diverge (the loss and the weights become NaN):
+ * kinfer_train stops in that epoch with an error naming it and a smaller rate, and returns no
+ * model (issue 16: it used to exit 0 and write the NaN model). */
+static void test_divergence(void)
+{
+        char errstr[256];
+        kinfer_dataset_t *tr = kinfer_dataset_load(train_path, 0, errstr, sizeof(errstr));
+        TEST_ASSERT(tr != NULL, "load: %s", errstr);
+        if (!tr)
+                return;
+        int32_t n_all = tr->n;
+        tr->n = 500;
+        kinfer_train_opts_t o;
+        kinfer_train_opts_default(&o);
+        o.threads = 1;
+        o.epochs = 3;
+        o.dim = 16;
+        o.lr = 1000;
+        errstr[0] = '\0';
+        kinfer_model_t *m = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        TEST_SAY("%s", errstr);
+        TEST_ASSERT(m == NULL && strstr(errstr, "diverged in epoch 1 of 3") && strstr(errstr, "try --lr 100"),
+                    "lr 1000: model %p, \"%s\"", (void *)m, errstr);
+        kinfer_model_release(m);
+        /* the same data at a sane rate trains */
+        o.lr = 0.5f;
+        m = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        TEST_ASSERT(m != NULL, "lr 0.5: %s", errstr);
+        kinfer_model_release(m);
+        tr->n = n_all;
+        kinfer_dataset_destroy(tr);
+}
+
 int main(void)
 {
         test_src_path("tests/data/sections-train.tsv", train_path, sizeof(train_path));
@@ -343,5 +376,6 @@ int main(void)
         TEST_RUN(test_char_ngrams_unspaced);
         TEST_RUN(test_dataset_formats);
         TEST_RUN(test_thread_create_fails);
+        TEST_RUN(test_divergence);
         return TEST_DONE();
 }
