@@ -56,7 +56,9 @@ struct kinfer_model_watch_s {
         uint64_t posted_seq;
         double posted_notify_ms; /* when the notification behind it came; 0: none */
         double posted_at_ms;
-        char failed_sha256[65];     /* last refused artifact (not retried until notified) */
+        char failed_sha256[65];     /* last refused artifact (retried only after a new
+                                       activation: a NOTIFY alone changes nothing) */
+        int64_t failed_activation;  /* the deployment's last activation id at that refusal */
         uint64_t error_seq;         /* posted_seq when the last load failure was recorded */
         uint64_t seen_generation;   /* the worker's last applied record already reported */
         uint64_t seen_post_seq;     /* ... and the post it came in */
@@ -64,8 +66,11 @@ struct kinfer_model_watch_s {
 
         int lock_inited;
         pthread_mutex_t lock; /* protects everything below */
+        pthread_cond_t done_cond; /* signalled when the thread is about to return */
+        int cond_inited;
         int stop;
-        int flush_ms;
+        int done;
+        double stop_deadline_ms; /* monotonic; set with stop */
         kinfer_metrics_window_t *ring; /* closed windows (copies) */
         size_t cap, head, count;
         kinfer_model_watch_stats_t stats;
@@ -247,12 +252,13 @@ static int mw_waiting_for_apply(kinfer_model_watch_t *w)
 }
 
 /*
- * Look up the deployment's active model; when it is not the one posted last, load it, verify
- * it, warm it up and post it to the worker. @p notified: a NOTIFY asked for this (a refused
- * artifact is retried only then). @p t0: when the notification was received (ms).
+ * Look up the deployment's active model (one cheap query); only when it is not the one posted
+ * last, and not one refused at the same activation, load it, verify it, warm it up and post
+ * it to the worker. A notification that changed nothing (anyone may NOTIFY the channel) costs
+ * that one query. @p t0: when the notification was received (ms).
  * @returns KINFER_ERR__DB when the connection failed (the caller reconnects).
  */
-static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, double t0)
+static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, double t0)
 {
         char errstr[512];
         kinfer_registry_model_t m;
@@ -268,8 +274,11 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
         if (err)
                 return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
         int same = !strcmp(m.sha256, w->posted_sha256);
-        int failed_before = !strcmp(m.sha256, w->failed_sha256);
-        if (same || (failed_before && !notified)) {
+        /* refused before, and no activation since: anyone may NOTIFY the channel, so a
+         * notification alone is no reason to fetch and verify it again */
+        int failed_before =
+            !strcmp(m.sha256, w->failed_sha256) && m.activation_id == w->failed_activation;
+        if (same || failed_before) {
                 kinfer_registry_model_term(&m);
                 return KINFER_OK;
         }
@@ -286,6 +295,9 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
                 loaded.version = m.version;
                 err = KINFER_OK;
         } else {
+                pthread_mutex_lock(&w->lock);
+                w->stats.fetches++;
+                pthread_mutex_unlock(&w->lock);
                 err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
                 if (err) {
                         kinfer_log(KINFER_LOG_WARN, "REGISTRY",
@@ -311,6 +323,7 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, int notified, doubl
                 kinfer_log(KINFER_LOG_ERR, "REGISTRY", "deployment=%s keeping model=%s: %s",
                            w->deployment, mw_current_str(w, cur, sizeof(cur)), errstr);
                 memcpy(w->failed_sha256, m.sha256, sizeof(w->failed_sha256));
+                w->failed_activation = m.activation_id;
                 w->error_seq = w->posted_seq;
                 pthread_mutex_lock(&w->lock);
                 w->stats.load_failures++;
@@ -476,8 +489,8 @@ static void *mw_main(void *arg)
                 pthread_mutex_lock(&w->lock);
                 int stop = w->stop;
                 int pending = w->count > 0;
-                if (stop && stop_deadline == 0)
-                        stop_deadline = mw_now_ms() + w->flush_ms;
+                if (stop)
+                        stop_deadline = w->stop_deadline_ms;
                 pthread_mutex_unlock(&w->lock);
                 if (stop && (!pending || mw_now_ms() >= stop_deadline))
                         break;
@@ -485,6 +498,8 @@ static void *mw_main(void *arg)
 
                 if (!connected) {
                         double now = mw_now_ms();
+                        if (stop) /* no reconnect while stopping: the deadline is near */
+                                break;
                         if (now < next_attempt) {
                                 struct timespec ts = {0, 20 * 1000000L};
                                 nanosleep(&ts, NULL);
@@ -509,7 +524,7 @@ static void *mw_main(void *arg)
                         w->stats.connected = 1;
                         pthread_mutex_unlock(&w->lock);
                         /* an activation may have happened while we were away */
-                        if (!stop && mw_check_active(w, 0, mw_now_ms()) == KINFER_ERR__DB)
+                        if (!stop && mw_check_active(w, mw_now_ms()) == KINFER_ERR__DB)
                                 goto lost;
                         if (mw_heartbeat(w, "running", NULL) != KINFER_OK &&
                             !kinfer_registry_connected(w->reg))
@@ -545,9 +560,14 @@ static void *mw_main(void *arg)
                 if (err == KINFER_OK) {
                         double t0 = mw_now_ms();
                         if (!strcmp(channel, KINFER_REGISTRY_CHANNEL) &&
-                            !strcmp(payload, w->deployment) &&
-                            mw_check_active(w, 1, t0) == KINFER_ERR__DB)
-                                goto lost;
+                            !strcmp(payload, w->deployment)) {
+                                kinfer_err_t cerr = mw_check_active(w, t0);
+                                pthread_mutex_lock(&w->lock);
+                                w->stats.notifications++;
+                                pthread_mutex_unlock(&w->lock);
+                                if (cerr == KINFER_ERR__DB)
+                                        goto lost;
+                        }
                         continue;
                 }
                 if (err != KINFER_ERR__DB)
@@ -574,6 +594,10 @@ static void *mw_main(void *arg)
                 kinfer_log(KINFER_LOG_WARN, "REGISTRY",
                            "stopping with %zu metrics windows unsent (PostgreSQL unreachable)",
                            unsent);
+        pthread_mutex_lock(&w->lock);
+        w->done = 1;
+        pthread_cond_signal(&w->done_cond);
+        pthread_mutex_unlock(&w->lock);
         return NULL;
 }
 
@@ -590,6 +614,8 @@ static void mw_free(kinfer_model_watch_t *w)
         free(w->ring);
         kinfer_registry_destroy(w->reg);
         kinfer_runtime_destroy(w->rt);
+        if (w->cond_inited)
+                pthread_cond_destroy(&w->done_cond);
         if (w->lock_inited)
                 pthread_mutex_destroy(&w->lock);
         free(w->conninfo);
@@ -616,6 +642,16 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
                 return NULL;
         }
         w->lock_inited = 1;
+        pthread_condattr_t ca;
+        if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+            pthread_cond_init(&w->done_cond, &ca)) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
+                              "cannot create a condition variable");
+                mw_free(w);
+                return NULL;
+        }
+        pthread_condattr_destroy(&ca);
+        w->cond_inited = 1;
         w->slot = slot;
         if (conf->conninfo && !(w->conninfo = strdup(conf->conninfo))) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
@@ -713,17 +749,44 @@ void kinfer_model_watch_stats(kinfer_model_watch_t *w, kinfer_model_watch_stats_
         pthread_mutex_unlock(&w->lock);
 }
 
-void kinfer_model_watch_destroy(kinfer_model_watch_t *w, int flush_ms)
+void kinfer_model_watch_destroy(kinfer_model_watch_t *w, int budget_ms)
 {
         if (!w)
                 return;
+        if (budget_ms < 0)
+                budget_ms = 0;
+        double deadline = mw_now_ms() + budget_ms;
         if (w->started) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_sec += budget_ms / 1000;
+                ts.tv_nsec += (long)(budget_ms % 1000) * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
                 pthread_mutex_lock(&w->lock);
                 w->stop = 1;
-                w->flush_ms = flush_ms;
+                w->stop_deadline_ms = deadline;
+                while (!w->done)
+                        if (pthread_cond_timedwait(&w->done_cond, &w->lock, &ts) != 0)
+                                break; /* the deadline passed */
+                int done = w->done;
                 pthread_mutex_unlock(&w->lock);
+                if (!done) {
+                        /* a call waits on PostgreSQL (frozen, partitioned): make it and every
+                         * later one give up at once; the thread then returns promptly */
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                                   "PostgreSQL did not answer within the shutdown budget "
+                                   "(%d ms): giving up on it",
+                                   budget_ms);
+                        kinfer_registry_interrupt(w->reg);
+                }
                 pthread_join(w->thread, NULL);
         } else if (kinfer_registry_connected(w->reg)) {
+                /* no thread to wait for: bound our own calls the same way */
+                if (budget_ms == 0)
+                        kinfer_registry_interrupt(w->reg);
                 mw_flush_metrics(w);
                 mw_heartbeat(w, "stopped", NULL);
         }

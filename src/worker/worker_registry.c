@@ -68,11 +68,11 @@ kinfer_model_watch_t *kinfer_worker_registry_watch(kinfer_worker_registry_t *wr)
         return wr->watch;
 }
 
-void kinfer_worker_registry_detach(kinfer_worker_registry_t *wr, int flush_ms)
+void kinfer_worker_registry_detach(kinfer_worker_registry_t *wr, int budget_ms)
 {
         if (!wr)
                 return;
-        kinfer_model_watch_destroy(wr->watch, flush_ms);
+        kinfer_model_watch_destroy(wr->watch, budget_ms);
         kinfer_worker_set_metrics_cb(wr->worker, NULL, NULL);
         free(wr);
 }

@@ -4,6 +4,7 @@
 #
 #   eval "$(tests/pg/cluster.sh start DIR)"   # prints PGHOST/PGPORT/PGUSER/PGDATABASE exports
 #   tests/pg/cluster.sh stop DIR
+#   tests/pg/cluster.sh freeze|thaw DIR       # SIGSTOP / SIGCONT every server process
 #
 # initdb runs into DIR/data; as root, the cluster runs as the `postgres` user (the server
 # refuses to run as root). Trust authentication on loopback only.
@@ -46,5 +47,12 @@ restart-stopped)   # start again on the same port after a `stop` (outage tests)
 status)
   as_owner "$bindir/pg_ctl" -D "$dir/data" status
   ;;
-*) echo "usage: cluster.sh start|stop|restart-stopped|status DIR" >&2; exit 2 ;;
+freeze|thaw)   # SIGSTOP / SIGCONT the server and every backend (a hung database host whose
+               # kernel still accepts and ACKs TCP: the stuck-dependency tests)
+  pid=$(head -n 1 "$dir/data/postmaster.pid")
+  sig=STOP; [ "$cmd" = thaw ] && sig=CONT
+  # shellcheck disable=SC2046
+  kill -s "$sig" "$pid" $(ps -o pid= --ppid "$pid")
+  ;;
+*) echo "usage: cluster.sh start|stop|restart-stopped|status|freeze|thaw DIR" >&2; exit 2 ;;
 esac

@@ -19,6 +19,14 @@
 #include "kinfer/registry/registry.h"
 #include "kinfer/core/sha256.h"
 
+/* SQL registering, as NAME:1, a copy of the registered model FROM:FROM_VERSION with one byte
+ * of its weights flipped: META and labels intact (the registry takes it, its sha256 is
+ * recomputed), but the content checksum fails (the model loader refuses it). */
+#define PGT_REGISTER_CORRUPT(name, from, from_version)                                             \
+        "SELECT kinfer.register_model('" name "', set_byte(m.artifact, octet_length(m.artifact) - " \
+        "5, get_byte(m.artifact, octet_length(m.artifact) - 5) # 16), m.format, m.labels, m.meta) " \
+        "FROM kinfer.models m WHERE m.name = '" from "' AND m.version = " #from_version
+
 /* An admin connection (PG* environment): creates and drops the test databases and roles. */
 static kinfer_registry_t *pgt_admin;
 

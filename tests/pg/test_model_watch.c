@@ -137,11 +137,22 @@ static void test_swap_and_corrupt(void)
                  v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "w:2 running"), "workers row: %s", v);
 
-        /* bytes that match their sha256 but are no model: refused, the old model stays */
-        TEST_ASSERT(pgt_exec(reg,
-                             "SELECT kinfer.register_model('junk', '\\x4b494e46deadbeef'::bytea, "
-                             "'f32', '{a}', '{}')",
-                             NULL, 0) == 0,
+        /* a NOTIFY that changed nothing (anyone may send one): one look at the deployment,
+         * no fetch, no verification */
+        int64_t fetches0 = st.fetches, notes0 = st.notifications;
+        pgt_exec(reg, "NOTIFY kinfer_deployment, 'dep'", NULL, 0);
+        for (int i = 0; i < 500 && st.notifications == notes0; i++) {
+                sleep_ms(10);
+                kinfer_model_watch_stats(w, &st);
+        }
+        TEST_ASSERT(st.notifications == notes0 + 1 && st.fetches == fetches0,
+                    "forged NOTIFY: %lld notifications, %lld fetches (before %lld)",
+                    (long long)(st.notifications - notes0), (long long)st.fetches,
+                    (long long)fetches0);
+
+        /* bytes that the registry takes (META and labels intact, sha256 recomputed) but whose
+         * content checksum fails: refused by the watch, the old model stays */
+        TEST_ASSERT(pgt_exec(reg, PGT_REGISTER_CORRUPT("junk", "w", 1), NULL, 0) == 0,
                     "register junk");
         kinfer_registry_activate(reg, "dep", "junk", 1, "oops", s, sizeof(s), errstr,
                                  sizeof(errstr));
@@ -159,6 +170,21 @@ static void test_swap_and_corrupt(void)
                  "SELECT model_version || ' ' || coalesce(last_error, '-') FROM kinfer.workers", v,
                  sizeof(v));
         TEST_ASSERT(strstr(v, "2 model junk:1 refused") != NULL, "last_error recorded: %s", v);
+
+        /* forged NOTIFYs while the refused model is still active: no refetch, no re-verify */
+        kinfer_model_watch_stats(w, &st);
+        fetches0 = st.fetches;
+        notes0 = st.notifications;
+        pgt_exec(reg, "NOTIFY kinfer_deployment, 'dep'; NOTIFY kinfer_deployment, 'dep'", NULL, 0);
+        pgt_exec(reg, "NOTIFY kinfer_deployment, 'dep'", NULL, 0);
+        for (int i = 0; i < 500 && st.notifications < notes0 + 2; i++) {
+                sleep_ms(10);
+                kinfer_model_watch_stats(w, &st);
+        }
+        TEST_ASSERT(st.notifications >= notes0 + 2 && st.fetches == fetches0 &&
+                        st.load_failures == 1,
+                    "forged NOTIFY refetched a refused model: %lld fetches, %lld failures",
+                    (long long)(st.fetches - fetches0), (long long)st.load_failures);
 
         /* and the next good activation goes through (the error is cleared) */
         kinfer_registry_activate(reg, "dep", "w", 1, "back", s, sizeof(s), errstr, sizeof(errstr));
@@ -381,11 +407,90 @@ out:
                 TEST_SAY("could not remove %s", dir);
 }
 
+/* ---- a frozen server -------------------------------------------------------------------------- */
+
+/* PostgreSQL stopped with SIGSTOP (its kernel still ACKs TCP, so nothing on the socket says it
+ * is gone) while the watch has metrics to write: queuing them never blocks, the worker keeps
+ * its model, and destroy returns within its budget (it used to join a thread blocked in a
+ * query for as long as the server stayed frozen). */
+static void test_frozen(void)
+{
+        char dir[] = "/tmp/kinfer-frozen-XXXXXX", env[1024], conninfo[256], s[256];
+        int n, frozen = 0;
+        TEST_ASSERT(mkdtemp(dir), "mkdtemp");
+        if (cluster("start", dir, env, sizeof(env))) {
+                TEST_ASSERT(0, "cannot start a private cluster in %s", dir);
+                return;
+        }
+        const char *port = strstr(env, "PGPORT=");
+        kinfer_registry_t *reg = NULL;
+        kinfer_model_watch_t *w = NULL;
+        TEST_ASSERT(port, "no port in: %s", env);
+        if (!port)
+                goto out;
+        snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+                 atoi(port + 7));
+        reg = kinfer_registry_new(conninfo, errstr, sizeof(errstr));
+        TEST_ASSERT(reg, "connect: %s", errstr);
+        if (!reg)
+                goto out;
+        TEST_ASSERT(kinfer_migrate_run(reg, pgt_migrations_dir(), &n, errstr, sizeof(errstr)) ==
+                        KINFER_OK,
+                    "migrate: %s", errstr);
+        TEST_ASSERT(pgt_push_versions(reg, "f", 1, 700, errstr, sizeof(errstr)) == 0, "push: %s",
+                    errstr);
+        kinfer_registry_activate(reg, "dep", "f", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
+        kinfer_model_watch_conf_t conf = {.conninfo = conninfo, .deployment = "dep",
+                                          .heartbeat_ms = 100};
+        reset_worker(1);
+        w = kinfer_model_watch_new(&conf, slot, errstr, sizeof(errstr));
+        TEST_ASSERT(w, "watch: %s", errstr);
+        if (!w)
+                goto out;
+        apply_initial(1);
+        TEST_ASSERT(kinfer_model_watch_start(w, errstr, sizeof(errstr)) == KINFER_OK, "start: %s",
+                    errstr);
+
+        TEST_ASSERT(cluster("freeze", dir, NULL, 0) == 0, "freeze");
+        frozen = 1;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int i = 0; i < 3; i++)
+                window(w, i);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        TEST_ASSERT(ms < 1000, "queuing metrics blocked for %.1f ms on a frozen server", ms);
+        TEST_ASSERT(!apply_post() && current_version() == 1, "the model must stay (v%d)",
+                    current_version());
+        /* heartbeats every 100 ms: the thread is now waiting on the frozen server */
+        sleep_ms(300);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        kinfer_model_watch_destroy(w, 1000);
+        w = NULL;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        TEST_SAY("destroy with a 1000 ms budget on a frozen server: %.0f ms", ms);
+        /* the guarantee is the budget; the slack only absorbs a loaded machine */
+        TEST_ASSERT(ms < 1000 + 4000, "destroy took %.0f ms with a 1000 ms budget", ms);
+out:
+        if (frozen)
+                TEST_ASSERT(cluster("thaw", dir, NULL, 0) == 0, "thaw");
+        kinfer_model_watch_destroy(w, 0);
+        kinfer_registry_destroy(reg);
+        reset_worker(0);
+        cluster("stop", dir, NULL, 0);
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+                TEST_SAY("could not remove %s", dir);
+}
+
 int main(void)
 {
         TEST_RUN(test_swap_and_corrupt);
         TEST_RUN(test_prefetch_previous);
         TEST_RUN(test_outage);
+        TEST_RUN(test_frozen);
         kinfer_registry_destroy(pgt_admin);
         return TEST_DONE();
 }

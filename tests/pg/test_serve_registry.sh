@@ -87,7 +87,9 @@ check "deployment ls: sections:1 active, one live worker serving it" \
   [ -n "$(grep -E '^sections +sections:1 +sections:2 +1  sections:1 ' <<<"$out")" ]
 
 # ---- 2. a corrupt artifact is refused, serving goes on ----
-sql "SELECT kinfer.register_model('junk', '\\x4b494e46deadbeef'::bytea, 'f32', '{a}', '{}')" >/dev/null
+# (META and labels intact, so the registry takes it; one flipped byte of the weights, so the
+# content checksum fails and the worker refuses it)
+sql "SELECT kinfer.register_model('junk', set_byte(m.artifact, octet_length(m.artifact) - 5, get_byte(m.artifact, octet_length(m.artifact) - 5) # 16), m.format, m.labels, m.meta) FROM kinfer.models m WHERE m.name = 'sections' AND m.version = 1" >/dev/null
 "$K" activate sections junk 1 --reason "corrupt" >/dev/null || fail "activate junk"
 N2=2000
 "$K" produce -b "$B" -t in --tsv --id-prefix b -n $N2 -q "$T/lines.tsv" || fail "produce phase 2"

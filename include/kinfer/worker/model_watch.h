@@ -20,7 +20,7 @@
  *   watch = kinfer_model_watch_new(&conf, kinfer_worker_model_slot(worker), errstr, ...);
  *   kinfer_model_watch_start(watch, errstr, sizeof(errstr));
  *   ... kinfer_model_watch_metrics(watch, window) from the metrics callback ...
- *   kinfer_model_watch_destroy(watch, flush_ms);
+ *   kinfer_model_watch_destroy(watch, budget_ms);  // bounded: the rest of the shutdown deadline
  */
 #ifndef KINFER_MODEL_WATCH_H
 #define KINFER_MODEL_WATCH_H
@@ -78,6 +78,8 @@ typedef struct kinfer_model_watch_stats_s {
         int64_t prefetched;       /* previous models loaded at start for a quick rollback */
         int64_t load_failures;    /* new active models refused (corrupt, sha mismatch, ...) */
         int64_t reconnects;       /* successful reconnects */
+        int64_t notifications;    /* notifications for this deployment received */
+        int64_t fetches;          /* artifacts fetched from the registry (and verified) */
         int64_t metrics_written;  /* windows written */
         int64_t metrics_dropped;  /* windows dropped because the ring was full */
         int64_t metrics_buffered; /* windows waiting in the ring */
@@ -90,8 +92,14 @@ typedef struct kinfer_model_watch_stats_s {
 /** A snapshot of the counters. @locality any thread. */
 void kinfer_model_watch_stats(kinfer_model_watch_t *watch, kinfer_model_watch_stats_t *stats);
 
-/** Stop the thread (flushing buffered metrics for up to @p flush_ms), mark the worker
- * stopped, disconnect and free. NULL is a no-op. */
-void kinfer_model_watch_destroy(kinfer_model_watch_t *watch, int flush_ms);
+/**
+ * @brief Stop the thread, flushing buffered metrics and marking the worker stopped, and free.
+ * Returns within @p budget_ms (plus a few ms), whatever PostgreSQL does: when the thread has
+ * not finished by then (a frozen or partitioned server), its connection is interrupted
+ * (kinfer_registry_interrupt) and what is left unsent is dropped with a warning. The caller
+ * passes what remains of its shutdown deadline (shutdown.timeout.ms minus the Kafka drain).
+ * NULL is a no-op.
+ */
+void kinfer_model_watch_destroy(kinfer_model_watch_t *watch, int budget_ms);
 
 #endif

@@ -29,8 +29,9 @@ kinfer_worker_registry_t *kinfer_worker_registry_attach(kinfer_worker_t *worker,
 /** The registry thread (for its stats). Borrowed. */
 kinfer_model_watch_t *kinfer_worker_registry_watch(kinfer_worker_registry_t *wr);
 
-/** Stop the registry thread (flushing buffered metrics for up to @p flush_ms) and free.
- * Call after kinfer_worker_run() returned and before kinfer_worker_destroy(). NULL: no-op. */
-void kinfer_worker_registry_detach(kinfer_worker_registry_t *wr, int flush_ms);
+/** Stop the registry thread (flushing buffered metrics) and free, within @p budget_ms
+ * whatever PostgreSQL does (see kinfer_model_watch_destroy). Call after kinfer_worker_run()
+ * returned and before kinfer_worker_destroy(). NULL: no-op. */
+void kinfer_worker_registry_detach(kinfer_worker_registry_t *wr, int budget_ms);
 
 #endif
