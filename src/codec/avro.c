@@ -229,12 +229,26 @@ static int rd_skip(struct rd *r, int64_t n)
         return 0;
 }
 
-static int walk(const struct aprog *pg, int node, struct rd *r, int depth)
+/* The bounds of one record's walk (input.max.items, input.max.depth): a record over one is
+ * refused with KINFER_ERR__LIMIT and dead-lettered as "over_limit", whatever its size (a
+ * zero-size item, null or an empty record, takes no byte, so bytes alone bound nothing). */
+struct wlim {
+        int64_t items, max_items; /* array items + map entries so far, in the whole record */
+        int max_depth;
+        const char *why;          /* set when a limit (not malformed input) stopped the walk */
+};
+
+#define WALK_BAD -1   /* malformed */
+#define WALK_LIMIT -2 /* over a limit (lim->why says which) */
+
+static int walk(const struct aprog *pg, int node, struct rd *r, int depth, struct wlim *lim)
 {
         const struct anode *nd = &pg->nodes[node];
         int64_t v;
-        if (depth > 64)
-                return -1;
+        if (depth > lim->max_depth) {
+                lim->why = "nested deeper than input.max.depth";
+                return WALK_LIMIT;
+        }
         switch (nd->type) {
         case N_NULL: return 0;
         case N_BOOL: return rd_skip(r, 1);
@@ -247,14 +261,16 @@ static int walk(const struct aprog *pg, int node, struct rd *r, int depth)
         case N_FIXED: return rd_skip(r, nd->size);
         case N_ENUM: return rd_long(r, &v) || v < 0 || v >= nd->n ? -1 : 0;
         case N_RECORD:
-                for (int i = 0; i < nd->n; i++)
-                        if (walk(pg, nd->kids[i], r, depth + 1))
-                                return -1;
+                for (int i = 0; i < nd->n; i++) {
+                        int rc = walk(pg, nd->kids[i], r, depth + 1, lim);
+                        if (rc)
+                                return rc;
+                }
                 return 0;
         case N_UNION:
                 if (rd_long(r, &v) || v < 0 || v >= nd->n)
                         return -1;
-                return walk(pg, nd->kids[v], r, depth + 1);
+                return walk(pg, nd->kids[v], r, depth + 1, lim);
         case N_ARRAY:
         case N_MAP:
                 for (;;) {
@@ -269,14 +285,25 @@ static int walk(const struct aprog *pg, int node, struct rd *r, int depth)
                                         return -1;
                                 count = -count;
                         }
-                        /* every item but a zero-size one takes a byte: bound the loop */
-                        if (count > (r->end - r->p) + 1024)
+                        /* the count is checked before the loop runs: a block announcing
+                         * billions of items costs nothing. Items that take at least a byte
+                         * (all but null, records and fixed, which may take none) cannot
+                         * outnumber the bytes left: more is a truncated value */
+                        int it = pg->nodes[nd->kids[0]].type;
+                        if ((nd->type == N_MAP || (it != N_NULL && it != N_RECORD && it != N_FIXED)) &&
+                            count > r->end - r->p)
                                 return -1;
+                        if (count > lim->max_items - lim->items) {
+                                lim->why = "more array items and map entries than input.max.items";
+                                return WALK_LIMIT;
+                        }
+                        lim->items += count;
                         for (int64_t i = 0; i < count; i++) {
                                 if (nd->type == N_MAP && (rd_long(r, &v) || rd_skip(r, v)))
                                         return -1;
-                                if (walk(pg, nd->kids[0], r, depth + 1))
-                                        return -1;
+                                int rc = walk(pg, nd->kids[0], r, depth + 1, lim);
+                                if (rc)
+                                        return rc;
                         }
                 }
         }
@@ -387,13 +414,14 @@ struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, 
 
 /* ---- decoding ------------------------------------------------------------------------------- */
 
-static kinfer_err_t decode_avro(const struct aprog *pg, const uint8_t *p, size_t len,
-                                kinfer_arena_t *arena, kinfer_request_t *req, char *errstr,
-                                size_t errstr_size)
+static kinfer_err_t decode_avro(const kinfer_codec_t *codec, const struct aprog *pg,
+                                const uint8_t *p, size_t len, kinfer_arena_t *arena,
+                                kinfer_request_t *req, char *errstr, size_t errstr_size)
 {
         struct rd r = {p, p + len};
+        struct wlim lim = {.max_items = codec->cc.max_items, .max_depth = codec->cc.max_depth};
         const struct anode *root = &pg->nodes[0];
-        int have_text = 0, arena_full = 0;
+        int have_text = 0, arena_full = 0, rc;
         req->id = NULL;
         req->id_len = 0;
         for (int i = 0; i < root->n; i++) {
@@ -417,7 +445,13 @@ static kinfer_err_t decode_avro(const struct aprog *pg, const uint8_t *p, size_t
                                                      avro_schema_record_field_name(pg->schema, i),
                                                      (size_t)(at - p));
                         }
-                } else if (walk(pg, root->kids[i], &r, 1)) {
+                } else if ((rc = walk(pg, root->kids[i], &r, 1, &lim))) {
+                        if (rc == WALK_LIMIT)
+                                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__LIMIT,
+                                                     "field \"%s\": %s (input.max.items=%" PRId64
+                                                     ", input.max.depth=%d)",
+                                                     avro_schema_record_field_name(pg->schema, i),
+                                                     lim.why, lim.max_items, lim.max_depth);
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
                                              "field \"%s\" at byte %zu: malformed (truncated or bad "
                                              "length/branch)",
@@ -437,7 +471,7 @@ kinfer_err_t kinfer_codec_avro_decode(kinfer_codec_t *codec, const uint8_t *p, s
                                       kinfer_arena_t *arena, kinfer_request_t *req, char *errstr,
                                       size_t errstr_size)
 {
-        return decode_avro(codec->plain, p, len, arena, req, errstr, errstr_size);
+        return decode_avro(codec, codec->plain, p, len, arena, req, errstr, errstr_size);
 }
 
 kinfer_err_t kinfer_codec_avro_decode_confluent(kinfer_codec_t *codec, const uint8_t *p,
@@ -455,7 +489,7 @@ kinfer_err_t kinfer_codec_avro_decode_confluent(kinfer_codec_t *codec, const uin
         struct aprog *pg = kinfer_codec_avro_schema_by_id(codec, id, errstr, errstr_size);
         if (!pg)
                 return KINFER_ERR__BAD_FORMAT;
-        return decode_avro(pg, p + 5, len - 5, arena, req, errstr, errstr_size);
+        return decode_avro(codec, pg, p + 5, len - 5, arena, req, errstr, errstr_size);
 }
 
 /* ---- the hand-written writer ---------------------------------------------------------------- */

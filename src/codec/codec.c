@@ -19,6 +19,7 @@ const char *kinfer_dlq_reason_str(kinfer_dlq_reason_t reason)
         case KINFER_DLQ_UNDECODABLE: return "undecodable";
         case KINFER_DLQ_EMPTY: return "empty";
         case KINFER_DLQ_OVERSIZED: return "oversized";
+        case KINFER_DLQ_OVER_LIMIT: return "over_limit";
         }
         return "undecodable";
 }
@@ -53,6 +54,12 @@ kinfer_codec_t *kinfer_codec_new(const kinfer_codec_conf_t *cc, char *errstr, si
                 return NULL;
         }
         codec->cc = *cc;
+        if (codec->cc.max_items <= 0)
+                codec->cc.max_items = KINFER_CODEC_MAX_ITEMS_DEFAULT;
+        if (codec->cc.max_depth <= 0)
+                codec->cc.max_depth = KINFER_CODEC_MAX_DEPTH_DEFAULT;
+        if (codec->cc.max_depth > KINFER_CODEC_MAX_DEPTH_LIMIT) /* the walkers recurse */
+                codec->cc.max_depth = KINFER_CODEC_MAX_DEPTH_LIMIT;
         codec->schemas_dir = strdup(cc->schemas_dir ? cc->schemas_dir : "");
         codec->schema_path = strdup(cc->schema_path ? cc->schema_path : "");
         codec->id_field = strdup(cc->id_field && *cc->id_field ? cc->id_field : "id");

@@ -13,21 +13,71 @@
 
 /* ---- decoding ------------------------------------------------------------------------------- */
 
+/* The record's bounds (input.max.items, input.max.depth), checked over the parsed tree. jansson
+ * parses in time and memory linear in the value's bytes (already capped by input.max.bytes) and
+ * refuses nesting past JSON_PARSER_MAX_DEPTH (2048) by itself; these keep JSON records within
+ * the same bounds as Avro ones. @returns NULL, or which bound @p v is over. */
+static const char *json_over(json_t *v, int depth, int64_t *items, const kinfer_codec_conf_t *cc)
+{
+        if (depth > cc->max_depth)
+                return "nested deeper than input.max.depth";
+        if (json_is_array(v)) {
+                size_t n = json_array_size(v);
+                if ((int64_t)n > cc->max_items - *items)
+                        return "more array items and object members than input.max.items";
+                *items += (int64_t)n;
+                for (size_t i = 0; i < n; i++) {
+                        const char *why = json_over(json_array_get(v, i), depth + 1, items, cc);
+                        if (why)
+                                return why;
+                }
+        } else if (json_is_object(v)) {
+                size_t n = json_object_size(v);
+                if ((int64_t)n > cc->max_items - *items)
+                        return "more array items and object members than input.max.items";
+                *items += (int64_t)n;
+                const char *key;
+                json_t *m;
+                json_object_foreach(v, key, m) {
+                        const char *why = json_over(m, depth + 1, items, cc);
+                        if (why)
+                                return why;
+                }
+        }
+        return NULL;
+}
+
 kinfer_err_t kinfer_codec_json_decode(kinfer_codec_t *codec, const char *p, size_t len,
                                       kinfer_arena_t *arena, kinfer_request_t *req, char *errstr,
                                       size_t errstr_size)
 {
         json_error_t jerr;
-        json_t *root = json_loadb(p, len, 0, &jerr);
-        if (!root)
+        /* duplicate names refused: a second "text" would be read by one reader and not another */
+        json_t *root = json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+                if (json_error_code(&jerr) == json_error_stack_overflow)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__LIMIT,
+                                             "JSON nested deeper than %d (input.max.depth=%d)",
+                                             JSON_PARSER_MAX_DEPTH, codec->cc.max_depth);
                 /* jansson's text quotes the input: keep payload out of logs and headers */
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
-                                     "invalid JSON at line %d column %d (byte %d)", jerr.line,
-                                     jerr.column, jerr.position);
+                                     "invalid JSON at line %d column %d (byte %d)%s", jerr.line,
+                                     jerr.column, jerr.position,
+                                     json_error_code(&jerr) == json_error_duplicate_key
+                                         ? ": duplicate object member name" : "");
+        }
         kinfer_err_t err = KINFER_OK;
         if (!json_is_object(root)) {
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
                                     "the JSON value is not an object");
+                goto done;
+        }
+        int64_t items = 0;
+        const char *why = json_over(root, 0, &items, &codec->cc);
+        if (why) {
+                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__LIMIT,
+                                    "%s (input.max.items=%" PRId64 ", input.max.depth=%d)", why,
+                                    codec->cc.max_items, codec->cc.max_depth);
                 goto done;
         }
         json_t *text = json_object_get(root, codec->text_field);

@@ -55,6 +55,15 @@ static const struct conf_prop props[] = {
      "Field holding the text to classify (avro, json). A record without it goes to the DLQ."},
     {"input.max.bytes", CT_INT, 1, 64 << 20, "1048576", NULL,
      "Largest record value accepted; larger records go to the DLQ with reason `oversized`."},
+    {"input.max.items", CT_INT, 1, 10000000, "100000", NULL,
+     "Most array items and map entries (JSON: array items and object members) in one input "
+     "record, summed over the whole record at every depth. A record with more goes to the DLQ "
+     "with reason `over_limit`. Bytes do not bound this: an Avro array of null or of an empty "
+     "record announces any number of items in a few bytes."},
+    {"input.max.depth", CT_INT, 1, 64, "32", NULL,
+     "Deepest nesting of records, arrays, maps and unions (JSON: arrays and objects) below the "
+     "top-level record of an input record. A deeper record goes to the DLQ with reason "
+     "`over_limit`."},
     /* -- output -- */
     {"output.topic", CT_STR, 0, 0, NULL, NULL, "Result topic. Required."},
     {"output.format", CT_ENUM, 0, 0, "avro", "avro|avro-confluent|json",

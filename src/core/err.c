@@ -19,6 +19,7 @@ const char *kinfer_err2str(kinfer_err_t err)
         case KINFER_ERR__NOENT: return "Local: No such object";
         case KINFER_ERR__STATE: return "Local: Invalid state";
         case KINFER_ERR__CRYPTO: return "Local: Crypto library error";
+        case KINFER_ERR__LIMIT: return "Local: Over a configured limit";
         default: return "Local: Unknown error";
         }
 }

@@ -411,7 +411,9 @@ static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg, int64_t now_mono)
         if (err) {
                 if (err == KINFER_ERR__NOMEM)
                         snprintf(detail, sizeof(detail), "decoded record larger than the batch arena");
-                dead_letter(w, msg, token, KINFER_DLQ_UNDECODABLE, detail);
+                dead_letter(w, msg, token,
+                            err == KINFER_ERR__LIMIT ? KINFER_DLQ_OVER_LIMIT : KINFER_DLQ_UNDECODABLE,
+                            detail);
                 return;
         }
         if (req.text_len == 0) {
@@ -484,6 +486,8 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
             .out_format = (kinfer_output_format_t)kinfer_output_format_parse(kinfer_conf_get(conf, "output.format")),
             .out_schema_id = (int32_t)kinfer_conf_get_int(conf, "output.schema.id"),
             .dlq_schema_id = (int32_t)kinfer_conf_get_int(conf, "output.dlq.schema.id"),
+            .max_items = kinfer_conf_get_int(conf, "input.max.items"),
+            .max_depth = (int32_t)kinfer_conf_get_int(conf, "input.max.depth"),
         };
         size_t arena = (size_t)w->max_value_bytes * 2 + 65536;
         if (!(w->codec = kinfer_codec_new(&cc, errstr, errstr_size)) ||

@@ -56,6 +56,8 @@ static void setup(void)
               "{\"name\":\"d\",\"type\":\"double\"},{\"name\":\"text\",\"type\":\"string\"}]}",
               fp);
         fclose(fp);
+        snprintf(dst, sizeof(dst), "%s/5.avsc", schemas_dir);
+        copy_file("tests/data/hostile_record.avsc", dst);
         snprintf(dst, sizeof(dst), "%s/4.avsc", schemas_dir);
         fp = fopen(dst, "w");
         fputs("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"body\",\"type\":\"string\"}]}", fp);
@@ -263,6 +265,144 @@ static kinfer_result_t sample_result(void)
         return res;
 }
 
+/* ---- bounded decoding: items and depth (input.max.items, input.max.depth) ----------------- */
+
+static void zz(kinfer_buf_t *b, int64_t v)
+{
+        uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        while (u >= 0x80) {
+                kinfer_buf_putc(b, (char)(u | 0x80));
+                u >>= 7;
+        }
+        kinfer_buf_putc(b, (char)u);
+}
+
+/* A Hostile record (tests/data/hostile_record.avsc) in Confluent framing with schema id 5:
+ * @p blocks blocks of @p per_block nulls, a chain of @p chain Nodes, text "ok". */
+static void hostile(kinfer_buf_t *b, int64_t blocks, int64_t per_block, int chain)
+{
+        b->len = 0;
+        kinfer_buf_putc(b, 0);
+        kinfer_buf_putc(b, 0);
+        kinfer_buf_putc(b, 0);
+        kinfer_buf_putc(b, 0);
+        kinfer_buf_putc(b, 5);
+        zz(b, 0); /* id: null */
+        for (int64_t i = 0; i < blocks; i++)
+                zz(b, per_block); /* nulls: a block of per_block items, zero bytes each */
+        zz(b, 0);
+        zz(b, 0); /* empties: none */
+        for (int i = 0; i < chain; i++) {
+                zz(b, 1); /* tree / next: branch Node */
+                zz(b, 0); /* kids: none */
+        }
+        zz(b, 0); /* null: the chain ends */
+        zz(b, 0); /* attrs: none */
+        zz(b, 1); /* text: branch string */
+        zz(b, 2);
+        kinfer_buf_puts(b, "ok");
+}
+
+static kinfer_codec_t *mk_lim(kinfer_input_format_t in, int64_t items, int32_t depth)
+{
+        char errstr[512];
+        kinfer_codec_conf_t cc = {.in_format = in, .schemas_dir = schemas_dir, .id_field = "id",
+                                  .text_field = "text", .max_items = items, .max_depth = depth};
+        kinfer_codec_t *codec = kinfer_codec_new(&cc, errstr, sizeof(errstr));
+        TEST_ASSERT(codec, "kinfer_codec_new: %s", errstr);
+        return codec;
+}
+
+static void test_avro_limits(void)
+{
+        kinfer_codec_t *codec = mk_lim(KINFER_IN_AVRO_CONFLUENT, 0, 0); /* the defaults */
+        kinfer_buf_t b = {0};
+        char errstr[256];
+        kinfer_request_t req;
+        /* within the defaults: decoded */
+        hostile(&b, 1, 100000, 0);
+        TEST_ASSERT(!dec(codec, b.data, b.len, &req, errstr) && req_is(&req, NULL, "ok"),
+                    "100000 nulls: %s", errstr);
+        hostile(&b, 0, 0, 15); /* depth 2 per Node: 30 levels */
+        TEST_ASSERT(!dec(codec, b.data, b.len, &req, errstr) && req_is(&req, NULL, "ok"),
+                    "15 nested Nodes: %s", errstr);
+        /* one more item: over */
+        hostile(&b, 1, 100001, 0);
+        TEST_ASSERT(dec(codec, b.data, b.len, &req, errstr) == KINFER_ERR__LIMIT &&
+                        strstr(errstr, "input.max.items") && strstr(errstr, "nulls"),
+                    "100001 nulls: %s", errstr);
+        /* a 17-byte record announcing 2^62 zero-size items: refused before the loop */
+        hostile(&b, 1, (int64_t)1 << 62, 0);
+        TEST_ASSERT(b.len < 32 && dec(codec, b.data, b.len, &req, errstr) == KINFER_ERR__LIMIT,
+                    "2^62 nulls: %s", errstr);
+        /* many blocks, each small: the total counts (this once took minutes: blocks of up to
+         * the bytes left + 1024 items each, a thousand times) */
+        hostile(&b, 5000, 1000, 0);
+        TEST_ASSERT(dec(codec, b.data, b.len, &req, errstr) == KINFER_ERR__LIMIT,
+                    "5000 blocks of 1000 nulls: %s", errstr);
+        /* recursion: a chain of 40 Nodes is 80 levels */
+        hostile(&b, 0, 0, 40);
+        TEST_ASSERT(dec(codec, b.data, b.len, &req, errstr) == KINFER_ERR__LIMIT &&
+                        strstr(errstr, "input.max.depth"), "40 nested Nodes: %s", errstr);
+        kinfer_codec_destroy(codec);
+        /* the keys move the bounds */
+        codec = mk_lim(KINFER_IN_AVRO_CONFLUENT, 10, 64);
+        hostile(&b, 1, 11, 0);
+        TEST_ASSERT(dec(codec, b.data, b.len, &req, errstr) == KINFER_ERR__LIMIT, "11 > 10: %s", errstr);
+        hostile(&b, 2, 5, 0);
+        TEST_ASSERT(!dec(codec, b.data, b.len, &req, errstr), "10 in two blocks: %s", errstr);
+        hostile(&b, 0, 0, 31);
+        TEST_ASSERT(!dec(codec, b.data, b.len, &req, errstr), "62 levels under depth 64: %s", errstr);
+        hostile(&b, 0, 0, 33);
+        TEST_ASSERT(dec(codec, b.data, b.len, &req, errstr) == KINFER_ERR__LIMIT, "66 levels: %s", errstr);
+        kinfer_codec_destroy(codec);
+        kinfer_buf_free(&b);
+        TEST_ASSERT(!strcmp(kinfer_dlq_reason_str(KINFER_DLQ_OVER_LIMIT), "over_limit"), "reason");
+}
+
+static void test_json_limits(void)
+{
+        kinfer_codec_t *codec = mk_lim(KINFER_IN_JSON, 0, 0);
+        kinfer_buf_t b = {0};
+        char errstr[256];
+        kinfer_request_t req;
+        /* 33 nested arrays beside the text: over input.max.depth=32; 32 are fine */
+        for (int d = 32; d <= 33; d++) {
+                b.len = 0;
+                kinfer_buf_puts(&b, "{\"text\":\"ok\",\"x\":");
+                for (int i = 0; i < d; i++)
+                        kinfer_buf_putc(&b, '[');
+                for (int i = 0; i < d; i++)
+                        kinfer_buf_putc(&b, ']');
+                kinfer_buf_putc(&b, '}');
+                kinfer_err_t err = dec(codec, b.data, b.len, &req, errstr);
+                TEST_ASSERT(d == 32 ? err == KINFER_OK : err == KINFER_ERR__LIMIT, "depth %d: %d %s", d, err, errstr);
+        }
+        /* past jansson's own parser depth (2048): over_limit too, not "invalid JSON" */
+        b.len = 0;
+        kinfer_buf_puts(&b, "{\"text\":\"ok\",\"x\":");
+        for (int i = 0; i < 5000; i++)
+                kinfer_buf_putc(&b, '[');
+        TEST_ASSERT(dec(codec, b.data, b.len, &req, errstr) == KINFER_ERR__LIMIT, "5000 deep: %s", errstr);
+        /* 100000 items in all (the top-level object's 2 members count), then one more */
+        for (int extra = 0; extra <= 1; extra++) {
+                b.len = 0;
+                kinfer_buf_puts(&b, "{\"text\":\"ok\",\"x\":[0");
+                for (int i = 1; i < 100000 - 2 + extra; i++)
+                        kinfer_buf_puts(&b, ",0");
+                kinfer_buf_puts(&b, "]}");
+                kinfer_err_t err = dec(codec, b.data, b.len, &req, errstr);
+                TEST_ASSERT(extra ? err == KINFER_ERR__LIMIT && strstr(errstr, "input.max.items") : err == KINFER_OK,
+                            "%d items: %d %s", 100000 + extra, err, errstr);
+        }
+        /* a second "text" member: refused, not read one way here and another downstream */
+        const char *dup = "{\"text\":\"a\",\"text\":\"b\"}";
+        TEST_ASSERT(dec(codec, dup, strlen(dup), &req, errstr) == KINFER_ERR__BAD_FORMAT &&
+                        strstr(errstr, "duplicate"), "duplicate: %s", errstr);
+        kinfer_codec_destroy(codec);
+        kinfer_buf_free(&b);
+}
+
 static void test_encode_result_avro(void)
 {
         kinfer_codec_t *codec = mk(KINFER_IN_TEXT, KINFER_OUT_AVRO_CONFLUENT, NULL);
@@ -426,6 +566,8 @@ int main(void)
         TEST_RUN(test_encode_result_avro);
         TEST_RUN(test_encode_dead_letter);
         TEST_RUN(test_encode_result_json);
+        TEST_RUN(test_avro_limits);
+        TEST_RUN(test_json_limits);
         teardown();
         return TEST_DONE();
 }

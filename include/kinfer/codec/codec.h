@@ -7,7 +7,10 @@
  * may add, remove or reorder other fields freely. Avro is decoded by a bounds-checked walker
  * over the writer schema that points into the message (no allocation per record); a length
  * that runs past the end of the value, a bad union branch or trailing bytes make the record
- * undecodable. Text must be valid UTF-8.
+ * undecodable. Text must be valid UTF-8. Work per record is bounded whatever its bytes say:
+ * array items and map entries (input.max.items) and nesting (input.max.depth) are capped
+ * (an Avro array of null announces any count in a few bytes); the value's size is capped by the
+ * caller (input.max.bytes) before decoding.
  *
  * Output: schemas/classification.avsc and schemas/dead_letter.avsc, as plain Avro binary
  * (KINFER_OUT_AVRO: a reader needs the .avsc), Confluent framing (KINFER_OUT_AVRO_CONFLUENT:
@@ -44,6 +47,8 @@ typedef enum {
         KINFER_DLQ_UNDECODABLE = 0, /* "undecodable" */
         KINFER_DLQ_EMPTY,           /* "empty": null/empty value, or empty text */
         KINFER_DLQ_OVERSIZED,       /* "oversized": value over input.max.bytes */
+        KINFER_DLQ_OVER_LIMIT,      /* "over_limit": more items or deeper nesting than
+                                       input.max.items / input.max.depth */
 } kinfer_dlq_reason_t;
 
 const char *kinfer_dlq_reason_str(kinfer_dlq_reason_t reason);
@@ -61,7 +66,17 @@ typedef struct kinfer_codec_conf_s {
         kinfer_output_format_t out_format;
         int32_t out_schema_id;      /* avro-confluent output: result schema id */
         int32_t dlq_schema_id;      /* avro-confluent output: dead-letter schema id */
+        /* Bounds of one input record (avro, json); 0 = the default. A record over one is
+         * refused with KINFER_ERR__LIMIT (the worker dead-letters it as "over_limit"). */
+        int64_t max_items;          /* array items + map entries (json: + object members),
+                                     * summed over the whole record: input.max.items (100000) */
+        int32_t max_depth;          /* nesting below the top-level record or object, 1..64:
+                                     * input.max.depth (32) */
 } kinfer_codec_conf_t;
+
+#define KINFER_CODEC_MAX_ITEMS_DEFAULT 100000
+#define KINFER_CODEC_MAX_DEPTH_DEFAULT 32
+#define KINFER_CODEC_MAX_DEPTH_LIMIT 64
 
 /** A decoded request. Strings are views into the message value or into the arena. */
 typedef struct kinfer_request_s {

@@ -21,6 +21,7 @@ typedef enum {
         KINFER_ERR__NOENT,        /* no such object (model, version, deployment) */
         KINFER_ERR__STATE,        /* call not valid in the current state */
         KINFER_ERR__CRYPTO,       /* libcrypto reported an error (the digest) */
+        KINFER_ERR__LIMIT,        /* input over a configured limit (items, depth, size) */
         KINFER_ERR__END,
         KINFER_OK = 0,
 } kinfer_err_t;
