@@ -44,6 +44,26 @@ size_t kinfer_utf8_seq(const char *s, size_t len, int *valid)
         return i;
 }
 
+size_t kinfer_utf8_repair(const char *s, size_t len, char *out)
+{
+        size_t o = 0;
+        for (size_t i = 0; i < len;) {
+                int valid;
+                size_t n = kinfer_utf8_seq(s + i, len - i, &valid);
+                if (valid) {
+                        if (out)
+                                memcpy(out + o, s + i, n);
+                        o += n;
+                } else {
+                        if (out)
+                                memcpy(out + o, "\xef\xbf\xbd", 3);
+                        o += 3;
+                }
+                i += n;
+        }
+        return o;
+}
+
 int kinfer_utf8_valid(const char *s, size_t len)
 {
         size_t i = 0;
@@ -68,4 +88,27 @@ int kinfer_utf8_valid(const char *s, size_t len)
                         return 0;
         }
         return 1;
+}
+
+_Static_assert(KINFER_LABEL_MAX_BYTES == 256, "kinfer_label_check's message says 256");
+
+const char *kinfer_label_check(const char *s, size_t len)
+{
+        if (len == 0)
+                return "the label is empty";
+        if (len > KINFER_LABEL_MAX_BYTES)
+                return "the label is longer than 256 bytes";
+        const unsigned char *u = (const unsigned char *)s;
+        for (size_t i = 0; i < len;) {
+                int valid;
+                size_t n = kinfer_utf8_seq(s + i, len - i, &valid);
+                if (!valid)
+                        return "the label is not valid UTF-8";
+                if (u[i] < 0x20 || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] < 0xa0))
+                        return "the label holds a control character";
+                if (u[i] == 0xe2 && u[i + 1] == 0x80 && (u[i + 2] == 0xa8 || u[i + 2] == 0xa9))
+                        return "the label holds a line or paragraph separator";
+                i += n;
+        }
+        return NULL;
 }

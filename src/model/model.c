@@ -16,6 +16,7 @@
 #include "text/bucket_rank.h"
 #include "kinfer/core/json.h"
 #include "kinfer/core/sha256.h"
+#include "kinfer/core/utf8.h"
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -116,6 +117,45 @@ static int setup_dense(kinfer_dense_t *d, const kinfer_tensor_view_t *w,
                 if (b->dtype != KINFER_DTYPE_F32 || b->rows * b->cols != w->rows)
                         FAIL("%s bias has %u values, expected %u", what, b->rows * b->cols, w->rows);
                 d->b = (const float *)b->data;
+        }
+        return 0;
+}
+
+/* The first f32 of @p n at @p p (4-byte aligned, @p stride bytes apart) that is NaN or +-Inf,
+ * or -1. Bit test: no libm, vectorisable. */
+static int64_t first_nonfinite(const uint8_t *p, uint64_t n, size_t stride)
+{
+        for (uint64_t i = 0; i < n; i++) {
+                uint32_t bits;
+                memcpy(&bits, p + i * stride, 4);
+                if ((bits & 0x7f800000u) == 0x7f800000u)
+                        return (int64_t)i;
+        }
+        return -1;
+}
+
+/* Refuse a tensor holding a number that is not finite (NaN, +-Inf): f32 values, q8 row scales,
+ * CSR values. @p what names it in the message. */
+static int check_finite(const kinfer_tensor_view_t *t, const char *what, char *errstr,
+                        size_t errstr_size)
+{
+        if (!t)
+                return 0;
+        int64_t bad = -1;
+        if (t->dtype == KINFER_DTYPE_F32) {
+                bad = first_nonfinite(t->data, t->size / 4, 4);
+                if (bad >= 0 && t->cols)
+                        FAIL("%s: the value at row %lld, column %lld is not a finite number", what,
+                             (long long)(bad / t->cols), (long long)(bad % t->cols));
+        } else if (t->dtype == KINFER_DTYPE_Q8) {
+                bad = first_nonfinite(t->data, t->rows, kinfer_q8_stride(t->cols));
+                if (bad >= 0)
+                        FAIL("%s: the scale of row %lld is not a finite number", what, (long long)bad);
+        } else if (t->dtype == KINFER_DTYPE_CSR) {
+                uint32_t nnz = rd32(t->data);
+                bad = first_nonfinite(t->data + 4 + 4 * ((uint64_t)t->rows + 1) + 4 * (uint64_t)nnz, nnz, 4);
+                if (bad >= 0)
+                        FAIL("%s: sparse value %lld is not a finite number", what, (long long)bad);
         }
         return 0;
 }
@@ -270,6 +310,9 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                         const char *z = memchr(p, '\0', (size_t)(end - p));
                         if (!z)
                                 FAIL("labels: %d labels declared, only %d present", model->n_labels, i);
+                        const char *bad = kinfer_label_check(p, (size_t)(z - p));
+                        if (bad)
+                                FAIL("labels: label %d: %s", i, bad);
                         model->labels[i] = (char *)p;
                         p = z + 1;
                 }
@@ -351,6 +394,23 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
         } else if (width != model->n_labels) {
                 FAIL("no output layer, but the last width %d is not the %d labels", width,
                      model->n_labels);
+        }
+
+        /* every weight a finite number (a diverged training run wrote NaN weights once) */
+        if (check_finite(kinfer_model_tensor(model, KINFER_T_EMBED), "embedding table", errstr, errstr_size) ||
+            check_finite(kinfer_model_tensor(model, KINFER_T_IDF), "idf", errstr, errstr_size) ||
+            check_finite(kinfer_model_tensor(model, KINFER_T_BIAS), "bias", errstr, errstr_size) ||
+            check_finite(kinfer_model_tensor(model, KINFER_T_OUT_W), "output layer", errstr, errstr_size) ||
+            check_finite(kinfer_model_tensor(model, KINFER_T_OUT_B), "output layer bias", errstr, errstr_size))
+                return -1;
+        for (int i = 0; i < model->n_hidden; i++) {
+                char what[48];
+                snprintf(what, sizeof(what), "hidden layer %d", i);
+                if (check_finite(kinfer_model_tensor(model, KINFER_T_HIDDEN_W + 2 * i), what, errstr, errstr_size))
+                        return -1;
+                snprintf(what, sizeof(what), "hidden layer %d bias", i);
+                if (check_finite(kinfer_model_tensor(model, KINFER_T_HIDDEN_B + 2 * i), what, errstr, errstr_size))
+                        return -1;
         }
 
         model->temperature = 1.0f;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kinfer/core/sha256.h"
+#include "kinfer/core/utf8.h"
 #include "kinfer/train/train.h"
 
 void kinfer_dataset_destroy(kinfer_dataset_t *ds)
@@ -145,6 +146,12 @@ static kinfer_err_t parse(kinfer_dataset_t *ds, const char *path, size_t len, in
                                               errstr_size);
                 if (err)
                         return err;
+                const char *bad = label ? kinfer_label_check(label, strlen(label)) : NULL;
+                if (bad)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                             "%s:%d: %s (a label is 1..%d bytes of UTF-8 without "
+                                             "control characters)", path, line, bad,
+                                             KINFER_LABEL_MAX_BYTES);
                 int32_t i = ds->n++;
                 ds->texts[i] = text;
                 ds->lens[i] = (size_t)(eol - text);

@@ -3,6 +3,7 @@
 #ifndef KINFER_TEST_MODEL_UTIL_H
 #define KINFER_TEST_MODEL_UTIL_H
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,9 +16,22 @@ static float tm_rand(uint64_t *s)
         return (float)((*s >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
 }
 
+enum { TM_POISON_NONE, TM_POISON_EMBED_NAN, TM_POISON_BIAS_INF, TM_POISON_HIDDEN_NAN, TM_POISON_OUT_B_INF };
+
+/* tm_build() with label names of its own (@p label_names: NULL for the Greek letters) and one
+ * non-finite number planted in a tensor (@p poison, TM_POISON_*), for the loader's checks. */
+static uint8_t *tm_build_ex(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map,
+                            const char *const *label_names, int poison, size_t *lenp);
+
 /* A model over 1024 buckets with n_labels labels: linear (dim 0) or embedding dim D with an
  * optional hidden layer H; with_map keeps every other bucket. Returns malloc'd file bytes. */
-static uint8_t *tm_build(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map, size_t *lenp)
+static inline uint8_t *tm_build(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map, size_t *lenp)
+{
+        return tm_build_ex(seed, L, D, H, with_map, NULL, TM_POISON_NONE, lenp);
+}
+
+static uint8_t *tm_build_ex(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map,
+                            const char *const *label_names, int poison, size_t *lenp)
 {
         kinfer_model_builder_t *mb = kinfer_model_builder_new();
         kinfer_featurizer_conf_t fc;
@@ -29,7 +43,7 @@ static uint8_t *tm_build(uint64_t seed, int32_t L, int32_t D, int32_t H, int wit
         const char *names[16] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
                                  "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi"};
         size_t lsize;
-        uint8_t *labels = kinfer_labels_pack(names, L, &lsize);
+        uint8_t *labels = kinfer_labels_pack(label_names ? label_names : (const char *const *)names, L, &lsize);
         const char *meta = "{\"name\": \"tiny\", \"lineage\": {\"method\": \"train\", \"params\": {}, \"parents\": []}}";
         int32_t arch[8] = {dim, H ? 1 : 0, L, 0, 0, 0, 0, 0};
         kinfer_model_builder_add(mb, KINFER_T_META, KINFER_DTYPE_BYTES, 1, (uint32_t)strlen(meta), meta, strlen(meta));
@@ -49,16 +63,22 @@ static uint8_t *tm_build(uint64_t seed, int32_t L, int32_t D, int32_t H, int wit
         float *E = malloc(sizeof(float) * (size_t)n_rows * dim);
         for (size_t i = 0; i < (size_t)n_rows * dim; i++)
                 E[i] = tm_rand(&seed);
+        if (poison == TM_POISON_EMBED_NAN)
+                E[(size_t)3 * dim + 1] = NAN;
         kinfer_model_builder_add(mb, KINFER_T_EMBED, KINFER_DTYPE_F32, (uint32_t)n_rows, (uint32_t)dim, E, sizeof(float) * (size_t)n_rows * dim);
         float bias[64];
         for (int i = 0; i < dim; i++)
                 bias[i] = 0.1f * tm_rand(&seed);
+        if (poison == TM_POISON_BIAS_INF)
+                bias[dim - 1] = INFINITY;
         kinfer_model_builder_add(mb, KINFER_T_BIAS, KINFER_DTYPE_F32, 1, (uint32_t)dim, bias, sizeof(float) * (size_t)dim);
         int32_t width = dim;
         float *W = malloc(sizeof(float) * 64 * 64), b[64];
         if (H) {
                 for (int i = 0; i < H * dim; i++)
                         W[i] = tm_rand(&seed);
+                if (poison == TM_POISON_HIDDEN_NAN)
+                        W[dim + 2] = NAN;
                 for (int i = 0; i < H; i++)
                         b[i] = 0.1f * tm_rand(&seed);
                 kinfer_model_builder_add(mb, KINFER_T_HIDDEN_W, KINFER_DTYPE_F32, (uint32_t)H, (uint32_t)dim, W, sizeof(float) * (size_t)H * dim);
@@ -70,6 +90,8 @@ static uint8_t *tm_build(uint64_t seed, int32_t L, int32_t D, int32_t H, int wit
                         W[i] = tm_rand(&seed);
                 for (int i = 0; i < L; i++)
                         b[i] = 0.1f * tm_rand(&seed);
+                if (poison == TM_POISON_OUT_B_INF)
+                        b[0] = -INFINITY;
                 kinfer_model_builder_add(mb, KINFER_T_OUT_W, KINFER_DTYPE_F32, (uint32_t)L, (uint32_t)width, W, sizeof(float) * (size_t)L * width);
                 kinfer_model_builder_add(mb, KINFER_T_OUT_B, KINFER_DTYPE_F32, 1, (uint32_t)L, b, sizeof(float) * (size_t)L);
         }

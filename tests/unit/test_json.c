@@ -454,6 +454,37 @@ static void test_write(void)
         kinfer_json_free(doc);
 }
 
+/* Labels are names: kinfer_label_check (issue 16) */
+static void test_label_check(void)
+{
+        static const char *good[] = {"libs", "a\"b\\c", "caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac",
+                                     "two words", "\xc2\xa0nbsp", "\xf0\x9f\x98\x80"};
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+                TEST_ASSERT(!kinfer_label_check(good[i], strlen(good[i])), "\"%s\" refused: %s", good[i],
+                            kinfer_label_check(good[i], strlen(good[i])));
+        static const struct { const char *s; size_t len; const char *why; } bad[] = {
+            {"", 0, "empty"},
+            {"a\nb", 3, "control"},
+            {"a\tb", 3, "control"},
+            {"\x1b[31mred", 8, "control"},
+            {"a\x7f", 2, "control"},
+            {"a\xc2\x85", 3, "control"},            /* U+0085 NEL */
+            {"a\0b", 3, "control"},
+            {"\xe2\x80\xa8", 3, "separator"},        /* U+2028 */
+            {"\xff", 1, "UTF-8"},
+            {"\xc3", 1, "UTF-8"},
+            {"\xed\xa0\x80", 3, "UTF-8"},            /* a surrogate */
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *why = kinfer_label_check(bad[i].s, bad[i].len);
+                TEST_ASSERT(why && strstr(why, bad[i].why), "bad label %zu: %s", i, why ? why : "accepted");
+        }
+        char big[KINFER_LABEL_MAX_BYTES + 1];
+        memset(big, 'x', sizeof(big));
+        TEST_ASSERT(!kinfer_label_check(big, KINFER_LABEL_MAX_BYTES), "256 bytes refused");
+        TEST_ASSERT(kinfer_label_check(big, KINFER_LABEL_MAX_BYTES + 1), "257 bytes accepted");
+}
+
 int main(void)
 {
         TEST_RUN(test_buf);
@@ -463,5 +494,6 @@ int main(void)
         TEST_RUN(test_refuse);
         TEST_RUN(test_bounds);
         TEST_RUN(test_write);
+        TEST_RUN(test_label_check);
         return TEST_DONE();
 }

@@ -339,6 +339,56 @@ static void test_meta_json(void)
         free(bytes);
 }
 
+/* Non-finite weights and bad labels are refused at load, naming the tensor or the label's
+ * index (issue 16: a diverged training run's NaN model used to load and crash kinfer eval). */
+static void test_nonfinite_and_labels(void)
+{
+        static const struct { int poison, D, H; const char *want; } cases[] = {
+            {TM_POISON_EMBED_NAN, 0, 0, "embedding table: the value at row 3, column 1"},
+            {TM_POISON_EMBED_NAN, 8, 4, "embedding table: the value at row 3, column 1"},
+            {TM_POISON_BIAS_INF, 8, 0, "bias: the value at row 0, column 7"},
+            {TM_POISON_HIDDEN_NAN, 8, 4, "hidden layer 0: the value at row 1, column 2"},
+            {TM_POISON_OUT_B_INF, 8, 4, "output layer bias: the value at row 0, column 0"},
+        };
+        char errstr[256];
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                size_t len;
+                uint8_t *b = tm_build_ex(3, 4, cases[i].D, cases[i].H, 0, NULL, cases[i].poison, &len);
+                errstr[0] = '\0';
+                kinfer_model_t *m = kinfer_model_load_mem(b, len, errstr, sizeof(errstr));
+                TEST_ASSERT(!m && strstr(errstr, cases[i].want) && strstr(errstr, "not a finite number"),
+                            "case %zu: %s", i, m ? "loaded" : errstr);
+                kinfer_model_release(m);
+                free(b);
+        }
+        const char *bad[][4] = {
+            {"ok", "two\nlines", "c", "d"},
+            {"ok", "b", "tab\there", "d"},
+            {"ok", "b", "c", "\x1b[2Jclear"},
+            {"ok", "bad\xff", "c", "d"},
+            {"ok", "", "c", "d"},
+        };
+        const int bad_index[] = {1, 2, 3, 1, 1};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                size_t len;
+                uint8_t *b = tm_build_ex(3, 4, 0, 0, 0, bad[i], TM_POISON_NONE, &len);
+                errstr[0] = '\0';
+                kinfer_model_t *m = kinfer_model_load_mem(b, len, errstr, sizeof(errstr));
+                char want[32];
+                snprintf(want, sizeof(want), "label %d:", bad_index[i]);
+                TEST_ASSERT(!m && strstr(errstr, want), "bad label set %zu: %s", i, m ? "loaded" : errstr);
+                kinfer_model_release(m);
+                free(b);
+        }
+        const char *good[4] = {"a\"b\\c", "caf\xc3\xa9", "two words", "d"};
+        size_t len;
+        uint8_t *b = tm_build_ex(3, 4, 0, 0, 0, good, TM_POISON_NONE, &len);
+        kinfer_model_t *m = kinfer_model_load_mem(b, len, errstr, sizeof(errstr));
+        TEST_ASSERT(m && !strcmp(kinfer_model_label(m, 0), "a\"b\\c"), "good labels: %s", m ? "" : errstr);
+        kinfer_model_release(m);
+        free(b);
+}
+
 int main(void)
 {
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/kinfer-test-model.XXXXXX");
@@ -348,6 +398,7 @@ int main(void)
         TEST_RUN(test_corrupt);
         TEST_RUN(test_lineage_meta);
         TEST_RUN(test_meta_json);
+        TEST_RUN(test_nonfinite_and_labels);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
         if (system(cmd)) {

@@ -11,6 +11,7 @@
 
 #include "kinfer/runtime/runtime.h"
 #include "kinfer/core/sha256.h"
+#include "kinfer/core/utf8.h"
 #include "kinfer/train/train.h"
 #include "model/model_int.h"
 #include "test.h"
@@ -230,6 +231,16 @@ static void test_dataset_formats(void)
         expect_data_error("__label__a one\nnot fasttext\n", 0, ":2: expected __label__LABEL");
         expect_data_error("just text\n", 0, ":1: neither TSV");
         expect_data_error("\n\n", 0, "no records");
+        /* labels are names (issue 16): file and line named */
+        expect_data_error("libs\tok\nbad\x1b[31m\ttext\n", 0, ":2: the label holds a control character");
+        expect_data_error("libs\tok\nx\xff\ttext\n", 0, ":2: the label is not valid UTF-8");
+        expect_data_error("__label__ok a\n__label__a\x7f b\n", 0, ":2: the label holds a control character");
+        char longl[300];
+        memset(longl, 'x', 257);
+        snprintf(longl + 257, sizeof(longl) - 257, "\ttoo long\n");
+        expect_data_error(longl, 0, ":1: the label is longer than 256 bytes");
+        longl[256] = '\0';
+        TEST_ASSERT(!kinfer_label_check(longl, 256), "256 bytes is a label");
         char tpath[] = "/tmp/kinfer-data.XXXXXX";
         int fd = mkstemp(tpath);
         const char *ft = "__label__games a fun game\r\n\n__label__libs __label__x shared library\n";
