@@ -576,48 +576,103 @@ int kinfer_conf_is_secret(const char *name)
         return strstr(name, "password") || strstr(name, "secret");
 }
 
-/* Copy a conninfo with the value of password=... replaced (key=value form) and any
- * postgresql://user:pass@ URI password masked. */
-static void mask_conninfo(const char *in, char *out, size_t size)
+/* Conninfo keys whose values are secrets (libpq's key=value form and URI query parameters). */
+static int conninfo_secret_key(const char *k, size_t n)
+{
+        return (n == 8 && !strncmp(k, "password", 8)) || (n == 11 && !strncmp(k, "sslpassword", 11));
+}
+
+/* Append @p n bytes of @p s to out (bounded, always terminated). */
+static void mask_put(char *out, size_t size, size_t *o, const char *s, size_t n)
+{
+        while (n-- && *o + 1 < size)
+                out[(*o)++] = *s++;
+        out[*o < size ? *o : size - 1] = '\0';
+}
+
+void kinfer_conf_mask_conninfo(const char *in, char *out, size_t size)
 {
         size_t o = 0;
-        const char *p = in;
-        const char *uri = strstr(in, "://");
-        while (*p && o + 1 < size) {
-                if (!strncmp(p, "password", 8) && (p == in || isspace((unsigned char)p[-1]))) {
-                        const char *q = p + 8;
-                        while (isspace((unsigned char)*q))
-                                q++;
-                        if (*q == '=') {
-                                o += (size_t)snprintf(out + o, size - o, "password=******");
-                                q++;
-                                while (isspace((unsigned char)*q))
-                                        q++;
-                                if (*q == '\'') {
-                                        for (q++; *q && *q != '\''; q++)
-                                                if (*q == '\\' && q[1])
-                                                        q++;
-                                        if (*q)
-                                                q++;
-                                } else {
-                                        while (*q && !isspace((unsigned char)*q))
-                                                q++;
-                                }
-                                p = q;
-                                continue;
+        if (!size)
+                return;
+        out[0] = '\0';
+        if (!in)
+                return;
+        if (!strncmp(in, "postgresql://", 13) || !strncmp(in, "postgres://", 11)) {
+                /* URI: user:PASSWORD@ in the authority, ?password=/&sslpassword= in the query */
+                const char *auth = strstr(in, "://") + 3;
+                size_t alen = strcspn(auth, "/?#");
+                const char *at = NULL;
+                for (const char *q = auth; q < auth + alen; q++)
+                        if (*q == '@')
+                                at = q;
+                const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+                if (colon) {
+                        mask_put(out, size, &o, in, (size_t)(colon + 1 - in));
+                        mask_put(out, size, &o, "******", 6);
+                        in = at;
+                } else {
+                        mask_put(out, size, &o, in, (size_t)(auth + alen - in));
+                        in = auth + alen;
+                }
+                while (*in) {
+                        size_t n = strcspn(in, "?&#");
+                        mask_put(out, size, &o, in, n);
+                        in += n;
+                        if (!*in)
+                                break;
+                        mask_put(out, size, &o, in, 1); /* the separator */
+                        in++;
+                        size_t klen = strcspn(in, "=&#");
+                        if (in[klen] == '=' && conninfo_secret_key(in, klen)) {
+                                mask_put(out, size, &o, in, klen + 1);
+                                mask_put(out, size, &o, "******", 6);
+                                in += klen + 1;
+                                in += strcspn(in, "&#");
                         }
                 }
-                if (uri && p > uri + 2 && *p == ':' && strchr(p, '@') &&
-                    !memchr(uri + 3, '/', (size_t)(p - uri - 3)) && !memchr(uri + 3, '@', (size_t)(p - uri - 3))) {
-                        const char *at = strchr(p, '@');
-                        o += (size_t)snprintf(out + o, size - o, ":******");
-                        p = at;
-                        uri = NULL;
+                return;
+        }
+        /* key = value pairs separated by blanks; a value is 'quoted' (\' and \\ escapes) or
+         * runs to the next blank (backslash escapes too) */
+        const char *p = in;
+        while (*p) {
+                const char *ws = p;
+                while (isspace((unsigned char)*p))
+                        p++;
+                const char *key = p;
+                while (*p && *p != '=' && !isspace((unsigned char)*p))
+                        p++;
+                size_t klen = (size_t)(p - key);
+                while (isspace((unsigned char)*p))
+                        p++;
+                if (*p != '=') { /* not a pair: copy what was read and go on */
+                        mask_put(out, size, &o, ws, (size_t)(p - ws));
+                        if (*p)
+                                mask_put(out, size, &o, p++, 1);
                         continue;
                 }
-                out[o++] = *p++;
+                p++;
+                while (isspace((unsigned char)*p))
+                        p++;
+                const char *val = p;
+                if (*p == '\'') {
+                        for (p++; *p && *p != '\''; p++)
+                                if (*p == '\\' && p[1])
+                                        p++;
+                        if (*p)
+                                p++;
+                } else {
+                        for (; *p && !isspace((unsigned char)*p); p++)
+                                if (*p == '\\' && p[1])
+                                        p++;
+                }
+                mask_put(out, size, &o, ws, (size_t)(val - ws));
+                if (conninfo_secret_key(key, klen))
+                        mask_put(out, size, &o, "******", 6);
+                else
+                        mask_put(out, size, &o, val, (size_t)(p - val));
         }
-        out[o < size ? o : size - 1] = '\0';
 }
 
 static void dump_value(FILE *fp, const char *name, const char *value, const char *source)
@@ -626,7 +681,7 @@ static void dump_value(FILE *fp, const char *name, const char *value, const char
         if (kinfer_conf_is_secret(name) && *value)
                 value = "******";
         else if (!strcmp(name, "pg.conninfo")) {
-                mask_conninfo(value, masked, sizeof(masked));
+                kinfer_conf_mask_conninfo(value, masked, sizeof(masked));
                 value = masked;
         }
         if (source)

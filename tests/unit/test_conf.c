@@ -168,9 +168,70 @@ static void test_int_ranges(void)
         kinfer_conf_destroy(conf);
 }
 
+/* Every form of a PostgreSQL secret is masked: URI passwords (both schemes, query parameters),
+ * password= and sslpassword= in key=value form, quoted (with escapes) or not; the rest stays. */
+static void test_mask_conninfo(void)
+{
+        static const char *cases[][2] = {
+            {"host=db password=s3cret user=k", "host=db password=****** user=k"},
+            {"host=db sslpassword=s3cret sslmode=verify-full",
+             "host=db sslpassword=****** sslmode=verify-full"},
+            {"password = 'a \\' b\\\\' host=db", "password = ****** host=db"},
+            {"sslpassword='s3 cret' password=x\\ y dbname=k",
+             "sslpassword=****** password=****** dbname=k"},
+            {"postgres://alice:s3cret@db:5432/kinfer", "postgres://alice:******@db:5432/kinfer"},
+            {"postgresql://alice:s3cret@db1,db2/kinfer?sslmode=require&sslpassword=s3cret",
+             "postgresql://alice:******@db1,db2/kinfer?sslmode=require&sslpassword=******"},
+            {"postgresql://db/kinfer?password=s3cret&user=alice",
+             "postgresql://db/kinfer?password=******&user=alice"},
+            {"postgresql://alice@db/kinfer", "postgresql://alice@db/kinfer"},
+            {"postgresql://a%40b:s3c%3Aret@db", "postgresql://a%40b:******@db"},
+            {"host=db dbname=kinfer", "host=db dbname=kinfer"},
+            {"service=kinfer", "service=kinfer"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char out[256];
+                kinfer_conf_mask_conninfo(cases[i][0], out, sizeof(out));
+                TEST_ASSERT(!strcmp(out, cases[i][1]) && !strstr(out, "s3c") && !strstr(out, " b"),
+                            "%s -> %s (want %s)", cases[i][0], out, cases[i][1]);
+        }
+        char tiny[8];
+        kinfer_conf_mask_conninfo("password=s3cret", tiny, sizeof(tiny));
+        TEST_ASSERT(strlen(tiny) == 7 && !strstr(tiny, "s3c"), "truncated: %s", tiny);
+
+        /* and in --dump-config, URI form and sslpassword */
+        char errstr[256];
+        kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
+        TEST_ASSERT(conf, "kinfer_conf_new: %s", errstr);
+        if (!conf)
+                return;
+        TEST_ASSERT(kinfer_conf_set(conf, "pg.conninfo",
+                                    "postgresql://alice:s3cret@db/kinfer?sslpassword=s3cret", "-X",
+                                    errstr, sizeof(errstr)) == KINFER_OK,
+                    "set: %s", errstr);
+        TEST_ASSERT(kinfer_conf_set(conf, "kafka.ssl.key.password", "s3cret", "-X", errstr,
+                                    sizeof(errstr)) == KINFER_OK &&
+                        kinfer_conf_set(conf, "kafka.producer.sasl.oauthbearer.config", "s3cret",
+                                        "-X", errstr, sizeof(errstr)) == KINFER_OK &&
+                        kinfer_conf_set(conf, "kafka.ssl.key.pem", "s3cret", "-X", errstr,
+                                        sizeof(errstr)) == KINFER_OK,
+                    "set kafka: %s", errstr);
+        char *dump = NULL;
+        size_t dlen = 0;
+        FILE *fp = open_memstream(&dump, &dlen);
+        kinfer_conf_dump(conf, fp);
+        fclose(fp);
+        TEST_ASSERT(dump && !strstr(dump, "s3cret") &&
+                        strstr(dump, "postgresql://alice:******@db/kinfer?sslpassword=******"),
+                    "dump: %s", dump ? dump : "(null)");
+        free(dump);
+        kinfer_conf_destroy(conf);
+}
+
 int main(void)
 {
         snprintf(path, sizeof(path), "/tmp/kinfer-test-conf.%d", (int)getpid());
+        TEST_RUN(test_mask_conninfo);
         TEST_RUN(test_defaults_and_precedence);
         TEST_RUN(test_errors);
         TEST_RUN(test_nul_and_utf8);

@@ -86,6 +86,14 @@ void kinfer_conf_dump_doc(FILE *fp);
 const char *kinfer_conf_env_name(const char *name, char *buf, size_t size);
 /** @returns 1 if @p name (a table or kafka.* key) holds a secret that dumps must mask. */
 int kinfer_conf_is_secret(const char *name);
+/**
+ * @brief Copy libpq conninfo @p in to @p out (truncated to @p size, always terminated) with
+ * every secret replaced by "******": the password of a postgres:// or postgresql:// URI's
+ * user:password@, its ?password= / &sslpassword= query parameters, and password= /
+ * sslpassword= of the key=value form (quoted values included). Use it wherever a conninfo
+ * is printed or logged.
+ */
+void kinfer_conf_mask_conninfo(const char *in, char *out, size_t size);
 /** @} */
 
 #endif
