@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "kinfer/core/log.h"
+#include "kinfer/core/utf8.h"
 
 /* ---- compiled writer schemas ------------------------------------------------------------- */
 
@@ -515,9 +516,26 @@ static inline kinfer_err_t w_bytes(kinfer_buf_t *b, const void *s, size_t n)
         return KINFER_OK;
 }
 
+/* An Avro string: always valid UTF-8, whatever the bytes (an id from a Kafka key, a header
+ * name, a detail quoting input): ill-formed parts become U+FFFD (kinfer_utf8_repair, the rule
+ * of core's JSON escaper). Bytes fields are written with w_bytes, as they are. */
+static kinfer_err_t w_strn(kinfer_buf_t *b, const char *s, size_t n)
+{
+        if (!s)
+                n = 0;
+        if (!n || kinfer_utf8_valid(s, n))
+                return w_bytes(b, s, n);
+        size_t m = kinfer_utf8_repair(s, n, NULL);
+        if (kinfer_buf_reserve(b, m + 10))
+                return KINFER_ERR__NOMEM;
+        w_long(b, (int64_t)m);
+        b->len += kinfer_utf8_repair(s, n, b->data + b->len);
+        return KINFER_OK;
+}
+
 static inline kinfer_err_t w_str(kinfer_buf_t *b, const char *s)
 {
-        return w_bytes(b, s ? s : "", s ? strlen(s) : 0);
+        return w_strn(b, s, s ? strlen(s) : 0);
 }
 
 static inline kinfer_err_t w_num(kinfer_buf_t *b, int64_t v)
@@ -556,7 +574,7 @@ kinfer_err_t kinfer_codec_avro_encode_result(kinfer_codec_t *codec, const kinfer
         kinfer_err_t err = KINFER_OK;
         if (codec->cc.out_format == KINFER_OUT_AVRO_CONFLUENT)
                 err |= kinfer_codec_avro_confluent_header(out, codec->cc.out_schema_id);
-        err |= w_bytes(out, res->id, res->id_len);
+        err |= w_strn(out, res->id, res->id_len);
         err |= w_str(out, res->label[0]);
         err |= w_float(out, res->score[0]);
         err |= w_num(out, k);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kinfer/codec/codec.h"
+#include "kinfer/core/utf8.h"
 #include "test.h"
 
 static char schemas_dir[256];
@@ -403,6 +404,133 @@ static void test_json_limits(void)
         kinfer_buf_free(&b);
 }
 
+/* ---- valid output: every string kinfer writes is valid UTF-8 -------------------------------- */
+
+/* Each ill-formed UTF-8 kind once: a stray continuation, FF, an overlong '/', a surrogate, a
+ * code point above U+10FFFF, a sequence cut short by the end; between valid characters. */
+static const char bad_utf8[] = "a\x80" "b\xff" "c\xc0\xaf" "d\xed\xa0\x80" "e\xf4\x90\x80\x80" "f\xc3\xa9\xf0\x9f";
+/* ... each maximal subpart replaced by one U+FFFD (as core's JSON escaper does) */
+static const char bad_utf8_fixed[] =
+    "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd" "d\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+    "e\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "f\xc3\xa9\xef\xbf\xbd";
+
+/* Visit every string in @p v (records, arrays, maps, unions): count them, count invalid ones. */
+static void avro_strings(avro_value_t *v, int *n, int *bad)
+{
+        size_t count, len;
+        const char *s;
+        avro_value_t c;
+        switch (avro_value_get_type(v)) {
+        case AVRO_STRING:
+                avro_value_get_string(v, &s, &len); /* len counts the NUL avro-c appends */
+                (*n)++;
+                *bad += len == 0 || !kinfer_utf8_valid(s, len - 1);
+                break;
+        case AVRO_RECORD:
+        case AVRO_ARRAY:
+        case AVRO_MAP:
+                avro_value_get_size(v, &count);
+                for (size_t i = 0; i < count; i++) {
+                        avro_value_get_by_index(v, i, &c, NULL);
+                        avro_strings(&c, n, bad);
+                }
+                break;
+        case AVRO_UNION:
+                avro_value_get_current_branch(v, &c);
+                avro_strings(&c, n, bad);
+                break;
+        default:
+                break;
+        }
+}
+
+/* Read @p data with avro-c's generic reader under @p schema_json; @returns the number of
+ * strings, and *bad the invalid ones; the id field (if any) into @p id. */
+static int read_back(const char *schema_json, const char *data, size_t len, int *bad, char *id,
+                     size_t id_size)
+{
+        avro_schema_t schema;
+        TEST_ASSERT(!avro_schema_from_json_length(schema_json, strlen(schema_json), &schema), "schema");
+        avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+        avro_value_t v, f;
+        avro_generic_value_new(iface, &v);
+        avro_reader_t rd = avro_reader_memory(data, (int64_t)len);
+        int n = 0;
+        *bad = 0;
+        TEST_ASSERT(!avro_value_read(rd, &v), "avro-c read: %s", avro_strerror());
+        avro_strings(&v, &n, bad);
+        if (id && !avro_value_get_by_name(&v, "id", &f, NULL)) {
+                const char *s;
+                size_t sl;
+                avro_value_get_string(&f, &s, &sl);
+                snprintf(id, id_size, "%s", s);
+        }
+        avro_reader_free(rd);
+        avro_value_decref(&v);
+        avro_value_iface_decref(iface);
+        avro_schema_decref(schema);
+        return n;
+}
+
+static void test_output_utf8(void)
+{
+        TEST_ASSERT(!kinfer_utf8_valid(bad_utf8, sizeof(bad_utf8) - 1) &&
+                        kinfer_utf8_valid(bad_utf8_fixed, sizeof(bad_utf8_fixed) - 1), "fixtures");
+        char fixed[256];
+        size_t m = kinfer_utf8_repair(bad_utf8, sizeof(bad_utf8) - 1, fixed);
+        TEST_ASSERT(m == sizeof(bad_utf8_fixed) - 1 && !memcmp(fixed, bad_utf8_fixed, m) &&
+                        kinfer_utf8_repair(bad_utf8, sizeof(bad_utf8) - 1, NULL) == m, "repair: %zu bytes", m);
+        /* a result whose id came from a Kafka key, and every other string of it, ill-formed */
+        kinfer_result_t res = sample_result();
+        res.id = bad_utf8;
+        res.id_len = sizeof(bad_utf8) - 1;
+        res.label[0] = res.label[1] = res.model_name = res.topic = res.worker_id = bad_utf8;
+        res.model_sha256 = bad_utf8;
+        kinfer_header_view_t hdrs[2] = {{bad_utf8, bad_utf8, sizeof(bad_utf8) - 1}, {"h2", NULL, 0}};
+        kinfer_dead_letter_t dl = {.reason = KINFER_DLQ_UNDECODABLE, .detail = bad_utf8, .topic = bad_utf8,
+                                   .partition = 1, .offset = 9, .timestamp_ms = 5, .key = bad_utf8,
+                                   .key_len = sizeof(bad_utf8) - 1, .value = bad_utf8,
+                                   .value_len = sizeof(bad_utf8) - 1, .headers = hdrs, .n_headers = 2,
+                                   .worker_id = bad_utf8, .dead_at_ms = 77};
+        kinfer_output_format_t fmts[3] = {KINFER_OUT_AVRO, KINFER_OUT_AVRO_CONFLUENT, KINFER_OUT_JSON};
+        for (int f = 0; f < 3; f++) {
+                kinfer_codec_t *codec = mk(KINFER_IN_TEXT, fmts[f], NULL);
+                kinfer_buf_t buf = {0};
+                size_t skip = fmts[f] == KINFER_OUT_AVRO_CONFLUENT ? 5 : 0;
+                TEST_ASSERT(!kinfer_codec_encode_result(codec, &res, &buf), "encode result");
+                if (fmts[f] == KINFER_OUT_JSON) {
+                        json_error_t jerr;
+                        json_t *j = json_loadb(buf.data, buf.len, 0, &jerr); /* jansson refuses bad UTF-8 */
+                        TEST_ASSERT(j, "result JSON: %s", jerr.text);
+                        const char *id = json_string_value(json_object_get(j, "id"));
+                        TEST_ASSERT(id && !strcmp(id, bad_utf8_fixed), "JSON id repaired");
+                        json_decref(j);
+                } else {
+                        int bad;
+                        char id[256] = "";
+                        int n = read_back(kinfer_codec_result_schema(), buf.data + skip, buf.len - skip, &bad,
+                                          id, sizeof(id));
+                        TEST_ASSERT(n >= 8 && bad == 0, "format %d: %d of %d result strings invalid", f, bad, n);
+                        TEST_ASSERT(!strcmp(id, bad_utf8_fixed), "format %d: id repaired by the one rule", f);
+                }
+                buf.len = 0;
+                TEST_ASSERT(!kinfer_codec_encode_dead_letter(codec, &dl, &buf), "encode dead letter");
+                if (fmts[f] == KINFER_OUT_JSON) {
+                        json_error_t jerr;
+                        json_t *j = json_loadb(buf.data, buf.len, 0, &jerr);
+                        TEST_ASSERT(j, "dead letter JSON: %s", jerr.text);
+                        json_decref(j);
+                } else {
+                        int bad;
+                        int n = read_back(kinfer_codec_dead_letter_schema(), buf.data + skip,
+                                          buf.len - skip, &bad, NULL, 0);
+                        TEST_ASSERT(n >= 6 && bad == 0, "format %d: %d of %d dead-letter strings invalid", f, bad, n);
+                }
+                kinfer_buf_free(&buf);
+                kinfer_codec_destroy(codec);
+        }
+}
+
 static void test_encode_result_avro(void)
 {
         kinfer_codec_t *codec = mk(KINFER_IN_TEXT, KINFER_OUT_AVRO_CONFLUENT, NULL);
@@ -568,6 +696,7 @@ int main(void)
         TEST_RUN(test_encode_result_json);
         TEST_RUN(test_avro_limits);
         TEST_RUN(test_json_limits);
+        TEST_RUN(test_output_utf8);
         teardown();
         return TEST_DONE();
 }
