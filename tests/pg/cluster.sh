@@ -3,6 +3,7 @@
 # cluster.sh -- a throwaway PostgreSQL cluster on 127.0.0.1 for tests and the demo.
 #
 #   eval "$(tests/pg/cluster.sh start DIR)"   # prints PGHOST/PGPORT/PGUSER/PGDATABASE exports
+#   eval "$(tests/pg/cluster.sh start DIR --tls)"   # + a self-signed CA (KINFER_PG_CA) and ssl=on
 #   tests/pg/cluster.sh stop DIR
 #   tests/pg/cluster.sh freeze|thaw DIR       # SIGSTOP / SIGCONT every server process
 #
@@ -28,12 +29,28 @@ start)
     as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
+  tls_opts=
+  if [ "${3:-}" = --tls ]; then
+    # a throwaway CA and a server certificate for localhost / 127.0.0.1 (openssl CLI);
+    # clients verify with sslmode=verify-full sslrootcert=$KINFER_PG_CA
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kinfer test CA" \
+      -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout "$dir/data/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/san.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+      -days 2 -extfile "$dir/san.ext" -out "$dir/data/server.crt" >/dev/null 2>&1
+    chmod 600 "$dir/data/server.key"
+    chmod 644 "$dir/ca.crt"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir/data/server.key" "$dir/data/server.crt"; fi
+    tls_opts="-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+  fi
   port=${KINFER_PG_PORT:-$(( 20000 + (RANDOM % 20000) ))}
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200 $tls_opts" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   echo "$port" >"$dir/port"
-  echo "export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres KINFER_PG_DIR='$dir'"
+  echo "export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres KINFER_PG_DIR='$dir'${tls_opts:+ KINFER_PG_CA='$dir/ca.crt'}"
   ;;
 stop)
   [ -f "$dir/data/postmaster.pid" ] && as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
