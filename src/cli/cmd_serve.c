@@ -168,7 +168,8 @@ int kinfer_cmd_serve(int argc, char **argv)
         serve_worker = NULL;
         if (err)
                 cli_error(CMD, "%s", errstr);
-        kinfer_worker_registry_detach(wreg, 2000);
+        /* what is left of shutdown.timeout.ms after the Kafka drain: one deadline for both */
+        kinfer_worker_registry_detach(wreg, kinfer_worker_shutdown_left_ms(w));
         kinfer_worker_destroy(w);
         return err ? 1 : 0;
 }

@@ -628,5 +628,12 @@ kinfer_err_t kinfer_codec_avro_encode_dead_letter(kinfer_codec_t *codec,
         err |= w_num(out, 0);
         err |= w_str(out, dl->worker_id);
         err |= w_num(out, dl->dead_at_ms);
+        /* value_size, value_sha256, truncated (appended fields with defaults) */
+        err |= w_num(out, !dl->value ? -1 : dl->truncated ? (int64_t)dl->value_size
+                                                          : (int64_t)dl->value_len);
+        err |= w_num(out, dl->value_sha256 ? 1 : 0);
+        if (dl->value_sha256)
+                err |= w_str(out, dl->value_sha256);
+        err |= kinfer_buf_putc(out, dl->truncated ? 1 : 0);
         return err ? KINFER_ERR__NOMEM : KINFER_OK;
 }

@@ -222,7 +222,16 @@ kinfer_err_t kinfer_codec_json_encode_dead_letter(const kinfer_dead_letter_t *dl
         }
         err |= kinfer_buf_puts(out, "],\"worker_id\":");
         err |= kinfer_buf_json_cstr(out, dl->worker_id);
-        err |= kinfer_buf_printf(out, ",\"dead_at_ms\":%" PRId64 "}", dl->dead_at_ms);
+        err |= kinfer_buf_printf(out, ",\"dead_at_ms\":%" PRId64 ",\"value_size\":%" PRId64
+                                 ",\"value_sha256\":",
+                                 dl->dead_at_ms,
+                                 !dl->value ? -1 : dl->truncated ? (int64_t)dl->value_size
+                                                                 : (int64_t)dl->value_len);
+        if (dl->value_sha256)
+                err |= kinfer_buf_json_cstr(out, dl->value_sha256);
+        else
+                err |= kinfer_buf_puts(out, "null");
+        err |= kinfer_buf_puts(out, dl->truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
         return err ? KINFER_ERR__NOMEM : KINFER_OK;
 }
 

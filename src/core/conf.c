@@ -53,8 +53,11 @@ static const struct conf_prop props[] = {
      "field (or it is null) the id is the record key; with neither, `<topic>:<partition>:<offset>`."},
     {"input.text.field", CT_STR, 0, 0, "text", NULL,
      "Field holding the text to classify (avro, json). A record without it goes to the DLQ."},
-    {"input.max.bytes", CT_INT, 1, 64 << 20, "1048576", NULL,
-     "Largest record value accepted; larger records go to the DLQ with reason `oversized`."},
+    {"input.max.bytes", CT_INT, 1, 64 << 20, "917504", NULL,
+     "Largest record value accepted; larger records go to the DLQ with reason `oversized`. "
+     "Must leave 64 KiB for the dead letter's other fields under the producer's "
+     "message.max.bytes (kafka.[producer.]message.max.bytes, librdkafka's default 1000000), so "
+     "that an Avro dead letter carries the whole value; at most 896 KiB by default."},
     {"input.max.items", CT_INT, 1, 10000000, "100000", NULL,
      "Most array items and map entries (JSON: array items and object members) in one input "
      "record, summed over the whole record at every depth. A record with more goes to the DLQ "
@@ -75,6 +78,15 @@ static const struct conf_prop props[] = {
     {"output.dlq.schema.id", CT_INT, 0, INT32_MAX, "0", NULL,
      "Schema id written in the Confluent framing of dead letters (output.format=avro-confluent)."},
     {"output.topk", CT_INT, 1, 16, "3", NULL, "Number of (label, score) pairs in each result's topk."},
+    {"output.id.max.bytes", CT_INT, 16, 65536, "4096", NULL,
+     "Longest id written in a result (cut at a UTF-8 character boundary) and longest Kafka key "
+     "written on a result or dead letter (cut at the byte); the original key stays whole in the "
+     "dead letter unless it has to be reduced (docs/streaming.md)."},
+    {"delivery.refused.policy", CT_ENUM, 0, 0, "skip", "skip|fail",
+     "What to do with a record when the broker refuses its dead letter for good even in the "
+     "minimal form (or refuses its result and dlq.topic is unset): `skip` logs it at error level "
+     "and counts it (`skipped` in the log's metrics line), and its offset counts as processed; "
+     "`fail` stops the worker (a restart meets the record again)."},
     {"dlq.topic", CT_STR, 0, 0, NULL, NULL,
      "Dead-letter topic for undecodable, empty and oversized records. When unset such records are "
      "logged, counted and skipped."},
@@ -97,6 +109,11 @@ static const struct conf_prop props[] = {
      "Stop taking records from the consumer when this many are consumed but not yet delivered "
      "(results + dead letters awaiting the producer's report); librdkafka's prefetch queue "
      "(kafka.consumer.queued.max.messages.kbytes) bounds what it fetches meanwhile."},
+    {"backpressure.max.bytes", CT_INT, 1 << 20, (int64_t)1 << 40, "33554432", NULL,
+     "Also stop taking records while the results and dead letters sent but not yet delivered "
+     "hold this many bytes (keys and values); resume below half of it. The producer's local "
+     "queue itself is bounded by kafka.producer.queue.buffering.max.kbytes (kinfer's default "
+     "65536, i.e. 64 MiB)."},
     {"backpressure.resume.records", CT_INT, 0, 10000000, "50000", NULL,
      "Take records again (and resume paused partitions) when the records in flight fall to this "
      "many."},
@@ -558,6 +575,28 @@ kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t e
         if (!strcmp(kinfer_conf_get(conf, "output.topic"), kinfer_conf_get(conf, "dlq.topic")))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "dlq.topic must differ from output.topic");
+        /* the producer's message.max.bytes (the producer's scope wins) must hold a dead letter
+         * with a whole value of input.max.bytes */
+        int64_t mmb = 1000000; /* librdkafka's default */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < kinfer_conf_kafka_count(conf); i++) {
+                        const char *sc, *name, *value;
+                        kinfer_conf_kafka_get(conf, i, &sc, &name, &value);
+                        if (!strcmp(name, "message.max.bytes") &&
+                            !strcmp(sc, pass == 0 ? "" : "producer"))
+                                mmb = strtoll(value, NULL, 10);
+                }
+        int64_t imb = kinfer_conf_get_int(conf, "input.max.bytes");
+        if (imb + KINFER_CONF_DLQ_ENVELOPE > mmb)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "input.max.bytes=%lld does not fit the producer's "
+                                     "message.max.bytes=%lld with the dead letter's %d bytes of "
+                                     "other fields: lower input.max.bytes to at most %lld or raise "
+                                     "kafka.producer.message.max.bytes (and the topics' "
+                                     "max.message.bytes) to at least %lld",
+                                     (long long)imb, (long long)mmb, KINFER_CONF_DLQ_ENVELOPE,
+                                     (long long)(mmb - KINFER_CONF_DLQ_ENVELOPE),
+                                     (long long)(imb + KINFER_CONF_DLQ_ENVELOPE));
         return KINFER_OK;
 }
 

@@ -149,6 +149,23 @@ int kinfer_offsets_done(kinfer_offsets_t *offs, uint64_t token, int64_t *t_us)
         return 1;
 }
 
+int kinfer_offsets_lookup(const kinfer_offsets_t *offs, uint64_t token, int32_t *part_out,
+                          int64_t *offset)
+{
+        int32_t part = (int32_t)(token >> SEQ_BITS);
+        if (part >= offs->n)
+                return 0;
+        const struct part *p = &offs->parts[part];
+        uint64_t s = (p->head & ~SEQ_MASK) | (token & SEQ_MASK);
+        if (s < p->head)
+                s += SEQ_MASK + 1;
+        if (s < p->head || s >= p->tail || p->done[s & (p->cap - 1)])
+                return 0;
+        *part_out = part;
+        *offset = p->off[s & (p->cap - 1)];
+        return 1;
+}
+
 int64_t kinfer_offsets_in_flight(const kinfer_offsets_t *offs)
 {
         return offs->in_flight;

@@ -19,12 +19,15 @@
 #include "kinfer/codec/codec.h"
 #include "kinfer/kafka/consumer.h"
 #include "kinfer/core/log.h"
+#include "kinfer/core/sha256.h"
 #include "kinfer/worker/offsets.h"
 #include "kinfer/kafka/producer.h"
 #include "kinfer/runtime/runtime.h"
 #include "worker/pool.h"
 
 #define MAX_HEADERS 64
+#define MSG_SLACK 512              /* librdkafka's per-message framing (about 40 bytes), rounded up */
+#define DLQ_HEADERS_MAX 16384      /* original headers kept in a reduced dead letter (bytes) */
 #define PART_CACHE 256
 #define IDLE_POLL_MS 50
 
@@ -58,6 +61,12 @@ struct kinfer_worker_s {
         /* settings */
         int64_t max_value_bytes, bp_max, bp_resume, bp_pause_us, metrics_interval_us;
         int topk, shutdown_timeout_ms;
+        int64_t msg_budget;   /* largest message the producer takes, less framing slack */
+        size_t id_max;        /* output.id.max.bytes */
+        int refused_fail;     /* delivery.refused.policy=fail */
+        int out_json;         /* output.format=json */
+        int64_t bp_max_bytes; /* backpressure.max.bytes */
+        _Atomic int64_t deadline_us; /* monotonic end of the shutdown; 0 = not stopping */
         /* parts */
         kinfer_codec_t *codec;
         kinfer_consumer_t *cons;
@@ -95,6 +104,7 @@ struct kinfer_worker_s {
         kinfer_worker_metrics_cb_t *metrics_cb;
         void *metrics_opaque;
         int64_t total_records, total_dlq, total_batches;
+        int64_t total_reduced, total_skipped; /* dead letters in a reduced form; records skipped */
 };
 
 static void set_fatal(kinfer_worker_t *w, kinfer_err_t err, const char *fmt, ...)
@@ -130,13 +140,14 @@ static void window_emit(kinfer_worker_t *w)
                    "window_s=%.1f records=%" PRId64 " rps=%.0f batches=%" PRId64
                    " mean_batch=%.1f dlq=%" PRId64 " p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f "
                    "mean_conf=%.3f model=%s version=%d in_flight=%" PRId64 " backpressure=%" PRId64
-                   " pauses=%" PRId64,
+                   " pauses=%" PRId64 " skipped=%" PRId64 " in_flight_bytes=%" PRId64,
                    secs, win->records, secs > 0 ? (double)win->records / secs : 0, win->batches,
                    kinfer_metrics_window_mean_batch(win), win->dlq, win->latency_p50_ms,
                    win->latency_p95_ms, win->latency_p99_ms,
                    kinfer_metrics_window_mean_confidence(win), win->model ? win->model->name : "",
                    win->model ? (int)win->model->version : 0, kinfer_offsets_in_flight(w->offs),
-                   win->holds, win->pauses);
+                   win->holds, win->pauses, win->skipped,
+                   kinfer_producer_bytes_in_flight(w->prod));
         if (w->metrics_cb)
                 w->metrics_cb(win, w->metrics_opaque);
         window_start(w);
@@ -250,6 +261,166 @@ kinfer_err_t kinfer_worker_model_info(kinfer_worker_t *w, char *name, size_t nam
 
 /* ---- dead letters -------------------------------------------------------------------------- */
 
+/* The form of a dead letter (header kinfer.dlq.form): whole, reduced to fit (a prefix of the
+ * value, a capped key, the leading original headers), or minimal (none of them: the reason,
+ * the source, the original size and sha256 only). A refused form is followed by the next. */
+enum dl_form { DL_FULL = 0, DL_REDUCED, DL_MINIMAL };
+static const char *const dl_form_str[] = {"full", "reduced", "minimal"};
+
+static size_t hdr_bytes(const kinfer_header_view_t *h, size_t n)
+{
+        size_t t = 0;
+        for (size_t i = 0; i < n; i++)
+                t += strlen(h[i].key) + h[i].value_len + 12; /* + varints */
+        return t;
+}
+
+/* A record whose result or dead letter cannot be produced even in the smallest form: skip it
+ * (counted, logged, its offset processed) or stop, by delivery.refused.policy. */
+static void give_up(kinfer_worker_t *w, uint64_t token, const char *what, const char *topic,
+                    int32_t partition, int64_t offset, const char *reason)
+{
+        if (w->refused_fail) {
+                set_fatal(w, KINFER_ERR__KAFKA,
+                          "%s for topic=%s partition=%d offset=%" PRId64 " refused: %s "
+                          "(delivery.refused.policy=fail)", what, topic, (int)partition, offset,
+                          reason);
+                return;
+        }
+        w->total_skipped++;
+        w->win.skipped++;
+        kinfer_log(KINFER_LOG_ERR, "DLQ",
+                   "skipped topic=%s partition=%d offset=%" PRId64 ": %s refused: %s "
+                   "(delivery.refused.policy=skip)", topic, (int)partition, offset, what, reason);
+        kinfer_offsets_done(w->offs, token, NULL);
+}
+
+/* Encode @p dl in form @p form into w->out with its Kafka headers in @p hdrs (room for
+ * MAX_HEADERS + 8) and key; @returns the message's size as the producer counts it. */
+static size_t encode_dl(kinfer_worker_t *w, kinfer_dead_letter_t dl, enum dl_form form,
+                        kinfer_header_view_t *hdrs, size_t *nh, const void **key, size_t *key_len,
+                        char *part, char *off, char *vsize, int *err)
+{
+        *key = dl.key;
+        *key_len = dl.key_len;
+        if (form >= DL_REDUCED) {
+                if (!dl.truncated) {
+                        dl.truncated = 1;
+                        dl.value_size = dl.value_len;
+                }
+                if (*key_len > w->id_max)
+                        *key_len = w->id_max; /* the Kafka key; the body's key too */
+                dl.key_len = *key_len;
+                size_t keep = 0, total = 0;
+                while (form == DL_REDUCED && keep < dl.n_headers &&
+                       (total += hdr_bytes(&dl.headers[keep], 1)) <= DLQ_HEADERS_MAX)
+                        keep++;
+                dl.n_headers = keep;
+                if (form == DL_MINIMAL) {
+                        *key = NULL;
+                        *key_len = 0;
+                        dl.key = NULL;
+                        dl.key_len = 0;
+                }
+                if (dl.value) {
+                        size_t orig = dl.value_len;
+                        dl.value_len = 0;
+                        if (form == DL_REDUCED) {
+                                /* what is left for the value once everything else is encoded */
+                                w->out.len = 0;
+                                *err |= kinfer_codec_encode_dead_letter(w->codec, &dl, &w->out);
+                                int64_t room = w->msg_budget - (int64_t)w->out.len - (int64_t)*key_len -
+                                               2 * (int64_t)hdr_bytes(dl.headers, dl.n_headers) - 1024;
+                                if (room > 0) {
+                                        /* JSON carries the value in base64: 4 characters per 3 bytes */
+                                        size_t v = (size_t)room;
+                                        if (w->out_json)
+                                                v = v / 4 * 3;
+                                        dl.value_len = v < orig ? v : orig;
+                                }
+                        }
+                }
+        }
+        *nh = 0;
+        for (size_t i = 0; i < dl.n_headers; i++)
+                hdrs[(*nh)++] = dl.headers[i];
+        const char *rs = kinfer_dlq_reason_str(dl.reason);
+        hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.reason", rs, strlen(rs)};
+        hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.detail", dl.detail, strlen(dl.detail)};
+        hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.topic", dl.topic, strlen(dl.topic)};
+        hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.partition", part, strlen(part)};
+        hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.offset", off, strlen(off)};
+        hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.form", dl_form_str[form],
+                                               strlen(dl_form_str[form])};
+        hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.value.size", vsize, strlen(vsize)};
+        if (dl.value_sha256)
+                hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.value.sha256", dl.value_sha256,
+                                                       strlen(dl.value_sha256)};
+        w->out.len = 0;
+        *err |= kinfer_codec_encode_dead_letter(w->codec, &dl, &w->out);
+        return w->out.len + *key_len + hdr_bytes(hdrs, *nh);
+}
+
+/* Produce dead letter @p dl for @p token, starting at form @p form and going down to the
+ * minimal one while it does not fit; the last resort is give_up(). */
+static void send_dead_letter(kinfer_worker_t *w, kinfer_dead_letter_t dl, uint64_t token,
+                             enum dl_form form)
+{
+        if (w->dlq_topic < 0) {
+                give_up(w, token, "record (no dlq.topic)", dl.topic, dl.partition, dl.offset,
+                        dl.detail);
+                return;
+        }
+        char sha[65], vsize[24];
+        if (dl.value && !dl.value_sha256 && !dl.truncated) {
+                if (kinfer_sha256_hex(dl.value, dl.value_len, sha) == KINFER_OK)
+                        dl.value_sha256 = sha;
+        }
+        if (dl.n_headers > MAX_HEADERS)
+                dl.n_headers = MAX_HEADERS;
+        char part[16], off[24];
+        snprintf(part, sizeof(part), "%d", (int)dl.partition);
+        snprintf(off, sizeof(off), "%" PRId64, dl.offset);
+        snprintf(vsize, sizeof(vsize), "%" PRId64,
+                 !dl.value ? (int64_t)-1 : (int64_t)(dl.truncated ? dl.value_size : dl.value_len));
+        kinfer_header_view_t hdrs[MAX_HEADERS + 8];
+        size_t nh;
+        const void *key;
+        size_t key_len;
+        for (; form <= DL_MINIMAL; form++) {
+                int err = 0;
+                size_t size = encode_dl(w, dl, form, hdrs, &nh, &key, &key_len, part, off, vsize,
+                                        &err);
+                if (err) {
+                        set_fatal(w, KINFER_ERR__NOMEM, "cannot encode a dead letter");
+                        return;
+                }
+                if ((int64_t)size > w->msg_budget && form < DL_MINIMAL)
+                        continue;
+                char errstr[512];
+                kinfer_err_t e = kinfer_producer_send(w->prod, w->dlq_topic, key, key_len, w->out.data,
+                                                      w->out.len, hdrs, nh, token, errstr,
+                                                      sizeof(errstr));
+                if (e == KINFER_OK) {
+                        if (form > DL_FULL) {
+                                w->total_reduced++;
+                                kinfer_log(KINFER_LOG_WARN, "DLQ",
+                                           "topic=%s partition=%d offset=%" PRId64 " dead letter "
+                                           "sent %s (value %zu bytes, sha256 %.16s...)",
+                                           dl.topic, (int)dl.partition, dl.offset, dl_form_str[form],
+                                           dl.value_len, dl.value_sha256 ? dl.value_sha256 : "-");
+                        }
+                        return;
+                }
+                if (e != KINFER_ERR__BAD_FORMAT) { /* systemic */
+                        set_fatal(w, e, "%s", errstr);
+                        return;
+                }
+                if (form == DL_MINIMAL)
+                        give_up(w, token, "dead letter", dl.topic, dl.partition, dl.offset, errstr);
+        }
+}
+
 static void dead_letter(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
                         kinfer_dlq_reason_t reason, const char *detail)
 {
@@ -257,38 +428,96 @@ static void dead_letter(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
         w->total_dlq++;
         kinfer_log(KINFER_LOG_WARN, "DLQ", "topic=%s partition=%d offset=%" PRId64 " reason=%s detail=\"%s\"",
                    msg->topic, (int)msg->partition, msg->offset, kinfer_dlq_reason_str(reason), detail);
-        if (w->dlq_topic < 0) {
-                kinfer_offsets_done(w->offs, token, NULL); /* skipped: processed */
-                kinfer_consumer_release(w->cons, msg);
-                return;
-        }
-        kinfer_header_view_t hdrs[MAX_HEADERS + 5];
-        size_t nh = kinfer_consumer_headers(msg, hdrs, MAX_HEADERS);
+        kinfer_header_view_t hdrs[MAX_HEADERS];
+        size_t nh = w->dlq_topic < 0 ? 0 : kinfer_consumer_headers(msg, hdrs, MAX_HEADERS);
         kinfer_dead_letter_t dl = {
             .reason = reason, .detail = detail, .topic = msg->topic, .partition = msg->partition,
             .offset = msg->offset, .timestamp_ms = msg->timestamp_ms, .key = msg->key,
             .key_len = msg->key_len, .value = msg->value, .value_len = msg->len, .headers = hdrs,
             .n_headers = nh, .worker_id = w->worker_id, .dead_at_ms = wall_us() / 1000};
-        w->out.len = 0;
-        if (kinfer_codec_encode_dead_letter(w->codec, &dl, &w->out)) {
-                set_fatal(w, KINFER_ERR__NOMEM, "cannot encode a dead letter");
+        if (w->dlq_topic < 0) {
+                kinfer_offsets_done(w->offs, token, NULL); /* skipped: processed */
                 kinfer_consumer_release(w->cons, msg);
                 return;
         }
-        char part[16], off[24];
-        snprintf(part, sizeof(part), "%d", (int)msg->partition);
-        snprintf(off, sizeof(off), "%" PRId64, msg->offset);
-        const char *rs = kinfer_dlq_reason_str(reason);
-        hdrs[nh++] = (kinfer_header_view_t){"kinfer.dlq.reason", rs, strlen(rs)};
-        hdrs[nh++] = (kinfer_header_view_t){"kinfer.dlq.detail", detail, strlen(detail)};
-        hdrs[nh++] = (kinfer_header_view_t){"kinfer.dlq.topic", msg->topic, strlen(msg->topic)};
-        hdrs[nh++] = (kinfer_header_view_t){"kinfer.dlq.partition", part, strlen(part)};
-        hdrs[nh++] = (kinfer_header_view_t){"kinfer.dlq.offset", off, strlen(off)};
-        char errstr[512];
-        if (kinfer_producer_send(w->prod, w->dlq_topic, msg->key, msg->key_len, w->out.data, w->out.len,
-                                 hdrs, nh, token, errstr, sizeof(errstr)))
-                set_fatal(w, KINFER_ERR__KAFKA, "%s", errstr);
+        send_dead_letter(w, dl, token, DL_FULL);
         kinfer_consumer_release(w->cons, msg);
+}
+
+/* The producer could not take a result or dead letter as it was, for good (too large, the
+ * topic's policy, not authorized): its record gets the next smaller form. */
+static void on_refused(void *opaque, const kinfer_producer_msg_t *m)
+{
+        kinfer_worker_t *w = opaque;
+        int32_t part;
+        int64_t offset;
+        if (!kinfer_offsets_lookup(w->offs, m->token, &part, &offset))
+                return; /* stale: its partition was revoked */
+        const char *topic = kinfer_offsets_topic(w->offs, part);
+        int32_t partition = kinfer_offsets_partition(w->offs, part);
+        kinfer_log(KINFER_LOG_WARN, "PRODUCER",
+                   "topic=%s partition=%d offset=%" PRId64 ": %s of %zu bytes refused: %s", topic,
+                   (int)partition, offset, m->topic == w->out_topic ? "result" : "dead letter",
+                   m->len, m->reason);
+        if (m->topic == w->out_topic) {
+                char detail[512];
+                snprintf(detail, sizeof(detail), "the result was refused: %s", m->reason);
+                w->win.dlq++;
+                w->total_dlq++;
+                kinfer_dead_letter_t dl = {
+                    .reason = KINFER_DLQ_UNDELIVERABLE, .detail = detail, .topic = topic,
+                    .partition = partition, .offset = offset, .timestamp_ms = -1, .key = m->key,
+                    .key_len = m->key_len, .value = m->value, .value_len = m->len,
+                    .worker_id = w->worker_id, .dead_at_ms = wall_us() / 1000};
+                send_dead_letter(w, dl, m->token, DL_FULL);
+                return;
+        }
+        /* a refused dead letter: again in the next form, from what it carried */
+        enum dl_form form = DL_FULL;
+        for (size_t i = 0; i < m->n_headers; i++)
+                if (!strcmp(m->headers[i].key, "kinfer.dlq.form"))
+                        for (int f = DL_FULL; f <= DL_MINIMAL; f++)
+                                if (m->headers[i].value_len == strlen(dl_form_str[f]) &&
+                                    !memcmp(m->headers[i].value, dl_form_str[f], m->headers[i].value_len))
+                                        form = (enum dl_form)f;
+        if (form == DL_MINIMAL) {
+                give_up(w, m->token, "dead letter", topic, partition, offset, m->reason);
+                return;
+        }
+        /* the refused one is encoded: resend its source as a minimal dead letter (no value,
+         * key or headers; reason and detail from its headers) */
+        const char *reason = "undeliverable", *detail = m->reason;
+        size_t reason_len = strlen(reason), detail_len = strlen(detail);
+        char sha[65] = "", size[24] = "";
+        for (size_t i = 0; i < m->n_headers; i++) {
+                const kinfer_header_view_t *h = &m->headers[i];
+                if (!strcmp(h->key, "kinfer.dlq.value.sha256") && h->value && h->value_len == 64)
+                        snprintf(sha, sizeof(sha), "%.*s", 64, (const char *)h->value);
+                else if (!strcmp(h->key, "kinfer.dlq.value.size") && h->value && h->value_len < 24)
+                        snprintf(size, sizeof(size), "%.*s", (int)h->value_len, (const char *)h->value);
+                if (!strcmp(m->headers[i].key, "kinfer.dlq.reason") && m->headers[i].value) {
+                        reason = m->headers[i].value;
+                        reason_len = m->headers[i].value_len;
+                } else if (!strcmp(m->headers[i].key, "kinfer.dlq.detail") && m->headers[i].value) {
+                        detail = m->headers[i].value;
+                        detail_len = m->headers[i].value_len;
+                }
+        }
+        kinfer_dlq_reason_t r = KINFER_DLQ_UNDELIVERABLE;
+        for (int i = KINFER_DLQ_UNDECODABLE; i <= KINFER_DLQ_UNDELIVERABLE; i++)
+                if (strlen(kinfer_dlq_reason_str((kinfer_dlq_reason_t)i)) == reason_len &&
+                    !memcmp(kinfer_dlq_reason_str((kinfer_dlq_reason_t)i), reason, reason_len))
+                        r = (kinfer_dlq_reason_t)i;
+        char dbuf[512];
+        snprintf(dbuf, sizeof(dbuf), "%.*s; the dead letter was refused: %s",
+                 (int)(detail_len < 200 ? detail_len : 200), detail, m->reason);
+        long long vs = *size ? strtoll(size, NULL, 10) : -1;
+        kinfer_dead_letter_t dl = {
+            .reason = r, .detail = dbuf, .topic = topic, .partition = partition, .offset = offset,
+            .timestamp_ms = -1, .value = vs < 0 ? NULL : "", .value_len = 0,
+            .worker_id = w->worker_id, .dead_at_ms = wall_us() / 1000, .truncated = 1,
+            .value_size = vs < 0 ? 0 : (size_t)vs, .value_sha256 = *sha ? sha : NULL};
+        send_dead_letter(w, dl, m->token, DL_MINIMAL);
 }
 
 /* ---- the batch ---------------------------------------------------------------------------- */
@@ -347,6 +576,12 @@ static void flush_batch(kinfer_worker_t *w)
                                                       msg->topic, (int)msg->partition, msg->offset);
                         res.id = idbuf;
                 }
+                if (res.id_len > w->id_max) { /* cut at a UTF-8 character boundary */
+                        size_t n = w->id_max;
+                        while (n > 0 && ((unsigned char)res.id[n] & 0xC0) == 0x80)
+                                n--;
+                        res.id_len = n;
+                }
                 res.k = p->n < 1 ? 1 : p->n;
                 for (int j = 0; j < res.k && j < KINFER_CODEC_TOPK_MAX; j++) {
                         res.label[j] = p->n > j ? kinfer_model_label(model, p->label[j]) : "";
@@ -362,10 +597,27 @@ static void flush_batch(kinfer_worker_t *w)
                         set_fatal(w, KINFER_ERR__NOMEM, "cannot encode a result");
                         break;
                 }
-                if (kinfer_producer_send(w->prod, w->out_topic, msg->key, msg->key_len, w->out.data,
-                                         w->out.len, NULL, 0, w->slots[i].token, errstr,
-                                         sizeof(errstr))) {
-                        set_fatal(w, KINFER_ERR__KAFKA, "%s", errstr);
+                size_t key_len = msg->key_len > w->id_max ? w->id_max : msg->key_len;
+                kinfer_err_t serr = KINFER_ERR__BAD_FORMAT;
+                if ((int64_t)(w->out.len + key_len) > w->msg_budget)
+                        snprintf(errstr, sizeof(errstr), "result of %zu bytes over message.max.bytes",
+                                 w->out.len);
+                else
+                        serr = kinfer_producer_send(w->prod, w->out_topic, msg->key, key_len,
+                                                 w->out.data, w->out.len, NULL, 0,
+                                                 w->slots[i].token, errstr, sizeof(errstr));
+                if (serr == KINFER_ERR__BAD_FORMAT) { /* this result can never go: dead-letter it */
+                        kinfer_producer_msg_t m = {
+                            .topic = w->out_topic, .token = w->slots[i].token, .key = msg->key,
+                            .key_len = key_len, .value = w->out.data, .len = w->out.len,
+                            .reason = errstr};
+                        kinfer_buf_t keep = w->out; /* send_dead_letter encodes into w->out */
+                        w->out = (kinfer_buf_t){0};
+                        on_refused(w, &m);
+                        kinfer_buf_free(&w->out);
+                        w->out = keep;
+                } else if (serr) {
+                        set_fatal(w, serr, "%s", errstr);
                         break;
                 }
         }
@@ -437,7 +689,8 @@ static void on_revoke(void *opaque, int lost)
         /* Finish everything consumed so far, so that the commit that follows covers it. */
         flush_batch(w);
         w->dr_now_us = wall_us();
-        if (kinfer_producer_flush(w->prod, w->shutdown_timeout_ms, errstr, sizeof(errstr)))
+        /* bounded by what is left of the shutdown when stopping (consumer close revokes) */
+        if (kinfer_producer_flush(w->prod, kinfer_worker_shutdown_left_ms(w), errstr, sizeof(errstr)))
                 /* Records of revoked partitions are undelivered: storing any later offset of a
                  * partition we keep could skip them, so stop (a restart redoes them). */
                 set_fatal(w, KINFER_ERR__TIMEOUT, "on revoke: %s", errstr);
@@ -475,6 +728,10 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
         w->metrics_interval_us = kinfer_conf_get_int(conf, "metrics.interval.ms") * 1000;
         w->topk = (int)kinfer_conf_get_int(conf, "output.topk");
         w->shutdown_timeout_ms = (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms");
+        w->id_max = (size_t)kinfer_conf_get_int(conf, "output.id.max.bytes");
+        w->refused_fail = !strcmp(kinfer_conf_get(conf, "delivery.refused.policy"), "fail");
+        w->out_json = !strcmp(kinfer_conf_get(conf, "output.format"), "json");
+        w->bp_max_bytes = kinfer_conf_get_int(conf, "backpressure.max.bytes");
         int32_t max_records = (int32_t)kinfer_conf_get_int(conf, "batch.max.records");
 
         kinfer_codec_conf_t cc = {
@@ -528,6 +785,8 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                                       errstr, errstr_size);
         if (!w->prod)
                 goto fail;
+        kinfer_producer_set_refused_cb(w->prod, on_refused);
+        w->msg_budget = kinfer_producer_max_message_bytes(w->prod) - MSG_SLACK;
         if ((w->out_topic = kinfer_producer_topic(w->prod, kinfer_conf_get(conf, "output.topic"),
                                                   errstr, errstr_size)) < 0)
                 goto fail;
@@ -572,9 +831,27 @@ void kinfer_worker_totals(const kinfer_worker_t *w, int64_t *records, int64_t *d
                 *batches = w->total_batches;
 }
 
+/* Start the shutdown clock once (async-signal-safe: a lock-free atomic and clock_gettime). */
+static void set_deadline(kinfer_worker_t *w)
+{
+        int64_t none = 0;
+        atomic_compare_exchange_strong(&w->deadline_us,
+                                       &none, mono_us() + (int64_t)w->shutdown_timeout_ms * 1000);
+}
+
 void kinfer_worker_stop(kinfer_worker_t *w)
 {
+        set_deadline(w);
         atomic_store(&w->stop, 1);
+}
+
+int kinfer_worker_shutdown_left_ms(kinfer_worker_t *w)
+{
+        int64_t d = atomic_load(&w->deadline_us);
+        if (!d)
+                return w->shutdown_timeout_ms;
+        int64_t left = (d - mono_us()) / 1000;
+        return left > 0 ? (int)left : 0;
 }
 
 kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_size)
@@ -590,8 +867,9 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                  * partitions too, so that the consumer can be polled (rebalances) without
                  * fetching. A pause costs a refetch on resume, a hold costs nothing. */
                 int64_t in_flight = kinfer_offsets_in_flight(w->offs);
+                int64_t bytes = kinfer_producer_bytes_in_flight(w->prod);
                 int64_t now = mono_us();
-                if (in_flight >= w->bp_max) {
+                if (in_flight >= w->bp_max || bytes >= w->bp_max_bytes) {
                         if (!w->holding) {
                                 w->holding = 1;
                                 w->hold_since_us = now;
@@ -603,7 +881,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                                 w->win.pauses++;
                                 kinfer_log(KINFER_LOG_DEBUG, "WORKER", "pause in_flight=%" PRId64, in_flight);
                         }
-                } else if (w->holding && in_flight <= w->bp_resume) {
+                } else if (w->holding && in_flight <= w->bp_resume && bytes <= w->bp_max_bytes / 2) {
                         w->holding = 0;
                         w->paused = 0;
                         kinfer_log(KINFER_LOG_DEBUG, "WORKER", "resume in_flight=%" PRId64, in_flight);
@@ -649,7 +927,9 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                         window_emit(w);
         }
 
-        /* ---- shutdown: finish the batch in flight, deliver, commit, leave the group ---- */
+        /* ---- shutdown: finish the batch in flight, deliver, commit, leave the group, all
+         * within shutdown.timeout.ms from the stop (kinfer_worker_shutdown_left_ms) ---- */
+        set_deadline(w);
         kinfer_err_t ret = KINFER_OK;
         if (w->fatal) {
                 release_batch(w);
@@ -661,7 +941,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 flush_batch(w);
         }
         w->dr_now_us = wall_us();
-        if (kinfer_producer_flush(w->prod, w->shutdown_timeout_ms, e, sizeof(e))) {
+        if (kinfer_producer_flush(w->prod, kinfer_worker_shutdown_left_ms(w), e, sizeof(e))) {
                 kinfer_log(KINFER_LOG_ERR, "WORKER", "shutdown: %s", e);
                 if (!ret) {
                         kinfer_seterr(errstr, errstr_size, KINFER_ERR__TIMEOUT, "%s", e);

@@ -49,6 +49,8 @@ typedef enum {
         KINFER_DLQ_OVERSIZED,       /* "oversized": value over input.max.bytes */
         KINFER_DLQ_OVER_LIMIT,      /* "over_limit": more items or deeper nesting than
                                        input.max.items / input.max.depth */
+        KINFER_DLQ_UNDELIVERABLE,   /* "undeliverable": the broker refused the record's result
+                                       for good (the value is the refused result) */
 } kinfer_dlq_reason_t;
 
 const char *kinfer_dlq_reason_str(kinfer_dlq_reason_t reason);
@@ -148,6 +150,14 @@ typedef struct kinfer_dead_letter_s {
         size_t n_headers;
         const char *worker_id;
         int64_t dead_at_ms;
+        /* The reduced form (a dead letter too large to produce as it is): value, key and
+         * headers above are what is kept (a prefix of the value, a prefix of the key, the
+         * leading headers) and @c truncated is 1. @c value_size is the original value's size
+         * when truncated (else value_len is written); @c value_sha256 (hex, NULL = none) the
+         * original value's digest. */
+        int truncated;
+        size_t value_size;
+        const char *value_sha256;
 } kinfer_dead_letter_t;
 
 /** Append the encoding of @p dl to @p out. */

@@ -24,6 +24,11 @@
 
 #include "kinfer/core/err.h"
 
+/** Room a dead letter needs besides the record's value (its other fields, a capped key, the
+ *  leading original headers): input.max.bytes + this must fit the producer's
+ *  message.max.bytes (kinfer_conf_check). */
+#define KINFER_CONF_DLQ_ENVELOPE 65536
+
 typedef struct kinfer_conf_s kinfer_conf_t;
 
 /** @name Life cycle

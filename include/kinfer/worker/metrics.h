@@ -38,6 +38,7 @@ typedef struct kinfer_metrics_window_s {
         int64_t dlq;      /* records sent to the DLQ (or skipped without dlq.topic) */
         int64_t holds;    /* backpressure episodes begun in the window */
         int64_t pauses;   /* ... of which long enough to pause the partitions */
+        int64_t skipped;  /* records given up by delivery.refused.policy=skip */
         double conf_sum;  /* sum of the top-1 scores */
         /* consume -> delivery report of the result, over results delivered in the window;
          * the histogram while open (NULL when closed, or when it could not be allocated),

@@ -34,6 +34,9 @@ uint64_t kinfer_offsets_track(kinfer_offsets_t *offs, int32_t part, int64_t offs
 /** Complete @p token. @returns 1 if it was in flight (then *t_us is its timestamp), 0 if stale. */
 int kinfer_offsets_done(kinfer_offsets_t *offs, uint64_t token, int64_t *t_us);
 
+/** The partition handle and offset of in-flight @p token. @returns 0 if it is stale or done. */
+int kinfer_offsets_lookup(const kinfer_offsets_t *offs, uint64_t token, int32_t *part,
+                          int64_t *offset);
 /** Records tracked and not yet done, in all partitions. */
 int64_t kinfer_offsets_in_flight(const kinfer_offsets_t *offs);
 /** @returns the next partition (from *iter, start at 0) whose committable offset advanced

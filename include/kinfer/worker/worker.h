@@ -51,6 +51,10 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
 
 /** Ask kinfer_worker_run() to stop. @locality any thread; async-signal-safe. */
 void kinfer_worker_stop(kinfer_worker_t *w);
+/** Milliseconds left of the shutdown: shutdown.timeout.ms from the first kinfer_worker_stop()
+ *  (or from the end of the loop after a fatal error), 0 once over; shutdown.timeout.ms while
+ *  not stopping. The whole shutdown (Kafka drain, commit, the registry's last flush) shares it. */
+int kinfer_worker_shutdown_left_ms(kinfer_worker_t *w);
 
 /**
  * @brief Post a new model into the worker's mailbox: the worker applies it between two batches
