@@ -74,6 +74,69 @@ void cli_train_progress(const kinfer_train_progress_t *p, void *opaque)
         fflush(stderr);
 }
 
+/* fastText option -> the kinfer option, or NULL with why: what to use instead */
+static const struct ft_alias {
+        const char *ft, *kinfer, *instead;
+        int has_arg;
+} ft_aliases[] = {
+    {"-input", "--input", NULL, 1},
+    {"-output", "--output", NULL, 1},
+    {"-epoch", "--epoch", NULL, 1},
+    {"-lr", "--lr", NULL, 1},
+    {"-wordNgrams", "--word-ngrams", NULL, 1},
+    {"-minn", "--minn", NULL, 1},
+    {"-maxn", "--maxn", NULL, 1},
+    {"-dim", "--dim", NULL, 1},
+    {"-thread", "--threads", NULL, 1},
+    {"-bucket", "--buckets", NULL, 1},
+    {"-minCount", "--min-count", NULL, 1},
+    {"-seed", "--seed", NULL, 1},
+    {"-verbose", NULL, "--quiet turns progress off; there are no other levels", 1},
+    {"-loss", NULL, "kinfer trains a softmax; there is no other loss", 1},
+    {"-neg", NULL, "kinfer trains a softmax without negative sampling", 1},
+    {"-ws", NULL, "kinfer has no word-vector training (classification only)", 1},
+    {"-minCountLabel", NULL, "every label of the data is kept", 1},
+    {"-lrUpdateRate", NULL, "the rate decays linearly to 0 over --epoch", 1},
+    {"-label", NULL, "labels are TSV (label<TAB>text) or __label__ prefixed", 1},
+    {"-pretrainedVectors", NULL, "kinfer does not read word vectors", 1},
+    {"-saveOutput", NULL, "the model file holds everything", 0},
+    {"-cutoff", NULL, "use `kinfer prune --keep-buckets N`", 1},
+    {"-qnorm", NULL, "use `kinfer quantize`", 0},
+    {"-qout", NULL, "use `kinfer quantize`", 0},
+    {"-retrain", NULL, "use `kinfer prune --retrain DATA`", 0},
+    {"-dsub", NULL, "kinfer quantizes to int8 per row (`kinfer quantize`)", 1},
+    {"-autotune-validation", NULL, "--dev FILE stops early on dev data (no autotune)", 1},
+    {"-autotune-duration", NULL, "kinfer has no autotune; --dev FILE stops early", 1},
+    {"-autotune-modelsize", NULL, "use `kinfer prune` and `kinfer quantize`", 1},
+    {"-autotune-metric", NULL, "kinfer has no autotune", 1},
+    {"-autotune-predictions", NULL, "kinfer has no autotune", 1},
+};
+
+int cli_fasttext_aliases(const char *cmd, int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (!strcmp(a, "--"))
+                        return 0;
+                if (a[0] != '-' || a[1] == '-' || !a[1] || !a[2])
+                        continue;
+                for (size_t j = 0; j < sizeof(ft_aliases) / sizeof(ft_aliases[0]); j++) {
+                        const struct ft_alias *f = &ft_aliases[j];
+                        if (strcmp(a, f->ft))
+                                continue;
+                        if (!f->kinfer) {
+                                cli_error(cmd, "fastText's %s has no kinfer equivalent: %s (see "
+                                               "--help)", f->ft, f->instead);
+                                return 2;
+                        }
+                        argv[i] = (char *)f->kinfer;
+                        i += f->has_arg; /* its value is not an option */
+                        break;
+                }
+        }
+        return 0;
+}
+
 const char *cli_default_name(const char *output, char *buf, size_t size)
 {
         const char *b = strrchr(output, '/');

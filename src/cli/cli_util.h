@@ -21,6 +21,18 @@ double cli_now(void);
 /* kinfer_train's progress callback, fastText style: on a terminal one line rewritten in
  * place (epoch, %, words/s, lr, loss, ETA), otherwise one line per epoch. opaque: unused. */
 void cli_train_progress(const kinfer_train_progress_t *p, void *opaque);
+/* fastText's single-dash long options (-input, -output, -epoch, -lr, -wordNgrams, -minn,
+ * -maxn, -dim, -thread, -bucket, -minCount, -loss ...): rewrite in place those kinfer has as
+ * the kinfer spelling (argv[i] points to a static string afterwards), so getopt does not read
+ * -input as -i nput. A fastText option kinfer does not have is an error naming what to use
+ * instead (printed as "kinfer CMD: ..."). Only the options getopt would misread are touched:
+ * a single dash followed by two or more letters, outside option values and after "--".
+ * @returns 0, or 2 (the exit code of a usage error). */
+int cli_fasttext_aliases(const char *cmd, int argc, char **argv);
+/* The line the usage texts print about the fastText spellings. */
+#define CLI_FASTTEXT_HELP                                                                        \
+        "fastText's single-dash spellings are accepted too: -input, -output, -epoch, -lr,\n"      \
+        "-wordNgrams, -minn, -maxn, -dim, -thread, -bucket, -minCount.\n"
 /* The model name for an output path: its file name without the extension. @returns buf. */
 const char *cli_default_name(const char *output, char *buf, size_t size);
 

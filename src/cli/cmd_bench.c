@@ -17,14 +17,15 @@
 
 static void usage(FILE *fp)
 {
-        fprintf(fp, "Usage: kinfer bench runtime MODEL DATA [options]\n\n"
+        fprintf(fp, "Usage: kinfer bench [runtime] MODEL DATA [options]\n\n"
                     "Measure classification throughput (records/s) of MODEL on the texts of DATA\n"
                     "(TSV, fastText or plain lines) for each batch size and thread count.\n\n"
                     "  --batches LIST   batch sizes (default 1,16,64,256,1024)\n"
                     "  --threads LIST   thread counts (default 1,2)\n"
                     "  --seconds S      time per measurement (default 2)\n"
                     "  -k K             top-k per record (default 1)\n"
-                    "  --json           one JSON object per measurement\n");
+                    "  --json           one JSON object per measurement\n"
+                    "  -h, --help       this text\n");
 }
 
 typedef struct bench_job_s {
@@ -111,17 +112,21 @@ int kinfer_cmd_bench(int argc, char **argv)
                 default: usage(stderr); return 2;
                 }
         }
-        if (argc - optind != 3 || strcmp(argv[optind], "runtime")) {
-                cli_error("bench", "expected: bench runtime MODEL DATA (see --help)");
+        /* `bench runtime MODEL DATA` (the word is optional: the runtime is all it measures) */
+        if (argc - optind == 3 && !strcmp(argv[optind], "runtime"))
+                optind++;
+        if (argc - optind != 2) {
+                cli_error("bench", "expected MODEL DATA (see --help)");
                 return 2;
         }
+        const char *model_path = argv[optind], *data_path = argv[optind + 1];
         char errstr[512];
-        kinfer_model_t *model = kinfer_model_load_file(argv[optind + 1], errstr, sizeof(errstr));
+        kinfer_model_t *model = kinfer_model_load_file(model_path, errstr, sizeof(errstr));
         if (!model) {
                 cli_error("bench", "%s", errstr);
                 return 1;
         }
-        kinfer_dataset_t *ds = kinfer_dataset_load(argv[optind + 2], 1, errstr, sizeof(errstr));
+        kinfer_dataset_t *ds = kinfer_dataset_load(data_path, 1, errstr, sizeof(errstr));
         if (!ds) {
                 cli_error("bench", "%s", errstr);
                 kinfer_model_release(model);
@@ -129,8 +134,8 @@ int kinfer_cmd_bench(int argc, char **argv)
         }
         if (!json)
                 printf("model %s (%s, %.1f MB), data %s (%d records)\n%8s %8s %14s %12s\n",
-                       argv[optind + 1], kinfer_model_format(model), (double)kinfer_model_size(model) / 1e6,
-                       argv[optind + 2], ds->n, "threads", "batch", "records/s", "us/record");
+                       model_path, kinfer_model_format(model), (double)kinfer_model_size(model) / 1e6,
+                       data_path, ds->n, "threads", "batch", "records/s", "us/record");
         int rc = 0;
         for (int ti = 0; ti < nt && !rc; ti++) {
                 for (int bi = 0; bi < nb && !rc; bi++) {
@@ -154,13 +159,15 @@ int kinfer_cmd_bench(int argc, char **argv)
                                 rc |= jobs[t].failed;
                         }
                         double secs = cli_now() - t0;
-                        double rps = (double)recs / secs;
+                        /* finite numbers only (JSON has no Inf): no record or no time is 0 */
+                        double rps = secs > 0 && recs > 0 ? (double)recs / secs : 0;
+                        double us = rps > 0 ? 1e6 * T / rps : 0;
                         if (json)
                                 printf("{\"threads\": %d, \"batch\": %ld, \"records_per_sec\": %.0f, "
                                        "\"us_per_record\": %.3f, \"model_bytes\": %zu}\n",
-                                       T, batches[bi], rps, 1e6 * T / rps, kinfer_model_size(model));
+                                       T, batches[bi], rps, us, kinfer_model_size(model));
                         else
-                                printf("%8d %8ld %14.0f %12.3f\n", T, batches[bi], rps, 1e6 * T / rps);
+                                printf("%8d %8ld %14.0f %12.3f\n", T, batches[bi], rps, us);
                         fflush(stdout);
                 }
         }

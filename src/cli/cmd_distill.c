@@ -28,7 +28,8 @@ static void usage(FILE *fp)
                 "  -d, --dev FILE         dev data: early stopping, keep the best epoch\n"
                 "  -t, --threads N        training threads (default 2)\n"
                 "      --name NAME        model name stored in OUT (default: OUT's file name)\n"
-                "  -q, --quiet            no progress output\n\n"
+                "  -q, --quiet            no progress output\n"
+                "  -h, --help             this text\n\n"
                 "Student shape and schedule (as for kinfer train; defaults are train's, except --lr\n"
                 "for embedding students: 0.2 with --dim, 0.1 with --dim and --hidden, because train's\n"
                 "rate of 10 is tuned for linear models and diverges for those):\n"
@@ -54,6 +55,8 @@ int kinfer_cmd_distill(int argc, char **argv)
         double temperature = 2.0, alpha = 0.5, d;
         long v;
         int quiet = 0, c, lr_set = 0;
+        if (cli_fasttext_aliases("distill", argc, argv))
+                return 2;
         optind = 1;
         while ((c = getopt_long(argc, argv, "m:i:u:o:T:a:d:t:qh", lo, NULL)) != -1) {
                 switch (c) {

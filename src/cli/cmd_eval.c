@@ -16,7 +16,8 @@ static void usage(FILE *fp)
                     "how well the scores are calibrated (mean top-1 score, expected calibration error).\n\n"
                     "  --json            one JSON object (accuracy, macro_f1, per_class, confusion)\n"
                     "  -t, --threads N   classification threads (default 2)\n"
-                    "  --no-confusion    leave the confusion matrix out\n");
+                    "  --no-confusion    leave the confusion matrix out\n"
+                    "  -h, --help        this text\n");
 }
 
 int kinfer_cmd_eval(int argc, char **argv)

@@ -12,7 +12,9 @@ int kinfer_cmd_inspect(int argc, char **argv)
         if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
                 printf("Usage: kinfer inspect MODEL [--labels]\n\n"
                        "Verify MODEL (checksum, shapes) and print its identity, shapes, metadata\n"
-                       "(hyperparameters, training data fingerprint, evaluation) and lineage.\n");
+                       "(hyperparameters, training data fingerprint, evaluation) and lineage.\n\n"
+                       "  --labels    also list the labels\n"
+                       "  -h, --help  this text\n");
                 return 0;
         }
         if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--labels"))) {

@@ -10,18 +10,22 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "kinfer/core/buf.h"
+#include "kinfer/core/json.h"
 #include "kinfer/runtime/runtime.h"
 
 static void usage(FILE *fp)
 {
-        fprintf(fp, "Usage: kinfer predict MODEL [FILE|-] [-k K] [--json] [--batch N]\n\n"
+        fprintf(fp, "Usage: kinfer predict MODEL [FILE|-] [K] [-k K] [--json] [--batch N]\n\n"
                     "Classify each line of FILE (default: stdin). A line may be plain text, TSV\n"
                     "(the text is the last field) or fastText (leading __label__ tokens are skipped).\n"
                     "Prints one line per input line: LABEL<TAB>PROB for the top K labels.\n\n"
                     "  -k K          labels per line (default 1, at most %d)\n"
-                    "  --json        one JSON object per line: {\"label\",\"score\",\"top\":[...]}\n"
+                    "  --json        one JSON object per line: {\"label\",\"score\",\"topk\":[...]}\n"
                     "  --batch N     records per runtime batch (default 256)\n"
-                    "  --fasttext    print __label__LABEL PROB like fasttext predict-prob\n",
+                    "  --fasttext    print __label__LABEL PROB like fasttext predict-prob\n"
+                    "  -h, --help    this text\n\n"
+                    "As with fastText, K may also be the third argument: predict MODEL FILE K.\n",
                 KINFER_TOPK_MAX);
 }
 
@@ -65,12 +69,26 @@ static int flush(kinfer_runtime_t *rt, const kinfer_model_t *model, pbatch_t *b,
         }
         for (int32_t i = 0; i < b->n; i++) {
                 if (json) {
-                        printf("{\"label\":\"%s\",\"score\":%.6f,\"top\":[", kinfer_model_label(model, out[i].label[0]),
-                               out[i].prob[0]);
-                        for (int32_t j = 0; j < out[i].n; j++)
-                                printf("%s{\"label\":\"%s\",\"score\":%.6f}", j ? "," : "",
-                                       kinfer_model_label(model, out[i].label[j]), out[i].prob[j]);
-                        printf("]}\n");
+                        /* the stream's JSON field names (label, score, topk), labels through
+                         * core's one escaper; scores are finite (the runtime's guarantee) */
+                        kinfer_buf_t jb = {0};
+                        kinfer_buf_puts(&jb, "{\"label\":");
+                        kinfer_buf_json_cstr(&jb, kinfer_model_label(model, out[i].label[0]));
+                        kinfer_buf_printf(&jb, ",\"score\":%.6f,\"topk\":[", (double)out[i].prob[0]);
+                        for (int32_t j = 0; j < out[i].n; j++) {
+                                kinfer_buf_puts(&jb, j ? ",{\"label\":" : "{\"label\":");
+                                kinfer_buf_json_cstr(&jb, kinfer_model_label(model, out[i].label[j]));
+                                kinfer_buf_printf(&jb, ",\"score\":%.6f}", (double)out[i].prob[j]);
+                        }
+                        kinfer_buf_puts(&jb, "]}\n");
+                        int oom = jb.oom;
+                        if (!oom)
+                                fwrite(jb.data, 1, jb.len, stdout);
+                        kinfer_buf_free(&jb);
+                        if (oom) {
+                                cli_error("predict", "out of memory");
+                                return -1;
+                        }
                         continue;
                 }
                 for (int32_t j = 0; j < out[i].n; j++)
@@ -88,11 +106,11 @@ int kinfer_cmd_predict(int argc, char **argv)
         static const struct option lo[] = {{"json", 0, 0, 'j'}, {"batch", 1, 0, 'b'}, {"fasttext", 0, 0, 'f'},
                                            {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
         long k = 1, batch = 256;
-        int json = 0, ft = 0, c;
+        int json = 0, ft = 0, k_set = 0, c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "k:jb:h", lo, NULL)) != -1) {
                 switch (c) {
-                case 'k': if (cli_parse_int("predict", "-k", optarg, 1, KINFER_TOPK_MAX, &k)) return 2; break;
+                case 'k': if (cli_parse_int("predict", "-k", optarg, 1, KINFER_TOPK_MAX, &k)) return 2; k_set = 1; break;
                 case 'j': json = 1; break;
                 case 'f': ft = 1; break;
                 case 'b': if (cli_parse_int("predict", "--batch", optarg, 1, 65536, &batch)) return 2; break;
@@ -100,8 +118,18 @@ int kinfer_cmd_predict(int argc, char **argv)
                 default: usage(stderr); return 2;
                 }
         }
+        /* fastText's order: predict MODEL FILE K */
+        if (argc - optind == 3) {
+                if (k_set) {
+                        cli_error("predict", "K given twice: -k and a third argument (see --help)");
+                        return 2;
+                }
+                if (cli_parse_int("predict", "K", argv[optind + 2], 1, KINFER_TOPK_MAX, &k))
+                        return 2;
+                argc--;
+        }
         if (argc - optind < 1 || argc - optind > 2) {
-                cli_error("predict", "expected MODEL [FILE] (see --help)");
+                cli_error("predict", "expected MODEL [FILE|-] [K] (see --help)");
                 return 2;
         }
         char errstr[512];

@@ -32,11 +32,13 @@ static void usage(FILE *fp)
                 "      --epoch N          retraining epochs (default 2)\n"
                 "      --lr R             retraining learning rate (default 1, a tenth of train's)\n"
                 "  -t, --threads N        retraining threads (default 2)\n"
-                "      --dense-map        keep the int32 bucket->row map (8 MB at 2^21 buckets) instead\n"
-                "                         of the rank index (one bit per bucket, 384 KB; the default,\n"
-                "                         --compact-map) that kinfer builds before the index cannot read\n"
+                "      --dense-map        store the bucket->row map as a plain array (4 bytes per bucket:\n"
+                "                         8 MB at 2^21 buckets) instead of the compact rank index (the\n"
+                "                         default: 1.5 bits per bucket, 384 KB), for kinfer builds\n"
+                "                         older than the rank index\n"
                 "      --name NAME        model name stored in OUT (default: IN's name)\n"
-                "  -q, --quiet            no summary on stderr\n");
+                "  -q, --quiet            no summary on stderr\n"
+                "  -h, --help             this text\n");
 }
 
 int kinfer_cmd_prune(int argc, char **argv)
@@ -51,6 +53,8 @@ int kinfer_cmd_prune(int argc, char **argv)
         int quiet = 0, c, have_keep = 0, have_sparsity = 0;
         long v;
         double d;
+        if (cli_fasttext_aliases("prune", argc, argv))
+                return 2;
         optind = 1;
         while ((c = getopt_long(argc, argv, "o:t:qh", lo, NULL)) != -1) {
                 switch (c) {

@@ -21,11 +21,13 @@ static void usage(FILE *fp)
                 "Recommended order: prune, then quantize.\n\n"
                 "  -o, --output OUT     model file to write (required)\n"
                 "      --keep-dense-f32 quantize only the embedding table (dense layers stay f32)\n"
-                "      --dense-map      keep the int32 bucket->row map (8 MB at 2^21 buckets) instead\n"
-                "                       of the rank index (one bit per bucket, 384 KB; the default,\n"
-                "                       --compact-map) that kinfer builds before the index cannot read\n"
+                "      --dense-map      store the bucket->row map as a plain array (4 bytes per bucket:\n"
+                "                       8 MB at 2^21 buckets) instead of the compact rank index (the\n"
+                "                       default: 1.5 bits per bucket, 384 KB), for kinfer builds older\n"
+                "                       than the rank index\n"
                 "      --name NAME      model name stored in OUT (default: IN's name)\n"
-                "  -q, --quiet          no summary on stderr\n");
+                "  -q, --quiet          no summary on stderr\n"
+                "  -h, --help           this text\n");
 }
 
 int kinfer_cmd_quantize(int argc, char **argv)
@@ -36,6 +38,8 @@ int kinfer_cmd_quantize(int argc, char **argv)
         kinfer_quantize_opts_t qo = {0};
         const char *output = NULL;
         int quiet = 0, c;
+        if (cli_fasttext_aliases("quantize", argc, argv))
+                return 2;
         optind = 1;
         while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
                 switch (c) {

@@ -6,6 +6,7 @@
 
 int kinfer_cmd_train(int argc, char **argv);
 int kinfer_cmd_eval(int argc, char **argv);
+int kinfer_cmd_test(int argc, char **argv);
 int kinfer_cmd_predict(int argc, char **argv);
 int kinfer_cmd_bench(int argc, char **argv);
 int kinfer_cmd_inspect(int argc, char **argv);

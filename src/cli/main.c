@@ -5,6 +5,10 @@
 
 #include "cli/commands.h"
 
+#ifndef KINFER_VERSION
+#define KINFER_VERSION "0.1.0"
+#endif
+
 static const struct kinfer_cmd {
         const char *name;
         int (*fn)(int argc, char **argv);
@@ -12,6 +16,7 @@ static const struct kinfer_cmd {
 } cmds[] = {
     {"train", kinfer_cmd_train, "train a model from a TSV or fastText file"},
     {"eval", kinfer_cmd_eval, "accuracy, macro-F1, per-class scores and confusion matrix"},
+    {"test", kinfer_cmd_test, "fastText's test: N, P@K and R@K of a model on labelled data"},
     {"predict", kinfer_cmd_predict, "classify lines from a file or stdin"},
     {"bench", kinfer_cmd_bench, "measure the runtime (records/s by batch size and threads)"},
     {"inspect", kinfer_cmd_inspect, "show a model file's metadata, shapes and lineage"},
@@ -33,12 +38,31 @@ static const struct kinfer_cmd {
 
 static void usage(FILE *fp)
 {
-        fprintf(fp, "Usage: kinfer <command> [options]\n\n"
+        fprintf(fp, "Usage: kinfer <command> [options]\n"
+                    "       kinfer help <command>\n\n"
                     "Classify text records from Kafka with models kept in PostgreSQL.\n\n"
                     "Commands:\n");
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
                 fprintf(fp, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
-        fprintf(fp, "\nRun `kinfer <command> --help` for a command's options.\n");
+        fprintf(fp, "\nOptions:\n"
+                    "  -h, --help     this text\n"
+                    "  -V, --version  print the version\n\n"
+                    "Run `kinfer help <command>` or `kinfer <command> --help` for a command's options.\n");
+}
+
+static const struct kinfer_cmd *find_cmd(const char *name)
+{
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                if (!strcmp(name, cmds[i].name))
+                        return &cmds[i];
+        return NULL;
+}
+
+static int unknown_cmd(const char *name)
+{
+        fprintf(stderr, "kinfer: unknown command \"%s\" (see kinfer --help)\n\n", name);
+        usage(stderr);
+        return 2;
 }
 
 int main(int argc, char **argv)
@@ -47,18 +71,32 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+            (!strcmp(argv[1], "help") && argc == 2)) {
                 usage(stdout);
                 return 0;
         }
-        if (!strcmp(argv[1], "--version")) {
-                printf("kinfer 0.1.0\n");
+        if (!strcmp(argv[1], "help")) { /* kinfer help CMD = kinfer CMD --help */
+                const struct kinfer_cmd *c = find_cmd(argv[2]);
+                if (!c)
+                        return unknown_cmd(argv[2]);
+                char prog[64];
+                snprintf(prog, sizeof(prog), "kinfer %s", c->name);
+                char *hargv[] = {prog, (char *)"--help", NULL};
+                return c->fn(2, hargv);
+        }
+        if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") ||
+            !strcmp(argv[1], "version")) {
+                printf("kinfer %s\n", KINFER_VERSION);
                 return 0;
         }
-        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-                if (!strcmp(argv[1], cmds[i].name))
-                        return cmds[i].fn(argc - 1, argv + 1);
-        fprintf(stderr, "kinfer: unknown command \"%s\"\n\n", argv[1]);
-        usage(stderr);
-        return 2;
+        const struct kinfer_cmd *c = find_cmd(argv[1]);
+        if (!c)
+                return unknown_cmd(argv[1]);
+        /* getopt prefixes its messages with argv[0]: "kinfer train: unrecognized option ...",
+         * like every other error of a command */
+        char prog[64];
+        snprintf(prog, sizeof(prog), "kinfer %s", c->name);
+        argv[1] = prog;
+        return c->fn(argc - 1, argv + 1);
 }

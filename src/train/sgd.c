@@ -36,6 +36,9 @@ typedef struct trainer_s {
         atomic_llong steps, words;
         int64_t total_steps;
         double last_report;
+        double t_epochs;    /* when the epochs began: words/s and the ETA count from here, not
+                             * from the start of training (reading and featurizing the data
+                             * would make the rate climb every epoch) */
         int32_t epoch, epochs;
         double loss_sum[MAX_THREADS];
         int64_t loss_n[MAX_THREADS];
@@ -107,7 +110,7 @@ static void report(trainer_t *T, int epoch_done)
         const kinfer_train_opts_t *o = T->opts;
         if (!o->progress)
                 return;
-        double t = kinfer_now_sec(), t0 = T->st->t0;
+        double t = kinfer_now_sec(), t0 = T->t_epochs;
         kinfer_train_progress_t p = {0};
         p.epoch = epoch_done ? T->epoch : (T->epoch + 1 > T->epochs ? T->epochs : T->epoch + 1);
         p.epochs = T->epochs;
@@ -418,7 +421,7 @@ kinfer_err_t kinfer_train_stage_epochs(kinfer_train_state_t *st, char *errstr, s
         } else {
                 for (int k = 1; k < T.K && T.P[k]; k++)
                         memcpy(T.P[k], T.P[0], st->net.n_params * sizeof(float));
-                T.last_report = kinfer_now_sec();
+                T.last_report = T.t_epochs = kinfer_now_sec();
                 if ((rc = run_threads(&T)))
                         err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
                                             "cannot start a training thread: %s", strerror(rc));
