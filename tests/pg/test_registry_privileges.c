@@ -199,22 +199,32 @@ static void test_forgery_refused(void)
         pgt_exec(reg, "SELECT worker_id || ' ' || last_error FROM kinfer.workers", v, sizeof(v));
         TEST_ASSERT(!strcmp(v, "h:1:1 boom"), "workers row: %s", v);
 
-        /* every function: SECURITY DEFINER where it writes, search_path pinned, and nothing
-         * executable by a role outside kinfer's */
+        /* every function: search_path pinned (pg_catalog first, pg_temp last); the ones
+         * that write (not IMMUTABLE, not triggers) SECURITY DEFINER; and nothing but pure
+         * helpers executable by a role outside kinfer's */
         pgt_exec(reg,
                  "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p "
                  "WHERE p.pronamespace = 'kinfer'::regnamespace AND NOT ("
-                 " coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, kinfer, pg_temp']"
-                 " AND (p.prosecdef OR p.proname IN ('activations_guard', 'deployments_changed',"
-                 "  'artifact_uint', 'artifact_tensor', 'artifact_labels')))",
+                 " EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c ~ "
+                 "  '^search_path=pg_catalog(, [a-z_]+)*, pg_temp$')"
+                 " AND (p.prosecdef OR p.provolatile = 'i' OR "
+                 "      p.prorettype = 'trigger'::regtype))",
                  v, sizeof(v));
         TEST_ASSERT(v[0] == '\0', "functions not SECURITY DEFINER with a pinned search_path: %s",
                     v);
+        pgt_exec(reg,
+                 "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p "
+                 "WHERE p.pronamespace = 'kinfer'::regnamespace AND p.prosecdef AND NOT "
+                 "(p.proconfig @> ARRAY['search_path=pg_catalog, kinfer, pg_temp'])",
+                 v, sizeof(v));
+        TEST_ASSERT(v[0] == '\0', "SECURITY DEFINER without search_path pg_catalog, kinfer, "
+                                  "pg_temp: %s", v);
         pgt_exec(pgt_admin, "DROP ROLE IF EXISTS kinfer_t_nobody; CREATE ROLE kinfer_t_nobody",
                  NULL, 0);
         pgt_exec(reg,
                  "SELECT string_agg(p.proname, ',') FROM pg_proc p WHERE p.pronamespace = "
                  "'kinfer'::regnamespace AND p.prorettype <> 'trigger'::regtype AND "
+                 "p.provolatile <> 'i' AND "
                  "has_function_privilege('kinfer_t_nobody', p.oid, 'EXECUTE')",
                  v, sizeof(v));
         TEST_ASSERT(v[0] == '\0', "functions executable by anyone: %s", v);
