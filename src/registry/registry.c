@@ -608,7 +608,7 @@ static kinfer_err_t reg_connect(kinfer_registry_t *reg, const char *what, char *
                 if (reg->conn)
                         PQfinish(reg->conn);
                 reg->conn = NULL;
-                snprintf(reg->lost_why, sizeof(reg->lost_why), "not connected: %s", buf);
+                snprintf(reg->lost_why, sizeof(reg->lost_why), "not connected: %.200s", buf);
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__DB,
                                      "cannot %s to PostgreSQL: %s", what, buf);
         }
