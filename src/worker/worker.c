@@ -60,6 +60,7 @@ struct kinfer_worker_s {
         const char *deployment;
         /* settings */
         int64_t max_value_bytes, bp_max, bp_resume, bp_pause_us, metrics_interval_us;
+        int ready; /* has partitions and a model: the "ready" line was logged */
         int topk, shutdown_timeout_ms;
         int64_t msg_budget;   /* largest message the producer takes, less framing slack */
         size_t id_max;        /* output.id.max.bytes */
@@ -887,6 +888,16 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                         kinfer_log(KINFER_LOG_DEBUG, "WORKER", "resume in_flight=%" PRId64, in_flight);
                 }
                 kinfer_consumer_set_paused(w->cons, w->paused || !w->model);
+                /* readiness, for people and scripts (docs/streaming.md's quick start waits for
+                 * it): logged when the worker gets both partitions and a model, and when it
+                 * loses either */
+                int ready = w->model && kinfer_consumer_assigned(w->cons) > 0;
+                if (ready != w->ready) {
+                        w->ready = ready;
+                        kinfer_log(KINFER_LOG_NOTICE, "WORKER", "%s partitions=%d model=%s",
+                                   ready ? "ready" : "not ready", kinfer_consumer_assigned(w->cons),
+                                   w->model ? kinfer_model_name(w->model) : "none");
+                }
 
                 int timeout = kinfer_batch_timeout_ms(&w->batch, now);
                 if (timeout < 0 || timeout > IDLE_POLL_MS)

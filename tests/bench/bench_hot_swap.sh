@@ -55,7 +55,7 @@ done
 size=$(stat -c %s "$T/m1.kinf")
 "$K" activate sections sections 1 >/dev/null
 
-"$K" dev-broker --topic in:8 --topic out:16 --topic dlq:1 >"$T/broker.out" 2>"$T/broker.err" &
+"$K" dev-broker --port 0 --topic in:8 --topic out:16 --topic dlq:1 >"$T/broker.out" 2>"$T/broker.err" &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$T/broker.out" ] && break; sleep 0.1; done
 B=$(head -1 "$T/broker.out")

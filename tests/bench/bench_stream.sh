@@ -49,7 +49,7 @@ log "model: $(tail -1 "$T/train.log")"
 topics=(--topic in:128 --topic dlq:1 --topic peer_out:8)
 for b in $BATCHES; do for w in $WAITS; do topics+=(--topic "out_${b}_${w}:32"); done; done
 for w in $WAITS; do topics+=(--topic "lat_in_$w:16" --topic "lat_out_$w:16"); done
-"$K" dev-broker "${topics[@]}" >"$T/broker.out" 2>"$T/broker.err" &
+"$K" dev-broker --port 0 "${topics[@]}" >"$T/broker.out" 2>"$T/broker.err" &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$T/broker.out" ] && break; sleep 0.1; done
 B=$(head -1 "$T/broker.out")

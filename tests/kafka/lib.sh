@@ -67,7 +67,7 @@ start_broker() {
     return
   fi
   for t in "$@"; do args+=(--topic "$t"); done
-  "$K" dev-broker "${args[@]}" >"$T/broker.out" 2>"$T/broker.err" &
+  "$K" dev-broker --port 0 "${args[@]}" >"$T/broker.out" 2>"$T/broker.err" &  # any free port: tests run side by side
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
   for _ in $(seq 100); do [ -s "$T/broker.out" ] && break; sleep 0.1; done
