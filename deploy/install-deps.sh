@@ -8,6 +8,8 @@ PKGS=(
   build-essential cmake pkg-config git
   librdkafka-dev libavro-dev libopenblas-dev libpq-dev libutf8proc-dev libjansson-dev libssl-dev
   postgresql postgresql-client kcat
+  # tests/fuzz/run.sh: clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer
+  clang libclang-rt-dev llvm
   # comparisons in tests/bench: fastText and the Python worker a user would otherwise write
   fasttext python3-fasttext python3 python3-confluent-kafka python3-sklearn python3-avro python3-numpy time
 )

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # run.sh -- THE test command (README, .ci/run): install dependencies, build twice (optimised,
 # and with AddressSanitizer + UndefinedBehaviorSanitizer), start a throwaway PostgreSQL, and
-# run every ctest test in both builds. Kafka tests start their own `kinfer dev-broker`.
+# run every ctest test in both builds, then the fuzzers (clang). Kafka tests start their own
+# `kinfer dev-broker`.
 #
 #   tests/run.sh            # everything
 #   TESTS_LABEL=unit tests/run.sh   # only tests with this ctest label (unit|kafka|pg)
 #   KINFER_SKIP_ASAN=1 tests/run.sh # only the optimised build
+#   KINFER_SKIP_FUZZ=1 tests/run.sh # without the libFuzzer targets (tests/fuzz/run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -35,5 +37,11 @@ if [ -z "${KINFER_SKIP_ASAN:-}" ]; then
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" "${label[@]}" || status=1
+fi
+if [ -z "${KINFER_SKIP_FUZZ:-}" ] && [ -z "${TESTS_LABEL:-}" ]; then
+  # saved crash inputs replayed, then each libFuzzer target for KINFER_FUZZ_SECONDS (about
+  # 5 x 45 s + a clang build: under 6 minutes)
+  echo "== fuzzing (tests/fuzz/run.sh)"
+  bash tests/fuzz/run.sh "${KINFER_FUZZ_SECONDS:-45}" || status=1
 fi
 exit $status

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_model.c -- libFuzzer target: kinfer_model_load_mem() on arbitrary bytes must refuse or
- * accept, never crash; an accepted model must classify a text. The harness repairs the
+ * accept, never crash; an accepted model must classify texts (one whose NFKD expands). The harness repairs the
  * header's size and content checksum first, so mutations reach the structural checks behind
  * them instead of all dying at the checksum. */
 #include <stdint.h>
@@ -26,12 +26,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(buf);
         if (!m)
                 return 0;
-        kinfer_runtime_t *rt = kinfer_runtime_new(2, errstr, sizeof(errstr));
-        const char *texts[2] = {"a python module for parsing files", "Ünïcode ﬁle 中文"};
-        size_t lens[2] = {strlen(texts[0]), strlen(texts[1])};
-        kinfer_prediction_t out[2];
+        kinfer_runtime_t *rt = kinfer_runtime_new(3, errstr, sizeof(errstr));
+        /* the third text expands 6-fold under NFKD (U+FDFA is 18 code points): whatever
+         * featurizer settings the model holds, the runtime must not write past its buffers */
+        static char fdfa[3 * 200 + 1];
+        for (int i = 0; i < 200; i++)
+                memcpy(fdfa + 3 * i, "\xef\xb7\xba", 3);
+        const char *texts[3] = {"a python module for parsing files", "Ünïcode ﬁle 中文", fdfa};
+        size_t lens[3] = {strlen(texts[0]), strlen(texts[1]), 3 * 200};
+        kinfer_prediction_t out[3];
         if (rt)
-                kinfer_runtime_classify(rt, m, texts, lens, 2, 3, out, errstr, sizeof(errstr));
+                kinfer_runtime_classify(rt, m, texts, lens, 3, 3, out, errstr, sizeof(errstr));
         kinfer_runtime_destroy(rt);
         kinfer_model_release(m);
         return 0;

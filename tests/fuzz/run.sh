@@ -1,28 +1,67 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# run.sh -- build the libFuzzer targets with clang (+ASan+UBSan) and run each for SECONDS
-# (default 60). Seeds: a small model trained from the bundled sample, and sample lines.
+# run.sh -- build the libFuzzer targets with clang (+ASan+UBSan), replay every saved crash
+# (tests/fuzz/regressions/<target>/*, without fuzzing), then fuzz each target for SECONDS
+# (default 45) from its committed seeds (tests/fuzz/corpus/<target>/, written by make_seeds.py)
+# plus generated ones (models trained from the bundled sample, their META). New corpus entries
+# stay in a temporary directory: the committed corpus only changes by hand. Any crash, leak,
+# sanitizer report, or input that runs over 10 s (a decoding-time explosion) fails the run; the
+# input is kept under $FUZZ_BUILD_DIR/artifacts/ and becomes a file in tests/fuzz/regressions/.
 #   tests/fuzz/run.sh [SECONDS]
+#   FUZZ_BUILD_DIR=build-fuzz   FUZZ_TARGETS="fuzz_codec fuzz_conf"   (defaults: all targets)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-secs=${1:-60}
-command -v clang >/dev/null || { echo "fuzz: needs clang (apt-get install clang)" >&2; exit 1; }
-CC=clang cmake -S . -B build-fuzz -DKINFER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_model fuzz_featurize fuzz_json kinfer >/dev/null
+secs=${1:-45}
+bdir=${FUZZ_BUILD_DIR:-build-fuzz}
+read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_featurize fuzz_codec fuzz_model fuzz_json fuzz_conf}"
+command -v clang >/dev/null || { echo "fuzz: needs clang (deploy/install-deps.sh)" >&2; exit 1; }
+CC=clang cmake -S . -B "$bdir" -DKINFER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build "$bdir" -j"$(nproc)" --target "${targets[@]}" kinfer >/dev/null
 work=$(mktemp -d /tmp/kinfer-fuzz.XXXXXX)
-mkdir -p "$work/model" "$work/text" "$work/json"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$bdir/artifacts"
+for t in "${targets[@]}"; do
+  mkdir -p "$work/$t"
+  if [ -d "tests/fuzz/corpus/$t" ]; then cp tests/fuzz/corpus/"$t"/* "$work/$t/"; fi
+done
+# generated seeds: two small models (linear; embedding + hidden layer) and a real META
 head -n 300 tests/data/sections-train.tsv >"$work/small.tsv"
-build-fuzz/kinfer train -q --input "$work/small.tsv" --output "$work/model/seed.kinf" --buckets 1024 \
-  --max-rows 200 --epoch 2
-build-fuzz/kinfer train -q --input "$work/small.tsv" --output "$work/model/seed2.kinf" --buckets 512 \
-  --dim 8 --hidden 4 --epoch 1
-head -n 50 tests/data/sections-dev.tsv | cut -f2 | split -l 1 - "$work/text/line"
-build-fuzz/kinfer inspect "$work/model/seed.kinf" | sed -n '/^meta\t/,$p' | sed '1s/^meta\t//' >"$work/json/meta"
-printf '%s' '{"a": [1, -2.5e-3, "x\u00e9\ud83d\ude00\n", {"b": null, "c": true}], "d": {}}' >"$work/json/mix"
-printf '"caf\303\251 \355\240\200 \364\220\200\200"' >"$work/json/utf8"
+if [ -d "$work/fuzz_model" ]; then
+  "$bdir/kinfer" train -q --input "$work/small.tsv" --output "$work/fuzz_model/seed.kinf" --buckets 1024 \
+    --max-rows 200 --epoch 2
+  "$bdir/kinfer" train -q --input "$work/small.tsv" --output "$work/fuzz_model/seed2.kinf" --buckets 512 \
+    --dim 8 --hidden 4 --epoch 1 --minn 2 --maxn 4
+fi
+if [ -d "$work/fuzz_json" ] && [ -f "$work/fuzz_model/seed.kinf" ]; then
+  "$bdir/kinfer" inspect "$work/fuzz_model/seed.kinf" | sed -n '/^meta\t/,$p' | sed '1s/^meta\t//' \
+    >"$work/fuzz_json/model_meta"
+fi
+if [ -d "$work/fuzz_featurize" ]; then
+  head -n 30 tests/data/sections-dev.tsv | cut -f2 | split -l 1 - "$work/fuzz_featurize/line"
+  for f in "$work"/fuzz_featurize/line*; do printf '\020\002\000\000' | cat - "$f" >"$f.x" && mv "$f.x" "$f"; done
+fi
+declare -A maxlen=([fuzz_model]=65536 [fuzz_featurize]=8192 [fuzz_codec]=16384 [fuzz_json]=65536 [fuzz_conf]=4096)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
-build-fuzz/fuzz_model -artifact_prefix=build-fuzz/ -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 "$work/model" || status=1
-build-fuzz/fuzz_featurize -artifact_prefix=build-fuzz/ -max_total_time="$secs" -max_len=4096 "$work/text" || status=1
-build-fuzz/fuzz_json -artifact_prefix=build-fuzz/ -max_total_time="$secs" -max_len=65536 "$work/json" || status=1
-rm -rf "$work"
+for t in "${targets[@]}"; do
+  regs=()
+  if [ -d "tests/fuzz/regressions/$t" ]; then
+    while IFS= read -r -d '' f; do regs+=("$f"); done < <(find "tests/fuzz/regressions/$t" -type f -print0)
+  fi
+  if [ ${#regs[@]} -gt 0 ]; then
+    echo "== $t: replaying ${#regs[@]} saved inputs"
+    "$bdir/$t" -timeout=10 -rss_limit_mb=2048 "${regs[@]}" >"$work/$t.replay.log" 2>&1 ||
+      { status=1; tail -n 40 "$work/$t.replay.log"; echo "FAIL: $t: a saved regression input fails" >&2; }
+  fi
+  echo "== $t: fuzzing for ${secs}s"
+  if ! "$bdir/$t" -artifact_prefix="$bdir/artifacts/$t-" -max_total_time="$secs" -timeout=10 \
+      -rss_limit_mb=2048 -max_len="${maxlen[$t]:-8192}" -print_final_stats=1 "$work/$t" >"$work/$t.log" 2>&1; then
+    status=1
+    tail -n 60 "$work/$t.log"
+    echo "FAIL: $t: see the input in $bdir/artifacts/$t-*; save it as tests/fuzz/regressions/$t/<name>" >&2
+  else
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$work/$t.log" | tr '\n' ' '; echo
+  fi
+done
 exit $status
