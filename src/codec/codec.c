@@ -21,6 +21,7 @@ const char *kinfer_dlq_reason_str(kinfer_dlq_reason_t reason)
         case KINFER_DLQ_OVERSIZED: return "oversized";
         case KINFER_DLQ_OVER_LIMIT: return "over_limit";
         case KINFER_DLQ_UNDELIVERABLE: return "undeliverable";
+        case KINFER_DLQ_NO_FEATURES: return "no_features";
         }
         return "undecodable";
 }

@@ -78,6 +78,11 @@ static const struct conf_prop props[] = {
     {"output.dlq.schema.id", CT_INT, 0, INT32_MAX, "0", NULL,
      "Schema id written in the Confluent framing of dead letters (output.format=avro-confluent)."},
     {"output.topk", CT_INT, 1, 16, "3", NULL, "Number of (label, score) pairs in each result's topk."},
+    {"input.no.features", CT_ENUM, 0, 0, "dlq", "dlq|classify",
+     "A text with no feature the model knows (only spaces or punctuation, or only words a pruned "
+     "model dropped): `dlq` sends it to dlq.topic with reason no_features (skipped when dlq.topic "
+     "is unset); `classify` classifies it from the model's bias alone, the same answer for every "
+     "such text."},
     {"output.id.max.bytes", CT_INT, 16, 65536, "4096", NULL,
      "Longest id written in a result (cut at a UTF-8 character boundary) and longest Kafka key "
      "written on a result or dead letter (cut at the byte); the original key stays whole in the "

@@ -230,7 +230,8 @@ size_t kinfer_consumer_headers(const kinfer_msg_t *msg, kinfer_header_view_t *ou
                 out[n] = (kinfer_header_view_t){.key = name, .value = val, .value_len = size};
                 n++;
         }
-        return n;
+        size_t all = rd_kafka_header_cnt(hdrs);
+        return all > n ? all : n;
 }
 
 kinfer_err_t kinfer_consumer_store(kinfer_consumer_t *cons, const char *topic, int32_t partition,

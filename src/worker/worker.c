@@ -62,6 +62,7 @@ struct kinfer_worker_s {
         int64_t max_value_bytes, bp_max, bp_resume, bp_pause_us, metrics_interval_us;
         int ready; /* has partitions and a model: the "ready" line was logged */
         int topk, shutdown_timeout_ms;
+        int no_features_dlq; /* input.no.features=dlq */
         int64_t msg_budget;   /* largest message the producer takes, less framing slack */
         size_t id_max;        /* output.id.max.bytes */
         int refused_fail;     /* delivery.refused.policy=fail */
@@ -300,7 +301,7 @@ static void give_up(kinfer_worker_t *w, uint64_t token, const char *what, const 
  * MAX_HEADERS + 8) and key; @returns the message's size as the producer counts it. */
 static size_t encode_dl(kinfer_worker_t *w, kinfer_dead_letter_t dl, enum dl_form form,
                         kinfer_header_view_t *hdrs, size_t *nh, const void **key, size_t *key_len,
-                        char *part, char *off, char *vsize, int *err)
+                        char *part, char *off, char *vsize, size_t n_orig, char *dropped, int *err)
 {
         *key = dl.key;
         *key_len = dl.key_len;
@@ -357,6 +358,13 @@ static size_t encode_dl(kinfer_worker_t *w, kinfer_dead_letter_t dl, enum dl_for
         if (dl.value_sha256)
                 hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.value.sha256", dl.value_sha256,
                                                        strlen(dl.value_sha256)};
+        /* the original headers not kept (over MAX_HEADERS, or left out of a reduced form) are
+         * counted, never dropped silently */
+        if (n_orig > dl.n_headers) {
+                snprintf(dropped, 24, "%zu", n_orig - dl.n_headers);
+                hdrs[(*nh)++] = (kinfer_header_view_t){"kinfer.dlq.headers.dropped", dropped,
+                                                       strlen(dropped)};
+        }
         w->out.len = 0;
         *err |= kinfer_codec_encode_dead_letter(w->codec, &dl, &w->out);
         return w->out.len + *key_len + hdr_bytes(hdrs, *nh);
@@ -364,8 +372,8 @@ static size_t encode_dl(kinfer_worker_t *w, kinfer_dead_letter_t dl, enum dl_for
 
 /* Produce dead letter @p dl for @p token, starting at form @p form and going down to the
  * minimal one while it does not fit; the last resort is give_up(). */
-static void send_dead_letter(kinfer_worker_t *w, kinfer_dead_letter_t dl, uint64_t token,
-                             enum dl_form form)
+static void send_dead_letter(kinfer_worker_t *w, kinfer_dead_letter_t dl, size_t n_orig,
+                             uint64_t token, enum dl_form form)
 {
         if (w->dlq_topic < 0) {
                 give_up(w, token, "record (no dlq.topic)", dl.topic, dl.partition, dl.offset,
@@ -384,14 +392,15 @@ static void send_dead_letter(kinfer_worker_t *w, kinfer_dead_letter_t dl, uint64
         snprintf(off, sizeof(off), "%" PRId64, dl.offset);
         snprintf(vsize, sizeof(vsize), "%" PRId64,
                  !dl.value ? (int64_t)-1 : (int64_t)(dl.truncated ? dl.value_size : dl.value_len));
-        kinfer_header_view_t hdrs[MAX_HEADERS + 8];
+        kinfer_header_view_t hdrs[MAX_HEADERS + 9];
+        char dropped[24];
         size_t nh;
         const void *key;
         size_t key_len;
         for (; form <= DL_MINIMAL; form++) {
                 int err = 0;
                 size_t size = encode_dl(w, dl, form, hdrs, &nh, &key, &key_len, part, off, vsize,
-                                        &err);
+                                        n_orig, dropped, &err);
                 if (err) {
                         set_fatal(w, KINFER_ERR__NOMEM, "cannot encode a dead letter");
                         return;
@@ -422,15 +431,17 @@ static void send_dead_letter(kinfer_worker_t *w, kinfer_dead_letter_t dl, uint64
         }
 }
 
-static void dead_letter(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
-                        kinfer_dlq_reason_t reason, const char *detail)
+/* Dead-letter @p msg (which the caller still owns and releases). */
+static void dead_letter_keep(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
+                             kinfer_dlq_reason_t reason, const char *detail)
 {
         w->win.dlq++;
         w->total_dlq++;
         kinfer_log(KINFER_LOG_WARN, "DLQ", "topic=%s partition=%d offset=%" PRId64 " reason=%s detail=\"%s\"",
                    msg->topic, (int)msg->partition, msg->offset, kinfer_dlq_reason_str(reason), detail);
         kinfer_header_view_t hdrs[MAX_HEADERS];
-        size_t nh = w->dlq_topic < 0 ? 0 : kinfer_consumer_headers(msg, hdrs, MAX_HEADERS);
+        size_t n_orig = w->dlq_topic < 0 ? 0 : kinfer_consumer_headers(msg, hdrs, MAX_HEADERS);
+        size_t nh = n_orig < MAX_HEADERS ? n_orig : MAX_HEADERS;
         kinfer_dead_letter_t dl = {
             .reason = reason, .detail = detail, .topic = msg->topic, .partition = msg->partition,
             .offset = msg->offset, .timestamp_ms = msg->timestamp_ms, .key = msg->key,
@@ -438,10 +449,15 @@ static void dead_letter(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
             .n_headers = nh, .worker_id = w->worker_id, .dead_at_ms = wall_us() / 1000};
         if (w->dlq_topic < 0) {
                 kinfer_offsets_done(w->offs, token, NULL); /* skipped: processed */
-                kinfer_consumer_release(w->cons, msg);
                 return;
         }
-        send_dead_letter(w, dl, token, DL_FULL);
+        send_dead_letter(w, dl, n_orig, token, DL_FULL);
+}
+
+static void dead_letter(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t token,
+                        kinfer_dlq_reason_t reason, const char *detail)
+{
+        dead_letter_keep(w, msg, token, reason, detail);
         kinfer_consumer_release(w->cons, msg);
 }
 
@@ -470,7 +486,7 @@ static void on_refused(void *opaque, const kinfer_producer_msg_t *m)
                     .partition = partition, .offset = offset, .timestamp_ms = -1, .key = m->key,
                     .key_len = m->key_len, .value = m->value, .value_len = m->len,
                     .worker_id = w->worker_id, .dead_at_ms = wall_us() / 1000};
-                send_dead_letter(w, dl, m->token, DL_FULL);
+                send_dead_letter(w, dl, 0, m->token, DL_FULL);
                 return;
         }
         /* a refused dead letter: again in the next form, from what it carried */
@@ -505,7 +521,7 @@ static void on_refused(void *opaque, const kinfer_producer_msg_t *m)
                 }
         }
         kinfer_dlq_reason_t r = KINFER_DLQ_UNDELIVERABLE;
-        for (int i = KINFER_DLQ_UNDECODABLE; i <= KINFER_DLQ_UNDELIVERABLE; i++)
+        for (int i = KINFER_DLQ_UNDECODABLE; i <= KINFER_DLQ_NO_FEATURES; i++)
                 if (strlen(kinfer_dlq_reason_str((kinfer_dlq_reason_t)i)) == reason_len &&
                     !memcmp(kinfer_dlq_reason_str((kinfer_dlq_reason_t)i), reason, reason_len))
                         r = (kinfer_dlq_reason_t)i;
@@ -518,7 +534,7 @@ static void on_refused(void *opaque, const kinfer_producer_msg_t *m)
             .timestamp_ms = -1, .value = vs < 0 ? NULL : "", .value_len = 0,
             .worker_id = w->worker_id, .dead_at_ms = wall_us() / 1000, .truncated = 1,
             .value_size = vs < 0 ? 0 : (size_t)vs, .value_sha256 = *sha ? sha : NULL};
-        send_dead_letter(w, dl, m->token, DL_MINIMAL);
+        send_dead_letter(w, dl, 0, m->token, DL_MINIMAL);
 }
 
 /* ---- the batch ---------------------------------------------------------------------------- */
@@ -565,6 +581,13 @@ static void flush_batch(kinfer_worker_t *w)
                 const kinfer_batch_entry_t *e = &b->entries[i];
                 const kinfer_msg_t *msg = &w->slots[i].msg;
                 const kinfer_prediction_t *p = &w->preds[i];
+                if (p->n_features == 0 && w->no_features_dlq) {
+                        /* no feature: the answer would be the bias alone (input.no.features) */
+                        w->preds[i].n = 0; /* and no label in the metrics window */
+                        dead_letter_keep(w, &w->slots[i].msg, w->slots[i].token, KINFER_DLQ_NO_FEATURES,
+                                         "the text has no feature the model knows");
+                        continue;
+                }
                 char idbuf[320];
                 if (e->id) {
                         res.id = e->id;
@@ -728,6 +751,7 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
         w->bp_pause_us = kinfer_conf_get_int(conf, "backpressure.pause.ms") * 1000;
         w->metrics_interval_us = kinfer_conf_get_int(conf, "metrics.interval.ms") * 1000;
         w->topk = (int)kinfer_conf_get_int(conf, "output.topk");
+        w->no_features_dlq = !strcmp(kinfer_conf_get(conf, "input.no.features"), "dlq");
         w->shutdown_timeout_ms = (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms");
         w->id_max = (size_t)kinfer_conf_get_int(conf, "output.id.max.bytes");
         w->refused_fail = !strcmp(kinfer_conf_get(conf, "delivery.refused.policy"), "fail");

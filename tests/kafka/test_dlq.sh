@@ -7,7 +7,7 @@
 # partition (a bad record never stalls its partition).
 . "$(dirname "$0")/lib.sh"
 
-start_broker in:2 out:2 dlq:1
+start_broker in:2 out:2 dlq:1 out2:1 dlq2:1
 train_model
 mkdir -p "$T/schemas"
 cp "$SRC/schemas/text_record.avsc" "$T/schemas/1.avsc"
@@ -37,6 +37,12 @@ bad = [
 for key, value in bad:
     p.produce("in", key=key.encode(), value=value, partition=1, headers=[("trace", key.encode())])
     p.produce("in", key=b"after-" + key.encode(), value=good, partition=1)
+# issue 16: a text with no feature at all (input.no.features=dlq: reason no_features), and a
+# bad record with 100 original headers (64 kept, the other 36 counted in
+# kinfer.dlq.headers.dropped)
+p.produce("in", key=b"nofeat", value=b"\0\0\0\0\1" + bytes([4]) + b"nf" + bytes([10]) + b"..,;!", partition=0)
+p.produce("in", key=b"manyheaders", value=b"not Avro", partition=0,
+          headers=[("h%03d" % i, b"v") for i in range(100)])
 p.flush(10)
 PYEOF
 
@@ -50,7 +56,7 @@ write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas
 start_worker w "$T/w.conf"
 W=$WPID
 GOOD=$((50 + 7))
-BAD=8
+BAD=10
 wait_count out $GOOD 120 >/dev/null
 wait_count dlq $BAD 120 >/dev/null
 # after a clean stop everything the worker did is in the topics: the exact counts are final
@@ -68,11 +74,38 @@ check "zero-length text field -> empty" has '^empty\t1\t\d+\t\d+\tempty\ttrace=n
 check "null value -> empty (value null)" has '^empty\t1\t\d+\t-1\tempty\ttrace=nullvalue'
 check "oversized -> oversized, whole value kept" has '^oversized\t1\t\d+\t2010\toversized\ttrace=oversized'
 check "empty text -> empty" has '^empty\t\d\t\d+\t\d+\tempty\t-\tin$'
+check "a text with no feature -> no_features" has '^no_features\t0\t\d+\t\d+\tno_features\t-\tin$'
+headers=$($PY - "$B" <<'HEOF'
+import sys
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "dlq-headers", "enable.auto.commit": False})
+c.assign([TopicPartition("dlq", 0, 0)])
+for _ in range(200):
+    m = c.poll(1.0)
+    if m is None or m.error() or m.key() != b"manyheaders":
+        continue
+    h = m.headers() or []
+    print(sum(1 for k, _ in h if not k.startswith("kinfer.")), dict(h).get("kinfer.dlq.headers.dropped", b"-").decode())
+    break
+c.close()
+HEOF
+)
+check "100 original headers: 64 kept, 36 counted in kinfer.dlq.headers.dropped (got $headers)" [ "$headers" = "64 36" ]
 # the bad records were produced to partition 1 alternating with good ones: their source
 # offsets must be 7 values two apart
 check "source offsets point at the bad records" \
   [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -n | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "7/0" ]
 check "the partitions were paused and resumed for backpressure" grep -q "pauses=[1-9]" "$T/w.log"
+# input.no.features=classify: the same records, the featureless text classified (from the bias)
+write_conf "$T/c.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500 \
+  kafka.group.id=test-classify output.topic=out2 dlq.topic=dlq2 input.no.features=classify
+start_worker c "$T/c.conf"
+wait_count out2 $((GOOD + 1)) 120 >/dev/null
+wait_count dlq2 $((BAD - 1)) 120 >/dev/null
+check "classify worker exits 0 on SIGTERM" stop_worker $WPID
+$KU results "$B" out2 >"$T/results2.txt"
+check "input.no.features=classify: the featureless text has a result" grep -qP '^nofeat\tnf\t' "$T/results2.txt"
+check "input.no.features=classify: $((BAD - 1)) dead letters" [ "$($KU count "$B" dlq2)" -eq $((BAD - 1)) ]
 $KU committed "$B" test in >"$T/committed.txt"
 $KU ends "$B" in >"$T/ends.txt"
 check "committed offsets = end of every partition ($(tr '\n' ' ' <"$T/committed.txt"))" cmp -s "$T/committed.txt" "$T/ends.txt"

@@ -51,6 +51,8 @@ typedef enum {
                                        input.max.items / input.max.depth */
         KINFER_DLQ_UNDELIVERABLE,   /* "undeliverable": the broker refused the record's result
                                        for good (the value is the refused result) */
+        KINFER_DLQ_NO_FEATURES,     /* "no_features": the text has no feature the model knows
+                                     * (input.no.features=dlq) */
 } kinfer_dlq_reason_t;
 
 const char *kinfer_dlq_reason_str(kinfer_dlq_reason_t reason);

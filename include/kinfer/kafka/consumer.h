@@ -58,7 +58,8 @@ kinfer_err_t kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfe
                                   char *errstr, size_t errstr_size);
 /** Destroy a polled message. */
 void kinfer_consumer_release(kinfer_consumer_t *cons, kinfer_msg_t *msg);
-/** The message's headers as views (valid until release). @returns the count (<= @p max). */
+/** The message's headers as views (valid until release), the first @p max of them.
+ * @returns how many headers the message has (more than @p max when some were not written). */
 size_t kinfer_consumer_headers(const kinfer_msg_t *msg, kinfer_header_view_t *out, size_t max);
 
 /** Seek @p msg's partition back to @p msg's offset, so that it is fetched again, and release
