@@ -32,12 +32,113 @@ static void usage(FILE *fp)
                 "  --brokers N              number of brokers (default 1, max 16)\n"
                 "  --topic NAME:PARTITIONS  create a topic (repeatable; others are auto-created\n"
                 "                           on first use)\n"
+                "  --control                read fault-injection commands on stdin, one a line;\n"
+                "                           each is answered on stdout with \"ok: ...\" or\n"
+                "                           \"error: ...\" (after the bootstrap line):\n"
+                "                             errors BROKER API ERROR COUNT  the next COUNT\n"
+                "                               requests of type API (produce, fetch, ...) to\n"
+                "                               broker BROKER (1..N; 0 = any broker) fail with\n"
+                "                               librdkafka's ERROR (e.g. MSG_SIZE_TOO_LARGE)\n"
+                "                             errors-left BROKER API   how many are left\n"
+                "                             leader TOPIC PARTITION BROKER  move a leader\n"
                 "  -v, --verbose            log librdkafka debug output of the broker\n"
                 "  -h, --help               this text\n\n"
                 "Limits: about 5 MiB per partition are kept (older records are dropped\n"
                 "silently); consumers need a low fetch.wait.max.ms (e.g. 10); read_committed\n"
                 "is not honoured.\n",
                 DEV_BROKER_PORT, DEV_BROKER_PORT);
+}
+
+/* ---- --control: fault injection from stdin ------------------------------------------------- */
+
+/* The reader thread runs each command under ctl_lock; control_stop() takes the broker away
+ * under it before the broker is destroyed, so no command runs on a destroyed broker (a reader
+ * blocked in fgets() just ends with the process). */
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static kinfer_dev_broker_t *ctl_broker;
+
+static int ctl_number(const char *s, long min, long max, long *out)
+{
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (!*s || *end || errno || v < min || v > max)
+                return -1;
+        *out = v;
+        return 0;
+}
+
+/* Run one command line; the answer is one line on stdout. */
+static void control_run(kinfer_dev_broker_t *broker, char *line)
+{
+        char errstr[512] = "", echo[512], *w[8], *save = NULL;
+        int n = 0;
+        long x, y, z;
+        kinfer_err_t err = KINFER_ERR__INVALID_ARG;
+        line[strcspn(line, "\r\n")] = '\0';
+        snprintf(echo, sizeof(echo), "%.500s", line);
+        for (char *t = strtok_r(line, " \t", &save); t && n < 8; t = strtok_r(NULL, " \t", &save))
+                w[n++] = t;
+        if (n == 0)
+                return;
+        if (!strcmp(w[0], "errors") && n == 5) {
+                if (ctl_number(w[1], 0, 16, &x) || ctl_number(w[4], 1, 100000, &y))
+                        snprintf(errstr, sizeof(errstr), "BROKER is 0..N, COUNT 1..100000");
+                else
+                        err = kinfer_dev_broker_push_request_errors(broker, (int)x, w[2], w[3],
+                                                                    (int)y, errstr, sizeof(errstr));
+        } else if (!strcmp(w[0], "errors-left") && n == 3) {
+                if (ctl_number(w[1], 1, 16, &x))
+                        snprintf(errstr, sizeof(errstr), "BROKER is 1..N");
+                else if (!(err = kinfer_dev_broker_request_errors_left(broker, (int)x, w[2], &y,
+                                                                       errstr, sizeof(errstr))))
+                        snprintf(errstr, sizeof(errstr), "%ld", y);
+        } else if (!strcmp(w[0], "leader") && n == 4) {
+                if (ctl_number(w[2], 0, 100000, &y) || ctl_number(w[3], 1, 16, &z))
+                        snprintf(errstr, sizeof(errstr), "PARTITION is a number, BROKER 1..N");
+                else
+                        err = kinfer_dev_broker_set_leader(broker, w[1], (int)y, (int)z, errstr,
+                                                           sizeof(errstr));
+        } else {
+                snprintf(errstr, sizeof(errstr),
+                         "expected: errors BROKER API ERROR COUNT | errors-left BROKER API | "
+                         "leader TOPIC PARTITION BROKER");
+        }
+        if (err)
+                printf("error: %s: %s\n", echo, errstr);
+        else
+                printf("ok: %s%s%s\n", echo, *errstr ? " -> " : "", errstr);
+        fflush(stdout);
+}
+
+static void *control_main(void *arg)
+{
+        (void)arg;
+        char line[1024];
+        while (fgets(line, sizeof(line), stdin)) {
+                pthread_mutex_lock(&ctl_lock);
+                if (ctl_broker)
+                        control_run(ctl_broker, line);
+                pthread_mutex_unlock(&ctl_lock);
+        }
+        return NULL;
+}
+
+static void control_start(kinfer_dev_broker_t *broker)
+{
+        pthread_t th;
+        ctl_broker = broker;
+        if (pthread_create(&th, NULL, control_main, NULL) == 0)
+                pthread_detach(th);
+        else
+                fprintf(stderr, "kinfer dev-broker: cannot start the --control reader\n");
+}
+
+static void control_stop(void)
+{
+        pthread_mutex_lock(&ctl_lock);
+        ctl_broker = NULL;
+        pthread_mutex_unlock(&ctl_lock);
 }
 
 int kinfer_cmd_dev_broker(int argc, char **argv)
@@ -47,11 +148,12 @@ int kinfer_cmd_dev_broker(int argc, char **argv)
             {"port", required_argument, NULL, 'p'},
             {"topic", required_argument, NULL, 't'},
             {"verbose", no_argument, NULL, 'v'},
+            {"control", no_argument, NULL, 'C'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
         long brokers = 1, port = DEV_BROKER_PORT;
-        int verbose = 0;
+        int verbose = 0, control = 0;
         char **topics = calloc((size_t)argc + 1, sizeof(*topics));
         int n_topics = 0, c;
         if (!topics)
@@ -76,6 +178,9 @@ int kinfer_cmd_dev_broker(int argc, char **argv)
                         break;
                 case 'v':
                         verbose = 1;
+                        break;
+                case 'C':
+                        control = 1;
                         break;
                 case 'h':
                         usage(stdout);
@@ -141,10 +246,13 @@ int kinfer_cmd_dev_broker(int argc, char **argv)
                 fflush(stdout);
                 fprintf(stderr, "kinfer dev-broker: %ld broker(s) at %s; SIGTERM or Ctrl-C stops\n",
                         brokers, bootstraps);
+                if (control)
+                        control_start(broker);
                 int sig = 0;
                 while (sigwait(&set, &sig) != 0)
                         ;
                 fprintf(stderr, "kinfer dev-broker: signal %d, stopping\n", sig);
+                control_stop();
         }
         kinfer_dev_broker_destroy(broker);
         return status;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -286,6 +287,105 @@ const char *kinfer_dev_broker_bootstraps(const kinfer_dev_broker_t *broker)
         if (broker->bootstraps[0])
                 return broker->bootstraps;
         return rd_kafka_mock_cluster_bootstraps(broker->mcluster);
+}
+
+/* The Kafka protocol's ApiKey of a request type by name, or a number; -1 if unknown. */
+static int api_key(const char *api)
+{
+        static const struct {
+                const char *name;
+                int key;
+        } apis[] = {{"produce", 0},       {"fetch", 1},         {"listoffsets", 2},
+                    {"metadata", 3},      {"offsetcommit", 8},  {"offsetfetch", 9},
+                    {"findcoordinator", 10}, {"joingroup", 11}, {"heartbeat", 12},
+                    {"leavegroup", 13},   {"syncgroup", 14},    {"initproducerid", 22}};
+        for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
+                if (!strcasecmp(api, apis[i].name))
+                        return apis[i].key;
+        char *end;
+        long k = strtol(api, &end, 10);
+        return (*api && !*end && k >= 0 && k <= 1000) ? (int)k : -1;
+}
+
+/* librdkafka's error code named @p name (rd_kafka_err2name spelling, prefix optional, any
+ * case). @returns 0 when found. */
+static int err_by_name(const char *name, rd_kafka_resp_err_t *err)
+{
+        const struct rd_kafka_err_desc *descs;
+        size_t n;
+        if (!strncasecmp(name, "RD_KAFKA_RESP_ERR_", 18))
+                name += 18;
+        rd_kafka_get_err_descs(&descs, &n);
+        for (size_t i = 0; i < n; i++)
+                if (descs[i].name && !strcasecmp(descs[i].name, name)) {
+                        *err = descs[i].code;
+                        return 0;
+                }
+        return -1;
+}
+
+kinfer_err_t kinfer_dev_broker_push_request_errors(kinfer_dev_broker_t *broker, int broker_id,
+                                                   const char *api, const char *error,
+                                                   int count, char *errstr, size_t errstr_size)
+{
+        int key = api_key(api);
+        rd_kafka_resp_err_t err;
+        if (key < 0)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "unknown request type \"%s\"", api);
+        if (err_by_name(error, &err) || err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "unknown error \"%s\" (librdkafka's names, e.g. "
+                                     "MSG_SIZE_TOO_LARGE)", error);
+        if (count < 1 || count > 100000)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "count %d out of 1..100000", count);
+        if (broker_id < 0 || broker_id > broker->n_brokers)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "broker %d out of 0..%d", broker_id, broker->n_brokers);
+        for (int i = 0; i < count; i++) {
+                if (broker_id == 0) {
+                        rd_kafka_mock_push_request_errors(broker->mcluster, (int16_t)key, 1, err);
+                        continue;
+                }
+                rd_kafka_resp_err_t e = rd_kafka_mock_broker_push_request_error_rtts(
+                    broker->mcluster, broker_id, (int16_t)key, 1, err, 0);
+                if (e)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                             "broker %d: %s", broker_id, rd_kafka_err2str(e));
+        }
+        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_dev_broker_request_errors_left(kinfer_dev_broker_t *broker, int broker_id,
+                                                   const char *api, long *left, char *errstr,
+                                                   size_t errstr_size)
+{
+        int key = api_key(api);
+        size_t cnt = 0;
+        if (key < 0)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "unknown request type \"%s\"", api);
+        rd_kafka_resp_err_t e =
+            rd_kafka_mock_broker_error_stack_cnt(broker->mcluster, broker_id, (int16_t)key, &cnt);
+        if (e)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG, "broker %d: %s",
+                                     broker_id, rd_kafka_err2str(e));
+        *left = (long)cnt;
+        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_dev_broker_set_leader(kinfer_dev_broker_t *broker, const char *topic,
+                                          int partition, int broker_id, char *errstr,
+                                          size_t errstr_size)
+{
+        rd_kafka_resp_err_t e =
+            rd_kafka_mock_partition_set_leader(broker->mcluster, topic, partition, broker_id);
+        if (e)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA,
+                                     "leader of %s [%d] := broker %d: %s", topic, partition,
+                                     broker_id, rd_kafka_err2str(e));
+        return KINFER_OK;
 }
 
 void kinfer_dev_broker_destroy(kinfer_dev_broker_t *broker)

@@ -50,6 +50,40 @@ kinfer_err_t kinfer_dev_broker_listen(kinfer_dev_broker_t *broker, int port, cha
 /** @returns the bootstrap list ("127.0.0.1:port,..."). Borrowed: valid until destroy. */
 const char *kinfer_dev_broker_bootstraps(const kinfer_dev_broker_t *broker);
 
+/**
+ * @brief Make the next @p count requests of type @p api fail with error @p error (fault
+ *        injection for tests: a broker refusing a delivery, dropping a connection, ...).
+ * @param broker_id 0: every broker of the cluster (one shared stack); 1..N: that broker only
+ *        (its stack is served first), e.g. the leader of the output topic alone.
+ * @param api the Kafka request type: "produce", "fetch", "offsetcommit", "joingroup",
+ *        "heartbeat", "syncgroup", "initproducerid", "metadata", or its ApiKey number.
+ * @param error librdkafka's name of the error, as rd_kafka_err2name() spells it
+ *        ("MSG_SIZE_TOO_LARGE", "POLICY_VIOLATION", "_TRANSPORT": disconnect), with or without
+ *        the RD_KAFKA_RESP_ERR_ prefix, any case.
+ * @param count 1 .. 100000 requests.
+ * @returns KINFER_OK, or KINFER_ERR__INVALID_ARG (unknown api, error or broker; see @p errstr).
+ */
+kinfer_err_t kinfer_dev_broker_push_request_errors(kinfer_dev_broker_t *broker, int broker_id,
+                                                   const char *api, const char *error,
+                                                   int count, char *errstr, size_t errstr_size);
+
+/**
+ * @brief How many injected errors broker @p broker_id (1..N) has left for @p api.
+ * @returns KINFER_OK with *@p left set, or KINFER_ERR__INVALID_ARG.
+ */
+kinfer_err_t kinfer_dev_broker_request_errors_left(kinfer_dev_broker_t *broker, int broker_id,
+                                                   const char *api, long *left, char *errstr,
+                                                   size_t errstr_size);
+
+/**
+ * @brief Make broker @p broker_id (1..N) the leader of @p topic's partition @p partition
+ *        (clients learn it from their next metadata; set it before they connect).
+ * @returns KINFER_OK, or KINFER_ERR__KAFKA (see @p errstr).
+ */
+kinfer_err_t kinfer_dev_broker_set_leader(kinfer_dev_broker_t *broker, const char *topic,
+                                          int partition, int broker_id, char *errstr,
+                                          size_t errstr_size);
+
 /** Stop the brokers and free everything. NULL is allowed. */
 void kinfer_dev_broker_destroy(kinfer_dev_broker_t *broker);
 

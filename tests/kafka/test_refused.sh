@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_refused.sh -- a broker that refuses deliveries for good (issue 8: "any permanent delivery
+# error for one record is fatal today"). The dev broker's fault injection (`kinfer dev-broker
+# --control`) makes the leader of the output and DLQ topics refuse the worker's next produce
+# requests with MSG_SIZE_TOO_LARGE, POLICY_VIOLATION or INVALID_RECORD, one record at a time
+# (not TOPIC_AUTHORIZATION_FAILED: librdkafka then refuses further messages to that topic
+# locally until its next metadata refresh, so the minimal form never reaches the broker), and the test checks each step of the refused path (docs/streaming.md, "Refused
+# deliveries"):
+#   1. a refused result becomes an `undeliverable` dead letter that carries it (form full);
+#   2. ... whose dead letter, refused too, goes out in the minimal form;
+#   3. a refused dead letter of an undecodable record goes out minimal, keeping its reason;
+#   4. when even the minimal one is refused, delivery.refused.policy=skip (the default) logs
+#      and counts the record and moves on: later records get their results and the committed
+#      offset reaches the end of the partition;
+#   5. delivery.refused.policy=fail stops the worker (exit 1) with nothing committed past the
+#      record, and the next worker redoes it.
+# The input topic's leader is broker 1 and the output and DLQ topics' is broker 2: errors are
+# injected on broker 2 alone, so the test's own producer is never refused. Each step waits until
+# the injected errors are used up (errors-left 0) and its outcome is visible.
+. "$(dirname "$0")/lib.sh"
+
+if real_broker; then
+  say "needs the dev broker's fault injection (kinfer dev-broker --control): nothing to run on Apache Kafka"
+  finish
+fi
+
+# ---- a dev broker with a control channel --------------------------------------------------
+mkfifo "$T/ctl"
+exec 7<>"$T/ctl" # read-write: neither side blocks on open, and the broker's stdin stays open
+"$K" dev-broker --port 0 --brokers 2 --control --topic in:1 --topic out:1 --topic dlq:1 \
+  <"$T/ctl" >"$T/broker.out" 2>"$T/broker.err" &
+BROKER_PID=$!
+PIDS+=("$BROKER_PID")
+wait_until 30 test -s "$T/broker.out"
+B=$(head -1 "$T/broker.out")
+if [ -z "$B" ]; then fail "dev-broker printed no bootstrap list"; cat "$T/broker.err" >&2; finish; fi
+say "broker $B"
+N_CTL=0
+# ctl COMMAND... -- send one control line and wait for its answer; true when it is "ok: ..."
+ctl() {
+  N_CTL=$((N_CTL + 1))
+  echo "$*" >&7
+  wait_until 30 bash -c "[ \$(grep -c '^\(ok\|error\): ' '$T/broker.out') -ge $N_CTL ]" || return 1
+  grep '^\(ok\|error\): ' "$T/broker.out" | sed -n "${N_CTL}p" | grep -q '^ok: '
+}
+# errors_left -- produce errors broker 2 still has to serve
+errors_left() { ctl errors-left 2 produce && sed -n 's/^ok: errors-left 2 produce -> //p' "$T/broker.out" | tail -1; }
+used_up() { [ "$(errors_left)" = 0 ]; }
+
+if ctl errors 2 produce NO_SUCH_ERROR 1; then fail "control: an unknown error name is refused"; else ok "control: an unknown error name is refused"; fi
+check "control: leader of in is broker 1" ctl leader in 0 1
+check "control: leader of out is broker 2" ctl leader out 0 2
+check "control: leader of dlq is broker 2" ctl leader dlq 0 2
+
+train_model
+# produce_one ID TEXT -- one JSON input record with that id (key = id)
+produce_one() {
+  $PY - "$B" "$1" "$2" <<'PYEOF'
+import json, sys
+from confluent_kafka import Producer
+b, rid, text = sys.argv[1:4]
+p = Producer({"bootstrap.servers": b, "linger.ms": 0})
+p.produce("in", key=rid.encode(), value=text.encode() if rid.startswith("raw") else json.dumps({"id": rid, "text": text}).encode())
+sys.exit(0 if p.flush(30) == 0 else 1)
+PYEOF
+}
+dlq_count() { $KU count "$B" dlq; }
+out_count() { $KU count "$B" out; }
+
+write_conf "$T/w.conf"
+start_worker w "$T/w.conf"
+W=$WPID
+check "worker assigned" wait_assigned w
+
+# 1. the result refused: an undeliverable dead letter carrying it
+check "inject: 1 produce refused (MSG_SIZE_TOO_LARGE)" ctl errors 2 produce MSG_SIZE_TOO_LARGE 1
+produce_one r1 "the kernel panics on boot" || fail "produce r1"
+check "1: a dead letter for the refused result" wait_until 120 bash -c "[ \$($KU count $B dlq) -ge 1 ]"
+check "1: the injected error was used" used_up
+
+# 2. the result and its full dead letter refused: a minimal dead letter
+check "inject: 2 produce refused (POLICY_VIOLATION)" ctl errors 2 produce POLICY_VIOLATION 2
+produce_one r2 "printer driver for the office" || fail "produce r2"
+check "2: a minimal dead letter" wait_until 120 bash -c "[ \$($KU count $B dlq) -ge 2 ]"
+check "2: both injected errors were used" used_up
+
+# 3. an undecodable record whose dead letter is refused: minimal, with its own reason
+check "inject: 1 produce refused (INVALID_RECORD)" ctl errors 2 produce INVALID_RECORD 1
+produce_one raw3 "{this is not json" || fail "produce raw3"
+check "3: a minimal dead letter of the undecodable record" wait_until 120 bash -c "[ \$($KU count $B dlq) -ge 3 ]"
+check "3: the injected error was used" used_up
+
+# 4. result, dead letter and minimal dead letter refused: skipped (default policy), and on
+check "inject: 3 produce refused (MSG_SIZE_TOO_LARGE)" ctl errors 2 produce MSG_SIZE_TOO_LARGE 3
+produce_one r4 "mount the usb disk" || fail "produce r4"
+check "4: the record is skipped and logged" wait_until 120 grep -q "skipped topic=in partition=0 offset=3: dead letter refused: .*delivery.refused.policy=skip" "$T/w.log"
+check "4: the injected errors were used" used_up
+produce_one r5 "compile the kernel module" || fail "produce r5"
+check "4: the next record gets its result" wait_until 120 bash -c "[ \$($KU count $B out) -ge 1 ]"
+committed_end() { [ "$($KU committed "$B" test in)" = "0 $1" ]; }
+check "4: the committed offset reaches the end (5)" wait_until 60 committed_end 5
+check "4: the metrics line counts the skip" wait_until 30 grep -q "fac=METRICS.* skipped=1" "$T/w.log"
+check "the worker is still running" kill -0 $W
+check "worker exits 0 on SIGTERM" stop_worker $W
+
+# 5. delivery.refused.policy=fail: the worker stops, nothing committed past the record
+write_conf "$T/f.conf" delivery.refused.policy=fail
+start_worker f "$T/f.conf"
+F=$WPID
+forget_worker $F # it is meant to die here
+check "policy=fail: worker assigned" wait_assigned f
+check "inject: 3 produce refused (MSG_SIZE_TOO_LARGE)" ctl errors 2 produce MSG_SIZE_TOO_LARGE 3
+produce_one r6 "wifi drops after suspend" || fail "produce r6"
+wait "$F"
+st=$?
+check "policy=fail: the worker exits 1 (got $st)" [ "$st" -eq 1 ]
+check "policy=fail: it says why" grep -q "offset=5 refused: .*(delivery.refused.policy=fail)" "$T/f.log"
+check "policy=fail: the injected errors were used" used_up
+check "policy=fail: nothing committed past the record" committed_end 5
+start_worker g "$T/w.conf"
+G=$WPID
+check "the next worker redoes the record" wait_until 120 bash -c "[ \$($KU count $B out) -ge 2 ]"
+check "... and commits past it" wait_until 60 committed_end 6
+check "worker exits 0 on SIGTERM" stop_worker $G
+
+# what each record got
+$PY - "$B" >"$T/verdict.txt" 2>&1 <<'PYEOF'
+import base64, hashlib, json, sys
+from confluent_kafka import Consumer, TopicPartition
+b = sys.argv[1]
+def read(topic):
+    c = Consumer({"bootstrap.servers": b, "group.id": "refused-reader", "enable.auto.commit": False,
+                  "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, 0, 0)])
+    out, idle = [], 0
+    while idle < 100:
+        m = c.poll(0.1)
+        if m is None:
+            idle += 1
+            continue
+        if m.error():
+            break
+        out.append(m)
+    c.close()
+    return out
+bad = 0
+def check(ok, what):
+    global bad
+    print(("ok: " if ok else "FAIL: ") + what)
+    bad += 0 if ok else 1
+dls = {}
+for m in read("dlq"):
+    d = json.loads(m.value())
+    dls.setdefault(d["offset"], []).append((m, d, dict(m.headers() or [])))
+res = {}
+for m in read("out"):
+    r = json.loads(m.value())
+    res.setdefault(r["input_offset"], []).append(r)
+check(sorted(dls) == [0, 1, 2], "dead letters for offsets 0, 1, 2 only (got %s)" % sorted(dls))
+check(sorted(res) == [4, 5], "results for offsets 4 and 5 only (got %s)" % sorted(res))
+check(all(len(v) == 1 for v in dls.values()), "one dead letter per record")
+# 1: undeliverable, full, carries the refused result
+m, d, h = dls.get(0, [(None, {}, {})])[0]
+carried = base64.b64decode(d.get("value_base64") or "")
+check(d.get("reason") == "undeliverable" and h.get("kinfer.dlq.form") == b"full",
+      "r1: reason undeliverable, form full (%s, %s)" % (d.get("reason"), h.get("kinfer.dlq.form")))
+try:
+    r = json.loads(carried)
+except ValueError:
+    r = {}
+check(r.get("id") == "r1" and r.get("input_offset") == 0 and "label" in r,
+      "r1: the dead letter carries the refused result (id %r)" % r.get("id"))
+check("MSG_SIZE_TOO_LARGE" in d.get("detail", "") or "too large" in d.get("detail", "").lower(),
+      "r1: the detail names the broker's error (%r)" % d.get("detail"))
+check(m is not None and m.key() == b"r1", "r1: keyed like the input")
+# 2: minimal, undeliverable, no value, the size and sha256 of the refused result
+m, d, h = dls.get(1, [(None, {}, {})])[0]
+check(d.get("reason") == "undeliverable" and h.get("kinfer.dlq.form") == b"minimal",
+      "r2: reason undeliverable, form minimal (%s, %s)" % (d.get("reason"), h.get("kinfer.dlq.form")))
+check(not d.get("value_base64") and d.get("truncated") is True and d.get("value_size", 0) > 100
+      and len(d.get("value_sha256") or "") == 64 and m.key() is None,
+      "r2: no key or value, truncated, the result's size (%s) and sha256 kept" % d.get("value_size"))
+check("dead letter was refused" in d.get("detail", "") and ("POLICY" in d.get("detail", "") or "olicy" in d.get("detail", "")),
+      "r2: the detail says both refusals (%r)" % d.get("detail"))
+# 3: minimal, undecodable kept, size and sha256 of the original value
+orig = b"{this is not json"
+m, d, h = dls.get(2, [(None, {}, {})])[0]
+check(d.get("reason") == "undecodable" and h.get("kinfer.dlq.form") == b"minimal",
+      "raw3: reason undecodable kept, form minimal (%s, %s)" % (d.get("reason"), h.get("kinfer.dlq.form")))
+check(d.get("value_size") == len(orig) and d.get("value_sha256") == hashlib.sha256(orig).hexdigest(),
+      "raw3: the original size and sha256 kept")
+check([r["id"] for r in res.get(4, [])] == ["r5"], "r5 (after the skipped r4) has its result")
+check([r["id"] for r in res.get(5, [])] == ["r6"], "r6 (refused under policy=fail) has its result from the next worker")
+sys.exit(1 if bad else 0)
+PYEOF
+st=$?
+sed 's/^/#   /' "$T/verdict.txt" >&2
+check "refused deliveries: results and dead letters as above" [ $st -eq 0 ]
+check "the broker kept every record" kept_all in out dlq
+finish
