@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # test_dlq.sh -- every kind of bad record (undecodable: bad magic, truncated Avro, unknown
-# schema id, invalid UTF-8; empty: null value, empty text; oversized) lands in
+# schema id, invalid UTF-8; empty: null value, empty text; oversized; over_limit: 2^40 nulls
+# announced in a few bytes, under the default input.max.items) lands in
 # the DLQ with its reason, source partition/offset, original value and headers; the good
 # records around them are all classified, and the committed offsets reach the end of every
 # partition (a bad record never stalls its partition).
@@ -11,6 +12,7 @@ start_broker in:2 out:2 dlq:1 out2:1 dlq2:1
 train_model
 mkdir -p "$T/schemas"
 cp "$SRC/schemas/text_record.avsc" "$T/schemas/1.avsc"
+cp "$SRC/tests/data/hostile_record.avsc" "$T/schemas/5.avsc"
 
 head -n 50 "$SRC/tests/data/sections-dev.tsv" >"$T/lines.tsv"
 "$K" produce -b "$B" -t in -f avro-confluent --schemas-dir "$T/schemas" --tsv --id-prefix g -q \
@@ -33,6 +35,9 @@ bad = [
     ("nulltext", b"\0\0\0\0\1" + bytes([4]) + b"k3" + bytes([0])),
     ("nullvalue", None),
     ("oversized", b"\0\0\0\0\1" + bytes([4]) + b"k4" + bytes([0xa0, 0x1f]) + b"x" * 2000),
+    # schema 5 (tests/data/hostile_record.avsc): id "k5", an array of 2^40 nulls, then empty
+    # arrays, no tree, no attrs, text "x"
+    ("overlimit", b"\0\0\0\0\5" + bytes([2, 4]) + b"k5" + bytes([0x80] * 5 + [0x40, 0, 0, 0, 0, 2, 2]) + b"x"),
 ]
 for key, value in bad:
     p.produce("in", key=key.encode(), value=value, partition=1, headers=[("trace", key.encode())])
@@ -49,14 +54,14 @@ PYEOF
 # A tiny backpressure bound that pauses the partitions at once: pause/resume on the way, on
 # every run. Records count as in flight from the moment they are consumed, and a batch is only
 # classified when full (256), on a hold, or batch.max.wait.ms (1000) after its first record; all
-# 65 records are in the topic before the worker starts (57 good ones), so it consumes 20 of them
+# 69 records are in the topic before the worker starts (58 good ones), so it consumes 20 of them
 # long before a batch could be due, and must hold (and, with pause.ms=0, pause).
 write_conf "$T/w.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500 \
   backpressure.max.records=20 backpressure.resume.records=5 backpressure.pause.ms=0 batch.max.wait.ms=1000
 start_worker w "$T/w.conf"
 W=$WPID
-GOOD=$((50 + 7))
-BAD=10
+GOOD=$((50 + 8))
+BAD=11
 wait_count out $GOOD 120 >/dev/null
 wait_count dlq $BAD 120 >/dev/null
 # after a clean stop everything the worker did is in the topics: the exact counts are final
@@ -73,6 +78,7 @@ check "invalid UTF-8 -> undecodable" has '^undecodable\t1\t\d+\t\d+\tundecodable
 check "zero-length text field -> empty" has '^empty\t1\t\d+\t\d+\tempty\ttrace=nulltext'
 check "null value -> empty (value null)" has '^empty\t1\t\d+\t-1\tempty\ttrace=nullvalue'
 check "oversized -> oversized, whole value kept" has '^oversized\t1\t\d+\t2010\toversized\ttrace=oversized'
+check "2^40 nulls -> over_limit" has '^over_limit\t1\t\d+\t\d+\tover_limit\ttrace=overlimit'
 check "empty text -> empty" has '^empty\t\d\t\d+\t\d+\tempty\t-\tin$'
 check "a text with no feature -> no_features" has '^no_features\t0\t\d+\t\d+\tno_features\t-\tin$'
 headers=$($PY - "$B" <<'HEOF'
@@ -92,9 +98,9 @@ HEOF
 )
 check "100 original headers: 64 kept, 36 counted in kinfer.dlq.headers.dropped (got $headers)" [ "$headers" = "64 36" ]
 # the bad records were produced to partition 1 alternating with good ones: their source
-# offsets must be 7 values two apart
+# offsets must be 8 values two apart
 check "source offsets point at the bad records" \
-  [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -n | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "7/0" ]
+  [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -n | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "8/0" ]
 check "the partitions were paused and resumed for backpressure" grep -q "pauses=[1-9]" "$T/w.log"
 # input.no.features=classify: the same records, the featureless text classified (from the bias)
 write_conf "$T/c.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500 \
