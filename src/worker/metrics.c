@@ -146,6 +146,11 @@ kinfer_err_t kinfer_metrics_window_copy(kinfer_metrics_window_t *dst,
         return KINFER_OK;
 }
 
+size_t kinfer_metrics_window_bytes(const kinfer_metrics_window_t *win)
+{
+        return sizeof(*win) + (win->n_labels > 0 ? (size_t)win->n_labels * sizeof(int64_t) : 0);
+}
+
 kinfer_err_t kinfer_metrics_window_row(const kinfer_metrics_window_t *win, const char *worker_id,
                                        const char *deployment, kinfer_registry_metrics_t *row,
                                        kinfer_buf_t *json)

@@ -73,6 +73,7 @@ struct kinfer_model_watch_s {
         double stop_deadline_ms; /* monotonic; set with stop */
         kinfer_metrics_window_t *ring; /* closed windows (copies) */
         size_t cap, head, count;
+        size_t max_bytes, bytes; /* the ring's byte bound, and what its windows hold */
         kinfer_model_watch_stats_t stats;
 };
 
@@ -398,23 +399,30 @@ void kinfer_model_watch_metrics(kinfer_model_watch_t *w, const kinfer_metrics_wi
                 kinfer_log(KINFER_LOG_WARN, "REGISTRY", "metrics window dropped: out of memory");
                 return;
         }
-        kinfer_metrics_window_t old = {0};
+        size_t bytes = kinfer_metrics_window_bytes(&copy);
         pthread_mutex_lock(&w->lock);
-        if (w->count == w->cap) { /* full: drop the oldest */
-                old = w->ring[w->head];
+        /* full, in windows or in bytes: drop the oldest (the newest is always kept) */
+        while (w->count > 0 && (w->count == w->cap || w->bytes + bytes > w->max_bytes)) {
+                kinfer_metrics_window_t old = w->ring[w->head];
                 w->head = (w->head + 1) % w->cap;
                 w->count--;
+                w->bytes -= kinfer_metrics_window_bytes(&old);
                 w->stats.metrics_dropped++;
                 if (w->stats.metrics_dropped == 1 || w->stats.metrics_dropped % 100 == 0)
                         kinfer_log(KINFER_LOG_WARN, "REGISTRY",
-                                   "metrics ring full (%zu windows): dropped %lld so far", w->cap,
+                                   "metrics ring full (%zu windows, %zu of %zu bytes): dropped "
+                                   "%lld so far", w->count + 1, w->bytes + bytes, w->max_bytes,
                                    (long long)w->stats.metrics_dropped);
+                /* freed under the lock: its label counts and a reference to a model record,
+                 * whose release is an atomic decrement and at most one free() */
+                kinfer_metrics_window_term(&old);
         }
         w->ring[(w->head + w->count) % w->cap] = copy;
         w->count++;
+        w->bytes += bytes;
         w->stats.metrics_buffered = (int64_t)w->count;
+        w->stats.metrics_buffered_bytes = (int64_t)w->bytes;
         pthread_mutex_unlock(&w->lock);
-        kinfer_metrics_window_term(&old);
 }
 
 /* Write buffered windows until the ring is empty or a write fails.
@@ -433,6 +441,7 @@ static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
                 win = w->ring[w->head]; /* take it over */
                 w->head = (w->head + 1) % w->cap;
                 w->count--;
+                w->bytes -= kinfer_metrics_window_bytes(&win);
                 pthread_mutex_unlock(&w->lock);
 
                 char errstr[256];
@@ -448,11 +457,13 @@ static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
                 pthread_mutex_lock(&w->lock);
                 if (err == KINFER_OK) {
                         w->stats.metrics_written++;
-                } else if (!kinfer_registry_connected(w->reg) && w->count < w->cap) {
+                } else if (!kinfer_registry_connected(w->reg) && w->count < w->cap &&
+                           w->bytes + kinfer_metrics_window_bytes(&win) <= w->max_bytes) {
                         /* put it back in front: it goes out after the reconnect */
                         w->head = (w->head + w->cap - 1) % w->cap;
                         w->ring[w->head] = win;
                         w->count++;
+                        w->bytes += kinfer_metrics_window_bytes(&win);
                         requeue = 1;
                 } else {
                         /* refused by the server (not an outage), or no room: drop it */
@@ -461,6 +472,7 @@ static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
                         w->stats.metrics_dropped++;
                 }
                 w->stats.metrics_buffered = (int64_t)w->count;
+                w->stats.metrics_buffered_bytes = (int64_t)w->bytes;
                 pthread_mutex_unlock(&w->lock);
                 if (!requeue)
                         kinfer_metrics_window_term(&win);
@@ -671,6 +683,8 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
         w->backoff_max_ms = conf->backoff_max_ms > 0 ? conf->backoff_max_ms : 10000;
         w->warmup = conf->warmup >= 0;
         w->cap = conf->metrics_capacity ? conf->metrics_capacity : 4096;
+        w->max_bytes = conf->metrics_max_bytes ? conf->metrics_max_bytes
+                                               : KINFER_MODEL_WATCH_METRICS_BYTES;
         w->ring = calloc(w->cap, sizeof(*w->ring));
         if (!w->ring) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
@@ -746,6 +760,7 @@ void kinfer_model_watch_stats(kinfer_model_watch_t *w, kinfer_model_watch_stats_
         pthread_mutex_lock(&w->lock);
         *stats = w->stats;
         stats->metrics_buffered = (int64_t)w->count;
+        stats->metrics_buffered_bytes = (int64_t)w->bytes;
         pthread_mutex_unlock(&w->lock);
 }
 

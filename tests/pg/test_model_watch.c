@@ -318,11 +318,15 @@ static void test_outage(void)
         TEST_ASSERT(pgt_push_versions(reg, "o", 2, 500, errstr, sizeof(errstr)) == 0, "push: %s", errstr);
         kinfer_registry_activate(reg, "dep", "o", 1, NULL, s, sizeof(s), errstr, sizeof(errstr));
 
+        /* the ring holds 4 windows by its byte bound (window() makes 1-label windows), not
+         * by its count (64): the bound that binds is the one in bytes */
+        kinfer_metrics_window_t one = {.n_labels = 1};
         kinfer_model_watch_conf_t conf = {.conninfo = conninfo,
                                           .deployment = "dep",
                                           .heartbeat_ms = 200,
                                           .backoff_max_ms = 400,
-                                          .metrics_capacity = 4};
+                                          .metrics_capacity = 64,
+                                          .metrics_max_bytes = 4 * kinfer_metrics_window_bytes(&one)};
         reset_worker(1);
         kinfer_model_watch_t *w = kinfer_model_watch_new(&conf, slot, errstr, sizeof(errstr));
         TEST_ASSERT(w, "watch: %s", errstr);
@@ -366,9 +370,10 @@ static void test_outage(void)
         TEST_ASSERT(t_start < 50, "queuing metrics blocked for %.1f ms during the outage", t_start);
         sleep_ms(600);
         kinfer_model_watch_stats(w, &st);
-        TEST_ASSERT(st.metrics_buffered == 4 && st.metrics_dropped == 2,
-                    "buffered %lld dropped %lld", (long long)st.metrics_buffered,
-                    (long long)st.metrics_dropped);
+        TEST_ASSERT(st.metrics_buffered == 4 && st.metrics_dropped == 2 &&
+                        st.metrics_buffered_bytes == (int64_t)conf.metrics_max_bytes,
+                    "buffered %lld (%lld bytes) dropped %lld", (long long)st.metrics_buffered,
+                    (long long)st.metrics_buffered_bytes, (long long)st.metrics_dropped);
         TEST_ASSERT(current_version() == 1, "model lost during the outage");
 
         TEST_ASSERT(cluster("restart-stopped", dir, NULL, 0) == 0, "restart");

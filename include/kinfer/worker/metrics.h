@@ -77,6 +77,10 @@ double kinfer_metrics_window_mean_confidence(const kinfer_metrics_window_t *win)
 kinfer_err_t kinfer_metrics_window_copy(kinfer_metrics_window_t *dst,
                                         const kinfer_metrics_window_t *src);
 
+/** The bytes a copy of closed window @p win holds (the struct and its label counts): what
+ *  the registry thread's ring counts against its byte bound. */
+size_t kinfer_metrics_window_bytes(const kinfer_metrics_window_t *win);
+
 /** Free what @p win holds and zero it. */
 void kinfer_metrics_window_term(kinfer_metrics_window_t *win);
 

@@ -34,6 +34,11 @@
 
 typedef struct kinfer_model_watch_s kinfer_model_watch_t;
 
+/** The metrics ring's default byte bound (16 MiB): 4096 windows of a 51-label model take
+ *  about 2.2 MiB, so it binds only for models with thousands of labels (a window holds one
+ *  8-byte count per label). The oldest window is dropped first; one window is always kept. */
+#define KINFER_MODEL_WATCH_METRICS_BYTES ((size_t)16 << 20)
+
 typedef struct kinfer_model_watch_conf_s {
         const char *conninfo;    /* libpq conninfo; NULL or "" = PG* environment */
         const char *deployment;  /* required */
@@ -41,6 +46,8 @@ typedef struct kinfer_model_watch_conf_s {
         int heartbeat_ms;        /* kinfer.workers heartbeat; 0 = 5000 */
         int backoff_max_ms;      /* reconnect backoff cap; 0 = 10000 (starts at 100) */
         size_t metrics_capacity; /* windows kept while PostgreSQL is away; 0 = 4096 */
+        size_t metrics_max_bytes; /* ... and their bytes (kinfer_metrics_window_bytes);
+                                     0 = KINFER_MODEL_WATCH_METRICS_BYTES */
         int warmup;              /* the smoke classification before a post; default on (-1 = off) */
 } kinfer_model_watch_conf_t;
 
@@ -83,6 +90,7 @@ typedef struct kinfer_model_watch_stats_s {
         int64_t metrics_written;  /* windows written */
         int64_t metrics_dropped;  /* windows dropped because the ring was full */
         int64_t metrics_buffered; /* windows waiting in the ring */
+        int64_t metrics_buffered_bytes; /* ... their bytes (kinfer_metrics_window_bytes) */
         int32_t version;          /* the version the worker applied last (its record), or 0 */
         double last_swap_ms;      /* notification received -> model posted */
         double last_applied_ms;   /* notification received -> the worker applied it (the time
