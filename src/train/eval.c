@@ -102,7 +102,9 @@ static void tally(kinfer_eval_t *ev, const kinfer_model_t *model, const kinfer_d
         double bin_n[10] = {0}, bin_conf[10] = {0}, bin_ok[10] = {0};
         for (int32_t i = 0; i < ds->n; i++) {
                 int32_t y = kinfer_model_label_index(model, ds->labels[i]);
-                int bin = conf[i] >= 1.0f ? 9 : (int)(conf[i] * 10);
+                /* the runtime's scores are finite probabilities; a NaN must still never
+                 * become an index (it segfaulted kinfer eval once) */
+                int bin = conf[i] >= 1.0f ? 9 : conf[i] > 0.0f ? (int)(conf[i] * 10) : 0;
                 bin_n[bin]++;
                 bin_conf[bin] += conf[i];
                 bin_ok[bin] += y == pred[i];

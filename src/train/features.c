@@ -40,6 +40,9 @@ typedef struct feat_job_s {
 /* Append @p nf features to the job's CSR. @returns 0, or -1 on out of memory. */
 static int job_append(feat_job_t *job, const int32_t *rows, const float *w, size_t nf)
 {
+        if (nf == 0) /* a record with no feature (kept): nothing to copy, and the arrays may
+                      * still be NULL (memcpy from or to NULL is undefined even for 0 bytes) */
+                return 0;
         if (job->len + nf > job->cap) {
                 size_t nc = (job->cap ? job->cap : 1 << 16);
                 while (nc < job->len + nf)
@@ -135,8 +138,10 @@ static int gather(const feat_job_t *jobs, int threads, int32_t n, kinfer_feats_t
         out->ptr[0] = 0;
         for (int t = 0; t < threads; t++) {
                 const feat_job_t *j = &jobs[t];
-                memcpy(out->rows + base, j->rows, j->len * 4);
-                memcpy(out->w + base, j->w, j->len * 4);
+                if (j->len) { /* a job whose records have no feature has no arrays */
+                        memcpy(out->rows + base, j->rows, j->len * 4);
+                        memcpy(out->w + base, j->w, j->len * 4);
+                }
                 for (int32_t i = j->begin; i < j->end; i++)
                         out->ptr[i + 1] = (int64_t)base + j->ptr[i - j->begin + 1];
                 base += j->len;
