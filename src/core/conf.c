@@ -137,7 +137,21 @@ static const struct conf_prop props[] = {
      "worker.threads - 1 helpers, batches of 64 records or more). Worth raising when cores are "
      "free besides the worker thread and librdkafka's threads."},
     {"worker.id", CT_STR, 0, 0, NULL, NULL,
-     "This worker's id in logs and the registry (default: <hostname>-<pid>)."},
+     "This worker's id in logs and the registry (default: <hostname>-<pid>). Required with "
+     "processing.guarantee=exactly_once, where it names the producer's transactional.id "
+     "(`kinfer.<kafka.group.id>.<worker.id>`): keep it stable across restarts of the same worker "
+     "and unique among the group's workers."},
+    /* -- delivery guarantee (docs/streaming.md) -- */
+    {"processing.guarantee", CT_ENUM, 0, 0, "at_least_once", "at_least_once|exactly_once",
+     "`at_least_once`: an input offset is committed once its result or dead letter is delivered; "
+     "a crash redoes what was not committed, so results can be duplicated. `exactly_once`: "
+     "results, dead letters and input offsets of a window are committed in one Kafka "
+     "transaction; readers of the output and DLQ topics must set isolation.level=read_committed. "
+     "Needs worker.id and Kafka brokers with transactions (not the dev broker)."},
+    {"transaction.interval.ms", CT_INT, 1, 600000, "100", NULL,
+     "With processing.guarantee=exactly_once, the length of a transaction window: results appear "
+     "to read_committed readers at most this much later (plus the commit), and a failure redoes "
+     "at most one window."},
     /* -- registry (PostgreSQL; see the registry issue) -- */
     {"pg.conninfo", CT_STR, 0, 0, NULL, NULL,
      "libpq connection string of the model registry. When unset, libpq's PG* environment "
@@ -577,6 +591,11 @@ kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t e
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "backpressure.resume.records must not exceed "
                                      "backpressure.max.records");
+        if (!strcmp(kinfer_conf_get(conf, "processing.guarantee"), "exactly_once") &&
+            !*kinfer_conf_get(conf, "worker.id"))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "processing.guarantee=exactly_once needs worker.id (it names "
+                                     "the transactional.id, stable across restarts)");
         if (!strcmp(kinfer_conf_get(conf, "output.topic"), kinfer_conf_get(conf, "dlq.topic")))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "dlq.topic must differ from output.topic");

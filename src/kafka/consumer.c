@@ -109,8 +109,14 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
                                   "client.id", "kinfer-consumer",
                                   NULL};
         const char *forced[] = {"enable.auto.offset.store", "false", NULL};
-        rd_kafka_conf_t *rkconf = kinfer_kafka_conf_new(conf, "consumer", defaults, forced, errstr,
-                                                        errstr_size);
+        /* exactly-once: offsets are committed only inside the producer's transactions (txn.c),
+         * and only committed input is read */
+        const char *forced_eos[] = {"enable.auto.offset.store", "false", "enable.auto.commit", "false",
+                                    "isolation.level", "read_committed", NULL};
+        rd_kafka_conf_t *rkconf = kinfer_kafka_conf_new(conf, "consumer", defaults,
+                                                        kinfer_kafka_exactly_once(conf) ? forced_eos
+                                                                                        : forced,
+                                                        errstr, errstr_size);
         if (!rkconf) {
                 free(cons);
                 return NULL;
@@ -299,4 +305,9 @@ void kinfer_consumer_destroy(kinfer_consumer_t *cons)
         if (cons->rk)
                 rd_kafka_destroy(cons->rk);
         free(cons);
+}
+
+struct rd_kafka_s *kinfer_consumer_rk_(struct kinfer_consumer_s *cons)
+{
+        return cons->rk;
 }

@@ -24,4 +24,24 @@ struct rd_kafka_conf_s *kinfer_kafka_conf_new(const kinfer_conf_t *conf, const c
                                               const char *const *forced, char *errstr,
                                               size_t errstr_size);
 
+/* Exactly-once (processing.guarantee=exactly_once): the producer's transaction state, kept by
+ * producer.c (begin on the first send of a window, failed deliveries) and txn.c (commit,
+ * abort). */
+struct kinfer_txn_state {
+        int enabled; /* a transactional producer */
+        int open;    /* a transaction was begun and not yet committed or aborted */
+        int failed;  /* a delivery of this transaction failed: it must be aborted */
+        char reason[300];
+};
+
+struct rd_kafka_s;
+struct kinfer_producer_s;
+struct kinfer_consumer_s;
+struct rd_kafka_s *kinfer_producer_rk_(struct kinfer_producer_s *prod);
+struct kinfer_txn_state *kinfer_producer_txn_(struct kinfer_producer_s *prod);
+struct rd_kafka_s *kinfer_consumer_rk_(struct kinfer_consumer_s *cons);
+
+/** The conf says processing.guarantee=exactly_once. */
+int kinfer_kafka_exactly_once(const kinfer_conf_t *conf);
+
 #endif

@@ -107,6 +107,7 @@ struct kinfer_producer_s {
         int64_t n_deferred;
         int fail_streak; /* retriable failures in a row */
         int64_t n_retries, n_refused;
+        struct kinfer_txn_state txn; /* exactly-once (txn.c) */
 };
 
 static int64_t mono_us(void)
@@ -243,6 +244,28 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
                 prod->dr_cb(prod->opaque, token, KINFER_OK, NULL);
                 return;
         }
+        if (prod->txn.enabled) {
+                /* exactly-once: nothing is sent again on its own; the window's transaction is
+                 * aborted and redone from the committed offsets (txn.h). A message the topic
+                 * refuses for good would fail every redo: fatal. Purged messages belong to an
+                 * aborted transaction. */
+                prod->bytes_in_flight -= (int64_t)(rkm->len + rkm->key_len);
+                if (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                    rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+                        return;
+                if (cls == KINFER_DELIVERY_REFUSED && !prod->fatal) {
+                        snprintf(prod->fatal_reason, sizeof(prod->fatal_reason),
+                                 "topic %s refused a message of a transaction: %s",
+                                 rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+                        prod->fatal = 1;
+                } else if (!prod->txn.failed) {
+                        snprintf(prod->txn.reason, sizeof(prod->txn.reason), "delivery to %s: %s (%s)",
+                                 rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err),
+                                 rd_kafka_err2name(rkm->err));
+                        prod->txn.failed = 1;
+                }
+                return;
+        }
         if (cls == KINFER_DELIVERY_RETRY || (cls == KINFER_DELIVERY_REFUSED && prod->refused_cb)) {
                 struct deferred *d = deferred_new(prod, rkm);
                 if (d && d->topic >= 0) {
@@ -305,8 +328,21 @@ kinfer_producer_t *kinfer_producer_new(const kinfer_conf_t *conf, int64_t queue_
                                   "queue.buffering.max.kbytes", KINFER_PRODUCER_QUEUE_KBYTES,
                                   "client.id", "kinfer-producer", NULL};
         const char *forced[] = {"enable.idempotence", "true", NULL};
-        rd_kafka_conf_t *rkconf = kinfer_kafka_conf_new(conf, "producer", defaults, forced, errstr,
-                                                        errstr_size);
+        /* exactly-once: a transactional.id stable across restarts of this worker id (kafka.
+         * producer.transactional.id overrides it) */
+        char txn_id[320];
+        const char *txn_defaults[] = {"linger.ms", "5", "queue.buffering.max.messages", qmax,
+                                      "queue.buffering.max.kbytes", KINFER_PRODUCER_QUEUE_KBYTES,
+                                      "client.id", "kinfer-producer", "transactional.id", txn_id,
+                                      NULL};
+        if (kinfer_kafka_exactly_once(conf)) {
+                snprintf(txn_id, sizeof(txn_id), "kinfer.%s.%s", kinfer_conf_get(conf, "kafka.group.id"),
+                         kinfer_conf_get(conf, "worker.id"));
+                prod->txn.enabled = 1;
+        }
+        rd_kafka_conf_t *rkconf = kinfer_kafka_conf_new(conf, "producer",
+                                                        prod->txn.enabled ? txn_defaults : defaults,
+                                                        forced, errstr, errstr_size);
         if (!rkconf) {
                 free(prod);
                 return NULL;
@@ -358,6 +394,21 @@ kinfer_err_t kinfer_producer_send(kinfer_producer_t *prod, int topic, const void
         if (prod->fatal)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "producer: %s",
                                      prod->fatal_reason);
+        if (prod->txn.enabled) {
+                if (prod->txn.failed)
+                        return KINFER_OK; /* the window is aborted and redone: no use sending */
+                if (!prod->txn.open) {
+                        rd_kafka_error_t *error = rd_kafka_begin_transaction(prod->rk);
+                        if (error) {
+                                kinfer_err_t e = kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA,
+                                                               "begin transaction: %s",
+                                                               rd_kafka_error_string(error));
+                                rd_kafka_error_destroy(error);
+                                return e;
+                        }
+                        prod->txn.open = 1;
+                }
+        }
         for (;;) {
                 rd_kafka_headers_t *hdrs = NULL;
                 if (n_headers) {
@@ -545,4 +596,21 @@ void kinfer_producer_destroy(kinfer_producer_t *prod)
                 deferred_free(d);
         }
         free(prod);
+}
+
+/* ---- for txn.c ---------------------------------------------------------------------------- */
+
+struct rd_kafka_s *kinfer_producer_rk_(struct kinfer_producer_s *prod)
+{
+        return prod->rk;
+}
+
+struct kinfer_txn_state *kinfer_producer_txn_(struct kinfer_producer_s *prod)
+{
+        return &prod->txn;
+}
+
+int kinfer_kafka_exactly_once(const kinfer_conf_t *conf)
+{
+        return !strcmp(kinfer_conf_get(conf, "processing.guarantee"), "exactly_once");
 }

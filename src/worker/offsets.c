@@ -86,6 +86,11 @@ int32_t kinfer_offsets_partition(const kinfer_offsets_t *offs, int32_t part)
         return offs->parts[part].partition;
 }
 
+int32_t kinfer_offsets_count(const kinfer_offsets_t *offs)
+{
+        return offs->n;
+}
+
 static int grow(struct part *p)
 {
         uint64_t cap = p->cap ? p->cap * 2 : 1024;

@@ -22,6 +22,7 @@
 #include "kinfer/core/sha256.h"
 #include "kinfer/worker/offsets.h"
 #include "kinfer/kafka/producer.h"
+#include "kinfer/kafka/txn.h"
 #include "kinfer/runtime/runtime.h"
 #include "worker/pool.h"
 
@@ -106,6 +107,10 @@ struct kinfer_worker_s {
         kinfer_worker_metrics_cb_t *metrics_cb;
         void *metrics_opaque;
         int64_t total_records, total_dlq, total_batches;
+        /* exactly-once (processing.guarantee=exactly_once; the "exactly-once" section) */
+        int eos;
+        int64_t txn_interval_us, txn_start_us; /* monotonic start of the open window */
+        int64_t txn_commits, txn_aborts;
         int64_t total_reduced, total_skipped; /* dead letters in a reduced form; records skipped */
 };
 
@@ -173,7 +178,8 @@ static void on_delivery(void *opaque, uint64_t token, kinfer_err_t err, const ch
 
 static void store_offsets(kinfer_worker_t *w)
 {
-        if (w->fatal)
+        /* exactly-once: offsets go into the transaction instead (eos_commit) */
+        if (w->fatal || w->eos)
                 return;
         int32_t it = 0, part;
         int64_t next;
@@ -704,12 +710,118 @@ static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg, int64_t now_mono)
         kinfer_batch_add(&w->batch, &e, now_mono);
 }
 
+/* ---- exactly-once ------------------------------------------------------------------------- */
+/* One transaction per window of transaction.interval.ms: the producer begins it with the first
+ * result or dead letter sent (producer.c); eos_commit delivers everything sent, takes the
+ * offsets whose records are all delivered (the same watermarks as at-least-once) and commits
+ * them with the transaction. Records still in the batch are not in it: their offsets are not
+ * either. On an abortable error the window is dropped and the consumer rewound to the committed
+ * offsets; on a fatal one (fenced by a newer instance of this worker id) the worker stops. */
+
+#define EOS_OP_TIMEOUT_MS 120000 /* one commit or abort while running (brokers down: retried) */
+
+static void eos_abort(kinfer_worker_t *w, const char *why)
+{
+        char errstr[512];
+        release_batch(w); /* consumed, not produced: consumed again after the rewind */
+        for (int32_t i = 0; i < kinfer_offsets_count(w->offs); i++)
+                kinfer_offsets_reset(w->offs, i);
+        w->txn_aborts++;
+        kinfer_log(KINFER_LOG_WARN, "TXN", "aborting the window: %s", why);
+        if (kinfer_txn_abort(w->prod, EOS_OP_TIMEOUT_MS, errstr, sizeof(errstr))) {
+                set_fatal(w, KINFER_ERR__KAFKA, "exactly-once: %s", errstr);
+                return;
+        }
+        if (kinfer_consumer_rewind_committed(w->cons, EOS_OP_TIMEOUT_MS, errstr, sizeof(errstr)))
+                set_fatal(w, KINFER_ERR__KAFKA, "exactly-once: rewind: %s", errstr);
+        w->txn_start_us = mono_us();
+}
+
+/* Commit the window. @returns 0 when committed (or aborted and rewound), -1 when fatal. */
+static int eos_commit(kinfer_worker_t *w, int timeout_ms)
+{
+        char errstr[512];
+        w->txn_start_us = mono_us();
+        if (w->fatal)
+                return -1;
+        if (kinfer_txn_failed(w->prod, errstr, sizeof(errstr))) {
+                eos_abort(w, errstr);
+                return w->fatal ? -1 : 0;
+        }
+        w->dr_now_us = wall_us();
+        if (kinfer_producer_flush(w->prod, timeout_ms, errstr, sizeof(errstr)) ||
+            kinfer_txn_failed(w->prod, errstr, sizeof(errstr))) {
+                eos_abort(w, errstr);
+                return w->fatal ? -1 : 0;
+        }
+        int32_t it = 0, part, n = 0;
+        int64_t next;
+        kinfer_txn_offset_t offs[256];
+        kinfer_txn_offset_t *o = offs;
+        if (kinfer_offsets_count(w->offs) > 256 &&
+            !(o = malloc((size_t)kinfer_offsets_count(w->offs) * sizeof(*o)))) {
+                set_fatal(w, KINFER_ERR__NOMEM, "exactly-once: out of memory");
+                return -1;
+        }
+        while ((part = kinfer_offsets_next_dirty(w->offs, &it, &next)) >= 0)
+                o[n++] = (kinfer_txn_offset_t){kinfer_offsets_topic(w->offs, part),
+                                               kinfer_offsets_partition(w->offs, part), next};
+        kinfer_err_t err = kinfer_txn_commit(w->prod, w->cons, o, (size_t)n, timeout_ms, errstr,
+                                             sizeof(errstr));
+        if (o != offs)
+                free(o);
+        if (err == KINFER_ERR__KAFKA) {
+                set_fatal(w, err, "exactly-once: %s", errstr);
+                return -1;
+        }
+        if (err) {
+                eos_abort(w, errstr);
+                return w->fatal ? -1 : 0;
+        }
+        if (n)
+                w->txn_commits++;
+        return 0;
+}
+
+/* In the loop: abort at once after a failed delivery, commit when the window is over. */
+static void eos_tick(kinfer_worker_t *w, int64_t now)
+{
+        char errstr[512];
+        if (kinfer_txn_failed(w->prod, errstr, sizeof(errstr)))
+                eos_abort(w, errstr);
+        else if (now - w->txn_start_us >= w->txn_interval_us)
+                eos_commit(w, EOS_OP_TIMEOUT_MS);
+}
+
+/* Before partitions are given up: commit the open transaction (everything consumed so far,
+ * classified and delivered), or abort it when they are lost (another member may own them
+ * already: its offsets would be fenced). */
+static void eos_revoke(kinfer_worker_t *w, int lost)
+{
+        if (lost) {
+                eos_abort(w, "partitions lost");
+        } else {
+                flush_batch(w);
+                eos_commit(w, kinfer_worker_shutdown_left_ms(w));
+        }
+        /* nothing is in flight now: forget the partitions' watermarks */
+        for (int32_t i = 0; i < kinfer_offsets_count(w->offs); i++)
+                kinfer_offsets_reset(w->offs, i);
+        kinfer_log(KINFER_LOG_INFO, "TXN", "partitions %s: window %s, commits=%" PRId64
+                   " aborts=%" PRId64, lost ? "lost" : "revoked", lost ? "aborted" : "committed",
+                   w->txn_commits, w->txn_aborts);
+}
+
 /* ---- rebalance ---------------------------------------------------------------------------- */
 
 static void on_revoke(void *opaque, int lost)
 {
         kinfer_worker_t *w = opaque;
         char errstr[512];
+        if (w->eos) {
+                eos_revoke(w, lost);
+                return;
+        }
         /* Finish everything consumed so far, so that the commit that follows covers it. */
         flush_batch(w);
         w->dr_now_us = wall_us();
@@ -810,6 +922,15 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                                       errstr, errstr_size);
         if (!w->prod)
                 goto fail;
+        if ((w->eos = kinfer_txn_enabled(w->prod))) {
+                w->txn_interval_us = kinfer_conf_get_int(conf, "transaction.interval.ms") * 1000;
+                w->txn_start_us = mono_us();
+                if (kinfer_txn_init(w->prod, w->shutdown_timeout_ms > 10000 ? w->shutdown_timeout_ms : 10000,
+                                    errstr, errstr_size))
+                        goto fail;
+                kinfer_log(KINFER_LOG_INFO, "TXN", "exactly-once: transactional producer ready, "
+                           "window %lld ms", (long long)(w->txn_interval_us / 1000));
+        }
         kinfer_producer_set_refused_cb(w->prod, on_refused);
         w->msg_budget = kinfer_producer_max_message_bytes(w->prod) - MSG_SLACK;
         if ((w->out_topic = kinfer_producer_topic(w->prod, kinfer_conf_get(conf, "output.topic"),
@@ -958,6 +1079,8 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 }
                 if (kinfer_producer_fatal(w->prod, e, sizeof(e)))
                         set_fatal(w, KINFER_ERR__KAFKA, "producer: %s", e);
+                if (w->eos && !w->fatal)
+                        eos_tick(w, now);
                 if (w->metrics_interval_us > 0 && now - w->win.start_mono_us >= w->metrics_interval_us)
                         window_emit(w);
         }
@@ -984,6 +1107,10 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 }
         }
         kinfer_producer_poll(w->prod, 0);
+        if (w->eos && !w->fatal)
+                eos_commit(w, kinfer_worker_shutdown_left_ms(w)); /* the last window */
+        else if (w->eos && kinfer_txn_open(w->prod))
+                kinfer_txn_abort(w->prod, kinfer_worker_shutdown_left_ms(w), e, sizeof(e));
         store_offsets(w);
         if (!w->fatal && kinfer_consumer_commit(w->cons, e, sizeof(e)))
                 kinfer_log(KINFER_LOG_WARN, "WORKER", "final commit: %s", e);

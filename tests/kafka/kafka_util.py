@@ -15,6 +15,11 @@
 #                                          the topic cannot be read (a low watermark above 0 means
 #                                          the dev broker dropped the oldest records)
 #   rate BROKERS TOPIC N [timeout]         wait for N messages; rate from the first to the N-th
+#   verify BROKERS IN OUT [DLQ]            the independent verifier of exactly-once and the fault
+#                                          tests: every input id (JSON "id") against the result ids
+#                                          (read_committed): "inputs=N results=N lost=N
+#                                          duplicates=N extra=N dead_letters=N" (a dead letter
+#                                          counts as the input's outcome)
 #   latency BROKERS TOPIC [json|avro SCHEMA]  p50/p95/p99 of result - input timestamps, split
 #                                          into the broker path and the time in the worker
 import io
@@ -38,7 +43,7 @@ def consumer(brokers, group="kafka-util-reader"):
 
 
 def read_all(brokers, topic):
-    c = consumer(brokers)
+    c = consumer(brokers)  # librdkafka reads read_committed unless told otherwise
     ps = parts(c, topic)
     tps = []
     for p in ps:
@@ -160,6 +165,28 @@ def main():
             orig = ",".join("%s=%s" % (k, v) for k, v in sorted(hdr.items()) if not k.startswith("kinfer."))
             print(d["reason"], d["partition"], d["offset"], vlen, hdr.get("kinfer.dlq.reason", "-"),
                   orig or "-", d["topic"], sep="\t")
+    elif cmd == "verify":
+        from collections import Counter
+        ins = Counter()
+        for m in read_all(brokers, sys.argv[3]):
+            try:
+                ins[str(json.loads(m.value())["id"])] += 1
+            except Exception:
+                ins["%d:%d" % (m.partition(), m.offset())] += 1
+        outs = Counter(str(json.loads(m.value())["id"]) for m in read_all(brokers, sys.argv[4]))
+        dls = 0
+        if len(sys.argv) > 5:
+            for m in read_all(brokers, sys.argv[5]):
+                dls += 1
+                hdr = dict((k, v.decode()) for k, v in (m.headers() or []))
+                outs["%s:%s" % (hdr.get("kinfer.dlq.partition"), hdr.get("kinfer.dlq.offset"))] += 1
+        lost = [i for i in ins if outs[i] == 0]
+        dups = sum(max(0, outs[i] - ins[i]) for i in ins)
+        extra = sum(n for i, n in outs.items() if i not in ins)
+        print("inputs=%d results=%d lost=%d duplicates=%d extra=%d dead_letters=%d"
+              % (sum(ins.values()), sum(outs.values()), len(lost), dups, extra, dls))
+        if lost:
+            print("lost ids (first 10): " + " ".join(sorted(lost)[:10]), file=sys.stderr)
     elif cmd == "latency":
         # e2e: result produced (its CreateTime) - input produced (input_timestamp_ms);
         # broker: worker received it (consumed_at_ms) - input produced: the broker/consumer path;

@@ -27,6 +27,8 @@ void kinfer_offsets_destroy(kinfer_offsets_t *offs);
 int32_t kinfer_offsets_part(kinfer_offsets_t *offs, const char *topic, int32_t partition);
 const char *kinfer_offsets_topic(const kinfer_offsets_t *offs, int32_t part);
 int32_t kinfer_offsets_partition(const kinfer_offsets_t *offs, int32_t part);
+/** How many partition handles exist (handles are 0 .. count - 1). */
+int32_t kinfer_offsets_count(const kinfer_offsets_t *offs);
 
 /** Track @p offset (increasing within a partition). @p t_us is an opaque timestamp given back
  *  by kinfer_offsets_done. @returns the token, or 0 when out of memory (0 is never a token). */
