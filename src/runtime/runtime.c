@@ -5,6 +5,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,8 @@ struct kinfer_runtime_s {
         float *act[2];      /* activations, max_batch x act_width each */
         size_t act_cap;     /* floats in each */
         uint64_t truncated; /* records featurized on their first KINFER_FEATURIZE_MAX buckets */
+        size_t arena_max;   /* bytes of features + activations per part of a batch; 0 = any */
+        uint64_t splits;    /* extra parts batches were split into */
 };
 
 kinfer_runtime_t *kinfer_runtime_new(int32_t max_batch, char *errstr, size_t errstr_size)
@@ -65,6 +68,21 @@ void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on)
 uint64_t kinfer_runtime_truncated(const kinfer_runtime_t *rt)
 {
         return rt->truncated;
+}
+
+void kinfer_runtime_set_arena_max(kinfer_runtime_t *rt, size_t bytes)
+{
+        rt->arena_max = bytes;
+}
+
+size_t kinfer_runtime_arena_bytes(const kinfer_runtime_t *rt)
+{
+        return rt->feat_cap * (sizeof(int32_t) + sizeof(float)) + 2 * rt->act_cap * sizeof(float);
+}
+
+uint64_t kinfer_runtime_splits(const kinfer_runtime_t *rt)
+{
+        return rt->splits;
 }
 
 /* Room for one record's buckets (n <= KINFER_FEATURIZE_MAX, a power of two) and their
@@ -111,14 +129,17 @@ static kinfer_err_t featurize_record(kinfer_runtime_t *rt, const kinfer_featuriz
         return KINFER_OK;
 }
 
-/* Room for the batch's features so far (@p used) plus @p n. @returns KINFER_OK or
+/* Room for the batch's features so far (@p used) plus @p n; doubling, but not past the arena
+ * bound (@p limit entries; SIZE_MAX: none) unless used + n needs it. @returns KINFER_OK or
  * KINFER_ERR__NOMEM. */
-static kinfer_err_t reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n)
+static kinfer_err_t reserve_feat(kinfer_runtime_t *rt, size_t used, size_t n, size_t limit)
 {
         if (used + n > rt->feat_cap) {
                 size_t cap = rt->feat_cap ? rt->feat_cap : 1 << 14;
                 while (cap < used + n)
                         cap *= 2;
+                if (cap > limit)
+                        cap = used + n > limit ? used + n : limit;
                 int32_t *rows = realloc(rt->rows, cap * sizeof(int32_t));
                 if (rows)
                         rt->rows = rows;
@@ -145,11 +166,12 @@ static kinfer_err_t reserve_act(kinfer_runtime_t *rt, size_t n)
         return rt->act_cap ? KINFER_OK : KINFER_ERR__NOMEM;
 }
 
-/* Featurize and bag every text into X (n x dim); then run the dense layers. On success *outp
- * points at the logits (n x n_labels) inside the arena. */
+/* Featurize and bag the leading texts into X (*done x dim), as many as the arena bound lets
+ * in (at least one); then run the dense layers. On success *outp points at the logits
+ * (*done x n_labels) inside the arena. */
 static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
-                            const char *const *texts, const size_t *lens, int32_t n, float **outp,
-                            char *errstr, size_t errstr_size)
+                            const char *const *texts, const size_t *lens, int32_t n,
+                            int32_t *done, float **outp, char *errstr, size_t errstr_size)
 {
         if (n < 0 || n > rt->max_batch)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
@@ -158,18 +180,40 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
         for (int i = 0; i < model->n_hidden; i++)
                 if (model->hidden[i].out > width)
                         width = model->hidden[i].out;
-        if (reserve_act(rt, (size_t)rt->max_batch * (size_t)width))
+        /* the arena bound: a quarter for the activations (8 bytes per record per unit of
+         * width: a part's records), the rest for the features (8 bytes each) */
+        const size_t fbytes = sizeof(int32_t) + sizeof(float), abytes = 2 * sizeof(float) * (size_t)width;
+        size_t flimit = SIZE_MAX, rlimit = (size_t)n;
+        if (rt->arena_max) {
+                flimit = (rt->arena_max - rt->arena_max / 4) / fbytes;
+                rlimit = rt->arena_max / 4 / abytes;
+                if (rlimit < 1)
+                        rlimit = 1;
+        }
+        if (!rt->arena_max && reserve_act(rt, (size_t)rt->max_batch * (size_t)width))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (activations)");
 
         if (!rt->offs && !(rt->offs = malloc(((size_t)rt->max_batch + 1) * sizeof(size_t))))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
-        /* Phase 1: featurize and weigh every record (compute-bound). */
+        /* Phase 1: featurize and weigh every record (compute-bound), up to the arena bound. */
         size_t used = 0;
         rt->offs[0] = 0;
         for (int32_t r = 0; r < n; r++) {
                 size_t nb;
-                if (featurize_record(rt, &model->feat, texts[r], lens[r], &nb) ||
-                    reserve_feat(rt, used, nb))
+                if ((size_t)r >= rlimit) {
+                        n = r; /* the rest goes in the next part */
+                        rt->splits++;
+                        break;
+                }
+                if (featurize_record(rt, &model->feat, texts[r], lens[r], &nb))
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
+                                             "out of memory (features of a %zu-byte record)", lens[r]);
+                if (rt->arena_max && r > 0 && used + nb > flimit) {
+                        n = r; /* the rest goes in the next part (this record featurized again) */
+                        rt->splits++;
+                        break;
+                }
+                if (reserve_feat(rt, used, nb, flimit))
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
                                              "out of memory (features of a %zu-byte record)", lens[r]);
                 used += kinfer_feat_weigh(&model->feat, rt->buckets, nb,
@@ -177,6 +221,9 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
                                           model->idf, &rt->fs, rt->rows + used, rt->w + used);
                 rt->offs[r + 1] = used;
         }
+        *done = n;
+        if (rt->arena_max && reserve_act(rt, (size_t)n * (size_t)width))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (activations)");
         /* Phase 2: the embedding bags (memory-bound; prefetches run across records). */
         (rt->reference ? kinfer_bag_batch_ref : kinfer_bag_batch)(
             model->embed_dtype, model->embed, model->embed_stride, model->dim, model->n_rows,
@@ -208,11 +255,20 @@ kinfer_err_t kinfer_runtime_logits(kinfer_runtime_t *rt, const kinfer_model_t *m
                                    const char *const *texts, const size_t *lens, int32_t n,
                                    float *logits, char *errstr, size_t errstr_size)
 {
-        float *L;
-        kinfer_err_t err = forward(rt, model, texts, lens, n, &L, errstr, errstr_size);
-        if (err)
-                return err;
-        memcpy(logits, L, sizeof(float) * (size_t)n * (size_t)model->n_labels);
+        if (n < 0 || n > rt->max_batch)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "batch of %d records, runtime holds at most %d", n, rt->max_batch);
+        for (int32_t r0 = 0; r0 < n;) {
+                float *L;
+                int32_t m;
+                kinfer_err_t err = forward(rt, model, texts + r0, lens + r0, n - r0, &m, &L,
+                                           errstr, errstr_size);
+                if (err)
+                        return err;
+                memcpy(logits + (size_t)r0 * (size_t)model->n_labels, L,
+                       sizeof(float) * (size_t)m * (size_t)model->n_labels);
+                r0 += m;
+        }
         return KINFER_OK;
 }
 
@@ -226,25 +282,35 @@ kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t 
                                      "k must be in [1, %d] (got %d)", KINFER_TOPK_MAX, k);
         if (k > model->n_labels)
                 k = model->n_labels;
-        float *L;
-        kinfer_err_t err = forward(rt, model, texts, lens, n, &L, errstr, errstr_size);
-        if (err)
-                return err;
+        if (n < 0 || n > rt->max_batch)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "batch of %d records, runtime holds at most %d", n, rt->max_batch);
         const float inv_t = 1.0f / model->temperature;
-        for (int32_t r = 0; r < n; r++) {
-                float *p = L + (size_t)r * model->n_labels;
-                if (inv_t != 1.0f)
+        for (int32_t r0 = 0; r0 < n;) { /* one part, or more under the arena bound */
+                float *L;
+                int32_t m;
+                kinfer_err_t err = forward(rt, model, texts + r0, lens + r0, n - r0, &m, &L,
+                                           errstr, errstr_size);
+                if (err)
+                        return err;
+                for (int32_t r = 0; r < m; r++) {
+                        float *p = L + (size_t)r * model->n_labels;
+                        kinfer_prediction_t *o = &out[r0 + r];
+                        if (inv_t != 1.0f)
+                                for (int32_t j = 0; j < model->n_labels; j++)
+                                        p[j] *= inv_t;
+                        /* the loader refuses non-finite weights, but finite weights can still
+                         * overflow a logit: scores stay finite (NaN ranks last, +-Inf as the
+                         * largest float) */
                         for (int32_t j = 0; j < model->n_labels; j++)
-                                p[j] *= inv_t;
-                /* the loader refuses non-finite weights, but finite weights can still overflow
-                 * a logit: scores stay finite (NaN ranks last, +-Inf as the largest float) */
-                for (int32_t j = 0; j < model->n_labels; j++)
-                        if (!isfinite(p[j]))
-                                p[j] = isnan(p[j]) ? -FLT_MAX : p[j] > 0 ? FLT_MAX : -FLT_MAX;
-                kinfer_softmax(p, model->n_labels);
-                out[r].n = k;
-                out[r].n_features = (int32_t)(rt->offs[r + 1] - rt->offs[r]);
-                kinfer_topk(p, model->n_labels, k, out[r].label, out[r].prob);
+                                if (!isfinite(p[j]))
+                                        p[j] = isnan(p[j]) ? -FLT_MAX : p[j] > 0 ? FLT_MAX : -FLT_MAX;
+                        kinfer_softmax(p, model->n_labels);
+                        o->n = k;
+                        o->n_features = (int32_t)(rt->offs[r + 1] - rt->offs[r]);
+                        kinfer_topk(p, model->n_labels, k, o->label, o->prob);
+                }
+                r0 += m;
         }
         return KINFER_OK;
 }

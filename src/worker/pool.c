@@ -148,6 +148,18 @@ kinfer_err_t kinfer_pool_classify(kinfer_pool_t *pool, const kinfer_model_t *mod
         return err;
 }
 
+void kinfer_pool_set_arena_max(kinfer_pool_t *pool, size_t bytes)
+{
+        /* helpers read their runtime only while they hold a job, which the caller's thread
+         * hands out under h->mu: no job runs now */
+        kinfer_runtime_set_arena_max(pool->rt, bytes);
+        for (int i = 0; i < pool->n_helpers; i++) {
+                pthread_mutex_lock(&pool->helpers[i].mu);
+                kinfer_runtime_set_arena_max(pool->helpers[i].rt, bytes);
+                pthread_mutex_unlock(&pool->helpers[i].mu);
+        }
+}
+
 void kinfer_pool_destroy(kinfer_pool_t *pool)
 {
         if (!pool)

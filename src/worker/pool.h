@@ -36,6 +36,11 @@ kinfer_err_t kinfer_pool_classify(kinfer_pool_t *pool, const kinfer_model_t *mod
                                   int32_t k, kinfer_prediction_t *out, char *errstr,
                                   size_t errstr_size);
 
+/** Bound each runtime's arena to @p bytes (kinfer_runtime_set_arena_max; the worker's
+ *  worker.arena.max.bytes): a share of a batch whose features would pass it is classified
+ *  in parts. */
+void kinfer_pool_set_arena_max(kinfer_pool_t *pool, size_t bytes);
+
 /** Stop and join the helpers and free. NULL is a no-op. */
 void kinfer_pool_destroy(kinfer_pool_t *pool);
 

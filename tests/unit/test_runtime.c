@@ -6,6 +6,7 @@
 
 #include "kinfer/runtime/runtime.h"
 #include "kinfer/train/train.h"
+#include "model/model_int.h"
 #include "model_util.h"
 #include "test.h"
 
@@ -153,6 +154,88 @@ static void test_threads_share_model(void)
         kinfer_model_release(m);
 }
 
+/* A batch whose features would pass the arena bound is classified in parts: the answers are
+ * the ones of one go (features exactly, logits within 1e-5 as between batch sizes), the arena
+ * stays within the bound (or one record's buckets plus a quarter of it, when a record alone
+ * needs more), and a bound no batch reaches splits nothing. Texts of every length in the
+ * sample, and a 64 KB one. */
+static void test_arena_bound(void)
+{
+        kinfer_model_t *m = build(7, 9, 32, 16, 1);
+        if (!m)
+                return;
+        const int32_t n = 300, k = 3, L = 9, width = 32; /* dim 32 > hidden 16 > 9 labels */
+        const char *texts[300];
+        size_t lens[300], nb_max = 0;
+        char *big = malloc(65536);
+        for (size_t i = 0; i < 65536; i++)
+                big[i] = (char)('a' + (i * 7 + i / 5) % 26);
+        for (size_t i = 5; i < 65536; i += 6)
+                big[i] = ' ';
+        for (int32_t i = 0; i < n; i++) {
+                texts[i] = ds->texts[i % ds->n];
+                lens[i] = ds->lens[i % ds->n];
+        }
+        texts[17] = big; /* one record larger than the smallest bounds below */
+        lens[17] = 65536;
+        for (int32_t i = 0; i < n; i++) {
+                size_t nb = kinfer_featurize(&m->feat, texts[i], lens[i], NULL, 0);
+                nb_max = nb > nb_max ? nb : nb_max;
+        }
+        kinfer_prediction_t *want = calloc((size_t)n, sizeof(*want)),
+                            *got = calloc((size_t)n, sizeof(*got));
+        float *lw = calloc((size_t)n * L, sizeof(float)), *lg = calloc((size_t)n * L, sizeof(float));
+        kinfer_runtime_t *one = kinfer_runtime_new(n, NULL, 0);
+        TEST_ASSERT(kinfer_runtime_classify(one, m, texts, lens, n, k, want, NULL, 0) == KINFER_OK &&
+                        kinfer_runtime_logits(one, m, texts, lens, n, lw, NULL, 0) == KINFER_OK,
+                    "unbounded");
+        TEST_ASSERT(kinfer_runtime_splits(one) == 0, "no bound, no split");
+        size_t unbounded = kinfer_runtime_arena_bytes(one);
+        TEST_SAY("unbounded arena %zu bytes; the largest record has %zu buckets", unbounded, nb_max);
+        static const size_t bounds[] = {1, 4096, 65536, 200000, 1 << 20, (size_t)1 << 30};
+        for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+                kinfer_runtime_t *rt = kinfer_runtime_new(n, NULL, 0);
+                kinfer_runtime_set_arena_max(rt, bounds[b]);
+                char errstr[256] = "";
+                memset(got, 0, (size_t)n * sizeof(*got));
+                TEST_ASSERT(kinfer_runtime_classify(rt, m, texts, lens, n, k, got, errstr,
+                                                    sizeof(errstr)) == KINFER_OK &&
+                                kinfer_runtime_logits(rt, m, texts, lens, n, lg, errstr,
+                                                      sizeof(errstr)) == KINFER_OK,
+                            "bound %zu: %s", bounds[b], errstr);
+                int same = 1;
+                for (int32_t i = 0; i < n; i++)
+                        same &= got[i].n == want[i].n && got[i].n_features == want[i].n_features;
+                double worst = 0;
+                for (int32_t i = 0; i < n * L; i++)
+                        worst = fmax(worst, fabs(lg[i] - lw[i]) / fmax(1.0, fabs(lw[i])));
+                TEST_ASSERT(same && worst <= 1e-5, "bound %zu: answers differ from one go (%.3g)",
+                            bounds[b], worst);
+                size_t arena = kinfer_runtime_arena_bytes(rt);
+                size_t one_record = nb_max * 8 + bounds[b] / 4 + 8 * (size_t)width;
+                size_t allowed = bounds[b] > one_record ? bounds[b] : one_record;
+                TEST_ASSERT(arena <= allowed, "bound %zu: arena %zu > %zu", bounds[b], arena, allowed);
+                uint64_t splits = kinfer_runtime_splits(rt);
+                TEST_SAY("bound %zu: arena %zu bytes, %llu extra parts", bounds[b], arena,
+                         (unsigned long long)splits);
+                if (bounds[b] >= 4 * unbounded)
+                        TEST_ASSERT(splits == 0, "bound %zu over the batch split it", bounds[b]);
+                else if (bounds[b] < unbounded)
+                        TEST_ASSERT(splits > 0, "bound %zu under the batch did not split it", bounds[b]);
+                if (bounds[b] == 1) /* a part of one record, in each of the two calls */
+                        TEST_ASSERT(splits == 2 * ((uint64_t)n - 1), "bound 1: one record a part (%llu)",
+                                    (unsigned long long)splits);
+                kinfer_runtime_destroy(rt);
+        }
+        free(want);
+        free(got);
+        free(lw);
+        free(lg);
+        free(big);
+        kinfer_runtime_destroy(one);
+        kinfer_model_release(m);
+}
+
 int main(void)
 {
         char path[512], errstr[256];
@@ -165,6 +248,7 @@ int main(void)
         TEST_RUN(test_batch_independence);
         TEST_RUN(test_topk);
         TEST_RUN(test_threads_share_model);
+        TEST_RUN(test_arena_bound);
         kinfer_dataset_destroy(ds);
         return TEST_DONE();
 }

@@ -47,6 +47,25 @@ void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on);
 uint64_t kinfer_runtime_truncated(const kinfer_runtime_t *rt);
 
 /**
+ * @brief Bound the arena a batch takes to @p bytes: its features (8 bytes per bucket, in 3/4
+ *        of the bound) and activations (2 x 4 bytes per record per unit of the widest layer,
+ *        in 1/4). A batch that would pass either share is classified in parts, each as large
+ *        as fits, with the answers of one go (a record's features and bag are its own; the
+ *        dense layers' sums may differ in the last float bits, as between batch sizes). A
+ *        part holds at least one record, so one record with more features than 3/4 of the
+ *        bound takes what it needs: at most KINFER_FEATURIZE_MAX buckets (8 MiB). 0 (the
+ *        default) = no bound. The featurizer's buffers for one record (at most 4 MiB of
+ *        buckets and a 24 MiB table) come on top.
+ */
+void kinfer_runtime_set_arena_max(kinfer_runtime_t *rt, size_t bytes);
+
+/** Bytes of the arena now (features and activations, as bounded above). */
+size_t kinfer_runtime_arena_bytes(const kinfer_runtime_t *rt);
+
+/** Extra parts batches were split into by the arena bound, since the runtime was created. */
+uint64_t kinfer_runtime_splits(const kinfer_runtime_t *rt);
+
+/**
  * @brief Classify @p n texts (UTF-8, not necessarily NUL-terminated) with @p model.
  * @param k     number of top labels per record, 1..KINFER_TOPK_MAX (clamped to n_labels)
  * @param out   n predictions
