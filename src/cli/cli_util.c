@@ -137,6 +137,16 @@ int cli_fasttext_aliases(const char *cmd, int argc, char **argv)
         return 0;
 }
 
+kinfer_dataset_t *cli_dataset_load(const char *cmd, const char *path, int allow_unlabelled,
+                                   char *errstr, size_t errstr_size)
+{
+        kinfer_dataset_t *ds = kinfer_dataset_load(path, allow_unlabelled, errstr, errstr_size);
+        if (ds && ds->header_line)
+                fprintf(stderr, "kinfer %s: %s:%d: skipped the header line (column names, not a "
+                                "record)\n", cmd, path, ds->header_line);
+        return ds;
+}
+
 const char *cli_default_name(const char *output, char *buf, size_t size)
 {
         const char *b = strrchr(output, '/');

@@ -33,6 +33,10 @@ int cli_fasttext_aliases(const char *cmd, int argc, char **argv);
 #define CLI_FASTTEXT_HELP                                                                        \
         "fastText's single-dash spellings are accepted too: -input, -output, -epoch, -lr,\n"      \
         "-wordNgrams, -minn, -maxn, -dim, -thread, -bucket, -minCount.\n"
+/* kinfer_dataset_load, then a notice on stderr when a header line was skipped:
+ * "kinfer CMD: FILE:1: skipped the header line (column names, not a record)". */
+kinfer_dataset_t *cli_dataset_load(const char *cmd, const char *path, int allow_unlabelled,
+                                   char *errstr, size_t errstr_size);
 /* The model name for an output path: its file name without the extension. @returns buf. */
 const char *cli_default_name(const char *output, char *buf, size_t size);
 

@@ -126,7 +126,7 @@ int kinfer_cmd_bench(int argc, char **argv)
                 cli_error("bench", "%s", errstr);
                 return 1;
         }
-        kinfer_dataset_t *ds = kinfer_dataset_load(data_path, 1, errstr, sizeof(errstr));
+        kinfer_dataset_t *ds = cli_dataset_load("bench", data_path, 1, errstr, sizeof(errstr));
         if (!ds) {
                 cli_error("bench", "%s", errstr);
                 kinfer_model_release(model);

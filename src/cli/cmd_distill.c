@@ -109,9 +109,9 @@ int kinfer_cmd_distill(int argc, char **argv)
                 cli_error("distill", "%s", errstr);
                 return 1;
         }
-        if ((data && !(ds = kinfer_dataset_load(data, 0, errstr, sizeof(errstr)))) ||
-            (unl && !(us = kinfer_dataset_load(unl, 1, errstr, sizeof(errstr)))) ||
-            (dev && !(dv = kinfer_dataset_load(dev, 0, errstr, sizeof(errstr))))) {
+        if ((data && !(ds = cli_dataset_load("distill", data, 0, errstr, sizeof(errstr)))) ||
+            (unl && !(us = cli_dataset_load("distill", unl, 1, errstr, sizeof(errstr)))) ||
+            (dev && !(dv = cli_dataset_load("distill", dev, 0, errstr, sizeof(errstr))))) {
                 cli_error("distill", "%s", errstr);
                 goto out;
         }

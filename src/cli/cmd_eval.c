@@ -46,7 +46,7 @@ int kinfer_cmd_eval(int argc, char **argv)
                 cli_error("eval", "%s", errstr);
                 return 1;
         }
-        kinfer_dataset_t *ds = kinfer_dataset_load(argv[optind + 1], 0, errstr, sizeof(errstr));
+        kinfer_dataset_t *ds = cli_dataset_load("eval", argv[optind + 1], 0, errstr, sizeof(errstr));
         if (!ds) {
                 cli_error("eval", "%s", errstr);
                 kinfer_model_release(model);

@@ -99,7 +99,7 @@ int kinfer_cmd_prune(int argc, char **argv)
                 return 1;
         }
         kinfer_dataset_t *ds = NULL;
-        if (retrain && !(ds = kinfer_dataset_load(retrain, 0, errstr, sizeof(errstr)))) {
+        if (retrain && !(ds = cli_dataset_load("prune", retrain, 0, errstr, sizeof(errstr)))) {
                 cli_error("prune", "%s", errstr);
                 kinfer_model_release(in);
                 return 1;

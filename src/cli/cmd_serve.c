@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "kinfer/core/conf.h"
 #include "kinfer/core/log.h"
+#include "kinfer/kafka/conf_check.h"
 #include "kinfer/worker/worker.h"
 #include "kinfer/worker/worker_registry.h"
 
@@ -131,8 +132,15 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_conf_destroy(conf);
                 return 0;
         }
-        if (kinfer_conf_check(conf, errstr, sizeof(errstr))) {
-                cli_error(CMD, "%s", errstr);
+        /* every configuration error exits 2 here, before a model is loaded or a broker
+         * contacted: kinfer's own keys, then the kafka.* properties as librdkafka reads them */
+        if (kinfer_conf_check(conf, errstr, sizeof(errstr)) ||
+            kinfer_kafka_conf_check(conf, errstr, sizeof(errstr))) {
+                if (config || n_xs)
+                        cli_error(CMD, "%s", errstr);
+                else
+                        cli_error(CMD, "%s (no --config FILE given: kinfer serve --config "
+                                       "kinfer.conf, or -X key=value; see --help)", errstr);
                 kinfer_conf_destroy(conf);
                 return 2;
         }

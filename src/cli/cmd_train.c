@@ -132,13 +132,13 @@ int kinfer_cmd_train(int argc, char **argv)
                 return 2;
         }
         char errstr[512];
-        kinfer_dataset_t *ds = kinfer_dataset_load(input, 0, errstr, sizeof(errstr));
+        kinfer_dataset_t *ds = cli_dataset_load("train", input, 0, errstr, sizeof(errstr));
         if (!ds) {
                 cli_error("train", "%s", errstr);
                 return 1;
         }
         kinfer_dataset_t *dv = NULL;
-        if (dev && !(dv = kinfer_dataset_load(dev, 0, errstr, sizeof(errstr)))) {
+        if (dev && !(dv = cli_dataset_load("train", dev, 0, errstr, sizeof(errstr)))) {
                 cli_error("train", "%s", errstr);
                 kinfer_dataset_destroy(ds);
                 return 1;

@@ -484,6 +484,32 @@ const char *kinfer_conf_env_name(const char *name, char *buf, size_t size)
         return buf;
 }
 
+/* Edit distance of a[0..na) and b[0..nb), or 3 if it is more than 2 (a typo is one or two
+ * edits: a letter dropped, doubled, swapped or replaced). */
+static int typo_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+        if (na > 64 || nb > 64 || (na > nb ? na - nb : nb - na) > 2)
+                return 3;
+        int d[65][65];
+        for (size_t i = 0; i <= na; i++)
+                d[i][0] = (int)i;
+        for (size_t j = 0; j <= nb; j++)
+                d[0][j] = (int)j;
+        for (size_t i = 1; i <= na; i++)
+                for (size_t j = 1; j <= nb; j++) {
+                        int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+                        if (d[i - 1][j] + 1 < v)
+                                v = d[i - 1][j] + 1;
+                        if (d[i][j - 1] + 1 < v)
+                                v = d[i][j - 1] + 1;
+                        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                            d[i - 2][j - 2] + 1 < v)
+                                v = d[i - 2][j - 2] + 1; /* two letters swapped */
+                        d[i][j] = v;
+                }
+        return d[na][nb] < 3 ? d[na][nb] : 3;
+}
+
 kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *errstr,
                                   size_t errstr_size)
 {
@@ -512,7 +538,20 @@ kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *
                                 break;
                         }
                 }
-                if (matched || strncmp(*e, "KINFER_KAFKA_", 13) || nlen >= sizeof(envname))
+                if (matched)
+                        continue;
+                /* a KINFER_ variable one or two typos away from a key's variable is refused like
+                 * an unknown key (KINFER_INPUT_TOPC, KINFER_KAFKA_BOOTSTRAP_SERVER); other names
+                 * (KINFER_BIN, KINFER_TEST_*) belong to other programs */
+                for (size_t i = 0; i < N_PROPS; i++) {
+                        kinfer_conf_env_name(props[i].name, envname, sizeof(envname));
+                        if (typo_distance(*e, nlen, envname, strlen(envname)) <= 2)
+                                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                                     "unknown configuration variable %.*s (did you "
+                                                     "mean %s, for %s?)", (int)(nlen > 200 ? 200 : nlen),
+                                                     *e, envname, props[i].name);
+                }
+                if (strncmp(*e, "KINFER_KAFKA_", 13) || nlen >= sizeof(envname))
                         continue;
                 char key[300];
                 size_t o = (size_t)snprintf(key, sizeof(key), "kafka.");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kinfer/core/sha256.h"
 #include "kinfer/core/utf8.h"
@@ -99,6 +100,23 @@ static kinfer_err_t split_line(kinfer_data_format_t format, char *s, char *eol, 
         return KINFER_OK;
 }
 
+/* Whether the first TSV line's fields are column names, as a spreadsheet or pandas writes
+ * them: "label<TAB>text" and the like (case-insensitive; the text field may carry more
+ * columns). Such a line is skipped; a record that happens to read "label<TAB>text" is lost,
+ * which is the lesser evil against a class named "label". */
+static int is_header(const char *label, const char *text)
+{
+        static const char *const labels[] = {"label", "labels", "class", "category", "target", NULL};
+        static const char *const texts[] = {"text", "sentence", "document", "content", "body", NULL};
+        int l = 0, t = 0;
+        for (int i = 0; labels[i]; i++)
+                l |= !strcasecmp(label, labels[i]);
+        size_t n = strcspn(text, "\t");
+        for (int i = 0; texts[i]; i++)
+                t |= strlen(texts[i]) == n && !strncasecmp(text, texts[i], n);
+        return l && t;
+}
+
 /* The format of a file from its first non-blank line @p s, or 0. */
 static kinfer_data_format_t detect_format(const char *s, int allow_unlabelled)
 {
@@ -146,6 +164,11 @@ static kinfer_err_t parse(kinfer_dataset_t *ds, const char *path, size_t len, in
                                               errstr_size);
                 if (err)
                         return err;
+                if (ds->n == 0 && !ds->header_line && ds->format == KINFER_DATA_TSV &&
+                    is_header(label, text)) {
+                        ds->header_line = line; /* column names, not a record */
+                        continue;
+                }
                 const char *bad = label ? kinfer_label_check(label, strlen(label)) : NULL;
                 if (bad)
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,

@@ -58,8 +58,10 @@ kinfer_err_t kinfer_conf_set_kv(kinfer_conf_t *conf, const char *kv, const char 
  *  around the key and value trimmed). Errors name file:line. */
 kinfer_err_t kinfer_conf_load_file(kinfer_conf_t *conf, const char *path, char *errstr,
                                    size_t errstr_size);
-/** Apply KINFER_* variables from @p envp (NULL-terminated, as `environ`). Variables that map
- *  to no key are ignored (KINFER_BIN etc. belong to other tools). */
+/** Apply KINFER_* variables from @p envp (NULL-terminated, as `environ`). A variable one or
+ *  two typos (edits) away from a key's variable is an error naming both, like an unknown key
+ *  in a file; other names that map to no key are ignored (KINFER_BIN etc. belong to other
+ *  tools), and KINFER_KAFKA_* that is no table key passes through as kafka.*. */
 kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *errstr,
                                   size_t errstr_size);
 /** Check that the whole configuration is usable by `kinfer serve` (required keys, keys that

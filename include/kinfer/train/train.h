@@ -26,13 +26,16 @@ typedef struct kinfer_dataset_s {
         int32_t *line_no;     /* 1-based source line of each record */
         int32_t *words;       /* whitespace-separated words per record */
         uint8_t sha256[32];   /* of the file's bytes: the training data fingerprint */
+        int32_t header_line;  /* the line of column names skipped ("label<TAB>text"), or 0 */
         char *buf;
 } kinfer_dataset_t;
 
 /**
  * @brief Read a TSV (label<TAB>text) or fastText (__label__X text) file; the format is
  * detected from the first non-empty line. With @p allow_unlabelled, a file of plain lines is
- * accepted too (labels NULL). Errors name the file and the line.
+ * accepted too (labels NULL). A first TSV line of column names (label|labels|class|category|
+ * target, then text|sentence|document|content|body, any case) is skipped and its number
+ * kept in header_line, for the caller's notice. Errors name the file and the line.
  */
 kinfer_dataset_t *kinfer_dataset_load(const char *path, int allow_unlabelled, char *errstr,
                                       size_t errstr_size);
