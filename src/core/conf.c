@@ -136,6 +136,12 @@ static const struct conf_prop props[] = {
      "Classification threads: each batch is split across them (the worker thread plus "
      "worker.threads - 1 helpers, batches of 64 records or more). Worth raising when cores are "
      "free besides the worker thread and librdkafka's threads."},
+    {"worker.arena.max.bytes", CT_INT, 1 << 20, (int64_t)1 << 36, "67108864", NULL,
+     "Bytes each classification thread's arena may take for a batch: its features (8 bytes per "
+     "hashed n-gram, 3/4 of it) and activations (1/4). A batch, or a thread's share of one, that "
+     "would need more is classified in parts, with the same answers. One record takes what it "
+     "needs (at most 2^20 features, 8 MiB); the featurizer's buffers for one record (at most 28 "
+     "MiB per thread) come on top."},
     {"worker.id", CT_STR, 0, 0, NULL, NULL,
      "This worker's id in logs and the registry (default: <hostname>-<pid>). Required with "
      "processing.guarantee=exactly_once, where it names the producer's transactional.id "

@@ -892,6 +892,7 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                                         errstr, errstr_size)) ||
             !(w->mailbox = kinfer_model_slot_new(errstr, errstr_size)))
                 goto fail;
+        kinfer_pool_set_arena_max(w->pool, (size_t)kinfer_conf_get_int(conf, "worker.arena.max.bytes"));
         w->slots = calloc((size_t)max_records, sizeof(*w->slots));
         w->texts = calloc((size_t)max_records, sizeof(*w->texts));
         w->lens = calloc((size_t)max_records, sizeof(*w->lens));
