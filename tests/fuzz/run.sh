@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # run.sh -- build the libFuzzer targets with clang (+ASan+UBSan), replay every saved crash
 # (tests/fuzz/regressions/<target>/*, without fuzzing), then fuzz each target for SECONDS
-# (default 45) from its committed seeds (tests/fuzz/corpus/<target>/, written by make_seeds.py)
+# (default 40) from its committed seeds (tests/fuzz/corpus/<target>/, written by make_seeds.py)
 # plus generated ones (models trained from the bundled sample, their META). New corpus entries
 # stay in a temporary directory: the committed corpus only changes by hand. Any crash, leak,
 # sanitizer report, or input that runs over 10 s (a decoding-time explosion) fails the run; the
@@ -11,7 +11,7 @@
 #   FUZZ_BUILD_DIR=build-fuzz   FUZZ_TARGETS="fuzz_codec fuzz_conf"   (defaults: all targets)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-secs=${1:-45}
+secs=${1:-40}
 bdir=${FUZZ_BUILD_DIR:-build-fuzz}
 read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_featurize fuzz_codec fuzz_model fuzz_json fuzz_conf}"
 command -v clang >/dev/null || { echo "fuzz: needs clang (deploy/install-deps.sh)" >&2; exit 1; }
