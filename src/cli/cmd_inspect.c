@@ -27,12 +27,30 @@ int kinfer_cmd_inspect(int argc, char **argv)
                 cli_error("inspect", "%s", errstr);
                 return 1;
         }
-        printf("file\t%s\nsha256\t%s\nsize\t%zu\nname\t%s\nformat\t%s\nlabels\t%d\nbuckets\t%d\n"
-               "rows\t%d\ndim\t%d\nhidden_layers\t%d\ntemperature\t%g\nlineage\t%s\n",
+        /* the shape as the hyperparameters say it: a linear model has dim 0 (its rows hold a
+         * weight per label); the weights' type and the bucket map on their own lines (the
+         * registry's format string adds "+pruned" to any model with a map) */
+        int linear = kinfer_model_is_linear(model);
+        size_t map_bytes;
+        const char *map = kinfer_model_bucket_map_kind(model, &map_bytes);
+        int32_t n_buckets = kinfer_model_n_buckets(model), n_rows = kinfer_model_n_rows(model);
+        printf("file\t%s\nsha256\t%s\nsize\t%zu\nname\t%s\nweights\t%s\nmodel\t%s\n"
+               "labels\t%d\nbuckets\t%d\nrows\t%d (%.3f%% of the buckets have one)\n"
+               "bucket_map\t%s (%zu bytes)\ndim\t%d\nhidden_layers\t%d\n",
                argv[1], kinfer_model_sha256_hex(model), kinfer_model_size(model),
-               kinfer_model_name(model), kinfer_model_format(model), kinfer_model_n_labels(model),
-               kinfer_model_n_buckets(model), kinfer_model_n_rows(model), kinfer_model_dim(model),
-               kinfer_model_n_hidden(model), (double)kinfer_model_temperature(model),
+               kinfer_model_name(model), strncmp(kinfer_model_format(model), "q8", 2) ? "f32" : "q8",
+               linear ? "linear (a weight per feature row and label)" : "embedding bag + softmax",
+               kinfer_model_n_labels(model), n_buckets, n_rows,
+               n_buckets ? 100.0 * n_rows / n_buckets : 0.0, map, map_bytes,
+               linear ? 0 : kinfer_model_dim(model), kinfer_model_n_hidden(model));
+        printf("shape\t");
+        if (linear)
+                printf("%d rows x %d labels\n", n_rows, kinfer_model_n_labels(model));
+        else
+                printf("%d rows x %d dim -> %d hidden layer(s) -> %d labels\n", n_rows,
+                       kinfer_model_dim(model), kinfer_model_n_hidden(model),
+                       kinfer_model_n_labels(model));
+        printf("temperature\t%g\nlineage\t%s\n", (double)kinfer_model_temperature(model),
                kinfer_model_lineage_method(model));
         for (int32_t i = 0; i < kinfer_model_n_parents(model); i++) {
                 const kinfer_model_parent_t *p = kinfer_model_parent(model, i);

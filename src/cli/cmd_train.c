@@ -49,7 +49,12 @@ static void usage(FILE *fp)
                 "                         (titles, summaries; default 6)\n"
                 "      --no-idf           do not weigh features by idf\n"
                 "      --no-sublinear     raw term counts instead of 1+ln(tf)\n"
-                "      --no-l2norm        do not L2-normalise feature vectors\n\n"
+                "      --no-l2norm        do not L2-normalise feature vectors\n"
+                "      --dense-map        store the bucket->row map as a plain array (4 bytes per\n"
+                "                         bucket: 8 MB at 2^21 buckets; the fastest lookups)\n"
+                "      --compact-map      store the compact rank index (1.5 bits per bucket)\n"
+                "                         Default: the compact index when the plain array would be\n"
+                "                         bigger than the model's rows (small models), else the array\n\n"
                 CLI_FASTTEXT_HELP);
 }
 
@@ -72,7 +77,8 @@ int kinfer_cmd_train(int argc, char **argv)
             {"min-count", 1, 0, 6}, {"max-rows", 1, 0, 7}, {"seed", 1, 0, 8}, {"patience", 1, 0, 9},
             {"sync-every", 1, 0, 10}, {"hogwild", 0, 0, 11}, {"buckets", 1, 0, 12},
             {"word-ngrams", 1, 0, 13}, {"minn", 1, 0, 14}, {"maxn", 1, 0, 15}, {"no-idf", 0, 0, 16},
-            {"no-sublinear", 0, 0, 17}, {"no-l2norm", 0, 0, 18}, {"name", 1, 0, 19}, {"prefix-words", 1, 0, 20}, {0, 0, 0, 0}};
+            {"no-sublinear", 0, 0, 17}, {"no-l2norm", 0, 0, 18}, {"name", 1, 0, 19}, {"prefix-words", 1, 0, 20},
+            {"dense-map", 0, 0, 21}, {"compact-map", 0, 0, 22}, {0, 0, 0, 0}};
         kinfer_train_opts_t o;
         kinfer_train_opts_default(&o);
         const char *input = NULL, *output = NULL, *dev = NULL, *name = NULL;
@@ -111,6 +117,8 @@ int kinfer_cmd_train(int argc, char **argv)
                 case 18: o.feat.l2_norm = 0; break;
                 case 19: name = optarg; break;
                 case 20: if (cli_parse_int("train", "--prefix-words", optarg, 0, 255, &v)) return 2; o.feat.prefix_words = (uint8_t)v; break;
+                case 21: o.bucket_map = KINFER_MAP_DENSE; break;
+                case 22: o.bucket_map = KINFER_MAP_RANK; break;
                 default: usage(stderr); return 2;
                 }
         }

@@ -529,6 +529,23 @@ int32_t kinfer_model_dim(const kinfer_model_t *model) { return model->dim; }
 int32_t kinfer_model_n_hidden(const kinfer_model_t *model) { return model->n_hidden; }
 float kinfer_model_temperature(const kinfer_model_t *model) { return model->temperature; }
 const char *kinfer_model_format(const kinfer_model_t *model) { return model->format; }
+const char *kinfer_model_bucket_map_kind(const kinfer_model_t *model, size_t *bytes)
+{
+        const kinfer_tensor_view_t *t;
+        const char *kind = "none";
+        size_t size = 0;
+        if ((t = kinfer_model_tensor(model, KINFER_T_BUCKET_MAP)))
+                kind = "dense", size = t->size;
+        else if ((t = kinfer_model_tensor(model, KINFER_T_BUCKET_RANK)))
+                kind = "rank index", size = t->size;
+        if (bytes)
+                *bytes = size;
+        return kind;
+}
+int kinfer_model_is_linear(const kinfer_model_t *model)
+{
+        return model->n_hidden == 0 && !kinfer_model_tensor(model, KINFER_T_OUT_W);
+}
 const char *kinfer_model_sha256_hex(const kinfer_model_t *model) { return model->sha_hex; }
 const void *kinfer_model_bytes(const kinfer_model_t *model, size_t *sizep)
 {

@@ -163,11 +163,33 @@ done:
         return out;
 }
 
+/* Rewrite @p m with the dense int32 bucket map instead of a stored rank index (the rows keep
+ * their order: the index numbers them in bucket order). A model without a stored index is
+ * returned as it is (a new reference). */
+static kinfer_model_t *dense_map(kinfer_model_t *m, char *errstr, size_t errstr_size)
+{
+        if (!kinfer_model_tensor(m, KINFER_T_BUCKET_RANK))
+                return kinfer_model_keep(m);
+        const uint32_t nb = (uint32_t)m->n_buckets;
+        int32_t *map = malloc(sizeof(int32_t) * (nb ? nb : 1));
+        if (!map) {
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory (bucket map)");
+                return NULL;
+        }
+        for (uint32_t b = 0; b < nb; b++)
+                map[b] = kinfer_bucket_row(m, b);
+        kinfer_repl_t r[2] = {{KINFER_T_BUCKET_MAP, KINFER_DTYPE_I32, 1, nb, map, sizeof(int32_t) * nb, 0},
+                              {KINFER_T_BUCKET_RANK, KINFER_REPL_DROP, 0, 0, NULL, 0, 0}};
+        kinfer_model_t *out = kinfer_rebuild(m, r, 2, m->meta_json, errstr, errstr_size);
+        kinfer_repl_free(r, 2);
+        return out;
+}
+
 kinfer_model_t *kinfer_maybe_compact(kinfer_model_t *m, int on, char *errstr, size_t errstr_size)
 {
-        if (!m || !on)
+        if (!m)
                 return m;
-        kinfer_model_t *c = compact_map(m, errstr, errstr_size);
+        kinfer_model_t *c = on ? compact_map(m, errstr, errstr_size) : dense_map(m, errstr, errstr_size);
         kinfer_model_release(m);
         return c;
 }

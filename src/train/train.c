@@ -206,6 +206,13 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
                 res->dev_accuracy = st.dev.n ? st.best_acc : -1;
                 res->final_loss = st.last_loss;
                 model = kinfer_train_stage_assemble(&st, res, errstr, errstr_size);
+                if (model && opts->bucket_map != KINFER_MAP_DENSE) {
+                        /* the map sized to what the model uses (train.h: bucket_map) */
+                        size_t map_bytes = sizeof(int32_t) * (size_t)model->n_buckets;
+                        size_t row_bytes = model->embed_stride * (size_t)model->n_rows;
+                        if (opts->bucket_map == KINFER_MAP_RANK || map_bytes > row_bytes)
+                                model = kinfer_maybe_compact(model, 1, errstr, errstr_size);
+                }
                 res->seconds = kinfer_now_sec() - st.t0;
         }
         state_free(&st);

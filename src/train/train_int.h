@@ -151,8 +151,8 @@ kinfer_model_t *kinfer_rebuild(const kinfer_model_t *src, kinfer_repl_t *r, int 
                                char *errstr, size_t errstr_size);
 void kinfer_repl_free(kinfer_repl_t *r, int n_r);
 
-/** Store the rank index instead of the dense bucket map when @p on (consumes @p m, which
- * may be NULL: then NULL is returned). */
+/** Store the rank index instead of the dense bucket map when @p on, and the dense map instead
+ * of a stored rank index when not (consumes @p m, which may be NULL: then NULL is returned). */
 kinfer_model_t *kinfer_maybe_compact(kinfer_model_t *m, int on, char *errstr, size_t errstr_size);
 
 /** The row of bucket @p b: the dense map, else the rank index, else the identity. */

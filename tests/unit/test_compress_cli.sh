@@ -36,7 +36,7 @@ cut -f2 "$D/sections-train.tsv" >"$T/plain.txt"
   ok "quantize lineage names the pruned model" || no "quantize lineage" "$(parent "$T/q.kinf")"
 [ "$(method "$T/s.kinf")" = distill ] && [ "$(parent "$T/s.kinf")" = "distilled_from m $(sha "$T/q.kinf")" ] &&
   ok "distill lineage names the teacher" || no "distill lineage" "$(parent "$T/s.kinf")"
-"$K" inspect "$T/q.kinf" | grep -q '^format	q8+pruned' && ok "quantized format q8+pruned" || no "quantized format"
+"$K" inspect "$T/q.kinf" | grep -q '^weights	q8$' && ok "quantized weights q8" || no "quantized weights"
 a=$("$K" eval "$T/m.kinf" "$D/sections-dev.tsv" --json --no-confusion | sed 's/.*"accuracy": \([0-9.]*\).*/\1/')
 b=$("$K" eval "$T/q.kinf" "$D/sections-dev.tsv" --json --no-confusion | sed 's/.*"accuracy": \([0-9.]*\).*/\1/')
 awk -v a="$a" -v b="$b" 'BEGIN {exit !(b >= a - 0.03)}' && ok "prune+quantize keeps accuracy ($a -> $b)" || no "accuracy $a -> $b"

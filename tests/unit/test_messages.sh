@@ -3,7 +3,9 @@
 # test_messages.sh -- mistakes that used to pass silently or late: a header line in the data
 # (skipped with a notice, not learnt as a label), a KINFER_* variable with a typo (refused like
 # an unknown key), a misspelt or invalid kafka.* property (exit 2 before the model is loaded),
-# serve without --config (the message says --config).
+# serve without --config (the message says --config). And honest, compact models: a small
+# model stores the compact bucket map, and inspect reports the weights, map and shape as they
+# are (dim 0 for a linear model, no "pruned" for a model never pruned).
 set -u
 . "$(dirname "$0")/cli_lib.sh" messages
 D="$SRC/tests/data"
@@ -39,4 +41,19 @@ KINFER_INPUT_TOPIC=fromenv "$K" serve "${base[@]}" --dump-config 2>/dev/null | g
 [ $rc -eq 1 ] && grep -q 'no-such-model.kinf' "$T/err" && ok "a valid configuration gets as far as loading the model (exit 1, the file named)" || no "valid config ($rc)" "$(cat "$T/err")"
 "$K" serve >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] && grep -q -- '--config' "$T/err" && ok "serve without --config: exit 2, mentions --config" || no "serve without --config ($rc)" "$(cat "$T/err")"
+# ---- compact, honest models ----
+head -n 90 "$D/sections-train.tsv" >"$T/s90.tsv"
+"$K" train -q --input "$T/s90.tsv" --output "$T/small.kinf" --epoch 3 --threads 1
+"$K" train -q --input "$T/s90.tsv" --output "$T/dense.kinf" --epoch 3 --threads 1 --dense-map
+size=$(stat -c %s "$T/small.kinf"); dsize=$(stat -c %s "$T/dense.kinf")
+[ "$size" -lt 1000000 ] && [ "$dsize" -gt 8000000 ] && ok "90 lines: $size bytes with the default map, $dsize with --dense-map" || no "model sizes $size / $dsize"
+cmp -s <("$K" predict "$T/small.kinf" "$D/sections-dev.tsv" 3) <("$K" predict "$T/dense.kinf" "$D/sections-dev.tsv" 3) && ok "both maps give the same predictions" || no "the maps' predictions differ"
+"$K" inspect "$T/small.kinf" >"$T/i.txt"
+grep -q $'^bucket_map	rank index' "$T/i.txt" && grep -q $'^weights	f32$' "$T/i.txt" && ok "inspect: weights f32, bucket_map rank index" || no "inspect map" "$(cat "$T/i.txt")"
+grep -q $'^dim	0$' "$T/i.txt" && grep -q '"dim": 0' "$T/i.txt" && grep -Eq $'^shape	[0-9]+ rows x [0-9]+ labels$' "$T/i.txt" && ok "inspect: a linear model says dim 0, as its hyperparameters, and rows x labels" || no "inspect shape" "$(cat "$T/i.txt")"
+grep -qi 'pruned' <(grep -v '^meta' "$T/i.txt") && no "inspect says pruned for a model never pruned" "$(cat "$T/i.txt")" || ok "inspect does not say pruned"
+"$K" inspect "$T/dense.kinf" | grep -q $'^bucket_map	dense (8388608 bytes)' && ok "inspect: --dense-map stores 4 bytes per bucket" || no "inspect dense"
+"$K" train -q --input "$T/s90.tsv" --output "$T/emb.kinf" --epoch 1 --threads 1 --dim 8
+"$K" inspect "$T/emb.kinf" | grep -q $'^dim	8$' && "$K" inspect "$T/emb.kinf" | grep -Eq $'^shape	[0-9]+ rows x 8 dim -> 0 hidden layer\(s\) -> [0-9]+ labels$' && ok "inspect: an embedding model says dim 8" || no "inspect embedding" "$("$K" inspect "$T/emb.kinf" | head -16)"
+"$K" quantize "$T/small.kinf" --output "$T/q.kinf" --dense-map -q && "$K" inspect "$T/q.kinf" | grep -q $'^bucket_map	dense' && ok "quantize --dense-map of a compact model stores the dense map" || no "quantize --dense-map"
 finish

@@ -115,6 +115,14 @@ int32_t kinfer_model_n_hidden(const kinfer_model_t *model); /* hidden layers */
 float kinfer_model_temperature(const kinfer_model_t *model);
 /** "f32" or "q8" for the embedding table, with "+pruned" when a bucket map is present. */
 const char *kinfer_model_format(const kinfer_model_t *model);
+/** How the file maps hash buckets to embedding rows: "dense" (an int32 per bucket), "rank
+ *  index" (the compact index, about 1.5 bits per bucket) or "none" (row = bucket); @p bytes
+ *  (may be NULL) gets its size in the file. Unlike the "+pruned" of kinfer_model_format, this
+ *  says nothing about how the model was made (training keeps only the rows it saw). */
+const char *kinfer_model_bucket_map_kind(const kinfer_model_t *model, size_t *bytes);
+/** 1 for a linear model (no output layer: an embedding row holds a weight per label, so
+ *  kinfer_model_dim() = the number of labels and the hyperparameter dim is 0), else 0. */
+int kinfer_model_is_linear(const kinfer_model_t *model);
 /** sha256 of the whole file, 64 lowercase hex chars: the model's identity. */
 const char *kinfer_model_sha256_hex(const kinfer_model_t *model);
 /** The whole file as bytes (for pushing to the registry). */

@@ -92,9 +92,16 @@ typedef struct kinfer_train_opts_s {
         const char *lineage_params_json;  /* extra params (JSON object text) */
         const kinfer_model_t *const *parents;
         int32_t n_parents;
+        /* how the file maps buckets to rows: KINFER_MAP_AUTO (default) stores the compact rank
+         * index when the dense map (4 bytes per bucket) would outweigh the embedding rows, as
+         * for a small model over 2^21 buckets, and the dense map otherwise (its lookups are
+         * the fastest); KINFER_MAP_DENSE or KINFER_MAP_RANK force one */
+        int bucket_map;
         kinfer_train_progress_cb_t *progress;
         void *opaque;
 } kinfer_train_opts_t;
+
+enum { KINFER_MAP_AUTO = 0, KINFER_MAP_DENSE = 1, KINFER_MAP_RANK = 2 };
 
 /** The defaults (a linear model: 0.848 on debian-sections dev with no flags). */
 void kinfer_train_opts_default(kinfer_train_opts_t *opts);
