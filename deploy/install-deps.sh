@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# install-deps.sh -- apt-install every build, test, demo and benchmark dependency of kinfer.
+# install-deps.sh -- apt-install what kinfer needs to build, run, demo and test. The
+# benchmarks' comparison packages (fastText, scikit-learn) are in install-bench-deps.sh, which
+# the benchmarks run themselves; Apache Kafka's JRE and Maven in install-test-deps.sh.
 # Idempotent: does nothing when everything is already installed. Needs root (or sudo).
 set -euo pipefail
 
@@ -10,8 +12,8 @@ PKGS=(
   postgresql postgresql-client kcat
   # tests/fuzz/run.sh: clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer
   clang libclang-rt-dev llvm
-  # comparisons in tests/bench: fastText and the Python worker a user would otherwise write
-  fasttext python3-fasttext python3 python3-confluent-kafka python3-sklearn python3-avro python3-numpy time
+  # the Kafka tests' and the demo's Python clients (reading results, dead letters, Avro)
+  python3 python3-confluent-kafka python3-avro
 )
 
 missing=()

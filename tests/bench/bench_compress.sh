@@ -19,7 +19,7 @@ KEEP=${KEEP:-100000}
 BUILD=${BUILD:-build-compress}
 OUT=${1:-$(mktemp -d /tmp/kinfer-bench-compress.XXXXXX)}
 mkdir -p "$OUT"
-command -v fasttext >/dev/null || { echo "bench_compress: needs Debian's fasttext" >&2; exit 1; }
+deploy/install-bench-deps.sh   # fastText, GNU time: the comparison (not installed by the tests)
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build "$BUILD" -j2 --target kinfer >/dev/null
 K=$BUILD/kinfer
 T() { /usr/bin/time -f "%e %M" -o "$OUT/time" "$@"; read -r secs kb <"$OUT/time"; }

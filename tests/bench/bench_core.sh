@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 DATA=${DATA:-../shared/data/debian-sections}
 OUT=${1:-$(mktemp -d /tmp/kinfer-bench.XXXXXX)}
 mkdir -p "$OUT"
-command -v fasttext >/dev/null || { echo "bench_core: needs Debian's fasttext (deploy/install-deps.sh)" >&2; exit 1; }
+deploy/install-bench-deps.sh   # fastText, GNU time: the comparison (not installed by the tests)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j2 --target kinfer >/dev/null
 K=build/kinfer
 T() { /usr/bin/time -f "%e %M" -o "$OUT/time" "$@"; read -r secs kb <"$OUT/time"; }

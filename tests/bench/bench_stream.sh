@@ -23,6 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DATA=${DATA:-$ROOT/../shared/data/debian-sections}
 K=${KINFER_BIN:-$ROOT/build/kinfer}
+"$ROOT/deploy/install-bench-deps.sh"   # scikit-learn, numpy: the Python peer (not installed by the tests)
 N=${N:-1000000}
 BATCHES=${BATCHES:-"64 256 1024"}
 WAITS=${WAITS:-"1 5 20"}
