@@ -9,12 +9,17 @@
 # a dead letter too large to produce whole goes out reduced (a prefix of the value, with the
 # original size and sha256); ids and keys are capped; every good record after a pill gets its
 # result and the committed offsets reach the end of every partition.
+# Then Avro records announcing billions of zero-size items (an array of null, an array of an
+# empty record: a few bytes each) among good ones, to a second worker reading Avro with the
+# array-heavy tests/data/hostile_record.avsc: each gets a dead letter with reason over_limit
+# (input.max.items, default), every good record around them its result, and the committed offset
+# reaches the end of the partition.
 # Only the test's own producer and the dev broker's topics are set up for records over 1 MB.
 . "$(dirname "$0")/lib.sh"
 
 # what the broker keeps: input p0 1.3 MB + p1 1.7 MB of pills, the DLQ about 2 MB (2 reduced
 # dead letters of < 1 MB), results tiny: all under half of the mock's 5 MiB per partition
-start_broker in:2 out:2 dlq:1
+start_broker in:2 out:2 dlq:1 inavro:1 outavro:1 dlqavro:1
 train_model
 
 $PY - "$B" "$SRC/tests/data/sections-dev.tsv" "$T/produced.tsv" <<'PYEOF' || fail "produce the records"
@@ -142,4 +147,70 @@ $KU committed "$B" test in >"$T/committed.txt"
 $KU ends "$B" in >"$T/ends.txt"
 check "committed offsets = end of every partition ($(tr '\n' ' ' <"$T/committed.txt"))" cmp -s "$T/committed.txt" "$T/ends.txt"
 check "the broker kept every record" kept_all in out dlq
+
+# ---- Avro: billions of zero-size items announced in a few bytes ------------------------------
+mkdir -p "$T/schemas"
+cp "$SRC/tests/data/hostile_record.avsc" "$T/schemas/5.avsc"
+$PY - "$B" >"$T/avro.tsv" <<'PYEOF' || fail "produce the Avro records"
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "linger.ms": 0})
+def zz(n):  # Avro long: zigzag varint
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+def s(t):
+    t = t.encode()
+    return zz(len(t)) + t
+def record(rid, text, nulls=b"", empties=b""):
+    # Confluent framing, schema id 5 (Hostile): id (union: string), nulls, empties, tree (null),
+    # attrs (empty map), text (union: string)
+    return (b"\0\0\0\0\5" + zz(1) + s(rid) + nulls + zz(0) + empties + zz(0) + zz(0) + zz(0)
+            + zz(1) + s(text))
+pills = {
+    "nulls3e9": record("nulls3e9", "three billion nulls", nulls=zz(3000000000)),
+    "empties2e62": record("empties2e62", "2^62 empty records", empties=zz(1 << 62)),
+}
+rows, n = [], 0
+def dr(err, m, name):
+    rows.append((name, m.offset() if not err else -1))
+for name, value in [("g%d" % i, None) for i in range(5)] + [("nulls3e9", 1)] + \
+        [("g%d" % i, None) for i in range(5, 10)] + [("empties2e62", 1)] + [("g%d" % i, None) for i in range(10, 15)]:
+    v = pills[name] if value else record(name, "mount the disk and compile the kernel %s" % name)
+    p.produce("inavro", partition=0, key=name.encode(), value=v, on_delivery=lambda e, m, nm=name: dr(e, m, nm))
+p.flush(30)
+if len(rows) != 17 or any(o < 0 for _, o in rows):
+    sys.exit("not every Avro record was produced")
+for name, off in rows:
+    print("%s\t%d" % (name, off))
+print("# pills of %d and %d bytes" % (len(pills["nulls3e9"]), len(pills["empties2e62"])), file=sys.stderr)
+PYEOF
+write_conf "$T/a.conf" input.topic=inavro output.topic=outavro dlq.topic=dlqavro kafka.group.id=test-avro \
+  input.format=avro-confluent "input.schemas.dir=$T/schemas"
+start_worker a "$T/a.conf"
+A=$WPID
+check "avro: 15 results and 2 dead letters" wait_until 180 bash -c "[ \$($KU count $B outavro) -ge 15 ] && [ \$($KU count $B dlqavro) -ge 2 ]"
+check "avro: the worker is still running" kill -0 $A
+check "avro: worker exits 0 on SIGTERM" stop_worker $A
+$KU dlq "$B" dlqavro json >"$T/avro.dlq"
+$KU results "$B" outavro json >"$T/avro.results"
+for pill in nulls3e9 empties2e62; do
+  off=$(awk -v n=$pill '$1 == n { print $2 }' "$T/avro.tsv")
+  check "avro: $pill (offset $off) has a dead letter with reason over_limit" \
+    awk -v o="$off" '$1 == "over_limit" && $3 == o && $5 == "over_limit" { f = 1 } END { exit !f }' "$T/avro.dlq"
+done
+check "avro: exactly the two pills are dead letters" [ "$(wc -l <"$T/avro.dlq")" -eq 2 ]
+check "avro: every good record has its result, before and after the pills" \
+  cmp -s <(awk '$1 ~ /^g/ { print $1 }' "$T/avro.tsv" | sort) <(cut -f2 "$T/avro.results" | sort)
+check "avro: the worker logged the bound it hit" grep -q "reason=over_limit detail=.*input.max.items" "$T/a.log"
+$KU committed "$B" test-avro inavro >"$T/committed.txt"
+$KU ends "$B" inavro >"$T/ends.txt"
+check "avro: committed offset = end of the partition ($(tr '\n' ' ' <"$T/committed.txt"))" cmp -s "$T/committed.txt" "$T/ends.txt"
 finish
