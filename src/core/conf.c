@@ -792,15 +792,17 @@ static void dump_value(FILE *fp, const char *name, const char *value, const char
                 kinfer_conf_mask_conninfo(value, masked, sizeof(masked));
                 value = masked;
         }
+        /* the source on a comment line of its own: a value may hold '#', so the dump stays a
+         * configuration file that loads back as it is */
         if (source)
-                fprintf(fp, "%s=%s    # %s\n", name, value, source);
-        else
-                fprintf(fp, "%s=%s\n", name, value);
+                fprintf(fp, "# %s: %s\n", name, source);
+        fprintf(fp, "%s=%s\n", name, value);
 }
 
 void kinfer_conf_dump(const kinfer_conf_t *conf, FILE *fp)
 {
-        fprintf(fp, "# kinfer effective configuration (secrets masked)\n");
+        fprintf(fp, "# kinfer effective configuration (secrets masked); each value's source is on the\n"
+                    "# line before it. This is a configuration file: kinfer serve --config FILE\n");
         for (size_t i = 0; i < N_PROPS; i++) {
                 if (!conf->val[i] && !props[i].def) {
                         fprintf(fp, "#%s=\n", props[i].name);

@@ -24,15 +24,20 @@ pg.conninfo=host=db user=w password=pgsecret
 CONF
 "$K" serve --config "$T/k.conf" -X batch.max.records=128 -X kafka.linger.ms=3 --dump-config >"$T/dump" 2>&1
 check "dump exits 0" [ $? -eq 0 ]
-check "-X overrides the file" grep -q "^batch.max.records=128 .*# -X" "$T/dump"
+check "-X overrides the file" grep -A1 -q "^# batch.max.records: -X" "$T/dump"
+check "-X value" grep -q "^batch.max.records=128$" "$T/dump"
 check "kafka.* pass-through listed" grep -q "^kafka.linger.ms=3" "$T/dump"
 check "secrets masked" bash -c "! grep -qE 'hunter2|k3y|pgsecret' '$T/dump'"
 check "sasl password shown as ******" grep -q "^kafka.sasl.password=\*\*\*\*\*\*" "$T/dump"
 check "conninfo password masked, rest kept" grep -q "^pg.conninfo=host=db user=w password=\*\*\*\*\*\*" "$T/dump"
-check "source file:line shown" grep -q "^input.topic=in .*k.conf:3" "$T/dump"
+check "source file:line shown" grep -q "^# input.topic: .*k.conf:3" "$T/dump"
+check "input.topic value" grep -q "^input.topic=in$" "$T/dump"
+"$K" serve --config "$T/dump" --dump-config >"$T/dump-again" 2>&1
+check "a dump loads back as a configuration file" [ $? -eq 0 ]
+check "and gives the same values" cmp -s <(grep -v '^#' "$T/dump") <(grep -v '^#' "$T/dump-again")
 KINFER_BATCH_MAX_RECORDS=512 KINFER_INPUT_TOPIC=a,b "$K" serve --config "$T/k.conf" -X batch.max.records=128 \
   --dump-config >"$T/dump2" 2>&1
-check "environment overrides -X" grep -q "^batch.max.records=512 .*KINFER_BATCH_MAX_RECORDS" "$T/dump2"
+check "environment overrides -X" grep -A1 "^# batch.max.records: .*KINFER_BATCH_MAX_RECORDS" "$T/dump2" | grep -q "^batch.max.records=512$"
 check "KINFER_INPUT_TOPIC sets input.topic" grep -q "^input.topic=a,b" "$T/dump2"
 
 echo "no.such.key=1" >>"$T/k.conf"
