@@ -78,7 +78,7 @@ int kinfer_cmd_distill(int argc, char **argv)
                 case 6: if (cli_parse_double("distill", "--l2", optarg, 0, 1, &d)) return 2; o.l2 = (float)d; break;
                 case 7: if (cli_parse_int("distill", "--min-count", optarg, 1, 1000000, &v)) return 2; o.min_count = (int32_t)v; break;
                 case 8: if (cli_parse_int("distill", "--max-rows", optarg, 0, 1 << 30, &v)) return 2; o.max_rows = (int32_t)v; break;
-                case 9: if (cli_parse_int("distill", "--buckets", optarg, 2, 1L << 30, &v)) return 2; o.feat.n_buckets = (uint32_t)v; break;
+                case 9: if (cli_parse_int("distill", "--buckets", optarg, 2, 1L << 24, &v)) return 2; o.feat.n_buckets = (uint32_t)v; break;
                 case 10: if (cli_parse_int("distill", "--word-ngrams", optarg, 1, 5, &v)) return 2; o.feat.word_ngrams = (uint8_t)v; break;
                 case 11: if (cli_parse_int("distill", "--seed", optarg, 0, 0x7fffffffL, &v)) return 2; o.seed = (uint64_t)v; break;
                 default: usage(stderr); return 2;

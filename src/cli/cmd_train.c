@@ -41,7 +41,7 @@ static void usage(FILE *fp)
                 "      --sync-every N     records per thread between replica averaging (default 2000)\n"
                 "      --hogwild          threads share one model instead of averaging replicas\n\n"
                 "Features:\n"
-                "      --buckets N        hash buckets, a power of two (default 2097152)\n"
+                "      --buckets N        hash buckets, a power of two up to 16777216 (default 2097152)\n"
                 "      --word-ngrams N    word n-grams up to N (default 2)\n"
                 "      --minn N, --maxn N char n-grams of N code points (default: off, or 1..3\n"
                 "                         automatically when the text has no spaces)\n"
@@ -108,7 +108,7 @@ int kinfer_cmd_train(int argc, char **argv)
                 case 9: if (cli_parse_int("train", "--patience", optarg, 1, 1000, &v)) return 2; o.patience = (int32_t)v; break;
                 case 10: if (cli_parse_int("train", "--sync-every", optarg, 1, 1 << 30, &v)) return 2; o.sync_every = (int32_t)v; break;
                 case 11: o.hogwild = 1; break;
-                case 12: if (cli_parse_int("train", "--buckets", optarg, 2, 1L << 30, &v)) return 2; o.feat.n_buckets = (uint32_t)v; break;
+                case 12: if (cli_parse_int("train", "--buckets", optarg, 2, 1L << 24, &v)) return 2; o.feat.n_buckets = (uint32_t)v; break;
                 case 13: if (cli_parse_int("train", "--word-ngrams", optarg, 0, 5, &v)) return 2; o.feat.word_ngrams = (uint8_t)v; break;
                 case 14: if (cli_parse_int("train", "--minn", optarg, 0, 16, &v)) return 2; o.feat.minn = (uint8_t)v; char_set = 1; break;
                 case 15: if (cli_parse_int("train", "--maxn", optarg, 0, 16, &v)) return 2; o.feat.maxn = (uint8_t)v; char_set = 1; break;
