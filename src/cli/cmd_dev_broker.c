@@ -35,10 +35,12 @@ static void usage(FILE *fp)
                 "  --control                read fault-injection commands on stdin, one a line;\n"
                 "                           each is answered on stdout with \"ok: ...\" or\n"
                 "                           \"error: ...\" (after the bootstrap line):\n"
-                "                             errors BROKER API ERROR COUNT  the next COUNT\n"
-                "                               requests of type API (produce, fetch, ...) to\n"
-                "                               broker BROKER (1..N; 0 = any broker) fail with\n"
-                "                               librdkafka's ERROR (e.g. MSG_SIZE_TOO_LARGE)\n"
+                "                             errors BROKER API ERROR COUNT [RTT_MS]  the next\n"
+                "                               COUNT requests of type API (produce, fetch,\n"
+                "                               leavegroup, ...) to broker BROKER (1..N; 0 = any\n"
+                "                               broker) fail with librdkafka's ERROR (e.g.\n"
+                "                               MSG_SIZE_TOO_LARGE), answered RTT_MS late (NO_ERROR\n"
+                "                               with RTT_MS: they succeed, late)\n"
                 "                             errors-left BROKER API   how many are left\n"
                 "                             leader TOPIC PARTITION BROKER  move a leader\n"
                 "  -v, --verbose            log librdkafka debug output of the broker\n"
@@ -81,12 +83,16 @@ static void control_run(kinfer_dev_broker_t *broker, char *line)
                 w[n++] = t;
         if (n == 0)
                 return;
-        if (!strcmp(w[0], "errors") && n == 5) {
-                if (ctl_number(w[1], 0, 16, &x) || ctl_number(w[4], 1, 100000, &y))
-                        snprintf(errstr, sizeof(errstr), "BROKER is 0..N, COUNT 1..100000");
+        if (!strcmp(w[0], "errors") && (n == 5 || n == 6)) {
+                z = 0;
+                if (ctl_number(w[1], 0, 16, &x) || ctl_number(w[4], 1, 100000, &y) ||
+                    (n == 6 && ctl_number(w[5], 0, 3600000, &z)))
+                        snprintf(errstr, sizeof(errstr),
+                                 "BROKER is 0..N, COUNT 1..100000, RTT_MS 0..3600000");
                 else
                         err = kinfer_dev_broker_push_request_errors(broker, (int)x, w[2], w[3],
-                                                                    (int)y, errstr, sizeof(errstr));
+                                                                    (int)y, (int)z, errstr,
+                                                                    sizeof(errstr));
         } else if (!strcmp(w[0], "errors-left") && n == 3) {
                 if (ctl_number(w[1], 1, 16, &x))
                         snprintf(errstr, sizeof(errstr), "BROKER is 1..N");
@@ -101,7 +107,7 @@ static void control_run(kinfer_dev_broker_t *broker, char *line)
                                                            sizeof(errstr));
         } else {
                 snprintf(errstr, sizeof(errstr),
-                         "expected: errors BROKER API ERROR COUNT | errors-left BROKER API | "
+                         "expected: errors BROKER API ERROR COUNT [RTT_MS] | errors-left BROKER API | "
                          "leader TOPIC PARTITION BROKER");
         }
         if (err)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kafka/kafka_int.h"
 #include "kinfer/core/log.h"
@@ -19,6 +20,7 @@ struct kinfer_consumer_s {
         kinfer_consumer_cbs_t cbs;
         int paused;
         int assigned; /* partitions currently assigned */
+        int close_unfinished; /* a bounded close gave up: destroy must not leave the group */
 };
 
 static void log_parts(const char *what, const rd_kafka_topic_partition_list_t *parts)
@@ -289,12 +291,53 @@ int kinfer_consumer_assigned(const kinfer_consumer_t *cons)
         return cons->assigned;
 }
 
-kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, char *errstr, size_t errstr_size)
+static int64_t close_now_ms(void)
 {
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(cons->rk);
-        if (err)
-                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "close: %s",
-                                     rd_kafka_err2str(err));
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, int timeout_ms, char *errstr,
+                                   size_t errstr_size)
+{
+        /* rd_kafka_consumer_close() waits for the group leave as long as librdkafka likes
+         * (up to session.timeout.ms); the queue form lets us serve its rebalance events and
+         * stop waiting at our deadline */
+        int64_t deadline = close_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        rd_kafka_queue_t *q = rd_kafka_queue_new(cons->rk);
+        if (!q)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "close: out of memory");
+        rd_kafka_error_t *error = rd_kafka_consumer_close_queue(cons->rk, q);
+        if (error) {
+                kinfer_err_t e = kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "close: %s",
+                                               rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                rd_kafka_queue_destroy(q);
+                cons->close_unfinished = 1;
+                return e;
+        }
+        while (!rd_kafka_consumer_closed(cons->rk)) {
+                int64_t left = deadline - close_now_ms();
+                if (left <= 0)
+                        break;
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left < 100 ? (int)left : 100);
+                if (!ev)
+                        continue;
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                        rebalance_cb(cons->rk, rd_kafka_event_error(ev),
+                                     rd_kafka_event_topic_partition_list(ev), cons);
+                rd_kafka_event_destroy(ev);
+        }
+        int closed = rd_kafka_consumer_closed(cons->rk);
+        rd_kafka_queue_destroy(q);
+        if (!closed) {
+                cons->close_unfinished = 1;
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__TIMEOUT,
+                                     "close: the group leave did not finish within %d ms (the "
+                                     "group rebalances after session.timeout.ms instead)",
+                                     timeout_ms > 0 ? timeout_ms : 0);
+        }
         return KINFER_OK;
 }
 
@@ -302,8 +345,10 @@ void kinfer_consumer_destroy(kinfer_consumer_t *cons)
 {
         if (!cons)
                 return;
+        /* after a close that gave up, rd_kafka_destroy() would wait for the leave itself */
         if (cons->rk)
-                rd_kafka_destroy(cons->rk);
+                rd_kafka_destroy_flags(cons->rk, cons->close_unfinished
+                                                     ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
         free(cons);
 }
 

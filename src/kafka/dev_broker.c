@@ -326,14 +326,15 @@ static int err_by_name(const char *name, rd_kafka_resp_err_t *err)
 
 kinfer_err_t kinfer_dev_broker_push_request_errors(kinfer_dev_broker_t *broker, int broker_id,
                                                    const char *api, const char *error,
-                                                   int count, char *errstr, size_t errstr_size)
+                                                   int count, int rtt_ms, char *errstr,
+                                                   size_t errstr_size)
 {
         int key = api_key(api);
         rd_kafka_resp_err_t err;
         if (key < 0)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "unknown request type \"%s\"", api);
-        if (err_by_name(error, &err) || err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (err_by_name(error, &err) || (err == RD_KAFKA_RESP_ERR_NO_ERROR && rtt_ms <= 0))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "unknown error \"%s\" (librdkafka's names, e.g. "
                                      "MSG_SIZE_TOO_LARGE)", error);
@@ -343,13 +344,16 @@ kinfer_err_t kinfer_dev_broker_push_request_errors(kinfer_dev_broker_t *broker, 
         if (broker_id < 0 || broker_id > broker->n_brokers)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "broker %d out of 0..%d", broker_id, broker->n_brokers);
+        if (rtt_ms < 0 || (rtt_ms > 0 && broker_id == 0))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "a delay needs a broker id (1..%d)", broker->n_brokers);
         for (int i = 0; i < count; i++) {
                 if (broker_id == 0) {
                         rd_kafka_mock_push_request_errors(broker->mcluster, (int16_t)key, 1, err);
                         continue;
                 }
                 rd_kafka_resp_err_t e = rd_kafka_mock_broker_push_request_error_rtts(
-                    broker->mcluster, broker_id, (int16_t)key, 1, err, 0);
+                    broker->mcluster, broker_id, (int16_t)key, 1, err, rtt_ms);
                 if (e)
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                              "broker %d: %s", broker_id, rd_kafka_err2str(e));

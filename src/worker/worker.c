@@ -1115,7 +1115,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
         store_offsets(w);
         if (!w->fatal && kinfer_consumer_commit(w->cons, e, sizeof(e)))
                 kinfer_log(KINFER_LOG_WARN, "WORKER", "final commit: %s", e);
-        if (kinfer_consumer_close(w->cons, e, sizeof(e)))
+        if (kinfer_consumer_close(w->cons, kinfer_worker_shutdown_left_ms(w), e, sizeof(e)))
                 kinfer_log(KINFER_LOG_WARN, "WORKER", "%s", e);
         if (w->metrics_interval_us > 0 && (w->win.records || w->win.dlq))
                 window_emit(w);

@@ -14,7 +14,9 @@
 #      and counts the record and moves on: later records get their results and the committed
 #      offset reaches the end of the partition;
 #   5. delivery.refused.policy=fail stops the worker (exit 1) with nothing committed past the
-#      record, and the next worker redoes it.
+#      record, and the next worker redoes it;
+#   6. a LeaveGroup answered 100 s late does not hold a SIGTERM past shutdown.timeout.ms plus
+#      librdkafka's own 5 s for that request.
 # The input topic's leader is broker 1 and the output and DLQ topics' is broker 2: errors are
 # injected on broker 2 alone, so the test's own producer is never refused. Each step waits until
 # the injected errors are used up (errors-left 0) and its outcome is visible.
@@ -123,6 +125,20 @@ G=$WPID
 check "the next worker redoes the record" wait_until 120 bash -c "[ \$($KU count $B out) -ge 2 ]"
 check "... and commits past it" wait_until 60 committed_end 6
 check "worker exits 0 on SIGTERM" stop_worker $G
+
+# 6. a group leave the coordinator never answers does not hold the shutdown: kinfer stops
+# waiting for the close at shutdown.timeout.ms, and librdkafka gives its LeaveGroup request 5 s
+# of its own (a fixed timeout in librdkafka 2.0) that rd_kafka_destroy still waits out; without
+# a bound the leave would wait for the 100 s delay, or for session.timeout.ms
+write_conf "$T/l.conf" shutdown.timeout.ms=2000
+start_worker l "$T/l.conf"
+L=$WPID
+check "leave: worker assigned" wait_assigned l
+check "leave: the next LeaveGroup to broker 1 is answered 100 s late" ctl errors 1 leavegroup NO_ERROR 1 100000
+check "leave: ... and to broker 2" ctl errors 2 leavegroup NO_ERROR 1 100000
+t0=$SECONDS
+check "leave: worker exits 0 on SIGTERM" stop_worker $L
+check "leave: within shutdown.timeout.ms + 5 s (+ a generous 20 s): $((SECONDS - t0)) s" [ $((SECONDS - t0)) -le 27 ]
 
 # what each record got
 $PY - "$B" >"$T/verdict.txt" 2>&1 <<'PYEOF'

@@ -76,8 +76,12 @@ kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, char *errstr, size_
 void kinfer_consumer_set_paused(kinfer_consumer_t *cons, int paused);
 int kinfer_consumer_assigned(const kinfer_consumer_t *cons);
 
-/** Leave the group (runs the revoke callback and commits), then close. */
-kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, char *errstr, size_t errstr_size);
+/** Leave the group (runs the revoke callback and commits), then close, within @p timeout_ms
+ *  (<= 0: give up at once if it does not finish right away). @returns KINFER_ERR__TIMEOUT
+ *  when the leave did not finish in time: the consumer is then destroyed without waiting for
+ *  it, and the group reassigns its partitions after session.timeout.ms. */
+kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, int timeout_ms, char *errstr,
+                                   size_t errstr_size);
 void kinfer_consumer_destroy(kinfer_consumer_t *cons);
 
 #endif

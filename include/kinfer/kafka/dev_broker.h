@@ -60,12 +60,15 @@ const char *kinfer_dev_broker_bootstraps(const kinfer_dev_broker_t *broker);
  * @param error librdkafka's name of the error, as rd_kafka_err2name() spells it
  *        ("MSG_SIZE_TOO_LARGE", "POLICY_VIOLATION", "_TRANSPORT": disconnect), with or without
  *        the RD_KAFKA_RESP_ERR_ prefix, any case.
+ *        "NO_ERROR" with @p rtt_ms > 0: the requests succeed, late.
  * @param count 1 .. 100000 requests.
+ * @param rtt_ms delay of each response (broker_id 1..N only; 0: none).
  * @returns KINFER_OK, or KINFER_ERR__INVALID_ARG (unknown api, error or broker; see @p errstr).
  */
 kinfer_err_t kinfer_dev_broker_push_request_errors(kinfer_dev_broker_t *broker, int broker_id,
                                                    const char *api, const char *error,
-                                                   int count, char *errstr, size_t errstr_size);
+                                                   int count, int rtt_ms, char *errstr,
+                                                   size_t errstr_size);
 
 /**
  * @brief How many injected errors broker @p broker_id (1..N) has left for @p api.
