@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -316,11 +317,16 @@ AVX2_FN static long featurize_ascii_avx2(const kinfer_featurizer_conf_t *conf, c
 
 static int have_avx2(void)
 {
-        static int cached = -1;
-        if (cached < 0)
-                cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
-                         !getenv("KINFER_NO_SIMD");
-        return cached;
+        /* featurizing threads (training, the pool) ask at once: an atomic, so the first
+         * answers race benignly to the same value instead of being a data race (TSan) */
+        static _Atomic int cached = -1;
+        int c = atomic_load_explicit(&cached, memory_order_relaxed);
+        if (c < 0) {
+                c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
+                    !getenv("KINFER_NO_SIMD");
+                atomic_store_explicit(&cached, c, memory_order_relaxed);
+        }
+        return c;
 }
 #else
 static long featurize_ascii_avx2(const kinfer_featurizer_conf_t *conf, const uint8_t *text,

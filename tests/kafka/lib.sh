@@ -76,10 +76,15 @@ start_broker() {
   say "broker $B"
 }
 
+# KT trains the tests' models: KINFER_TEST_TRAIN_BIN when set (the ThreadSanitizer stage of
+# tests/run.sh points it at the optimised build, where training takes seconds, not minutes;
+# the models are the same files), else the kinfer under test
+KT=${KINFER_TEST_TRAIN_BIN:-$K}
+
 # train_model -- sets MODEL (trained from the bundled sample, a few seconds)
 train_model() {
   MODEL=$T/model.kinf
-  if ! "$K" train --input "$SRC/tests/data/sections-train.tsv" --output "$MODEL" >"$T/train.log" 2>&1; then
+  if ! "$KT" train --input "$SRC/tests/data/sections-train.tsv" --output "$MODEL" >"$T/train.log" 2>&1; then
     fail "train a model"; cat "$T/train.log" >&2; finish
   fi
 }

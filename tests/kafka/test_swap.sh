@@ -18,7 +18,7 @@ budget_check "results" $((CHUNK * MAX_CHUNKS)) 1 $OUT_RECORD_BYTES 4
 train_model
 MODEL_A=$MODEL
 MODEL_B=$T/model_b.kinf
-"$K" train --input "$SRC/tests/data/sections-train.tsv" --output "$MODEL_B" --epoch 3 >"$T/train_b.log" 2>&1 ||
+"$KT" train --input "$SRC/tests/data/sections-train.tsv" --output "$MODEL_B" --epoch 3 >"$T/train_b.log" 2>&1 ||
   { fail "train model B"; cat "$T/train_b.log" >&2; finish; }
 # records keep flowing until the program is done; it swaps as soon as each version has
 # classified some (each wait bounded by 60 s)
