@@ -88,6 +88,24 @@ d = json.loads(open(sys.argv[1]).read())
 assert set(d) == {"label", "score", "topk"}, d
 assert {t["label"] for t in d["topk"]} == {"a\"b\\c", "x"}, d' "$T/esc.json" \
   && ok "predict --json escapes a\"b\\c, fields label/score/topk" || no "predict --json escaping" "$(cat "$T/esc.json" "$T/err")"
+# the issue's NaN model (a diverged run used to write one, then kinfer eval segfaulted on a NaN
+# score): a valid model with one embedding weight set to NaN and the content hash recomputed is
+# refused by every command that loads it, naming the tensor
+python3 - "$T/m2.kinf" "$T/nan.kinf" <<'EOF'
+import hashlib, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack_from("<I", b, 8)[0]
+for i in range(n):
+    kind, dtype, rows, cols, off, size = struct.unpack_from("<IIIIQQ", b, 64 + 32 * i)
+    if kind == 7 and dtype == 0:  # EMBED, f32
+        struct.pack_into("<f", b, off + 4, float("nan"))
+b[24:56] = hashlib.sha256(bytes(b[64:])).digest()
+open(sys.argv[2], "wb").write(b)
+EOF
+for c in "eval $T/nan.kinf $T/two.tsv" "eval $T/nan.kinf $T/two.tsv --json" "predict $T/nan.kinf $T/texts.txt --json" "inspect $T/nan.kinf" \
+         "quantize $T/nan.kinf -o $T/nanq.kinf" "prune $T/nan.kinf -o $T/nanp.kinf --keep-buckets 1"; do
+  expect "${c%% *} on a model with a NaN weight is refused naming the tensor" 1 "embedding table: the value at row 0, column 1 is not a finite number" "$K" $c
+done
 printf 'bad\x1b[31m\tx\n' >"$T/badlabel.tsv"
 expect "train refuses a label with ESC naming file:line" 1 "$T/badlabel.tsv:1: the label holds a control character" \
   "$K" train -i "$T/badlabel.tsv" -o "$T/bad.kinf" --min-count 1 -q
