@@ -95,13 +95,13 @@ void kinfer_metrics_window_count(kinfer_metrics_window_t *win, const kinfer_pred
 {
         for (int32_t i = 0; i < n; i++) {
                 const kinfer_prediction_t *p = &preds[i];
-                if (p->n < 1)
+                if (p->n < 1) /* not classified (a no_features dead letter): counted in dlq */
                         continue;
                 if (p->label[0] >= 0 && p->label[0] < win->n_labels)
                         win->label_counts[p->label[0]]++;
                 win->conf_sum += p->prob[0];
+                win->records++;
         }
-        win->records += n;
         win->batches++;
 }
 

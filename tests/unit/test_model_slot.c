@@ -189,12 +189,14 @@ static void test_window(void)
         }
         kinfer_metrics_window_count(&win, p, 4);
         kinfer_metrics_window_count(&win, p + 1, 2);
+        kinfer_prediction_t unclassified = {0}; /* n = 0: a no_features dead letter */
+        kinfer_metrics_window_count(&win, &unclassified, 1);
         for (int i = 0; i < 100; i++)
                 kinfer_latency_add(win.latency, i < 50 ? 1000 : 20000); /* 1 ms, 20 ms */
         kinfer_metrics_window_close(&win);
         TEST_ASSERT(!win.latency && win.end_us >= win.start_us, "closed");
-        TEST_ASSERT(win.records == 6 && win.batches == 2 &&
-                        kinfer_metrics_window_mean_batch(&win) == 3.0 &&
+        TEST_ASSERT(win.records == 6 && win.batches == 3 &&
+                        kinfer_metrics_window_mean_batch(&win) == 2.0 &&
                         kinfer_metrics_window_mean_confidence(&win) == 0.5,
                     "counters: %lld records %lld batches", (long long)win.records,
                     (long long)win.batches);
