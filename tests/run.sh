@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # run.sh -- THE test command (README, .ci/run): install dependencies, build twice (optimised,
 # and with AddressSanitizer + UndefinedBehaviorSanitizer), start a throwaway PostgreSQL, and
-# run every ctest test in both builds, then the fuzzers (clang). Kafka tests start their own
+# run every ctest test in both builds, then the threaded tests under ThreadSanitizer (a third,
+# smaller build), then the fuzzers (clang). Kafka tests start their own
 # `kinfer dev-broker` (label kafka) or Apache Kafka (deploy/kafka.sh: labels kafka-real, and
 # kafka-fault, the 3-node fault suite, in the optimised build only).
 #
@@ -10,6 +11,7 @@
 #   TESTS_LABEL=unit tests/run.sh   # only tests with this ctest label (unit|kafka|kafka-real|kafka-fault|pg)
 #   KINFER_SKIP_ASAN=1 tests/run.sh # only the optimised build
 #   KINFER_SKIP_FUZZ=1 tests/run.sh # without the libFuzzer targets (tests/fuzz/run.sh)
+#   KINFER_SKIP_TSAN=1 tests/run.sh # without the ThreadSanitizer stage (the threaded tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -40,6 +42,27 @@ if [ -z "${KINFER_SKIP_ASAN:-}" ]; then
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" "${label[@]}" -LE kafka-fault || status=1
+fi
+if [ -z "${KINFER_SKIP_TSAN:-}" ] && [ -z "${TESTS_LABEL:-}" ]; then
+  # the tests that run threads (pool, mailbox, registry thread, training threads, a worker
+  # with worker.threads=2 over the dev broker, PostgreSQL frozen under a worker) under
+  # ThreadSanitizer; librdkafka's C11 threads are made visible by tests/tsan_threads.c and
+  # only uninstrumented libraries' internals are suppressed (tests/tsan.supp). Test models are
+  # trained by the optimised build; test_pool sweeps fewer sizes (KINFER_TEST_QUICK); OpenBLAS
+  # runs one thread per runtime anyway (runtime/blas.c). About 3 minutes with the build.
+  echo "== thread tests under ThreadSanitizer"
+  t0=$SECONDS
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DKINFER_TSAN=ON -DKINFER_WERROR=ON >/dev/null
+  cmake --build build-tsan -j"$jobs" --target kinfer test_worker_api make_test_models test_model_slot \
+    test_pool test_batch test_offsets test_model_watch test_train
+  tsan_env=(TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}:suppressions=$root/tests/tsan.supp"
+            OPENBLAS_NUM_THREADS=1 KINFER_TEST_QUICK=1 KINFER_TEST_TRAIN_BIN="$root/build/kinfer")
+  env "${tsan_env[@]}" ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
+    -R '^(test_model_slot|test_pool|test_batch|test_offsets|test_model_watch|test_frozen|kafka_roundtrip|kafka_swap)$' || status=1
+  # training threads: 3 threads in each of its three threaded stages, and evaluation
+  env "${tsan_env[@]}" SUBTESTS=test_thread_create_fails \
+    ctest --test-dir build-tsan --output-on-failure -R '^test_train$' || status=1
+  echo "== ThreadSanitizer stage: $((SECONDS - t0)) s"
 fi
 if [ -z "${KINFER_SKIP_FUZZ:-}" ] && [ -z "${TESTS_LABEL:-}" ]; then
   # saved crash inputs replayed, then each libFuzzer target for KINFER_FUZZ_SECONDS (about
