@@ -114,6 +114,9 @@ forget_worker $F # it is meant to die here
 check "policy=fail: worker assigned" wait_assigned f
 check "inject: 3 produce refused (MSG_SIZE_TOO_LARGE)" ctl errors 2 produce MSG_SIZE_TOO_LARGE 3
 produce_one r6 "wifi drops after suspend" || fail "produce r6"
+gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null); [ -z "$st" ] || [ "${st:0:1}" = Z ]; }
+check "policy=fail: the worker stops by itself" wait_until 120 gone $F
+gone $F || kill -9 $F 2>/dev/null
 wait "$F"
 st=$?
 check "policy=fail: the worker exits 1 (got $st)" [ "$st" -eq 1 ]
