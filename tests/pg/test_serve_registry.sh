@@ -4,7 +4,8 @@
 # private cluster, so it can be stopped) and the real dev broker:
 #   1. activation and rollback under continuous load: no record lost or duplicated, every
 #      batch classified by one version, per partition the versions follow the switches, swap
-#      latency (notify -> applied) under 1 s (KINFER_SWAP_LIMIT_MS; sanitizer builds: 5 s);
+#      each swap applied (notify -> applied) within KINFER_SWAP_LIMIT_MS, a generous bound
+#      (10 s; the 1 s target is a benchmark figure: tests/bench/bench_hot_swap.sh);
 #   2. a corrupt artifact activated: refused, recorded in kinfer.workers, serving goes on
 #      with the old model;
 #   3. PostgreSQL stopped and restarted while serving: records keep flowing, the metrics
@@ -51,24 +52,32 @@ head -n 500 "$SRC/tests/data/sections-dev.tsv" >"$T/lines.tsv"
 "$K" produce -b "$B" -t in --tsv --id-prefix a -n $N1 --rate 10000 -q "$T/lines.tsv" &
 P1=$!
 PIDS+=("$P1")
-sleep 0.8
+# switches while the producer runs; each waits for what it can observe (the worker's
+# "applied" line; NV records produced after v2 was applied and classified before the
+# rollback is issued, so v2 certainly served some), never for a fixed time
+NV=500
+applied() { grep -q "model=sections:$1 applied notify_to_applied_ms" "$T/w1.log"; }
+v_done() { [ "$($RR rows "$B" out | grep -c '^v')" -ge $NV ]; }
 "$K" activate sections sections 2 --reason "load test" >/dev/null || fail "activate v2"
-sleep 1.0
+check "phase 1: v2 applied" wait_until 60 applied 2
+"$K" produce -b "$B" -t in --tsv --id-prefix v -n $NV -q "$T/lines.tsv" || fail "produce v records"
+check "phase 1: records produced under v2 classified" wait_until 120 v_done
 "$K" rollback sections --reason "load test" >/dev/null || fail "rollback"
+check "phase 1: v1 applied again" wait_until 60 applied 1
 wait "$P1" || fail "produce phase 1"
-c=$(wait_count out $N1 60)
-sleep 1
+c=$(wait_count out $((N1 + NV)) 120)
 $RR rows "$B" out >"$T/rows1.txt"
-check "phase 1: $N1 results (got $(wc -l <"$T/rows1.txt"), topic $c)" [ "$(wc -l <"$T/rows1.txt")" -eq $N1 ]
-seq 0 $((N1 - 1)) | sed 's/^/a/' | sort >"$T/exp1.txt"
+check "phase 1: $((N1 + NV)) results (got $(wc -l <"$T/rows1.txt"), topic $c)" [ "$(wc -l <"$T/rows1.txt")" -eq $((N1 + NV)) ]
+{ seq 0 $((N1 - 1)) | sed 's/^/a/'; seq 0 $((NV - 1)) | sed 's/^/v/'; } | sort >"$T/exp1.txt"
 cut -f1 "$T/rows1.txt" | sort >"$T/got1.txt"
 check "phase 1: every id exactly once (no loss, no duplicate)" cmp -s "$T/exp1.txt" "$T/got1.txt"
 check "phase 1: both versions served" [ "$(cut -f4 "$T/rows1.txt" | sort -u | tr '\n' ' ')" = "1 2 " ]
-# per partition, by offset, versions go 1 -> 2 -> 1 (a prefix of that: no flapping)
+# per partition, by offset, versions go 1 -> 2 -> 1 (a part of that: no flapping; a partition
+# whose first records came after the activation starts at 2)
 bad=$(sort -t$'\t' -k2,2n -k3,3n "$T/rows1.txt" | awk -F'\t' '
   { if ($2 != p) { if (p != "") print p, s; p = $2; s = ""; last = "" }
     if ($4 != last) { s = s $4; last = $4 } }
-  END { print p, s }' | awk '$2 != "1" && $2 != "12" && $2 != "121"')
+  END { print p, s }' | awk '$2 != "1" && $2 != "12" && $2 != "121" && $2 != "2" && $2 != "21"')
 check "phase 1: per partition the versions follow the switches 1 -> 2 -> 1 ($bad)" [ -z "$bad" ]
 # one version per batch: results of one batch share classified_at_ms and batch_size
 mixed=$(awk -F'\t' '{ k = $5 "/" $6; n[k]++; v[k] = v[k] == "" || v[k] == $4 ? $4 : "mixed"; bs[k] = $6 }
@@ -93,8 +102,7 @@ sql "SELECT kinfer.register_model('junk', set_byte(m.artifact, octet_length(m.ar
 "$K" activate sections junk 1 --reason "corrupt" >/dev/null || fail "activate junk"
 N2=2000
 "$K" produce -b "$B" -t in --tsv --id-prefix b -n $N2 -q "$T/lines.tsv" || fail "produce phase 2"
-c=$(wait_count out $((N1 + N2)) 60)
-sleep 1
+c=$(wait_count out $((N1 + NV + N2)) 120)
 $RR rows "$B" out | grep '^b' >"$T/rows2.txt"
 check "phase 2: $N2 results while the bad model is active" [ "$(wc -l <"$T/rows2.txt")" -eq $N2 ]
 check "phase 2: all classified by the old model (v1)" [ "$(awk -F'\t' '$4 != 1' "$T/rows2.txt" | wc -l)" -eq 0 ]
@@ -111,14 +119,14 @@ sleep 1
 t_stop=$(now_ms)
 bash "$SRC/tests/pg/cluster.sh" stop "$PGD" || fail "stop postgres"
 c_stop=$($KU count "$B" out)
-sleep 2.5
-c_down=$($KU count "$B" out)
-check "phase 3: records keep flowing while PostgreSQL is down ($c_stop -> $c_down)" [ "$c_down" -gt $((c_stop + 2000)) ]
+# classification goes on while PostgreSQL is down: 2,000 more results arrive before it is back
+c_down=$(wait_count out $((c_stop + 2000)) 120)
+check "phase 3: records keep flowing while PostgreSQL is down ($c_stop -> $c_down)" [ "$c_down" -ge $((c_stop + 2000)) ]
 t_up=$(now_ms)
 bash "$SRC/tests/pg/cluster.sh" restart-stopped "$PGD" || fail "restart postgres"
 wait "$P3" || fail "produce phase 3"
-c=$(wait_count out $((N1 + N2 + N3)) 60)
-check "phase 3: all $((N1 + N2 + N3)) results (got $c)" [ "$c" -eq $((N1 + N2 + N3)) ]
+c=$(wait_count out $((N1 + NV + N2 + N3)) 120)
+check "phase 3: all $((N1 + NV + N2 + N3)) results (got $c)" [ "$c" -eq $((N1 + NV + N2 + N3)) ]
 for _ in $(seq 50); do
   w=$(sql "SELECT count(*) FROM kinfer.metrics_windows WHERE window_end > to_timestamp($t_stop / 1000.0) AND window_start < to_timestamp($t_up / 1000.0)" 2>/dev/null)
   [ "${w:-0}" -gt 2 ] && break
@@ -134,7 +142,7 @@ check "phase 3: an activation after the restart is applied" grep -q "model=secti
 check "worker stops cleanly (exit 0)" stop_worker $W1
 check "worker row says stopped" [ "$(sql "SELECT status FROM kinfer.workers")" = "stopped" ]
 total=$(sql "SELECT sum(records) FROM kinfer.metrics_windows")
-check "metrics windows count every classified record ($total of $((N1 + N2 + N3)))" [ "$total" -eq $((N1 + N2 + N3)) ]
+check "metrics windows count every classified record ($total of $((N1 + NV + N2 + N3)))" [ "$total" -eq $((N1 + NV + N2 + N3)) ]
 check "metrics windows carry label counts" \
   [ "$(sql "SELECT sum(v::bigint) FROM kinfer.metrics_windows, jsonb_each_text(label_counts) AS l(k, v)")" -eq "$total" ]
 check "metrics windows per version" [ "$(sql "SELECT count(DISTINCT model_version) FROM kinfer.metrics_windows")" -eq 2 ]
