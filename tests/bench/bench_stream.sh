@@ -58,7 +58,8 @@ BROKER=${BROKER:-dev}
 if [ "$BROKER" = kafka ]; then
   "$ROOT/deploy/kafka.sh" "${topics[@]}" >"$T/broker.out" 2>"$T/broker.err" &
   KAFKA_SH_PID=$!
-  trap 'cleanup; kill -TERM $KAFKA_SH_PID 2>/dev/null; wait $KAFKA_SH_PID 2>/dev/null || true' EXIT
+  # stopped first: cleanup's wait waits for every child, and kafka.sh serves until signalled
+  trap 'kill -TERM $KAFKA_SH_PID 2>/dev/null; wait $KAFKA_SH_PID 2>/dev/null || true; cleanup' EXIT
   for _ in $(seq 1800); do [ -s "$T/broker.out" ] && break; sleep 0.1; done
 else
   "$K" dev-broker --port 0 "${topics[@]}" >"$T/broker.out" 2>"$T/broker.err" &
