@@ -19,6 +19,8 @@
 # min.insync.replicas 2, so one node can die without losing a committed record or stopping
 # acks=all producers. Ports are chosen free at start. Each node's JVM gets a 512 MiB heap
 # (sized for a 2-core, 24 GiB machine shared with the workers; KINFER_KAFKA_HEAP overrides).
+# Records up to 4 MiB are accepted (message.max.bytes; Kafka's default is 1 MiB), so that tests
+# can put records larger than kinfer's input.max.bytes into a topic, as the dev broker allows.
 #
 # Cache: ${KINFER_KAFKA_CACHE:-${XDG_CACHE_HOME:-~/.cache}/kinfer/kafka-VERSION}/libs, filled
 # once with `mvn dependency:copy-dependencies` of org.apache.kafka:kafka_2.13 (about 45 MB) and
@@ -188,6 +190,8 @@ num.recovery.threads.per.data.dir=1
 broker.heartbeat.interval.ms=1000
 broker.session.timeout.ms=6000
 replica.lag.time.max.ms=10000
+message.max.bytes=4194304
+replica.fetch.max.bytes=4194304
 EOF
     echo "$cid" >"$nd/cluster.id"
     java_cmd kafka.tools.StorageTool format --ignore-formatted -t "$cid" \
