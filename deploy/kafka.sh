@@ -140,8 +140,11 @@ serve() {
     voters+="${voters:+,}$i@127.0.0.1:${ports[2 * i - 1]}"
     bootstrap+="${bootstrap:+,}127.0.0.1:${ports[2 * i - 2]}"
   done
-  # a cluster id is 16 random bytes, base64url without padding
-  local cid; cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  # a cluster id is 16 random bytes, base64url without padding; one that starts with '-'
+  # (1 in 64) would be read by StorageTool's argument parser as an option: draw again
+  local cid
+  cid=-
+  while [ "${cid:0:1}" = - ]; do cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='); done
 
   stopping=0
   stop_all() {
@@ -157,6 +160,7 @@ serve() {
   trap 'stop_all; exit 0' TERM INT
   trap 'stop_all' EXIT
 
+  local fmt_pids=()
   for ((i = 1; i <= nodes; i++)); do
     local nd=$dir/node$i
     mkdir -p "$nd/data"
@@ -194,11 +198,13 @@ message.max.bytes=4194304
 replica.fetch.max.bytes=4194304
 EOF
     echo "$cid" >"$nd/cluster.id"
-    java_cmd kafka.tools.StorageTool format --ignore-formatted -t "$cid" \
+    java_cmd kafka.tools.StorageTool format --ignore-formatted --cluster-id="$cid" \
       -c "$nd/server.properties" >"$nd/format.log" 2>&1 &
+    fmt_pids+=($!)
   done
-  local fmt_failed=0
-  wait || fmt_failed=1
+  # each format's own exit status (a bare `wait` returns 0 whatever its children did)
+  local fmt_failed=0 p
+  for p in "${fmt_pids[@]}"; do wait "$p" || fmt_failed=1; done
   [ "$fmt_failed" -eq 0 ] || { cat "$dir"/node*/format.log >&2; die "formatting the log dirs failed"; }
   for ((i = 1; i <= nodes; i++)); do node_start "$dir" "$i"; done
   echo "$bootstrap" >"$dir/bootstrap"
