@@ -8,15 +8,4 @@ set -euo pipefail
 
 PKGS=(fasttext python3-fasttext python3-sklearn python3-numpy time)
 
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-echo "install-bench-deps: installing ${missing[*]} (benchmark comparisons only)" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"$(dirname "$0")/apt-install.sh" "install-bench-deps (benchmark comparisons only)" "${PKGS[@]}"
