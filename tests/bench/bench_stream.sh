@@ -4,7 +4,8 @@
 # "Streaming"):
 #   1. throughput: N (default 1M) debian-sections records as Avro (Confluent framing) are
 #      produced first, then one `kinfer serve` drains them for every batch.max.records x
-#      batch.max.wait.ms; records/s from its first result to its N-th;
+#      batch.max.wait.ms; records/s from its first result to its N-th, and the worker's
+#      CPU-us per record (user + sys over N, its whole life) and peak RSS (VmHWM);
 #   2. latency at half the best throughput: records produced at that rate while a worker
 #      serves them; p50/p95/p99 of (result produced - input produced), per wait;
 #   3. the peer: tests/bench/peer_worker.py (confluent-kafka + python3-avro + sklearn TF-IDF
@@ -13,7 +14,7 @@
 #   tests/bench/bench_stream.sh            # DATA defaults to ../shared/data/debian-sections
 #   N=200000 BATCHES="256" WAITS="5" tests/bench/bench_stream.sh   # a quick run
 # Environment: KINFER_BIN (default build/kinfer), DATA, N, BATCHES, WAITS, LAT_SECONDS,
-# PEER_N (0 skips the peer), THREADS (worker.threads, default 2), FETCH_WAIT (consumer fetch.wait.max.ms in the
+# PEER_N (0 skips the peer), THREADS (worker.threads, default 1 as shipped), FETCH_WAIT (consumer fetch.wait.max.ms in the
 # latency runs, default 10), BROKER (dev: `kinfer dev-broker`, the default; kafka: Apache Kafka,
 # one node, from deploy/kafka.sh). Exactly-once: WORKER_EXTRA="processing.guarantee=exactly_once
 # worker.id=bench" with BROKER=kafka (its rate counts the transaction markers too: one per
@@ -29,7 +30,7 @@ BATCHES=${BATCHES:-"64 256 1024"}
 WAITS=${WAITS:-"1 5 20"}
 LAT_SECONDS=${LAT_SECONDS:-10}
 PEER_N=${PEER_N:-30000}
-THREADS=${THREADS:-2}          # worker.threads
+THREADS=${THREADS:-1}          # worker.threads (1: the shipped default)
 WORKER_EXTRA=${WORKER_EXTRA:-} # more key=value lines for the workers' configuration
 FETCH_WAIT=${FETCH_WAIT:-10}   # kafka.consumer.fetch.wait.max.ms of the latency runs
 LAT_LINGER=${LAT_LINGER:-20}   # linger.ms of the load generator in the latency runs (5: the dev broker
@@ -90,7 +91,7 @@ conf() { # conf FILE key=value...
 }
 
 # ---- 1. throughput -------------------------------------------------------------------------
-declare -A RPS
+declare -A RPS CPU RSS
 best=0
 for b in $BATCHES; do
   for w in $WAITS; do
@@ -100,9 +101,15 @@ for b in $BATCHES; do
     wp=$!
     PIDS+=($wp)
     r=$($KU rate "$B" "out_${b}_$w" "$N" 600)
+    # the worker's CPU (user + sys, its whole life: model load, start, the drain) and peak
+    # RSS, read once its N-th result is out and before it is stopped
+    read -r ut st < <(sed 's/^.*) //' "/proc/$wp/stat" | cut -d' ' -f12,13)
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$wp/status")
     kill -TERM $wp; wait $wp || true
     rps=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$r")
     RPS[$b,$w]=$rps
+    CPU[$b,$w]=$(python3 -c "print('%.2f' % (($ut + $st) / $(getconf CLK_TCK) / $N * 1e6))")
+    RSS[$b,$w]=$((hwm / 1024))
     [ "$rps" -gt "$best" ] && best=$rps
     log "batch=$b wait=${w}ms: $r"
   done
@@ -144,9 +151,9 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "input: $PRODUCED"
 echo "worker.threads=$THREADS; load average before the run: $LOAD0"
 echo
-echo "| batch.max.records | batch.max.wait.ms | records/s |"
-echo "|---:|---:|---:|"
-for b in $BATCHES; do for w in $WAITS; do echo "| $b | $w | ${RPS[$b,$w]} |"; done; done
+echo "| batch.max.records | batch.max.wait.ms | records/s | worker CPU-us/record | worker peak RSS MiB |"
+echo "|---:|---:|---:|---:|---:|"
+for b in $BATCHES; do for w in $WAITS; do echo "| $b | $w | ${RPS[$b,$w]} | ${CPU[$b,$w]} | ${RSS[$b,$w]} |"; done; done
 echo
 echo "latency at half the best throughput (${half} records/s offered), batch.max.records=256:"
 echo
