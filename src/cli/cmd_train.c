@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_train_mpi.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "kinfer/model/model_write.h"
+#include "kinfer/train/mpi.h"
 #include "kinfer/train/train.h"
 
 static void usage(FILE *fp)
@@ -38,7 +40,8 @@ static void usage(FILE *fp)
                 "      --seed N           random seed (default 1); 1 thread + a seed = deterministic\n"
                 "      --patience N       epochs without dev improvement before stopping, in the\n"
                 "                         second half of the schedule (default 3)\n"
-                "      --sync-every N     records per thread between replica averaging (default 2000)\n"
+                "      --sync-every N     records per thread between replica averaging (default 2000);\n"
+                "                         under mpirun, records per rank (docs/training.md)\n"
                 "      --hogwild          threads share one model instead of averaging replicas\n\n"
                 "Features:\n"
                 "      --buckets N        hash buckets, a power of two up to 16777216 (default 2097152)\n"
@@ -138,6 +141,11 @@ int kinfer_cmd_train(int argc, char **argv)
         if (why) {
                 cli_error("train", "invalid feature settings: %s", why);
                 return 2;
+        }
+        if (kinfer_mpi_launched_size() > 1 || (kinfer_mpi_launched_size() && kinfer_mpi_compiled())) {
+                /* one rank of `mpirun -np K kinfer train`: cmd_train_mpi.c */
+                cli_train_mpi_args_t ma = {input, output, dev, name, quiet, char_set};
+                return cli_train_mpi(&o, &ma);
         }
         char errstr[512];
         kinfer_dataset_t *ds = cli_dataset_load("train", input, 0, errstr, sizeof(errstr));

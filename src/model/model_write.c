@@ -295,6 +295,11 @@ char *kinfer_meta_derive(const kinfer_model_t *parent, const char *name, const c
         if (kinfer_json_type(proot) != KINFER_JSON_OBJECT)
                 proot = NULL;
         time_t now = time(NULL);
+        /* reproducible models (reproducible-builds.org's SOURCE_DATE_EPOCH): the ranks of an MPI
+         * training run share one timestamp, and two runs with one seed give one sha256 */
+        const char *sde = getenv("SOURCE_DATE_EPOCH");
+        if (sde && *sde && strspn(sde, "0123456789") == strlen(sde) && strlen(sde) <= 12)
+                now = (time_t)strtoll(sde, NULL, 10);
         struct tm tm;
         char ts[32];
         gmtime_r(&now, &tm);

@@ -133,8 +133,8 @@ static char *meta_json(const kinfer_train_state_t *st)
         kinfer_buf_printf(&m, ", \"hyperparameters\": %s, \"train_data\": {\"file\": ",
                           params.oom ? "" : params.data);
         kinfer_buf_json_cstr(&m, base_name(st->ds->path));
-        kinfer_buf_printf(&m, ", \"sha256\": \"%s\", \"records\": %d, \"labels\": %d}", sha,
-                          st->ds->n, st->net.L);
+        kinfer_buf_printf(&m, ", \"sha256\": \"%s\", \"records\": %lld, \"labels\": %d}", sha,
+                          o->comm ? (long long)o->comm->n_records : (long long)st->ds->n, st->net.L);
         if (st->dev.n) {
                 kinfer_buf_puts(&m, ", \"evaluation\": {\"dev_file\": ");
                 kinfer_buf_json_cstr(&m, base_name(o->dev->path));

@@ -9,6 +9,7 @@
 #include "kinfer/core/sha256.h"
 #include "kinfer/core/utf8.h"
 #include "kinfer/train/train.h"
+#include "train/train_int.h"
 
 void kinfer_dataset_destroy(kinfer_dataset_t *ds)
 {
@@ -138,12 +139,13 @@ static int32_t count_words(const char *text, const char *eol)
         return words;
 }
 
-/* Every record of ds->buf (len bytes) into the dataset's arrays (sized for every line). */
+/* Every record of ds->buf (len bytes) into the dataset's arrays (sized for every line); the
+ * buffer's first line is line @p line0 + 1 of the file (a header is looked for on line 1 only). */
 static kinfer_err_t parse(kinfer_dataset_t *ds, const char *path, size_t len, int allow_unlabelled,
-                          char *errstr, size_t errstr_size)
+                          int32_t line0, char *errstr, size_t errstr_size)
 {
         char *p = ds->buf, *end = ds->buf + len;
-        int32_t line = 0;
+        int32_t line = line0;
         while (p < end) {
                 char *nl = memchr(p, '\n', (size_t)(end - p));
                 char *eol = nl ? nl : end;
@@ -164,7 +166,7 @@ static kinfer_err_t parse(kinfer_dataset_t *ds, const char *path, size_t len, in
                                               errstr_size);
                 if (err)
                         return err;
-                if (ds->n == 0 && !ds->header_line && ds->format == KINFER_DATA_TSV &&
+                if (ds->n == 0 && !ds->header_line && !line0 && ds->format == KINFER_DATA_TSV &&
                     is_header(label, text)) {
                         ds->header_line = line; /* column names, not a record */
                         continue;
@@ -196,13 +198,22 @@ kinfer_dataset_t *kinfer_dataset_load(const char *path, int allow_unlabelled, ch
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 return NULL;
         }
-        snprintf(ds->path, sizeof(ds->path), "%s", path);
         size_t len;
         if (!(ds->buf = read_file(path, &len, errstr, errstr_size))) {
                 free(ds);
                 return NULL;
         }
-        if (kinfer_sha256(ds->buf, len, ds->sha256)) {
+        return kinfer_dataset_from_buf(ds, path, len, allow_unlabelled, 0, NULL, errstr, errstr_size);
+}
+
+kinfer_dataset_t *kinfer_dataset_from_buf(kinfer_dataset_t *ds, const char *path, size_t len,
+                                          int allow_unlabelled, int32_t line0,
+                                          const uint8_t sha256[32], char *errstr, size_t errstr_size)
+{
+        snprintf(ds->path, sizeof(ds->path), "%s", path);
+        if (sha256) {
+                memcpy(ds->sha256, sha256, 32);
+        } else if (kinfer_sha256(ds->buf, len, ds->sha256)) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__CRYPTO, "%s: cannot compute its sha256",
                               path);
                 kinfer_dataset_destroy(ds);
@@ -221,7 +232,7 @@ kinfer_dataset_t *kinfer_dataset_load(const char *path, int allow_unlabelled, ch
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "%s: out of memory", path);
                 return NULL;
         }
-        if (parse(ds, path, len, allow_unlabelled, errstr, errstr_size)) {
+        if (parse(ds, path, len, allow_unlabelled, line0, errstr, errstr_size)) {
                 kinfer_dataset_destroy(ds);
                 return NULL;
         }

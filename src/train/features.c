@@ -231,10 +231,14 @@ static kinfer_err_t rows_from_data(kinfer_train_state_t *st, char *errstr, size_
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory while training");
         kinfer_err_t err = kinfer_featurize_all(&o->feat, st->ds, st->K, NULL, NULL, df, NULL, errstr,
                                                 errstr_size);
+        kinfer_train_comm_t *comm = o->comm;
+        if (!err && comm) /* ranks: the document frequencies of the whole data */
+                err = comm->allreduce(comm, df, nb, KINFER_COMM_U32, KINFER_COMM_SUM, errstr, errstr_size);
         if (err) {
                 free(df);
                 return err;
         }
+        const double n_docs = comm ? (double)comm->n_records : (double)st->ds->n;
         const uint32_t minc = o->min_count > 1 ? (uint32_t)o->min_count : 1;
         int64_t n_rows = 0;
         for (uint32_t b = 0; b < nb; b++)
@@ -244,7 +248,7 @@ static kinfer_err_t rows_from_data(kinfer_train_state_t *st, char *errstr, size_
         if (st->idf)
                 for (uint32_t b = 0; b < nb; b++)
                         if (st->map[b] >= 0)
-                                st->idf[st->map[b]] = (float)(log((1.0 + st->ds->n) / (1.0 + df[b])) + 1.0);
+                                st->idf[st->map[b]] = (float)(log((1.0 + n_docs) / (1.0 + df[b])) + 1.0);
         free(df);
         if (!st->idf)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory while training");

@@ -48,6 +48,9 @@ typedef struct trainer_s {
         int stop;
         double last_loss;
         int32_t diverged;   /* the epoch whose loss or weights were not finite, or 0 */
+        kinfer_train_comm_t *comm; /* one rank of several processes (K is then 1), or NULL */
+        kinfer_err_t comm_err;     /* a collective failed: training stopped */
+        char comm_errstr[256];
 } trainer_t;
 
 /* The loss of record @p i into *loss, and its gradient at the logits into s->g. */
@@ -173,6 +176,8 @@ static void average_slice(trainer_t *T, int k)
 static void shuffle(trainer_t *T, int32_t epoch)
 {
         uint64_t r2 = T->opts->seed * 0x2545f4914f6cdd1dULL + (uint64_t)epoch * 7919 + 13;
+        if (T->comm) /* each rank its own order of its own shard */
+                r2 += (uint64_t)T->comm->rank * 0x9e3779b97f4a7c15ULL;
         for (int32_t i = T->st->tr.n - 1; i > 0; i--) {
                 int32_t j = (int32_t)(kinfer_rng_next(&r2) % (uint64_t)(i + 1));
                 int32_t t = T->order[i];
@@ -277,12 +282,14 @@ static void *train_thread(void *arg)
         }
         const int avg = K > 1 && !T->opts->hogwild;
         float *P = avg ? T->P[k] : T->P[0];
-        uint8_t *dirty = avg ? T->dirty[k] : NULL;
+        uint8_t *dirty = avg || T->comm ? T->dirty[k] : NULL;
         const int32_t n = T->st->tr.n;
         const int32_t sb = (int32_t)((int64_t)n * k / K), se = (int32_t)((int64_t)n * (k + 1) / K);
         const int32_t shard_max = (n + K - 1) / K;
         const int32_t sync_every = T->opts->sync_every > 0 ? T->opts->sync_every : shard_max;
-        const int32_t n_chunks = avg ? (shard_max + sync_every - 1) / sync_every : 1;
+        int32_t n_chunks = avg ? (shard_max + sync_every - 1) / sync_every : 1;
+        if (T->comm) /* ranks: the same number of syncs on every rank, whatever its shard */
+                n_chunks = T->comm->syncs_per_epoch > 0 ? T->comm->syncs_per_epoch : 1;
         for (int32_t epoch = 0; epoch < T->epochs && !T->stop; epoch++) {
                 if (k == 0)
                         shuffle(T, epoch);
@@ -297,11 +304,22 @@ static void *train_thread(void *arg)
                                 average_slice(T, k);
                                 pthread_barrier_wait(&T->barrier);
                         }
+                        if (T->comm && (T->comm_err = kinfer_dist_sync(T->comm, T->net, P, dirty,
+                                                                       T->comm_errstr,
+                                                                       sizeof(T->comm_errstr))))
+                                return NULL; /* K is 1 with comm: no thread waits for this one */
                 }
                 if (K > 1)
                         pthread_barrier_wait(&T->barrier);
                 if (k == 0)
                         end_epoch(T, epoch);
+                if (T->comm) { /* rank 0 decides: every rank stops at the same epoch */
+                        int32_t dec[2] = {T->stop, T->diverged};
+                        if ((T->comm_err = T->comm->bcast(T->comm, dec, sizeof(dec), T->comm_errstr,
+                                                          sizeof(T->comm_errstr))))
+                                return NULL;
+                        T->stop = dec[0], T->diverged = dec[1];
+                }
                 if (K > 1)
                         pthread_barrier_wait(&T->barrier);
         }
@@ -367,7 +385,7 @@ static int trainer_alloc(trainer_t *T)
         for (int k = 1; k < K && avg; k++)
                 if (!(T->P[k] = malloc(n_params * sizeof(float))))
                         return -1;
-        for (int k = 0; k < K && avg; k++)
+        for (int k = 0; k < K && (avg || T->comm); k++)
                 if (!(T->dirty[k] = calloc((size_t)(net->n_rows ? net->n_rows : 1), 1)))
                         return -1;
         if (T->opts->dev && !(T->best = malloc(n_params * sizeof(float))))
@@ -403,7 +421,8 @@ kinfer_err_t kinfer_train_stage_epochs(kinfer_train_state_t *st, char *errstr, s
         T.st = st;
         T.opts = st->opts;
         T.net = &st->net;
-        T.K = st->K;
+        T.comm = st->opts->comm;
+        T.K = T.comm ? 1 : st->K;
         T.epochs = st->opts->epochs;
         T.dev_acc = -1;
         T.best_acc = -1;
@@ -425,6 +444,10 @@ kinfer_err_t kinfer_train_stage_epochs(kinfer_train_state_t *st, char *errstr, s
                 if ((rc = run_threads(&T)))
                         err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__STATE,
                                             "cannot start a training thread: %s", strerror(rc));
+                else if (T.comm_err)
+                        err = kinfer_seterr(errstr, errstr_size, T.comm_err, "%s", T.comm_errstr);
+                if (T.comm)
+                        T.comm->epochs_seconds = kinfer_now_sec() - T.t_epochs;
         }
         if (!err && T.diverged)
                 err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,

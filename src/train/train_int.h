@@ -113,6 +113,23 @@ kinfer_err_t kinfer_net_init(const kinfer_net_t *net, uint64_t seed, const kinfe
 double kinfer_now_sec(void);
 uint64_t kinfer_rng_next(uint64_t *s);
 
+/* ---- dataset.c ------------------------------------------------------------------------------- */
+
+/** Parse @p ds->buf (@p len bytes + room for a NUL; a calloc'd @p ds, consumed: destroyed on
+ * failure) as the lines of @p path from line @p line0 + 1 on; ds->sha256 is @p sha256, or
+ * that of the buffer when NULL. kinfer_dataset_load is this over the whole file; a rank's
+ * shard (mpi.c) is this over its byte range. */
+kinfer_dataset_t *kinfer_dataset_from_buf(kinfer_dataset_t *ds, const char *path, size_t len,
+                                          int allow_unlabelled, int32_t line0,
+                                          const uint8_t sha256[32], char *errstr, size_t errstr_size);
+
+/* ---- dist.c: averaging the ranks' replicas (opts->comm) ------------------------------------ */
+
+/** Average @p P over the ranks of @p c: the rows marked in @p dirty on any rank (or all of P,
+ * when that is smaller to send) and the dense layers; clears @p dirty. Collective. */
+kinfer_err_t kinfer_dist_sync(kinfer_train_comm_t *c, const kinfer_net_t *net, float *P,
+                              uint8_t *dirty, char *errstr, size_t errstr_size);
+
 /* ---- rows.c: keep the top rows --------------------------------------------------------------- */
 
 /** The squared L2 norm of the @p d floats at @p x, summed in double. */

@@ -57,6 +57,34 @@ typedef struct kinfer_train_progress_s {
 
 typedef void(kinfer_train_progress_cb_t)(const kinfer_train_progress_t *p, void *opaque);
 
+/** @name Distributed training (data-parallel over processes)
+ * kinfer_train talks to the other processes only through these collectives; the MPI binding
+ * is kinfer/train/mpi.h (src/train/mpi.c, built when CMake finds MPI). Every call is
+ * collective: each rank makes the same calls in the same order with the same sizes.
+ * @{ */
+typedef enum { KINFER_COMM_U8 = 1, KINFER_COMM_U32, KINFER_COMM_I64, KINFER_COMM_F32 } kinfer_comm_type_t;
+typedef enum { KINFER_COMM_SUM = 1, KINFER_COMM_MAX, KINFER_COMM_MIN, KINFER_COMM_BOR } kinfer_comm_op_t;
+
+typedef struct kinfer_train_comm_s kinfer_train_comm_t;
+struct kinfer_train_comm_s {
+        int rank, size;
+        /** In place over all ranks, the same result on every rank. */
+        kinfer_err_t (*allreduce)(kinfer_train_comm_t *c, void *buf, size_t n, kinfer_comm_type_t type,
+                                  kinfer_comm_op_t op, char *errstr, size_t errstr_size);
+        /** @p bytes from rank 0 to every rank. */
+        kinfer_err_t (*bcast)(kinfer_train_comm_t *c, void *buf, size_t bytes, char *errstr,
+                              size_t errstr_size);
+        void *ctx;
+        /* set by the caller before kinfer_train */
+        int64_t n_records;       /* records over all shards (idf, META) */
+        int32_t syncs_per_epoch; /* parameter averagings per epoch (the same on every rank) */
+        /* counted by kinfer_train */
+        uint64_t sync_bytes;     /* payload of the averaging collectives, per rank, whole run */
+        int64_t syncs, sparse_syncs;
+        double epochs_seconds;   /* wall time of the epochs stage */
+};
+/** @} */
+
 typedef struct kinfer_train_opts_s {
         kinfer_featurizer_conf_t feat;
         int32_t dim;        /* 0 = linear model (one weight per label per row), else embedding width */
@@ -97,6 +125,11 @@ typedef struct kinfer_train_opts_s {
          * for a small model over 2^21 buckets, and the dense map otherwise (its lookups are
          * the fastest); KINFER_MAP_DENSE or KINFER_MAP_RANK force one */
         int bucket_map;
+        /* train one shard of the data as one rank of comm->size processes (NULL: alone): each
+         * rank trains one replica on its shard, replicas are averaged syncs_per_epoch times per
+         * epoch (only the rows some rank touched, when that is cheaper), and every rank ends
+         * with the same parameters; threads then only featurize */
+        kinfer_train_comm_t *comm;
         kinfer_train_progress_cb_t *progress;
         void *opaque;
 } kinfer_train_opts_t;
