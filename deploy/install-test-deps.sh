@@ -7,4 +7,8 @@ set -euo pipefail
 
 PKGS=(openjdk-17-jre-headless maven)
 
+# Prometheus: promtool checks the /metrics exposition (test_prom), and the server scrapes a
+# live worker (kafka_prometheus)
+PKGS+=(prometheus)
+
 "$(dirname "$0")/apt-install.sh" "install-test-deps" "${PKGS[@]}"
