@@ -10,6 +10,8 @@ PKGS=(
   build-essential cmake pkg-config git
   librdkafka-dev libavro-dev libopenblas-dev libpq-dev libutf8proc-dev libjansson-dev libssl-dev
   postgresql postgresql-client kcat
+  # src/http: the embedded HTTP server (/healthz, /readyz, /metrics, /v1/classify)
+  libmicrohttpd-dev
   # tests/fuzz/run.sh: clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer
   clang libclang-rt-dev llvm
   # the Kafka tests' and the demo's Python clients (reading results, dead letters, Avro)

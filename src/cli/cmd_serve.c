@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "kinfer/core/conf.h"
 #include "kinfer/core/log.h"
+#include "kinfer/http/http.h"
 #include "kinfer/kafka/conf_check.h"
 #include "kinfer/worker/worker.h"
 #include "kinfer/worker/worker_registry.h"
@@ -36,6 +37,15 @@ static void on_signal(int sig)
                 return;
         }
         _exit(128 + sig);
+}
+
+/* GET /readyz: a model and assigned partitions */
+static int serve_ready(void *opaque, char *why, size_t why_size)
+{
+        if (kinfer_worker_ready(opaque))
+                return 1;
+        snprintf(why, why_size, "no model loaded or no partition assigned");
+        return 0;
 }
 
 static void usage(FILE *fp)
@@ -169,6 +179,24 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_worker_destroy(w);
                 return 1;
         }
+        /* the HTTP server (http.listen): probes, /metrics, /v1/classify */
+        kinfer_http_t *http = NULL;
+        if (*kinfer_conf_get(kinfer_worker_conf(w), "http.listen")) {
+                if (!(http = kinfer_http_new(kinfer_worker_conf(w), errstr, sizeof(errstr)))) {
+                        cli_error(CMD, "%s", errstr);
+                        kinfer_worker_registry_detach(wreg, 0);
+                        kinfer_worker_destroy(w);
+                        return 2;
+                }
+                kinfer_http_set_ready(http, serve_ready, w);
+                if (kinfer_http_start(http, errstr, sizeof(errstr))) {
+                        cli_error(CMD, "%s", errstr);
+                        kinfer_http_destroy(http);
+                        kinfer_worker_registry_detach(wreg, 0);
+                        kinfer_worker_destroy(w);
+                        return 1;
+                }
+        }
         serve_worker = w;
         if (serve_signals) /* a signal before the worker existed */
                 kinfer_worker_stop(w);
@@ -176,6 +204,7 @@ int kinfer_cmd_serve(int argc, char **argv)
         serve_worker = NULL;
         if (err)
                 cli_error(CMD, "%s", errstr);
+        kinfer_http_destroy(http); /* before the worker its hooks read */
         /* what is left of shutdown.timeout.ms after the Kafka drain: one deadline for both */
         kinfer_worker_registry_detach(wreg, kinfer_worker_shutdown_left_ms(w));
         kinfer_worker_destroy(w);

@@ -165,6 +165,45 @@ static const struct conf_prop props[] = {
     {"deployment", CT_STR, 0, 0, NULL, NULL,
      "Registry deployment to serve. When set, the active model comes from PostgreSQL instead of "
      "model.path."},
+    /* -- HTTP (src/http; docs/operations.md) -- */
+    {"http.listen", CT_STR, 0, 0, NULL, NULL,
+     "Address of the HTTP server (/healthz, /readyz, /metrics, POST /v1/classify): HOST:PORT, "
+     "[IPV6]:PORT, or PORT alone for the loopback address 127.0.0.1:PORT (port 0: any free "
+     "port, logged). Empty (the default): no HTTP server. 0.0.0.0:PORT serves every interface: "
+     "set http.auth.token or http.auth.token.file then."},
+    {"http.only", CT_BOOL, 0, 0, "false", NULL,
+     "Serve the model over HTTP alone, with no Kafka (`kinfer serve --http-only`): needs "
+     "http.listen and model.path or deployment; the kafka.*, input.* and output.* keys are not "
+     "used."},
+    {"http.auth.token", CT_STR, 0, 0, NULL, NULL,
+     "Bearer token that /metrics and /v1/classify require (`Authorization: Bearer <token>`; "
+     "401 otherwise); /healthz and /readyz stay open for probes. Empty: no authentication. "
+     "Masked in dumps; prefer http.auth.token.file or the environment."},
+    {"http.auth.token.file", CT_STR, 0, 0, NULL, NULL,
+     "File whose first line is the bearer token (instead of http.auth.token), read at start."},
+    {"http.tls.cert.file", CT_STR, 0, 0, NULL, NULL,
+     "PEM certificate (chain) file: with http.tls.key.file the server speaks HTTPS only."},
+    {"http.tls.key.file", CT_STR, 0, 0, NULL, NULL, "PEM private key file of http.tls.cert.file."},
+    {"http.max.body.bytes", CT_INT, 1024, 64 << 20, "1048576", NULL,
+     "Largest request body accepted; a larger one gets 413 (a Content-Length over it is refused "
+     "before the body is read)."},
+    {"http.max.connections", CT_INT, 1, 4096, "256", NULL,
+     "Concurrent HTTP connections (one thread each); more are refused when accepted."},
+    {"http.timeout.ms", CT_INT, 1000, 3600000, "30000", NULL,
+     "An idle HTTP connection is closed after this long (rounded up to whole seconds)."},
+    {"http.classify.max.texts", CT_INT, 1, 65536, "256", NULL,
+     "Most texts in one /v1/classify request (`texts`); more gets 413."},
+    {"http.classify.max.text.bytes", CT_INT, 1, 64 << 20, "65536", NULL,
+     "Longest text (UTF-8 bytes) in a /v1/classify request; a longer one gets 413."},
+    {"http.batch.max.records", CT_INT, 1, 65536, "256", NULL,
+     "Most texts the HTTP classification thread classifies in one batch, across requests "
+     "(a request's texts are never split)."},
+    {"http.batch.max.wait.ms", CT_INT, 0, 1000, "0", NULL,
+     "How long the HTTP classification thread waits for more requests after the first one of a "
+     "batch. 0: classify at once; requests that arrive meanwhile form the next batch."},
+    {"http.queue.max.records", CT_INT, 1, 10000000, "8192", NULL,
+     "Texts waiting for the HTTP classification thread; a request that would pass it gets 503 "
+     "(overloaded) at once."},
 };
 #define N_PROPS (sizeof(props) / sizeof(props[0]))
 
@@ -681,7 +720,8 @@ int kinfer_conf_is_secret(const char *name)
                 if (!strncmp(p, "sasl.", 5) || !strncmp(p, "ssl.key", 7))
                         return 1;
         }
-        return strstr(name, "password") || strstr(name, "secret");
+        return strstr(name, "password") || strstr(name, "secret") ||
+               !strcmp(name, "http.auth.token");
 }
 
 /* Conninfo keys whose values are secrets (libpq's key=value form and URI query parameters). */

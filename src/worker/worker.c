@@ -62,6 +62,7 @@ struct kinfer_worker_s {
         /* settings */
         int64_t max_value_bytes, bp_max, bp_resume, bp_pause_us, metrics_interval_us;
         int ready; /* has partitions and a model: the "ready" line was logged */
+        atomic_int ready_pub; /* the same, for kinfer_worker_ready() on other threads */
         int topk, shutdown_timeout_ms;
         int no_features_dlq; /* input.no.features=dlq */
         int64_t msg_budget;   /* largest message the producer takes, less framing slack */
@@ -244,6 +245,11 @@ kinfer_err_t kinfer_worker_swap_model(kinfer_worker_t *w, kinfer_model_t *model,
 {
         return kinfer_model_slot_post(w->mailbox, model, 0, name, version, w->deployment, NULL,
                                       errstr, errstr_size);
+}
+
+int kinfer_worker_ready(kinfer_worker_t *w)
+{
+        return atomic_load(&w->ready_pub);
 }
 
 kinfer_model_slot_t *kinfer_worker_model_slot(kinfer_worker_t *w)
@@ -1040,6 +1046,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 int ready = w->model && kinfer_consumer_assigned(w->cons) > 0;
                 if (ready != w->ready) {
                         w->ready = ready;
+                        atomic_store(&w->ready_pub, ready);
                         kinfer_log(KINFER_LOG_NOTICE, "WORKER", "%s partitions=%d model=%s",
                                    ready ? "ready" : "not ready", kinfer_consumer_assigned(w->cons),
                                    w->model ? kinfer_model_name(w->model) : "none");

@@ -70,6 +70,10 @@ int kinfer_worker_shutdown_left_ms(kinfer_worker_t *w);
 kinfer_err_t kinfer_worker_swap_model(kinfer_worker_t *w, kinfer_model_t *model, const char *name,
                                       int32_t version, char *errstr, size_t errstr_size);
 
+/** 1 while the worker has a model and assigned partitions (GET /readyz), else 0.
+ *  @locality any thread. */
+int kinfer_worker_ready(kinfer_worker_t *w);
+
 /** The worker's mailbox and the record of the model it applied (borrowed; lives as long as the
  *  worker). @locality any thread. */
 kinfer_model_slot_t *kinfer_worker_model_slot(kinfer_worker_t *w);
