@@ -6,7 +6,8 @@
  * the bytes left before touching them (avro-c would malloc an attacker-chosen length first), finds
  * the id and text fields by name, points into the message for strings, and requires the value
  * to end exactly where the record ends. Confluent framing (magic 0 + a 4-byte schema id) selects
- * <schemas_dir>/<id>.avsc, loaded on first use. Output Avro is written by hand for the two fixed
+ * <schemas_dir>/<id>.avsc, loaded on first use, or, when that file is absent and a Schema
+ * Registry is configured, the registry's schema of that id (sr.c). Output Avro is written by hand for the two fixed
  * result schemas (the unit test reads it back with avro-c's generic reader). */
 #include "codec/avro_int.h"
 
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kinfer/core/log.h"
 #include "kinfer/core/utf8.h"
@@ -123,8 +125,8 @@ void kinfer_codec_avro_free(struct aprog *pg)
         free(pg);
 }
 
-static struct aprog *prog_from_json(const char *json, size_t len, const char *id_field,
-                                    const char *text_field, char *errstr, size_t errstr_size)
+struct aprog *kinfer_codec_avro_compile(const char *json, size_t len, const char *id_field,
+                                        const char *text_field, char *errstr, size_t errstr_size)
 {
         struct aprog *pg = calloc(1, sizeof(*pg));
         if (!pg) {
@@ -193,7 +195,7 @@ struct aprog *kinfer_codec_avro_load(const char *path, const char *id_field, con
         }
         buf[len] = '\0';
         char e[256];
-        struct aprog *pg = prog_from_json(buf, len, id_field, text_field, e, sizeof(e));
+        struct aprog *pg = kinfer_codec_avro_compile(buf, len, id_field, text_field, e, sizeof(e));
         free(buf);
         if (!pg)
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT, "%s: %s", path, e);
@@ -362,11 +364,53 @@ static int64_t mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, char *errstr,
-                                             size_t errstr_size)
+/* Load schema @p id: from <schemas_dir>/<id>.avsc when that file exists (the folder comes
+ * first: offline use, and an operator's pin), else from the Schema Registry when one is
+ * configured. @returns the compiled schema, or NULL with the cause in @p e; *@p retry = 1 when
+ * the registry could not answer now (nothing is cached then). */
+static struct aprog *load_by_id(kinfer_codec_t *codec, int32_t id, int *retry, char *e,
+                                size_t e_size)
+{
+        char path[4096];
+        const char *from = path;
+        snprintf(path, sizeof(path), "%s/%" PRId32 ".avsc", codec->schemas_dir, id);
+        struct aprog *pg = NULL;
+        if (!codec->sr || (*codec->schemas_dir && access(path, F_OK) == 0)) {
+                pg = kinfer_codec_avro_load(path, codec->id_field, codec->text_field, e, e_size);
+        } else {
+                char *json = NULL;
+                size_t len = 0;
+                char se[512];
+                kinfer_err_t err = kinfer_sr_get_schema(codec->sr, id, &json, &len, se, sizeof(se));
+                if (err == KINFER_ERR__TIMEOUT || err == KINFER_ERR__NOMEM) {
+                        *retry = 1;
+                        snprintf(e, e_size, "schema id %" PRId32 ": %.300s", id, se);
+                        return NULL;
+                }
+                if (err) {
+                        snprintf(e, e_size, "%.360s", se);
+                        return NULL;
+                }
+                from = "the schema registry";
+                pg = kinfer_codec_avro_compile(json, len, codec->id_field, codec->text_field, se,
+                                               sizeof(se));
+                free(json);
+                if (!pg)
+                        snprintf(e, e_size, "the schema registry's schema: %.300s", se);
+        }
+        if (pg)
+                kinfer_log(KINFER_LOG_INFO, "CODEC", "schema_id=%" PRId32 " loaded from %s", id, from);
+        return pg;
+}
+
+struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, int *retry,
+                                             char *errstr, size_t errstr_size)
 {
         struct aprog *pg = NULL;
-        int slot = -1;
+        int slot = -1, dummy = 0;
+        if (!retry)
+                retry = &dummy;
+        *retry = 0;
         for (int i = 0; i < codec->n_byid; i++)
                 if (codec->byid[i]->schema_id == id) {
                         pg = codec->byid[i];
@@ -379,9 +423,12 @@ struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, 
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT, "%s", pg->error);
                 return NULL;
         }
-        char path[4096], e[256];
-        snprintf(path, sizeof(path), "%s/%" PRId32 ".avsc", codec->schemas_dir, id);
-        struct aprog *npg = kinfer_codec_avro_load(path, codec->id_field, codec->text_field, e, sizeof(e));
+        char e[400];
+        struct aprog *npg = load_by_id(codec, id, retry, e, sizeof(e));
+        if (!npg && *retry) { /* not now: cache nothing, the caller keeps its record */
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__TIMEOUT, "%s", e);
+                return NULL;
+        }
         if (!npg) {
                 npg = calloc(1, sizeof(*npg));
                 if (!npg) {
@@ -389,10 +436,11 @@ struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, 
                         return NULL;
                 }
                 npg->failed_at = mono_ms();
-                snprintf(npg->error, sizeof(npg->error), "schema id %" PRId32 ": %s", id, e);
+                if (!strncmp(e, "schema id ", 10))
+                        snprintf(npg->error, sizeof(npg->error), "%.380s", e);
+                else
+                        snprintf(npg->error, sizeof(npg->error), "schema id %" PRId32 ": %.360s", id, e);
                 kinfer_log(KINFER_LOG_WARN, "CODEC", "schema_id=%" PRId32 " load failed: %s", id, e);
-        } else {
-                kinfer_log(KINFER_LOG_INFO, "CODEC", "schema_id=%" PRId32 " loaded from %s", id, path);
         }
         npg->schema_id = id;
         if (slot >= 0) {
@@ -411,6 +459,21 @@ struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, 
                 return NULL;
         }
         return npg;
+}
+
+/* Declared in codec.h: make the writer schema of a framed value available (sr.c may fetch it). */
+kinfer_err_t kinfer_codec_prepare(kinfer_codec_t *codec, const void *value, size_t len,
+                                  char *errstr, size_t errstr_size)
+{
+        const uint8_t *p = value;
+        if (codec->cc.in_format != KINFER_IN_AVRO_CONFLUENT || !p || len < 5 || p[0] != 0)
+                return KINFER_OK;
+        int32_t id = (int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 |
+                               p[4]);
+        int retry = 0;
+        if (!kinfer_codec_avro_schema_by_id(codec, id, &retry, errstr, errstr_size) && retry)
+                return KINFER_ERR__TIMEOUT;
+        return KINFER_OK; /* found, or undecodable for good: decode says which */
 }
 
 /* ---- decoding ------------------------------------------------------------------------------- */
@@ -487,9 +550,10 @@ kinfer_err_t kinfer_codec_avro_decode_confluent(kinfer_codec_t *codec, const uin
                                      (unsigned)p[0]);
         int32_t id = (int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 |
                                p[4]);
-        struct aprog *pg = kinfer_codec_avro_schema_by_id(codec, id, errstr, errstr_size);
+        int retry = 0;
+        struct aprog *pg = kinfer_codec_avro_schema_by_id(codec, id, &retry, errstr, errstr_size);
         if (!pg)
-                return KINFER_ERR__BAD_FORMAT;
+                return retry ? KINFER_ERR__TIMEOUT : KINFER_ERR__BAD_FORMAT;
         return decode_avro(codec, pg, p + 5, len - 5, arena, req, errstr, errstr_size);
 }
 

@@ -34,10 +34,12 @@ struct aprog {
         int has_value;
 };
 
-/** The compiled schema for Confluent schema id @p id: loads <schemas_dir>/<id>.avsc on first
- *  use and retries a failed load at most once a second. @returns NULL (see @p errstr). */
-struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, char *errstr,
-                                             size_t errstr_size);
+/** The compiled schema for Confluent schema id @p id: loads <schemas_dir>/<id>.avsc (or, when
+ *  that file is absent and a registry is configured, the registry's schema) on first use and
+ *  retries a failed load at most once a second. @returns NULL (see @p errstr); *@p retry
+ *  (may be NULL) is set to 1 when the registry could not answer now (try again later). */
+struct aprog *kinfer_codec_avro_schema_by_id(kinfer_codec_t *codec, int32_t id, int *retry,
+                                             char *errstr, size_t errstr_size);
 /** Append the 5-byte Confluent header (magic 0, big-endian @p id). */
 kinfer_err_t kinfer_codec_avro_confluent_header(kinfer_buf_t *b, int32_t id);
 

@@ -5,9 +5,12 @@
  * format. Includes neither avro.h nor jansson.h. */
 #include "codec/codec_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "kinfer/core/log.h"
 #include "kinfer/core/utf8.h"
 #include "kinfer_schemas.h" /* generated: kinfer_classification_avsc[], kinfer_dead_letter_avsc[] */
 
@@ -48,6 +51,42 @@ const char *kinfer_codec_dead_letter_schema(void) { return (const char *)kinfer_
 
 /* ---- the codec ---------------------------------------------------------------------------- */
 
+/* Register the result and dead-letter schemas (output.format=avro-confluent) under their
+ * subjects and keep the ids the registry returns. A registry that cannot answer is asked again
+ * a few times (its backoff, about 3 s in all); after that the codec is not created: nothing has
+ * been consumed yet, so a restart loses nothing. */
+static kinfer_err_t register_output(kinfer_codec_t *codec, const kinfer_codec_conf_t *cc,
+                                    char *errstr, size_t errstr_size)
+{
+        if (cc->out_format != KINFER_OUT_AVRO_CONFLUENT)
+                return KINFER_OK;
+        const char *subject[2] = {cc->out_subject, cc->dlq_subject};
+        const char *schema[2] = {kinfer_codec_result_schema(), kinfer_codec_dead_letter_schema()};
+        int32_t *id[2] = {&codec->cc.out_schema_id, &codec->cc.dlq_schema_id};
+        for (int i = 0; i < 2; i++) {
+                if (!subject[i] || !*subject[i])
+                        continue;
+                kinfer_err_t err;
+                for (int tries = 0;; tries++) {
+                        err = kinfer_sr_register(codec->sr, subject[i], schema[i], id[i], errstr,
+                                                 errstr_size);
+                        if (err != KINFER_ERR__TIMEOUT || tries == 5)
+                                break;
+                        struct timespec ts = {0, (long)kinfer_sr_retry_ms(codec->sr) * 1000000L};
+                        while (ts.tv_nsec >= 1000000000L) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000L;
+                        }
+                        nanosleep(&ts, NULL);
+                }
+                if (err)
+                        return err;
+                kinfer_log(KINFER_LOG_INFO, "SREG", "subject=%s registered: schema id %" PRId32,
+                           subject[i], *id[i]);
+        }
+        return KINFER_OK;
+}
+
 kinfer_codec_t *kinfer_codec_new(const kinfer_codec_conf_t *cc, char *errstr, size_t errstr_size)
 {
         kinfer_codec_t *codec = calloc(1, sizeof(*codec));
@@ -75,6 +114,17 @@ kinfer_codec_t *kinfer_codec_new(const kinfer_codec_conf_t *cc, char *errstr, si
         codec->cc.schema_path = codec->schema_path;
         codec->cc.id_field = codec->id_field;
         codec->cc.text_field = codec->text_field;
+        if (cc->sr_url && *cc->sr_url) {
+                if (!(codec->sr = kinfer_sr_new(cc, errstr, errstr_size)) ||
+                    register_output(codec, cc, errstr, errstr_size)) {
+                        kinfer_codec_destroy(codec);
+                        return NULL;
+                }
+        }
+        /* the conf's registry strings belong to the caller: sr.c copied what it keeps */
+        codec->cc.sr_url = codec->cc.sr_user_info = codec->cc.sr_user_info_file = NULL;
+        codec->cc.sr_ca_file = codec->cc.sr_cert_file = codec->cc.sr_key_file = NULL;
+        codec->cc.out_subject = codec->cc.dlq_subject = NULL;
         if (cc->in_format == KINFER_IN_AVRO) {
                 codec->plain = kinfer_codec_avro_load(codec->schema_path, codec->id_field,
                                                       codec->text_field, errstr, errstr_size);
@@ -90,6 +140,7 @@ void kinfer_codec_destroy(kinfer_codec_t *codec)
 {
         if (!codec)
                 return;
+        kinfer_sr_destroy(codec->sr);
         kinfer_codec_avro_free(codec->plain);
         for (int i = 0; i < codec->n_byid; i++)
                 kinfer_codec_avro_free(codec->byid[i]);
@@ -166,4 +217,19 @@ kinfer_err_t kinfer_codec_encode_dead_letter(kinfer_codec_t *codec, const kinfer
         if (codec->cc.out_format == KINFER_OUT_JSON)
                 return kinfer_codec_json_encode_dead_letter(dl, out);
         return kinfer_codec_avro_encode_dead_letter(codec, dl, out);
+}
+
+/* ---- the Schema Registry -------------------------------------------------------------------- */
+
+int kinfer_codec_retry_ms(const kinfer_codec_t *codec)
+{
+        return codec->sr ? kinfer_sr_retry_ms(codec->sr) : 0;
+}
+
+void kinfer_codec_output_ids(const kinfer_codec_t *codec, int32_t *out_id, int32_t *dlq_id)
+{
+        if (out_id)
+                *out_id = codec->cc.out_schema_id;
+        if (dlq_id)
+                *dlq_id = codec->cc.dlq_schema_id;
 }

@@ -11,9 +11,10 @@
 
 #include "kinfer/codec/codec.h"
 
-#define MAX_CONFLUENT_SCHEMAS 64
+#define MAX_CONFLUENT_SCHEMAS KINFER_CODEC_SCHEMA_CACHE
 
 struct aprog; /* a compiled writer schema (avro_int.h) */
+typedef struct kinfer_sr_s kinfer_sr_t; /* the Schema Registry client (sr.c) */
 
 struct kinfer_codec_s {
         kinfer_codec_conf_t cc; /* its strings point at the copies below */
@@ -21,10 +22,32 @@ struct kinfer_codec_s {
         struct aprog *plain;                         /* input.format=avro */
         struct aprog *byid[MAX_CONFLUENT_SCHEMAS];   /* avro-confluent, by first use */
         int n_byid;
+        kinfer_sr_t *sr;                             /* schema.registry.url, or NULL */
 };
+
+/** @name sr.c: the Confluent Schema Registry client (libcurl)
+ * @{ */
+kinfer_sr_t *kinfer_sr_new(const kinfer_codec_conf_t *cc, char *errstr, size_t errstr_size);
+void kinfer_sr_destroy(kinfer_sr_t *sr);
+/** GET /schemas/ids/{id}. @returns KINFER_OK and *@p schema (malloc'd, NUL-terminated, the
+ *  Avro schema's JSON text); KINFER_ERR__NOENT (404); KINFER_ERR__BAD_FORMAT (not an Avro
+ *  schema); KINFER_ERR__TIMEOUT (not now: try again after kinfer_sr_retry_ms()). */
+kinfer_err_t kinfer_sr_get_schema(kinfer_sr_t *sr, int32_t id, char **schema, size_t *len,
+                                  char *errstr, size_t errstr_size);
+/** POST /subjects/{subject}/versions. @returns KINFER_OK and *@p id; KINFER_ERR__TIMEOUT
+ *  (not now); KINFER_ERR__BAD_FORMAT (refused, e.g. 409 incompatible, or a bad answer). */
+kinfer_err_t kinfer_sr_register(kinfer_sr_t *sr, const char *subject, const char *schema,
+                                int32_t *id, char *errstr, size_t errstr_size);
+/** Milliseconds of backoff left before the registry is asked again. */
+int kinfer_sr_retry_ms(const kinfer_sr_t *sr);
+/** @} */
 
 /** @name avro.c: Avro input (plain and Confluent-framed) and output
  * @{ */
+/** Compile the writer schema in the @p len bytes of JSON at @p json (a record with a field
+ *  named @p text_field). @returns NULL on failure (see @p errstr). */
+struct aprog *kinfer_codec_avro_compile(const char *json, size_t len, const char *id_field,
+                                        const char *text_field, char *errstr, size_t errstr_size);
 /** Compile the writer schema in the file @p path. @returns NULL on failure (see @p errstr). */
 struct aprog *kinfer_codec_avro_load(const char *path, const char *id_field,
                                      const char *text_field, char *errstr, size_t errstr_size);

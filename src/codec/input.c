@@ -99,7 +99,7 @@ kinfer_err_t kinfer_codec_encode_input(kinfer_codec_t *codec, int32_t schema_id,
         }
         struct aprog *pg = codec->plain;
         if (codec->cc.in_format == KINFER_IN_AVRO_CONFLUENT) {
-                pg = kinfer_codec_avro_schema_by_id(codec, schema_id, errstr, errstr_size);
+                pg = kinfer_codec_avro_schema_by_id(codec, schema_id, NULL, errstr, errstr_size);
                 if (!pg)
                         return KINFER_ERR__BAD_FORMAT;
                 if (kinfer_codec_avro_confluent_header(out, schema_id))

@@ -14,7 +14,13 @@
  *
  * Output: schemas/classification.avsc and schemas/dead_letter.avsc, as plain Avro binary
  * (KINFER_OUT_AVRO: a reader needs the .avsc), Confluent framing (KINFER_OUT_AVRO_CONFLUENT:
- * magic 0 + the configured 4-byte schema id) or one JSON object per record.
+ * magic 0 + the configured 4-byte schema id, or the id the Schema Registry gave at start) or
+ * one JSON object per record.
+ *
+ * Schema Registry (sr.c, libcurl): with sr_url set, an avro-confluent writer-schema id is looked
+ * up in the schemas folder first (offline use, and an operator's pin), then fetched from the
+ * registry; compiled schemas are cached (KINFER_CODEC_SCHEMA_CACHE). A registry response is
+ * input: at most KINFER_CODEC_SR_MAX_RESPONSE bytes, read by core's strict JSON reader.
  */
 #ifndef KINFER_CODEC_H
 #define KINFER_CODEC_H
@@ -76,7 +82,29 @@ typedef struct kinfer_codec_conf_s {
                                      * summed over the whole record: input.max.items (100000) */
         int32_t max_depth;          /* nesting below the top-level record or object, 1..64:
                                      * input.max.depth (32) */
+        /* The Confluent Schema Registry (sr.c; NULL or "" url = none). Input: a writer-schema
+         * id not in schemas_dir is fetched (GET /schemas/ids/{id}). Output (avro-confluent):
+         * the result and dead-letter schemas are registered under out_subject / dlq_subject
+         * (POST /subjects/{subject}/versions) by kinfer_codec_new, and the ids it returns
+         * replace out_schema_id / dlq_schema_id. */
+        const char *sr_url;          /* schema.registry.url */
+        const char *sr_user_info;    /* "user:password" for basic auth, or NULL */
+        const char *sr_user_info_file; /* file whose first line is user:password, or NULL */
+        const char *sr_ca_file;      /* PEM CA bundle for https, NULL = the system's */
+        const char *sr_cert_file;    /* client certificate (PEM), NULL = none */
+        const char *sr_key_file;     /* its private key (PEM) */
+        int32_t sr_timeout_ms;       /* one request, connect included (0 = 5000) */
+        int32_t sr_backoff_max_ms;   /* longest wait between tries of an unreachable
+                                      * registry (0 = 10000) */
+        const char *out_subject;     /* NULL = do not register the result schema */
+        const char *dlq_subject;     /* NULL = do not register the dead-letter schema */
 } kinfer_codec_conf_t;
+
+/** Most writer schemas a codec keeps compiled (avro-confluent; the least recently loaded
+ *  is dropped first: a flood of distinct ids costs a reload each, never more memory). */
+#define KINFER_CODEC_SCHEMA_CACHE 64
+/** Largest Schema Registry response read (bytes); a longer one is an error. */
+#define KINFER_CODEC_SR_MAX_RESPONSE ((size_t)1 << 20)
 
 #define KINFER_CODEC_MAX_ITEMS_DEFAULT 100000
 #define KINFER_CODEC_MAX_DEPTH_DEFAULT 32
@@ -112,6 +140,25 @@ void kinfer_codec_destroy(kinfer_codec_t *codec);
 kinfer_err_t kinfer_codec_decode(kinfer_codec_t *codec, const void *value, size_t len,
                                  kinfer_arena_t *arena, kinfer_request_t *req, char *errstr,
                                  size_t errstr_size);
+
+/**
+ * @brief Make sure the writer schema of a Confluent-framed @p value is at hand before it is
+ *        decoded (input.format=avro-confluent; a no-op for other formats and for values too
+ *        short to hold a schema id): from the cache, the schemas folder, or the Schema
+ *        Registry.
+ * @returns KINFER_OK when kinfer_codec_decode() can now decide the record (decoded, or
+ *          undecodable for good: an id that neither the folder nor the registry knows,
+ *          the registry's 404, or a schema that does not compile);
+ *          KINFER_ERR__TIMEOUT when the registry cannot answer now (unreachable, timed out,
+ *          5xx, 401/403, a malformed answer): keep the record and try again after
+ *          kinfer_codec_retry_ms(); errstr says why.
+ */
+kinfer_err_t kinfer_codec_prepare(kinfer_codec_t *codec, const void *value, size_t len,
+                                  char *errstr, size_t errstr_size);
+/** Milliseconds until the registry is tried again after a failure (0 = now). */
+int kinfer_codec_retry_ms(const kinfer_codec_t *codec);
+/** The schema ids the codec writes (registered or configured), for logs. */
+void kinfer_codec_output_ids(const kinfer_codec_t *codec, int32_t *out_id, int32_t *dlq_id);
 
 /** One classification result to encode. */
 typedef struct kinfer_result_s {
