@@ -30,6 +30,9 @@ static void usage(FILE *fp)
                 "      --schema FILE       writer schema for --format avro\n"
                 "      --schemas-dir DIR   <id>.avsc files for --format avro-confluent\n"
                 "      --schema-id N       schema id for --format avro-confluent (default 1)\n"
+                "      --schema-registry URL  fetch that id's schema from a Schema Registry when\n"
+                "                          --schemas-dir lacks it (http://user:password@host/ for\n"
+                "                          basic auth)\n"
                 "      --tsv               lines are TAB-separated; the text is the last column\n"
                 "      --id-prefix P       record ids are P<n>, n = 0, 1, ... (default \"r\")\n"
                 "      --no-id             do not write an id field (the worker uses the key)\n"
@@ -65,6 +68,7 @@ int kinfer_cmd_produce(int argc, char **argv)
             {"brokers", required_argument, NULL, 'b'}, {"topic", required_argument, NULL, 't'},
             {"format", required_argument, NULL, 'f'}, {"schema", required_argument, NULL, 'S'},
             {"schemas-dir", required_argument, NULL, 'D'}, {"schema-id", required_argument, NULL, 'I'},
+            {"schema-registry", required_argument, NULL, 'R'},
             {"tsv", no_argument, NULL, 'T'}, {"id-prefix", required_argument, NULL, 'P'},
             {"no-id", no_argument, NULL, 'N'}, {"no-key", no_argument, NULL, 'K'},
             {"count", required_argument, NULL, 'n'}, {"rate", required_argument, NULL, 'r'},
@@ -72,7 +76,7 @@ int kinfer_cmd_produce(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         const char *brokers = NULL, *topic = NULL, *format = "json", *schema = "", *schemas_dir = "";
-        const char *prefix = "r";
+        const char *prefix = "r", *registry = "";
         long schema_id = 1, count = -1, rate = 0;
         int tsv = 0, no_id = 0, no_key = 0, quiet = 0, c;
         char errstr[1024];
@@ -90,6 +94,7 @@ int kinfer_cmd_produce(int argc, char **argv)
                 case 'f': format = optarg; break;
                 case 'S': schema = optarg; break;
                 case 'D': schemas_dir = optarg; break;
+                case 'R': registry = optarg; break;
                 case 'I': if (cli_parse_int(CMD, "--schema-id", optarg, 0, INT32_MAX, &schema_id)) status = 2; break;
                 case 'T': tsv = 1; break;
                 case 'P': prefix = optarg; break;
@@ -170,7 +175,8 @@ int kinfer_cmd_produce(int argc, char **argv)
         }
 
         kinfer_codec_conf_t cc = {.in_format = (kinfer_input_format_t)in_format, .schemas_dir = schemas_dir,
-                                  .schema_path = schema, .id_field = "id", .text_field = "text"};
+                                  .schema_path = schema, .id_field = "id", .text_field = "text",
+                                  .sr_url = registry};
         kinfer_codec_t *codec = kinfer_codec_new(&cc, errstr, sizeof(errstr));
         struct produce_state st = {0};
         kinfer_producer_t *prod = NULL;

@@ -40,12 +40,42 @@ static const struct conf_prop props[] = {
      "Input topic(s), comma-separated. Required. A name starting with ^ is a regex subscription."},
     {"input.format", CT_ENUM, 0, 0, "json", "avro-confluent|avro|json|text",
      "How input values are encoded: `avro-confluent` (magic byte 0 + 4-byte big-endian schema id + "
-     "Avro binary; the writer schema is `<input.schemas.dir>/<id>.avsc`), `avro` (plain Avro binary "
+     "Avro binary; the writer schema is `<input.schemas.dir>/<id>.avsc` or schema.registry.url's), "
+     "`avro` (plain Avro binary "
      "written with `input.schema`), `json` (one JSON object per record), `text` (the value is the "
      "UTF-8 text)."},
     {"input.schemas.dir", CT_STR, 0, 0, NULL, NULL,
      "Directory of writer schemas `<id>.avsc` for input.format=avro-confluent, loaded on first use of "
-     "an id."},
+     "an id. With schema.registry.url too, the folder is looked at first and the registry asked "
+     "only for ids it does not hold."},
+    /* -- Schema Registry (src/codec/sr.c; docs/operations.md) -- */
+    {"schema.registry.url", CT_STR, 0, 0, NULL, NULL,
+     "Confluent Schema Registry (REST API) base URL, http:// or https://, e.g. "
+     "http://registry:8081 or Apicurio's http://host:8080/apis/ccompat/v7. input.format="
+     "avro-confluent fetches writer-schema ids that input.schemas.dir lacks (GET /schemas/ids/{id}, "
+     "cached); output.format=avro-confluent registers the result and dead-letter schemas at start "
+     "under <output.topic>-value and <dlq.topic>-value and writes the ids returned (instead of "
+     "output.schema.id and output.dlq.schema.id). A record whose schema the registry cannot give "
+     "now waits (retried with backoff, nothing is lost); an id the registry does not know (404) "
+     "is dead-lettered as undecodable."},
+    {"schema.registry.basic.auth.user.info", CT_STR, 0, 0, NULL, NULL,
+     "HTTP basic auth for the registry, `user:password`. Masked in dumps; prefer "
+     "schema.registry.basic.auth.user.info.file or the environment."},
+    {"schema.registry.basic.auth.user.info.file", CT_STR, 0, 0, NULL, NULL,
+     "File whose first line is `user:password` (instead of schema.registry.basic.auth.user.info), "
+     "read at start."},
+    {"schema.registry.ssl.ca.location", CT_STR, 0, 0, NULL, NULL,
+     "PEM CA certificate(s) to verify an https registry with (default: the system's)."},
+    {"schema.registry.ssl.certificate.location", CT_STR, 0, 0, NULL, NULL,
+     "PEM client certificate for mutual TLS with the registry (optional)."},
+    {"schema.registry.ssl.key.location", CT_STR, 0, 0, NULL, NULL,
+     "PEM private key of schema.registry.ssl.certificate.location."},
+    {"schema.registry.timeout.ms", CT_INT, 100, 120000, "5000", NULL,
+     "Longest one registry request may take, connecting included. The worker thread waits for it: "
+     "it bounds how long a fetch of an unknown schema id holds the stream up."},
+    {"schema.registry.backoff.max.ms", CT_INT, 100, 600000, "10000", NULL,
+     "Longest wait between tries while the registry is unreachable (from 200 ms, doubling). "
+     "Meanwhile the record waiting for its schema, and those after it, stay unconsumed."},
     {"input.schema", CT_STR, 0, 0, NULL, NULL,
      "Writer schema file (.avsc) for input.format=avro."},
     {"input.id.field", CT_STR, 0, 0, "id", NULL,
@@ -74,9 +104,13 @@ static const struct conf_prop props[] = {
      "`avro-confluent` (Confluent framing with output.schema.id) or `json`. Dead letters use the "
      "same encoding with schemas/dead_letter.avsc."},
     {"output.schema.id", CT_INT, 0, INT32_MAX, "0", NULL,
-     "Schema id written in the Confluent framing of results (output.format=avro-confluent)."},
+     "Schema id written in the Confluent framing of results (output.format=avro-confluent); "
+     "with schema.registry.url the id the registry returns for <output.topic>-value is written "
+     "instead."},
     {"output.dlq.schema.id", CT_INT, 0, INT32_MAX, "0", NULL,
-     "Schema id written in the Confluent framing of dead letters (output.format=avro-confluent)."},
+     "Schema id written in the Confluent framing of dead letters (output.format=avro-confluent); "
+     "with schema.registry.url the id the registry returns for <dlq.topic>-value is written "
+     "instead."},
     {"output.topk", CT_INT, 1, 16, "3", NULL, "Number of (label, score) pairs in each result's topk."},
     {"input.no.features", CT_ENUM, 0, 0, "dlq", "dlq|classify",
      "A text with no feature the model knows (only spaces or punctuation, or only words a pruned "
@@ -664,9 +698,11 @@ kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t e
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "model.path (or deployment) is required");
         const char *fmt = kinfer_conf_get(conf, "input.format");
-        if (!strcmp(fmt, "avro-confluent") && !*kinfer_conf_get(conf, "input.schemas.dir"))
+        if (!strcmp(fmt, "avro-confluent") && !*kinfer_conf_get(conf, "input.schemas.dir") &&
+            !*kinfer_conf_get(conf, "schema.registry.url"))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
-                                     "input.format=avro-confluent needs input.schemas.dir");
+                                     "input.format=avro-confluent needs input.schemas.dir or "
+                                     "schema.registry.url");
         if (!strcmp(fmt, "avro") && !*kinfer_conf_get(conf, "input.schema"))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "input.format=avro needs input.schema");
@@ -721,7 +757,8 @@ int kinfer_conf_is_secret(const char *name)
                         return 1;
         }
         return strstr(name, "password") || strstr(name, "secret") ||
-               !strcmp(name, "http.auth.token");
+               !strcmp(name, "http.auth.token") ||
+               !strcmp(name, "schema.registry.basic.auth.user.info");
 }
 
 /* Conninfo keys whose values are secrets (libpq's key=value form and URI query parameters). */

@@ -113,6 +113,8 @@ struct kinfer_worker_s {
         int64_t txn_interval_us, txn_start_us; /* monotonic start of the open window */
         int64_t txn_commits, txn_aborts;
         int64_t total_reduced, total_skipped; /* dead letters in a reduced form; records skipped */
+        int64_t sr_wait_until_us; /* monotonic end of a wait for the schema registry; 0 = none */
+        int64_t sr_waits;         /* records sent back to wait for the registry */
 };
 
 static void set_fatal(kinfer_worker_t *w, kinfer_err_t err, const char *fmt, ...)
@@ -667,8 +669,32 @@ static void flush_batch(kinfer_worker_t *w)
 
 /* ---- one consumed message ------------------------------------------------------------------ */
 
+/* A record whose writer schema the Schema Registry cannot give now (unreachable, 5xx) is not
+ * taken: the consumer goes back to it and every partition waits until the registry's backoff
+ * is over (the loop pauses them); records before it are classified and delivered as usual. */
+static int sr_wait(kinfer_worker_t *w, kinfer_msg_t *msg)
+{
+        char why[512];
+        if (!w->sr_wait_until_us) {
+                if (!msg->value || (int64_t)msg->len > w->max_value_bytes ||
+                    kinfer_codec_prepare(w->codec, msg->value, msg->len, why, sizeof(why)) !=
+                        KINFER_ERR__TIMEOUT)
+                        return 0;
+                int ms = kinfer_codec_retry_ms(w->codec);
+                w->sr_wait_until_us = mono_us() + (int64_t)(ms > 50 ? ms : 50) * 1000;
+                w->sr_waits++;
+                kinfer_log(KINFER_LOG_WARN, "WORKER", "waiting for the schema registry: topic=%s "
+                           "partition=%d offset=%" PRId64 ": %s", msg->topic, (int)msg->partition,
+                           msg->offset, why);
+        }
+        kinfer_consumer_rewind(w->cons, msg); /* fetched again when the wait is over */
+        return 1;
+}
+
 static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg, int64_t now_mono)
 {
+        if (sr_wait(w, msg))
+                return;
         int32_t part = part_of(w, msg);
         int64_t now_us = wall_us();
         uint64_t token = part >= 0 ? kinfer_offsets_track(w->offs, part, msg->offset, now_us) : 0;
@@ -888,7 +914,20 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
             .dlq_schema_id = (int32_t)kinfer_conf_get_int(conf, "output.dlq.schema.id"),
             .max_items = kinfer_conf_get_int(conf, "input.max.items"),
             .max_depth = (int32_t)kinfer_conf_get_int(conf, "input.max.depth"),
+            .sr_url = kinfer_conf_get(conf, "schema.registry.url"),
+            .sr_user_info = kinfer_conf_get(conf, "schema.registry.basic.auth.user.info"),
+            .sr_user_info_file = kinfer_conf_get(conf, "schema.registry.basic.auth.user.info.file"),
+            .sr_ca_file = kinfer_conf_get(conf, "schema.registry.ssl.ca.location"),
+            .sr_cert_file = kinfer_conf_get(conf, "schema.registry.ssl.certificate.location"),
+            .sr_key_file = kinfer_conf_get(conf, "schema.registry.ssl.key.location"),
+            .sr_timeout_ms = (int32_t)kinfer_conf_get_int(conf, "schema.registry.timeout.ms"),
+            .sr_backoff_max_ms = (int32_t)kinfer_conf_get_int(conf, "schema.registry.backoff.max.ms"),
         };
+        char out_subject[300], dlq_subject[300]; /* TopicNameStrategy: <topic>-value */
+        snprintf(out_subject, sizeof(out_subject), "%s-value", kinfer_conf_get(conf, "output.topic"));
+        snprintf(dlq_subject, sizeof(dlq_subject), "%s-value", kinfer_conf_get(conf, "dlq.topic"));
+        cc.out_subject = out_subject;
+        cc.dlq_subject = *kinfer_conf_get(conf, "dlq.topic") ? dlq_subject : NULL;
         size_t arena = (size_t)w->max_value_bytes * 2 + 65536;
         if (!(w->codec = kinfer_codec_new(&cc, errstr, errstr_size)) ||
             !(w->offs = kinfer_offsets_new(errstr, errstr_size)) ||
@@ -1039,7 +1078,9 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                         w->paused = 0;
                         kinfer_log(KINFER_LOG_DEBUG, "WORKER", "resume in_flight=%" PRId64, in_flight);
                 }
-                kinfer_consumer_set_paused(w->cons, w->paused || !w->model);
+                if (w->sr_wait_until_us && now >= w->sr_wait_until_us)
+                        w->sr_wait_until_us = 0; /* the record waiting comes again */
+                kinfer_consumer_set_paused(w->cons, w->paused || !w->model || w->sr_wait_until_us);
                 /* readiness, for people and scripts (docs/streaming.md's quick start waits for
                  * it): logged when the worker gets both partitions and a model, and when it
                  * loses either */
@@ -1057,7 +1098,7 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                         timeout = IDLE_POLL_MS;
                 if (in_flight > 0 && timeout > 1)
                         timeout = 1; /* delivery reports are waiting: serve them promptly */
-                if (w->paused || !w->model)
+                if (w->paused || !w->model || w->sr_wait_until_us)
                         timeout = 0;
                 kinfer_msg_t msg;
                 kinfer_err_t perr = KINFER_ERR__TIMEOUT; /* no message */
@@ -1081,7 +1122,8 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 /* serve delivery reports: after each batch, while idle, and at least every ms */
                 if (r == 0 || w->batch.n == 0 || now - last_poll_us > 1000) {
                         w->dr_now_us = wall_us();
-                        kinfer_producer_poll(w->prod, (w->holding || !w->model) ? 10 : 0);
+                        kinfer_producer_poll(w->prod,
+                                             (w->holding || !w->model || w->sr_wait_until_us) ? 10 : 0);
                         last_poll_us = now;
                         store_offsets(w);
                 }
