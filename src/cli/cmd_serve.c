@@ -179,6 +179,9 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_worker_destroy(w);
                 return 1;
         }
+        /* /metrics renders the registry thread's state too (connection, refused models) */
+        if (wreg)
+                kinfer_prom_set_registry(kinfer_worker_prom(w), kinfer_worker_registry_watch(wreg));
         /* the HTTP server (http.listen): probes, /metrics, /v1/classify */
         kinfer_http_t *http = NULL;
         if (*kinfer_conf_get(kinfer_worker_conf(w), "http.listen")) {
@@ -189,6 +192,7 @@ int kinfer_cmd_serve(int argc, char **argv)
                         return 2;
                 }
                 kinfer_http_set_ready(http, serve_ready, w);
+                kinfer_http_set_metrics(http, kinfer_prom_metrics_fn, kinfer_worker_prom(w));
                 if (kinfer_http_start(http, errstr, sizeof(errstr))) {
                         cli_error(CMD, "%s", errstr);
                         kinfer_http_destroy(http);
@@ -205,6 +209,7 @@ int kinfer_cmd_serve(int argc, char **argv)
         if (err)
                 cli_error(CMD, "%s", errstr);
         kinfer_http_destroy(http); /* before the worker its hooks read */
+        kinfer_prom_set_registry(kinfer_worker_prom(w), NULL); /* the watch goes now */
         /* what is left of shutdown.timeout.ms after the Kafka drain: one deadline for both */
         kinfer_worker_registry_detach(wreg, kinfer_worker_shutdown_left_ms(w));
         kinfer_worker_destroy(w);

@@ -21,6 +21,7 @@ struct kinfer_consumer_s {
         int paused;
         int assigned; /* partitions currently assigned */
         int close_unfinished; /* a bounded close gave up: destroy must not leave the group */
+        rd_kafka_topic_partition_list_t *lag_parts; /* kinfer_consumer_lag's last assignment copy */
 };
 
 static void log_parts(const char *what, const rd_kafka_topic_partition_list_t *parts)
@@ -291,6 +292,33 @@ int kinfer_consumer_assigned(const kinfer_consumer_t *cons)
         return cons->assigned;
 }
 
+int kinfer_consumer_lag(kinfer_consumer_t *cons, kinfer_consumer_lag_t *out, int max)
+{
+        if (cons->lag_parts)
+                rd_kafka_topic_partition_list_destroy(cons->lag_parts);
+        cons->lag_parts = NULL;
+        rd_kafka_topic_partition_list_t *cur = NULL;
+        if (rd_kafka_assignment(cons->rk, &cur) || !cur)
+                return 0;
+        cons->lag_parts = cur;
+        rd_kafka_position(cons->rk, cur); /* the application's position: last consumed + 1 */
+        for (int i = 0; i < cur->cnt && i < max; i++) {
+                const rd_kafka_topic_partition_t *tp = &cur->elems[i];
+                int64_t lo = -1, hi = -1;
+                out[i].topic = tp->topic;
+                out[i].partition = tp->partition;
+                out[i].lag = -1;
+                if (rd_kafka_get_watermark_offsets(cons->rk, tp->topic, tp->partition, &lo, &hi) ||
+                    hi < 0)
+                        continue;
+                if (tp->offset >= 0)
+                        out[i].lag = hi > tp->offset ? hi - tp->offset : 0;
+                else if (lo >= 0 && hi == lo)
+                        out[i].lag = 0; /* nothing consumed because there is nothing */
+        }
+        return cur->cnt;
+}
+
 static int64_t close_now_ms(void)
 {
         struct timespec ts;
@@ -349,6 +377,8 @@ void kinfer_consumer_destroy(kinfer_consumer_t *cons)
         if (cons->rk)
                 rd_kafka_destroy_flags(cons->rk, cons->close_unfinished
                                                      ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+        if (cons->lag_parts)
+                rd_kafka_topic_partition_list_destroy(cons->lag_parts);
         free(cons);
 }
 

@@ -21,6 +21,7 @@
 #include "kinfer/core/log.h"
 #include "kinfer/core/sha256.h"
 #include "kinfer/worker/offsets.h"
+#include "kinfer/worker/prom.h"
 #include "kinfer/kafka/producer.h"
 #include "kinfer/kafka/txn.h"
 #include "kinfer/runtime/runtime.h"
@@ -31,6 +32,8 @@
 #define DLQ_HEADERS_MAX 16384      /* original headers kept in a reduced dead letter (bytes) */
 #define PART_CACHE 256
 #define IDLE_POLL_MS 50
+#define PROM_PUBLISH_US 50000 /* the /metrics counters and gauges: at most this stale */
+#define PROM_LAG_US 1000000    /* the consumer lag series: refreshed this often */
 
 /* ---- clocks -------------------------------------------------------------------------------- */
 
@@ -108,6 +111,11 @@ struct kinfer_worker_s {
         kinfer_worker_metrics_cb_t *metrics_cb;
         void *metrics_opaque;
         int64_t total_records, total_dlq, total_batches;
+        kinfer_prom_t *prom;     /* /metrics (prom.h): shared with the HTTP thread */
+        kinfer_prom_delta_t pd;  /* counted here, handed over by prom_publish() */
+        int64_t prom_pub_us, prom_lag_us; /* monotonic: the last publish, lag refresh */
+        kinfer_consumer_lag_t *lag_in;    /* KINFER_PROM_PARTITIONS_MAX */
+        kinfer_prom_lag_t *lag_out;
         /* exactly-once (processing.guarantee=exactly_once; the "exactly-once" section) */
         int eos;
         int64_t txn_interval_us, txn_start_us; /* monotonic start of the open window */
@@ -163,6 +171,32 @@ static void window_emit(kinfer_worker_t *w)
         window_start(w);
 }
 
+/* Hand the counts over to /metrics (prom.h) with the gauges; the lag every PROM_LAG_US. */
+static void prom_publish(kinfer_worker_t *w, int64_t now)
+{
+        kinfer_prom_gauges_t g = {
+            .in_flight = kinfer_offsets_in_flight(w->offs),
+            .bytes_in_flight = kinfer_producer_bytes_in_flight(w->prod),
+            .backpressure = w->paused ? 2 : w->holding ? 1 : 0,
+            .ready = w->ready,
+            .partitions = kinfer_consumer_assigned(w->cons),
+        };
+        kinfer_prom_publish(w->prom, &w->pd, &g);
+        w->prom_pub_us = now;
+        if (now - w->prom_lag_us >= PROM_LAG_US) {
+                w->prom_lag_us = now;
+                int n = kinfer_consumer_lag(w->cons, w->lag_in, KINFER_PROM_PARTITIONS_MAX);
+                int k = n < KINFER_PROM_PARTITIONS_MAX ? n : KINFER_PROM_PARTITIONS_MAX;
+                for (int i = 0; i < k; i++) {
+                        snprintf(w->lag_out[i].topic, sizeof(w->lag_out[i].topic), "%s",
+                                 w->lag_in[i].topic);
+                        w->lag_out[i].partition = w->lag_in[i].partition;
+                        w->lag_out[i].lag = w->lag_in[i].lag;
+                }
+                kinfer_prom_set_lag(w->prom, w->lag_out, k, n);
+        }
+}
+
 /* ---- delivery reports and offsets ------------------------------------------------------- */
 
 static void on_delivery(void *opaque, uint64_t token, kinfer_err_t err, const char *reason)
@@ -175,8 +209,11 @@ static void on_delivery(void *opaque, uint64_t token, kinfer_err_t err, const ch
         }
         int64_t t_us;
         /* the clock is read once per poll, not per report */
-        if (kinfer_offsets_done(w->offs, token, &t_us) && w->win.latency)
-                kinfer_latency_add(w->win.latency, w->dr_now_us - t_us);
+        if (kinfer_offsets_done(w->offs, token, &t_us)) {
+                if (w->win.latency)
+                        kinfer_latency_add(w->win.latency, w->dr_now_us - t_us);
+                kinfer_prom_delta_latency(&w->pd, w->dr_now_us - t_us);
+        }
 }
 
 static void store_offsets(kinfer_worker_t *w)
@@ -236,6 +273,8 @@ static void apply_post(kinfer_worker_t *w)
         char from[160];
         snprintf(from, sizeof(from), "%s:%d", w->cur ? w->cur->name : "-",
                  w->cur ? (int)w->cur->version : 0);
+        if (w->cur)
+                w->pd.swaps++;
         set_model(w, model, rec);
         window_start(w);
         kinfer_log(KINFER_LOG_NOTICE, "WORKER", "model swapped from=%s to=%s:%d sha256=%.12s",
@@ -305,6 +344,7 @@ static void give_up(kinfer_worker_t *w, uint64_t token, const char *what, const 
         }
         w->total_skipped++;
         w->win.skipped++;
+        w->pd.skipped++;
         kinfer_log(KINFER_LOG_ERR, "DLQ",
                    "skipped topic=%s partition=%d offset=%" PRId64 ": %s refused: %s "
                    "(delivery.refused.policy=skip)", topic, (int)partition, offset, what, reason);
@@ -451,6 +491,7 @@ static void dead_letter_keep(kinfer_worker_t *w, kinfer_msg_t *msg, uint64_t tok
 {
         w->win.dlq++;
         w->total_dlq++;
+        w->pd.dead_letters[reason]++;
         kinfer_log(KINFER_LOG_WARN, "DLQ", "topic=%s partition=%d offset=%" PRId64 " reason=%s detail=\"%s\"",
                    msg->topic, (int)msg->partition, msg->offset, kinfer_dlq_reason_str(reason), detail);
         kinfer_header_view_t hdrs[MAX_HEADERS];
@@ -495,6 +536,8 @@ static void on_refused(void *opaque, const kinfer_producer_msg_t *m)
                 snprintf(detail, sizeof(detail), "the result was refused: %s", m->reason);
                 w->win.dlq++;
                 w->total_dlq++;
+                w->pd.dead_letters[KINFER_DLQ_UNDELIVERABLE]++;
+                w->pd.results_out--; /* counted when handed over; it went to the DLQ instead */
                 kinfer_dead_letter_t dl = {
                     .reason = KINFER_DLQ_UNDELIVERABLE, .detail = detail, .topic = topic,
                     .partition = partition, .offset = offset, .timestamp_ms = -1, .key = m->key,
@@ -578,8 +621,10 @@ static void flush_batch(kinfer_worker_t *w)
                 w->lens[i] = b->entries[i].text_len;
         }
         char errstr[512];
+        int64_t classify_start_us = mono_us();
         kinfer_err_t err = kinfer_pool_classify(w->pool, model, w->texts, w->lens, b->n, w->topk,
                                                 w->preds, errstr, sizeof(errstr));
+        int64_t classify_us = mono_us() - classify_start_us;
         if (err) {
                 set_fatal(w, err, "classify: %s", errstr);
                 kinfer_model_record_release(rec);
@@ -644,6 +689,8 @@ static void flush_batch(kinfer_worker_t *w)
                         serr = kinfer_producer_send(w->prod, w->out_topic, msg->key, key_len,
                                                  w->out.data, w->out.len, NULL, 0,
                                                  w->slots[i].token, errstr, sizeof(errstr));
+                if (serr == KINFER_OK || serr == KINFER_ERR__BAD_FORMAT)
+                        w->pd.results_out++; /* on_refused takes a refused one back */
                 if (serr == KINFER_ERR__BAD_FORMAT) { /* this result can never go: dead-letter it */
                         kinfer_producer_msg_t m = {
                             .topic = w->out_topic, .token = w->slots[i].token, .key = msg->key,
@@ -660,6 +707,7 @@ static void flush_batch(kinfer_worker_t *w)
                 }
         }
         kinfer_metrics_window_count(&w->win, w->preds, b->n); /* opened at the last swap */
+        kinfer_prom_observe_batch(w->prom, rec, w->preds, b->n, classify_us);
         w->total_records += b->n;
         w->total_batches++;
         kinfer_model_record_release(rec);
@@ -695,6 +743,7 @@ static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg, int64_t now_mono)
 {
         if (sr_wait(w, msg))
                 return;
+        w->pd.records_in++;
         int32_t part = part_of(w, msg);
         int64_t now_us = wall_us();
         uint64_t token = part >= 0 ? kinfer_offsets_track(w->offs, part, msg->offset, now_us) : 0;
@@ -935,14 +984,17 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
                               kinfer_conf_get_int(conf, "batch.max.wait.ms"), arena, errstr, errstr_size) ||
             !(w->pool = kinfer_pool_new((int)kinfer_conf_get_int(conf, "worker.threads"), max_records,
                                         errstr, errstr_size)) ||
-            !(w->mailbox = kinfer_model_slot_new(errstr, errstr_size)))
+            !(w->mailbox = kinfer_model_slot_new(errstr, errstr_size)) ||
+            !(w->prom = kinfer_prom_new(w->mailbox, errstr, errstr_size)))
                 goto fail;
         kinfer_pool_set_arena_max(w->pool, (size_t)kinfer_conf_get_int(conf, "worker.arena.max.bytes"));
         w->slots = calloc((size_t)max_records, sizeof(*w->slots));
         w->texts = calloc((size_t)max_records, sizeof(*w->texts));
         w->lens = calloc((size_t)max_records, sizeof(*w->lens));
         w->preds = calloc((size_t)max_records, sizeof(*w->preds));
-        if (!w->slots || !w->texts || !w->lens || !w->preds ||
+        w->lag_in = calloc(KINFER_PROM_PARTITIONS_MAX, sizeof(*w->lag_in));
+        w->lag_out = calloc(KINFER_PROM_PARTITIONS_MAX, sizeof(*w->lag_out));
+        if (!w->slots || !w->texts || !w->lens || !w->preds || !w->lag_in || !w->lag_out ||
             kinfer_buf_reserve(&w->out, 4096)) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 goto fail;
@@ -995,6 +1047,11 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
 fail:
         kinfer_worker_destroy(w);
         return NULL;
+}
+
+kinfer_prom_t *kinfer_worker_prom(kinfer_worker_t *w)
+{
+        return w->prom;
 }
 
 void kinfer_worker_set_metrics_cb(kinfer_worker_t *w, kinfer_worker_metrics_cb_t *cb, void *opaque)
@@ -1066,11 +1123,13 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                                 w->holding = 1;
                                 w->hold_since_us = now;
                                 w->win.holds++;
+                                w->pd.holds++;
                                 kinfer_log(KINFER_LOG_DEBUG, "WORKER", "hold in_flight=%" PRId64, in_flight);
                         }
                         if (!w->paused && now - w->hold_since_us >= w->bp_pause_us) {
                                 w->paused = 1;
                                 w->win.pauses++;
+                                w->pd.pauses++;
                                 kinfer_log(KINFER_LOG_DEBUG, "WORKER", "pause in_flight=%" PRId64, in_flight);
                         }
                 } else if (w->holding && in_flight <= w->bp_resume && bytes <= w->bp_max_bytes / 2) {
@@ -1133,6 +1192,8 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                         eos_tick(w, now);
                 if (w->metrics_interval_us > 0 && now - w->win.start_mono_us >= w->metrics_interval_us)
                         window_emit(w);
+                if (now - w->prom_pub_us >= PROM_PUBLISH_US)
+                        prom_publish(w, now);
         }
 
         /* ---- shutdown: finish the batch in flight, deliver, commit, leave the group, all
@@ -1168,6 +1229,8 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
                 kinfer_log(KINFER_LOG_WARN, "WORKER", "%s", e);
         if (w->metrics_interval_us > 0 && (w->win.records || w->win.dlq))
                 window_emit(w);
+        w->prom_lag_us = 0; /* partitions are gone: the lag series too */
+        prom_publish(w, mono_us());
         kinfer_log(KINFER_LOG_INFO, "WORKER",
                    "stopped records=%" PRId64 " dlq=%" PRId64 " batches=%" PRId64 " in_flight=%" PRId64,
                    w->total_records, w->total_dlq, w->total_batches, kinfer_offsets_in_flight(w->offs));
@@ -1194,6 +1257,9 @@ void kinfer_worker_destroy(kinfer_worker_t *w)
         kinfer_metrics_window_term(&w->win);
         kinfer_model_record_release(w->cur);
         kinfer_model_release(w->model);
+        kinfer_prom_destroy(w->prom);
+        free(w->lag_in);
+        free(w->lag_out);
         kinfer_model_slot_destroy(w->mailbox);
         kinfer_conf_destroy(w->conf);
         free(w);

@@ -76,6 +76,19 @@ kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, char *errstr, size_
 void kinfer_consumer_set_paused(kinfer_consumer_t *cons, int paused);
 int kinfer_consumer_assigned(const kinfer_consumer_t *cons);
 
+/** One assigned partition's consumer lag (kinfer_consumer_lag). */
+typedef struct kinfer_consumer_lag_s {
+        const char *topic; /* valid until the next kinfer_consumer_lag() call */
+        int32_t partition;
+        int64_t lag; /* high watermark - position, in records; -1 = not known yet */
+} kinfer_consumer_lag_t;
+
+/** The lag of the first @p max assigned partitions into @p out, from librdkafka's cached high
+ *  watermarks (updated by fetches: no broker request) and the consumer's positions.
+ *  @returns the number of partitions assigned (may be more than @p max). Cost: one copy of
+ *  the assignment. */
+int kinfer_consumer_lag(kinfer_consumer_t *cons, kinfer_consumer_lag_t *out, int max);
+
 /** Leave the group (runs the revoke callback and commits), then close, within @p timeout_ms
  *  (<= 0: give up at once if it does not finish right away). @returns KINFER_ERR__TIMEOUT
  *  when the leave did not finish in time: the consumer is then destroyed without waiting for

@@ -21,6 +21,7 @@
 #include "kinfer/model/model.h"
 #include "kinfer/worker/metrics.h"
 #include "kinfer/worker/model_slot.h"
+#include "kinfer/worker/prom.h"
 
 typedef struct kinfer_worker_s kinfer_worker_t;
 
@@ -83,6 +84,11 @@ kinfer_model_slot_t *kinfer_worker_model_slot(kinfer_worker_t *w);
  *  @locality any thread. */
 kinfer_err_t kinfer_worker_model_info(kinfer_worker_t *w, char *name, size_t name_size,
                                       int32_t *version, char *sha256);
+
+/** The worker's cumulative metrics for GET /metrics (prom.h: kinfer_prom_render,
+ *  kinfer_prom_metrics_fn). Borrowed; lives as long as the worker: stop every reader (the
+ *  HTTP server) before kinfer_worker_destroy(). @locality any thread. */
+kinfer_prom_t *kinfer_worker_prom(kinfer_worker_t *w);
 
 /** Set the metrics callback (NULL: none; windows are still logged). Call before run. */
 void kinfer_worker_set_metrics_cb(kinfer_worker_t *w, kinfer_worker_metrics_cb_t *cb, void *opaque);
