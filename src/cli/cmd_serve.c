@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli_util.h"
@@ -15,6 +16,8 @@
 #include "kinfer/core/log.h"
 #include "kinfer/http/http.h"
 #include "kinfer/kafka/conf_check.h"
+#include "kinfer/worker/http_classify.h"
+#include "kinfer/worker/model_watch.h"
 #include "kinfer/worker/worker.h"
 #include "kinfer/worker/worker_registry.h"
 
@@ -51,13 +54,15 @@ static int serve_ready(void *opaque, char *why, size_t why_size)
 static void usage(FILE *fp)
 {
         fprintf(fp,
-                "Usage: kinfer serve --config FILE [-X key=value]... [--dump-config]\n\n"
+                "Usage: kinfer serve --config FILE [-X key=value]... [--http-only] [--dump-config]\n\n"
                 "Classify records from Kafka: consume input.topic, classify in micro-batches, produce\n"
                 "results to output.topic and bad records to dlq.topic (at-least-once).\n\n"
                 "Options:\n"
                 "  -c, --config FILE     key=value configuration file\n"
                 "  -X key=value          set a configuration key (repeatable; kafka.* goes to\n"
                 "                        librdkafka unchanged)\n"
+                "      --http-only       serve the model over HTTP only, no Kafka (http.only=true;\n"
+                "                        needs http.listen and model.path or deployment)\n"
                 "      --dump-config     print the effective configuration (secrets masked), exit\n"
                 "      --dump-config-doc print the configuration reference (Markdown), exit\n"
                 "  -h, --help            this text\n\n"
@@ -68,17 +73,107 @@ static void usage(FILE *fp)
                 "A second signal exits at once.\n");
 }
 
+/* `kinfer serve --http-only` (http.only=true): the model over HTTP alone, no Kafka. The model
+ * comes from model.path or, with deployment=, from the registry (swaps follow activations as in
+ * the worker); the classification thread applies posted models itself. */
+static int serve_http_only(kinfer_conf_t *conf)
+{
+        char errstr[1024];
+        if (!*kinfer_conf_get(conf, "http.listen")) {
+                cli_error(CMD, "--http-only (http.only=true) needs http.listen, e.g. -X "
+                               "http.listen=127.0.0.1:8080");
+                kinfer_conf_destroy(conf);
+                return 2;
+        }
+        const char *path = kinfer_conf_get(conf, "model.path");
+        const char *deployment = kinfer_conf_get(conf, "deployment");
+        if (!*path && !*deployment) {
+                cli_error(CMD, "--http-only needs model.path or deployment");
+                kinfer_conf_destroy(conf);
+                return 2;
+        }
+        int level = kinfer_log_level_parse(kinfer_conf_get(conf, "log.level"));
+        if (level >= 0)
+                kinfer_log_level = level;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+
+        int rc = 1;
+        kinfer_model_slot_t *slot = kinfer_model_slot_new(errstr, sizeof(errstr));
+        kinfer_model_watch_t *watch = NULL;
+        kinfer_classify_svc_t *csvc = NULL;
+        kinfer_http_t *http = NULL;
+        if (!slot)
+                goto fail;
+        if (*deployment) {
+                kinfer_model_watch_conf_t wconf = {
+                    .conninfo = *kinfer_conf_get(conf, "pg.conninfo")
+                                    ? kinfer_conf_get(conf, "pg.conninfo")
+                                    : NULL,
+                    .deployment = deployment,
+                    .worker_id = *kinfer_conf_get(conf, "worker.id")
+                                     ? kinfer_conf_get(conf, "worker.id")
+                                     : NULL,
+                };
+                char why[512];
+                if (!(watch = kinfer_model_watch_new(&wconf, slot, why, sizeof(why)))) {
+                        snprintf(errstr, sizeof(errstr), "deployment %s: %s", deployment, why);
+                        goto fail;
+                }
+                if (kinfer_model_watch_start(watch, errstr, sizeof(errstr)))
+                        goto fail;
+        } else {
+                kinfer_model_t *model = kinfer_model_load_file(path, errstr, sizeof(errstr));
+                if (!model ||
+                    kinfer_model_slot_post(slot, model, 0, kinfer_conf_get(conf, "model.name"),
+                                           (int32_t)kinfer_conf_get_int(conf, "model.version"),
+                                           NULL, NULL, errstr, sizeof(errstr)))
+                        goto fail;
+        }
+        if (!(csvc = kinfer_classify_svc_new(conf, slot, 1, errstr, sizeof(errstr))) ||
+            !(http = kinfer_http_new(conf, errstr, sizeof(errstr))))
+                goto fail;
+        kinfer_http_set_ready(http, kinfer_classify_svc_ready, csvc);
+        kinfer_http_set_classify(http, kinfer_classify_svc_http, csvc);
+        if (kinfer_http_start(http, errstr, sizeof(errstr)))
+                goto fail;
+        kinfer_log(KINFER_LOG_NOTICE, "HTTP", "HTTP-only mode: model from %s%s",
+                   *deployment ? "deployment " : "", *deployment ? deployment : path);
+        /* the signal handler counts; nothing else to do here until it does */
+        while (!serve_signals) {
+                struct timespec ts = {0, 50 * 1000000};
+                nanosleep(&ts, NULL);
+        }
+        rc = 0;
+        goto done;
+fail:
+        cli_error(CMD, "%s", errstr);
+done:
+        kinfer_classify_svc_stop(csvc); /* answers what is queued: no connection waits */
+        kinfer_http_destroy(http);
+        kinfer_classify_svc_destroy(csvc);
+        kinfer_model_watch_destroy(watch, (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms"));
+        kinfer_model_slot_destroy(slot);
+        kinfer_conf_destroy(conf);
+        return rc;
+}
+
 int kinfer_cmd_serve(int argc, char **argv)
 {
         static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
             {"dump-config", no_argument, NULL, 'D'},
             {"dump-config-doc", no_argument, NULL, 'O'},
+            {"http-only", no_argument, NULL, 'H'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
         const char *config = NULL;
-        int dump = 0, dump_doc = 0, c;
+        int dump = 0, dump_doc = 0, http_only = 0, c;
         char errstr[1024];
         kinfer_conf_t *conf = kinfer_conf_new(errstr, sizeof(errstr));
         /* -X is applied after the file: collect first */
@@ -97,6 +192,7 @@ int kinfer_cmd_serve(int argc, char **argv)
                 case 'X': xs[n_xs++] = optarg; break;
                 case 'D': dump = 1; break;
                 case 'O': dump_doc = 1; break;
+                case 'H': http_only = 1; break;
                 case 'h':
                         usage(stdout);
                         free(xs);
@@ -133,6 +229,11 @@ int kinfer_cmd_serve(int argc, char **argv)
                 cli_error(CMD, "environment: %s", errstr);
                 status = 2;
         }
+        if (!status && http_only &&
+            kinfer_conf_set(conf, "http.only", "true", "--http-only", errstr, sizeof(errstr))) {
+                cli_error(CMD, "%s", errstr);
+                status = 1;
+        }
         if (status) {
                 kinfer_conf_destroy(conf);
                 return status;
@@ -142,6 +243,8 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_conf_destroy(conf);
                 return 0;
         }
+        if (kinfer_conf_get_bool(conf, "http.only"))
+                return serve_http_only(conf);
         /* every configuration error exits 2 here, before a model is loaded or a broker
          * contacted: kinfer's own keys, then the kafka.* properties as librdkafka reads them */
         if (kinfer_conf_check(conf, errstr, sizeof(errstr)) ||
@@ -184,6 +287,7 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_prom_set_registry(kinfer_worker_prom(w), kinfer_worker_registry_watch(wreg));
         /* the HTTP server (http.listen): probes, /metrics, /v1/classify */
         kinfer_http_t *http = NULL;
+        kinfer_classify_svc_t *csvc = NULL;
         if (*kinfer_conf_get(kinfer_worker_conf(w), "http.listen")) {
                 if (!(http = kinfer_http_new(kinfer_worker_conf(w), errstr, sizeof(errstr)))) {
                         cli_error(CMD, "%s", errstr);
@@ -192,10 +296,22 @@ int kinfer_cmd_serve(int argc, char **argv)
                         return 2;
                 }
                 kinfer_http_set_ready(http, serve_ready, w);
+                /* POST /v1/classify: the worker's model, through its slot */
+                if (!(csvc = kinfer_classify_svc_new(kinfer_worker_conf(w),
+                                                     kinfer_worker_model_slot(w), 0, errstr,
+                                                     sizeof(errstr)))) {
+                        cli_error(CMD, "%s", errstr);
+                        kinfer_http_destroy(http);
+                        kinfer_worker_registry_detach(wreg, 0);
+                        kinfer_worker_destroy(w);
+                        return 1;
+                }
+                kinfer_http_set_classify(http, kinfer_classify_svc_http, csvc);
                 kinfer_http_set_metrics(http, kinfer_prom_metrics_fn, kinfer_worker_prom(w));
                 if (kinfer_http_start(http, errstr, sizeof(errstr))) {
                         cli_error(CMD, "%s", errstr);
                         kinfer_http_destroy(http);
+                        kinfer_classify_svc_destroy(csvc);
                         kinfer_worker_registry_detach(wreg, 0);
                         kinfer_worker_destroy(w);
                         return 1;
@@ -208,7 +324,9 @@ int kinfer_cmd_serve(int argc, char **argv)
         serve_worker = NULL;
         if (err)
                 cli_error(CMD, "%s", errstr);
+        kinfer_classify_svc_stop(csvc); /* answers what is queued: no connection waits */
         kinfer_http_destroy(http); /* before the worker its hooks read */
+        kinfer_classify_svc_destroy(csvc);
         kinfer_prom_set_registry(kinfer_worker_prom(w), NULL); /* the watch goes now */
         /* what is left of shutdown.timeout.ms after the Kafka drain: one deadline for both */
         kinfer_worker_registry_detach(wreg, kinfer_worker_shutdown_left_ms(w));

@@ -218,16 +218,16 @@ static const struct conf_prop props[] = {
     {"http.tls.cert.file", CT_STR, 0, 0, NULL, NULL,
      "PEM certificate (chain) file: with http.tls.key.file the server speaks HTTPS only."},
     {"http.tls.key.file", CT_STR, 0, 0, NULL, NULL, "PEM private key file of http.tls.cert.file."},
-    {"http.max.body.bytes", CT_INT, 1024, 64 << 20, "1048576", NULL,
-     "Largest request body accepted; a larger one gets 413 (a Content-Length over it is refused "
-     "before the body is read)."},
+    {"http.max.body.bytes", CT_INT, 1024, 1 << 20, "1048576", NULL,
+     "Largest request body accepted, at most 1 MiB (the bound of kinfer's JSON reader); a larger "
+     "one gets 413 (a Content-Length over it is refused before the body is read)."},
     {"http.max.connections", CT_INT, 1, 4096, "256", NULL,
      "Concurrent HTTP connections (one thread each); more are refused when accepted."},
     {"http.timeout.ms", CT_INT, 1000, 3600000, "30000", NULL,
      "An idle HTTP connection is closed after this long (rounded up to whole seconds)."},
     {"http.classify.max.texts", CT_INT, 1, 65536, "256", NULL,
      "Most texts in one /v1/classify request (`texts`); more gets 413."},
-    {"http.classify.max.text.bytes", CT_INT, 1, 64 << 20, "65536", NULL,
+    {"http.classify.max.text.bytes", CT_INT, 1, 1 << 20, "65536", NULL,
      "Longest text (UTF-8 bytes) in a /v1/classify request; a longer one gets 413."},
     {"http.batch.max.records", CT_INT, 1, 65536, "256", NULL,
      "Most texts the HTTP classification thread classifies in one batch, across requests "

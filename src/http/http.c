@@ -478,11 +478,11 @@ kinfer_err_t kinfer_http_start(kinfer_http_t *h, char *errstr, size_t errstr_siz
         struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
         errno = 0;
         h->d = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&h->addr, MHD_OPTION_CONNECTION_LIMIT, h->max_conns,
-            MHD_OPTION_CONNECTION_TIMEOUT, h->timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-            MHD_OPTION_ARRAY, h->tls ? tls_opts : no_opts, MHD_OPTION_END);
+            flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->addr, MHD_OPTION_CONNECTION_LIMIT,
+            h->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, h->timeout_s,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
+            h->tls ? tls_opts : no_opts, MHD_OPTION_END);
         if (!h->d)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__IO,
                                      "http.listen=%s: cannot serve%s%s (address in use or not "
@@ -491,8 +491,16 @@ kinfer_err_t kinfer_http_start(kinfer_http_t *h, char *errstr, size_t errstr_siz
                                      h->listen, errno ? ": " : "", errno ? strerror(errno) : "");
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
         h->port = info ? info->port : 0;
-        kinfer_log(KINFER_LOG_NOTICE, "HTTP", "serving %s on %s (port %d)%s",
-                   h->tls ? "https" : "http", h->listen, h->port,
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (h->addr.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&h->addr)->sin6_addr, host,
+                          sizeof(host));
+        else
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&h->addr)->sin_addr, host,
+                          sizeof(host));
+        kinfer_log(KINFER_LOG_NOTICE, "HTTP", "serving %s on %s%s%s:%d (http.listen=%s)%s",
+                   h->tls ? "https" : "http", h->addr.ss_family == AF_INET6 ? "[" : "", host,
+                   h->addr.ss_family == AF_INET6 ? "]" : "", h->port, h->listen,
                    h->has_token ? ", bearer token required for /metrics and /v1/classify" : "");
         return KINFER_OK;
 }

@@ -85,6 +85,7 @@ struct kinfer_model_slot_s {
         kinfer_model_record_t *post_rec;
         uint64_t post_seq;
         kinfer_model_record_t *applied;
+        kinfer_model_t *applied_model; /* kinfer_model_slot_publish_model(); NULL otherwise */
         uint64_t generation;
 };
 
@@ -111,6 +112,7 @@ void kinfer_model_slot_destroy(kinfer_model_slot_t *slot)
         kinfer_model_release(slot->post_model);
         kinfer_model_record_release(slot->post_rec);
         kinfer_model_record_release(slot->applied);
+        kinfer_model_release(slot->applied_model);
         pthread_mutex_destroy(&slot->lock);
         free(slot);
 }
@@ -164,7 +166,8 @@ kinfer_model_t *kinfer_model_slot_take(kinfer_model_slot_t *slot, kinfer_model_r
         return model;
 }
 
-void kinfer_model_slot_publish(kinfer_model_slot_t *slot, kinfer_model_record_t *rec)
+static void publish(kinfer_model_slot_t *slot, kinfer_model_t *model, int with_model,
+                    kinfer_model_record_t *rec)
 {
         struct timespec wall, mono;
         clock_gettime(CLOCK_REALTIME, &wall);
@@ -174,9 +177,36 @@ void kinfer_model_slot_publish(kinfer_model_slot_t *slot, kinfer_model_record_t 
         pthread_mutex_lock(&slot->lock);
         rec->generation = ++slot->generation;
         kinfer_model_record_t *old = slot->applied;
+        kinfer_model_t *old_model = NULL;
         slot->applied = rec;
+        if (with_model) {
+                old_model = slot->applied_model;
+                slot->applied_model = model ? kinfer_model_keep(model) : NULL;
+        }
         pthread_mutex_unlock(&slot->lock);
         kinfer_model_record_release(old);
+        kinfer_model_release(old_model);
+}
+
+void kinfer_model_slot_publish(kinfer_model_slot_t *slot, kinfer_model_record_t *rec)
+{
+        publish(slot, NULL, 0, rec);
+}
+
+void kinfer_model_slot_publish_model(kinfer_model_slot_t *slot, kinfer_model_t *model,
+                                     kinfer_model_record_t *rec)
+{
+        publish(slot, model, 1, rec);
+}
+
+kinfer_model_t *kinfer_model_slot_current(kinfer_model_slot_t *slot, kinfer_model_record_t **rec)
+{
+        pthread_mutex_lock(&slot->lock);
+        kinfer_model_t *model =
+            slot->applied_model ? kinfer_model_keep(slot->applied_model) : NULL;
+        *rec = model ? kinfer_model_record_keep(slot->applied) : NULL;
+        pthread_mutex_unlock(&slot->lock);
+        return model;
 }
 
 kinfer_model_record_t *kinfer_model_slot_applied(kinfer_model_slot_t *slot)

@@ -254,7 +254,7 @@ static void set_model(kinfer_worker_t *w, kinfer_model_t *model, kinfer_model_re
         kinfer_model_record_t *old_rec = w->cur;
         w->model = model;
         w->cur = kinfer_model_record_keep(rec);
-        kinfer_model_slot_publish(w->mailbox, rec);
+        kinfer_model_slot_publish_model(w->mailbox, model, rec); /* HTTP serves it too */
         kinfer_model_release(old);
         kinfer_model_record_release(old_rec);
 }

@@ -97,4 +97,21 @@ void kinfer_model_slot_publish(kinfer_model_slot_t *slot, kinfer_model_record_t 
  *  applied any model. @locality any thread. */
 kinfer_model_record_t *kinfer_model_slot_applied(kinfer_model_slot_t *slot);
 
+/**
+ * @brief kinfer_model_slot_publish() that also keeps the model it applied (one more reference),
+ *        so that other classifiers (the HTTP /v1/classify thread, http_classify.h) serve the
+ *        very model the worker serves. The previous model's slot reference is released.
+ * @locality the worker thread.
+ */
+void kinfer_model_slot_publish_model(kinfer_model_slot_t *slot, kinfer_model_t *model,
+                                     kinfer_model_record_t *rec);
+
+/**
+ * @brief The model applied last with kinfer_model_slot_publish_model() (one reference for the
+ *        caller) and its record (one reference, in @p rec), or NULL (and *@p rec = NULL) before
+ *        any. A batch holds its references while it runs: a swap meanwhile does not free it.
+ * @locality any thread.
+ */
+kinfer_model_t *kinfer_model_slot_current(kinfer_model_slot_t *slot, kinfer_model_record_t **rec);
+
 #endif
