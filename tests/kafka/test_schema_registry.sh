@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_schema_registry.sh -- input.format=avro-confluent and output.format=avro-confluent with a
+# Schema Registry (schema.registry.url; tests/sr/registry.sh: see there why it is not Apicurio),
+# over the dev broker, with basic auth read from a file:
+#  1. registry down at start: a worker reading avro-confluent (JSON results) starts, the records
+#     whose writer schema it must fetch wait (nothing dead-lettered, nothing committed past
+#     them); the registry comes up on the same port and every record gets its result;
+#  2. a worker writing avro-confluent registers the result and dead-letter schemas under
+#     out-value and dlq-value at start; every result carries the id the registry returns for
+#     out-value and decodes with the schema registered under it; a record with an id the
+#     registry does not know is dead-lettered (reason undecodable, the registry's 404 in the
+#     detail; the dead letter carries dlq-value's id);
+#  3. the registry stops mid-stream: records written with a second writer schema (registered
+#     before, never fetched yet) wait, and once the registry is back every one is classified:
+#     nothing lost, nothing dead-lettered;
+#  4. a wrong password: the registry's 401 is "not now" (records wait, the log says why), never
+#     a dead letter; a worker writing avro-confluent with the registry down does not start.
+. "$(dirname "$0")/lib.sh"
+
+start_broker in:2 out:1 dlq:1 in2:1 out2:1 dlq2:1
+train_model
+budget_check "in/out" 600 2 "$OUT_RECORD_BYTES" 1
+
+REG=$SRC/tests/sr/registry.sh
+echo "kinfer:s3cret" >"$T/auth"
+REG_PORT=
+start_registry() { # start_registry -- sets REG_PID and URL; the same port after the first start
+  "$REG" --user kinfer:s3cret --state "$T/registry.json" --port "${REG_PORT:-0}" \
+    >"$T/registry.out" 2>>"$T/registry.log" &
+  REG_PID=$!
+  PIDS+=("$REG_PID")
+  wait_until 30 test -s "$T/registry.out" || { fail "the registry printed no URL"; finish; }
+  URL=$(head -1 "$T/registry.out")
+  REG_PORT=${URL##*:}
+}
+stop_registry() { kill -TERM "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null; : >"$T/registry.out"; }
+register() { # register SUBJECT AVSC -- prints the id
+  $PY - "$URL" "$1" "$2" <<'PYEOF'
+import base64, json, sys, urllib.request
+url, subject, avsc = sys.argv[1:4]
+req = urllib.request.Request(url + "/subjects/%s/versions" % subject, method="POST",
+                             data=json.dumps({"schema": open(avsc).read()}).encode(),
+                             headers={"Content-Type": "application/vnd.schemaregistry.v1+json",
+                                      "Authorization": "Basic " + base64.b64encode(b"kinfer:s3cret").decode()})
+print(json.load(urllib.request.urlopen(req, timeout=10))["id"])
+PYEOF
+}
+# the records' texts: the first N lines of the dev sample
+head -n 300 "$SRC/tests/data/sections-dev.tsv" | cut -f2 >"$T/texts"
+mkdir -p "$T/prod" "$T/empty"
+
+# ---- 1. registry down at start ------------------------------------------------------------------
+start_registry
+ID1=$(register in-value "$SRC/schemas/text_record.avsc")
+ID2=$(register in-value "$SRC/schemas/text_record_v2.avsc")
+check "the registry gives two writer schemas two ids ($ID1, $ID2)" test -n "$ID1" -a -n "$ID2" -a "$ID1" != "$ID2"
+cp "$SRC/schemas/text_record.avsc" "$T/prod/$ID1.avsc"
+cp "$SRC/schemas/text_record_v2.avsc" "$T/prod/$ID2.avsc"
+cp "$SRC/schemas/text_record.avsc" "$T/prod/999999.avsc" # an id the registry never gave
+stop_registry
+
+write_conf "$T/w1.conf" input.format=avro-confluent "input.schemas.dir=$T/empty" \
+  "schema.registry.url=http://127.0.0.1:$REG_PORT" "schema.registry.basic.auth.user.info.file=$T/auth" \
+  schema.registry.backoff.max.ms=1000 schema.registry.timeout.ms=2000 kafka.group.id=g1
+start_worker w1 "$T/w1.conf"
+W1=$WPID
+wait_assigned w1
+"$K" produce -q -b "$B" -t in -f avro-confluent --schemas-dir "$T/prod" --schema-id "$ID1" \
+  --id-prefix a "$T/texts" || fail "produce the first records"
+check "while the registry is down the worker waits for it" \
+  wait_until 120 grep -q "waiting for the schema registry" "$T/w1.log"
+check "nothing is dead-lettered while the registry is down" test "$($KU count "$B" dlq)" -eq 0
+start_registry
+check "once the registry is up, all 300 records get a result" test "$(wait_count out 300 180)" -ge 300
+check "no dead letter" test "$($KU count "$B" dlq)" -eq 0
+check "the schema came from the registry" grep -q "schema_id=$ID1 loaded from the schema registry" "$T/w1.log"
+check "w1 exits 0 on SIGTERM" stop_worker "$W1"
+check "every input record has exactly one result" \
+  bash -c "[ \$($KU results $B out | cut -f2 | sort -u | wc -l) -eq 300 ]"
+
+# ---- 2. avro-confluent output: registered ids; an unknown id -------------------------------------
+write_conf "$T/w2.conf" input.format=avro-confluent "input.schemas.dir=$T/empty" \
+  "schema.registry.url=$URL" "schema.registry.basic.auth.user.info.file=$T/auth" \
+  schema.registry.backoff.max.ms=1000 schema.registry.timeout.ms=2000 kafka.group.id=g2 \
+  input.topic=in2 output.topic=out2 dlq.topic=dlq2 output.format=avro-confluent
+start_worker w2 "$T/w2.conf"
+W2=$WPID
+wait_assigned w2
+"$K" produce -q -b "$B" -t in2 -f avro-confluent --schemas-dir "$T/prod" --schema-id "$ID1" \
+  --id-prefix b -n 100 "$T/texts" || fail "produce to in2"
+"$K" produce -q -b "$B" -t in2 -f avro-confluent --schemas-dir "$T/prod" --schema-id 999999 \
+  --id-prefix u -n 3 "$T/texts" || fail "produce records with an unknown id"
+check "100 results" test "$(wait_count out2 100 120)" -ge 100
+check "3 dead letters" test "$(wait_count dlq2 3 120)" -ge 3
+
+# ---- 3. the registry stops mid-stream -----------------------------------------------------------
+stop_registry
+"$K" produce -q -b "$B" -t in2 -f avro-confluent --schemas-dir "$T/prod" --schema-id "$ID2" \
+  --id-prefix c -n 200 "$T/texts" || fail "produce with the second writer schema"
+check "with the registry stopped, records of a new writer schema wait" \
+  wait_until 120 bash -c "[ \$(grep -c 'waiting for the schema registry' '$T/w2.log') -ge 1 ]"
+check "meanwhile nothing more is dead-lettered" test "$($KU count "$B" dlq2)" -eq 3
+start_registry
+check "once it is back, all 300 records of in2 have a result" test "$(wait_count out2 300 180)" -ge 300
+check "w2 exits 0 on SIGTERM" stop_worker "$W2"
+
+$PY - "$B" "$URL" <<'PYEOF' >"$T/verdict2.txt" 2>&1
+import base64, io, json, struct, sys, urllib.request
+import avro.io, avro.schema
+from confluent_kafka import Consumer, TopicPartition
+brokers, url = sys.argv[1:3]
+auth = {"Authorization": "Basic " + base64.b64encode(b"kinfer:s3cret").decode()}
+def get(path):
+    return json.load(urllib.request.urlopen(urllib.request.Request(url + path, headers=auth), timeout=10))
+def read(topic):
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "verdict", "enable.auto.commit": False,
+                  "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, 0, 0)])
+    out = []
+    while True:
+        m = c.poll(10)
+        if m is None or (m.error() and m.error().code() == -191):
+            break
+        if not m.error():
+            out.append(m.value())
+    c.close()
+    return out
+bad = []
+for topic, subject in (("out2", "out2-value"), ("dlq2", "dlq2-value")):
+    latest = get("/subjects/%s/versions/latest" % subject)
+    reader = avro.io.DatumReader(avro.schema.parse(latest["schema"]))
+    recs = []
+    for v in read(topic):
+        magic, sid = struct.unpack(">bI", v[:5])
+        if magic != 0 or sid != latest["id"]:
+            bad.append("%s: framing %d id %d, the registry says %d" % (topic, magic, sid, latest["id"]))
+            continue
+        # decode with the schema fetched back by id, as any Confluent reader would
+        recs.append(avro.io.DatumReader(avro.schema.parse(get("/schemas/ids/%d" % sid)["schema"]))
+                    .read(avro.io.BinaryDecoder(io.BytesIO(v[5:]))))
+    print("%s: %d records, schema id %d" % (topic, len(recs), latest["id"]))
+    if topic == "out2":
+        ids = [r["id"] for r in recs]
+        want = {"b%d" % i for i in range(100)} | {"c%d" % i for i in range(200)}
+        if set(ids) != want:
+            bad.append("out2: ids %d distinct, %d missing" % (len(set(ids)), len(want - set(ids))))
+        if any(not r["label"] for r in recs):
+            bad.append("out2: a result without a label")
+    else:
+        if len(recs) != 3 or any(r["reason"] != "undecodable" or "999999" not in r["detail"]
+                                 or "404" not in r["detail"] for r in recs):
+            bad.append("dlq2: %r" % [(r["reason"], r["detail"]) for r in recs])
+        else:
+            print("dead letter detail: %s" % recs[0]["detail"])
+print("\n".join(bad) if bad else "all good")
+sys.exit(1 if bad else 0)
+PYEOF
+st=$?
+sed 's/^/#   /' "$T/verdict2.txt" >&2
+check "results and dead letters carry the registry's ids and decode with its schemas; the unknown id's dead letters name the 404" test "$st" -eq 0
+
+# ---- 4. a wrong password; avro-confluent output with the registry down -----------------------
+echo "kinfer:wrong" >"$T/badauth"
+write_conf "$T/w3.conf" input.format=avro-confluent "input.schemas.dir=$T/empty" \
+  "schema.registry.url=$URL" "schema.registry.basic.auth.user.info.file=$T/badauth" \
+  schema.registry.backoff.max.ms=1000 kafka.group.id=g3 output.topic=out3 dlq.topic=dlq3
+start_worker w3 "$T/w3.conf"
+W3=$WPID
+check "a wrong password makes records wait (401), with the reason in the log" \
+  wait_until 120 grep -q "waiting for the schema registry.*HTTP 401" "$T/w3.log"
+check "and dead-letters nothing" test "$($KU count "$B" dlq3)" -eq 0
+check "w3 exits 0 on SIGTERM" stop_worker "$W3"
+
+stop_registry
+write_conf "$T/w4.conf" input.format=avro-confluent "input.schemas.dir=$T/empty" \
+  "schema.registry.url=$URL" "schema.registry.basic.auth.user.info.file=$T/auth" \
+  schema.registry.backoff.max.ms=200 schema.registry.timeout.ms=500 kafka.group.id=g4 \
+  output.format=avro-confluent output.topic=out4 dlq.topic=dlq4
+"$K" serve --config "$T/w4.conf" >"$T/w4.out" 2>"$T/w4.log"
+st=$?
+check "avro-confluent output with the registry down: serve does not start (exit $st)" test "$st" -ne 0
+check "and says why" grep -q "schema registry unavailable" "$T/w4.log"
+kept_all in in2
+finish
