@@ -12,6 +12,9 @@ PKGS=(
   postgresql postgresql-client kcat
   # src/http: the embedded HTTP server (/healthz, /readyz, /metrics, /v1/classify)
   libmicrohttpd-dev
+  # src/codec/sr.c: the Schema Registry client (schema.registry.url); openssl makes the TLS
+  # test's certificates
+  libcurl4-openssl-dev openssl
   # tests/fuzz/run.sh: clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer
   clang libclang-rt-dev llvm
   # the Kafka tests' and the demo's Python clients (reading results, dead letters, Avro)
