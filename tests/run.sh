@@ -54,11 +54,11 @@ if [ -z "${KINFER_SKIP_TSAN:-}" ] && [ -z "${TESTS_LABEL:-}" ]; then
   t0=$SECONDS
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DKINFER_TSAN=ON -DKINFER_WERROR=ON >/dev/null
   cmake --build build-tsan -j"$jobs" --target kinfer test_worker_api make_test_models test_model_slot \
-    test_pool test_batch test_offsets test_model_watch test_train
+    test_pool test_batch test_offsets test_model_watch test_train test_prom
   tsan_env=(TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}:suppressions=$root/tests/tsan.supp"
             OPENBLAS_NUM_THREADS=1 KINFER_TEST_QUICK=1 KINFER_TEST_TRAIN_BIN="$root/build/kinfer")
   env "${tsan_env[@]}" ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
-    -R '^(test_model_slot|test_pool|test_batch|test_offsets|test_model_watch|test_frozen|kafka_roundtrip|kafka_swap)$' || status=1
+    -R '^(test_model_slot|test_pool|test_batch|test_offsets|test_model_watch|test_prom|test_frozen|kafka_roundtrip|kafka_swap)$' || status=1
   # training threads: 3 threads in each of its three threaded stages, and evaluation
   env "${tsan_env[@]}" SUBTESTS=test_thread_create_fails \
     ctest --test-dir build-tsan --output-on-failure -R '^test_train$' || status=1
