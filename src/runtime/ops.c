@@ -4,6 +4,7 @@
 #include "runtime/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "model/model_int.h"
@@ -232,6 +233,96 @@ float kinfer_softmax(float *x, int32_t n)
         for (int32_t i = 0; i < n; i++)
                 x[i] *= inv;
         return mx + logf(sum);
+}
+
+/* ---- softmax + top-k for serving ---------------------------------------------------------------
+ * Serving needs the k best labels and their probabilities, not all n probabilities: rank the
+ * logits (softmax is monotone, so the order is the logits' order, ties to the lower index), sum
+ * exp(x - max) over all n with an 8-wide exp, and take libm's expf for the k winners only. The
+ * 8-wide exp is Cephes' expf (range reduction by ln 2, degree-5 polynomial, about 2 ulp), and is
+ * 0 below -87 (where expf is subnormal or 0): it only feeds the sum, whose relative error it
+ * moves by about 1e-7. kinfer_softmax + kinfer_topk is the reference (tests/unit/test_kernels.c). */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define AVX2_FMA_FN __attribute__((target("avx2,fma")))
+
+AVX2_FMA_FN static inline __m256 exp8(__m256 x)
+{
+        const __m256 lo = _mm256_set1_ps(-87.0f);
+        const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ); /* -inf too */
+        x = _mm256_max_ps(x, lo);
+        x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+        __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+        fx = _mm256_floor_ps(fx);
+        x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+        x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+        __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+        y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+        __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+        y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+        return _mm256_andnot_ps(under, y);
+}
+
+/* sum of exp(x[i] - mx), i < n */
+AVX2_FMA_FN static float sum_exp_avx2(const float *x, int32_t n, float mx)
+{
+        const __m256 m = _mm256_set1_ps(mx);
+        __m256 acc = _mm256_setzero_ps();
+        int32_t i = 0;
+        for (; i + 8 <= n; i += 8)
+                acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+        if (i < n) {
+                float t[8];
+                for (int32_t j = 0; j < 8; j++)
+                        t[j] = i + j < n ? x[i + j] : -INFINITY;
+                acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(_mm256_loadu_ps(t), m)));
+        }
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+}
+
+static int have_avx2_fma(void)
+{
+        static _Atomic int cached = -1; /* threads ask at once: an atomic, as in featurize.c */
+        int c = cached;
+        if (c < 0)
+                cached = c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return c;
+}
+#else
+static float sum_exp_avx2(const float *x, int32_t n, float mx)
+{
+        (void)x, (void)n, (void)mx;
+        return 0;
+}
+static int have_avx2_fma(void)
+{
+        return 0;
+}
+#endif
+
+void kinfer_softmax_topk(const float *x, int32_t n, int32_t k, int32_t *idx, float *val)
+{
+        kinfer_topk(x, n, k, idx, val); /* val: the k largest logits, val[0] the max */
+        const float mx = val[0];
+        float sum = 0;
+        if (have_avx2_fma()) {
+                sum = sum_exp_avx2(x, n, mx);
+        } else {
+                for (int32_t i = 0; i < n; i++)
+                        sum += expf(x[i] - mx);
+        }
+        const float inv = 1.0f / sum;
+        for (int32_t j = 0; j < k; j++)
+                val[j] = expf(val[j] - mx) * inv;
 }
 
 void kinfer_topk(const float *p, int32_t n, int32_t k, int32_t *idx, float *val)

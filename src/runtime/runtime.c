@@ -305,10 +305,14 @@ kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t 
                         for (int32_t j = 0; j < model->n_labels; j++)
                                 if (!isfinite(p[j]))
                                         p[j] = isnan(p[j]) ? -FLT_MAX : p[j] > 0 ? FLT_MAX : -FLT_MAX;
-                        kinfer_softmax(p, model->n_labels);
                         o->n = k;
                         o->n_features = (int32_t)(rt->offs[r + 1] - rt->offs[r]);
-                        kinfer_topk(p, model->n_labels, k, o->label, o->prob);
+                        if (rt->reference) {
+                                kinfer_softmax(p, model->n_labels);
+                                kinfer_topk(p, model->n_labels, k, o->label, o->prob);
+                        } else { /* the k winners' probabilities only (ops.c) */
+                                kinfer_softmax_topk(p, model->n_labels, k, o->label, o->prob);
+                        }
                 }
                 r0 += m;
         }

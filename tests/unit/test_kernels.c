@@ -9,7 +9,8 @@
  * Tolerance: |kernel - ref| <= 1e-5 * (|bias| + sum |w * e|) + 1e-30 per output value (a
  * sum of up to 49 terms in f32 is off by at most ~49 * 2^-24 of that; the kernels add in the
  * same order as their twins, so in practice they agree to the bit).
- * The q8 row layout: the struct kinfer_q8_row_t and kinfer_q8_stride() agree.
+ * The q8 row layout: the struct kinfer_q8_row_t and kinfer_q8_stride() agree. Serving's
+ * softmax + top-k (kinfer_softmax_topk) against kinfer_softmax + kinfer_topk.
  * Seed: KINFER_TEST_SEED (default fixed). */
 #include <math.h>
 #include <stdalign.h>
@@ -263,6 +264,41 @@ static void test_q8_layout(void)
         TEST_ASSERT(row[4 + 7] == 0, "padding not zeroed");
 }
 
+/* kinfer_softmax_topk (serving: rank the logits, 8-wide exp for the sum, expf for the winners)
+ * against kinfer_softmax + kinfer_topk: the same labels wherever the reference's probabilities
+ * are not tied, probabilities within 1e-6 absolute and 1e-5 relative, on random logits of
+ * 1..300 labels (spreads from 1e-3 to 200: sums dominated by one label, and terms under the
+ * 8-wide exp's cut at -87) and k up to 16. */
+static void test_softmax_topk(void)
+{
+        float x[300], p[300], rv[16], v[16];
+        int32_t ri[16], ix[16];
+        double worst = 0;
+        for (int t = 0; t < 3000; t++) {
+                int32_t n = 1 + (int32_t)rnd_below(300), k = 1 + (int32_t)rnd_below(16);
+                if (k > n)
+                        k = n;
+                float spread = t % 3 == 0 ? 1e-3f : t % 3 == 1 ? 10.0f : 200.0f;
+                for (int32_t i = 0; i < n; i++)
+                        x[i] = p[i] = rnd_float(spread) + (t % 5 == 0 ? 1e4f : 0.0f);
+                kinfer_softmax(p, n);
+                kinfer_topk(p, n, k, ri, rv);
+                kinfer_softmax_topk(x, n, k, ix, v);
+                for (int32_t j = 0; j < k; j++) {
+                        double d = fabs((double)v[j] - rv[j]);
+                        TEST_ASSERT(d <= 1e-6 + 1e-5 * rv[j], "n=%d k=%d: probability %d is %.9g, reference %.9g",
+                                    n, k, j, v[j], rv[j]);
+                        worst = fmax(worst, d);
+                        int tied = (j > 0 && rv[j - 1] == rv[j]) || (j + 1 < k && rv[j + 1] == rv[j]) ||
+                                   (j == k - 1 && k < n); /* the k-th may tie with the (k+1)-th */
+                        TEST_ASSERT(ix[j] == ri[j] || tied || x[ix[j]] == x[ri[j]],
+                                    "n=%d k=%d: label %d is %d, reference %d", n, k, j, ix[j], ri[j]);
+                        TEST_ASSERT(j == 0 || v[j] <= v[j - 1], "n=%d k=%d: not sorted at %d", n, k, j);
+                }
+        }
+        TEST_SAY("softmax_topk: worst probability difference %.3g", worst);
+}
+
 int main(void)
 {
         const char *seed = getenv("KINFER_TEST_SEED");
@@ -272,5 +308,6 @@ int main(void)
         TEST_RUN(test_q8_layout);
         TEST_RUN(test_bag_f32);
         TEST_RUN(test_bag_q8);
+        TEST_RUN(test_softmax_topk);
         return TEST_DONE();
 }
