@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # install-test-deps.sh -- what the tests and benchmarks need beyond install-deps.sh: a JRE and
-# Maven, for deploy/kafka.sh (Apache Kafka, fetched from Maven Central into a cache). The demo
-# does not need them. Idempotent; needs root (or sudo).
+# Maven, for deploy/kafka.sh (Apache Kafka, fetched from Maven Central into a cache); OpenMPI,
+# for `kinfer train` under mpirun (CMake builds src/train/mpi.c when it finds MPI, and
+# tests/unit/test_train_mpi.sh runs mpirun -np 2 and 4). Training in one process, the demo and
+# serving do not need them. Idempotent; needs root (or sudo).
 set -euo pipefail
 
-PKGS=(openjdk-17-jre-headless maven)
+PKGS=(openjdk-17-jre-headless maven openmpi-bin libopenmpi-dev)
 
 # Prometheus: promtool checks the /metrics exposition (test_prom), and the server scrapes a
 # live worker (kafka_prometheus)
