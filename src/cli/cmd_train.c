@@ -46,8 +46,14 @@ static void usage(FILE *fp)
                 "Features:\n"
                 "      --buckets N        hash buckets, a power of two up to 16777216 (default 2097152)\n"
                 "      --word-ngrams N    word n-grams up to N (default 2)\n"
-                "      --minn N, --maxn N char n-grams of N code points (default: off, or 1..3\n"
-                "                         automatically when the text has no spaces)\n"
+                "      --minn N, --maxn N char n-grams of N code points (default: chosen by a\n"
+                "                         trial, see --no-auto-features)\n"
+                "      --no-auto-features do not choose char n-grams by a trial: without --minn/--maxn\n"
+                "                         train on word n-grams (the default trains short models with\n"
+                "                         and without char n-grams 1..4 on 90%% of a shuffle of FILE,\n"
+                "                         scores them on the other 10%% and keeps char n-grams when\n"
+                "                         they gain 0.5 points, beyond chance; recorded in the model's\n"
+                "                         hyperparameters as auto_features)\n"
                 "      --prefix-words N   the first N words also count as position-tagged features\n"
                 "                         (titles, summaries; default 6)\n"
                 "      --no-idf           do not weigh features by idf\n"
@@ -71,6 +77,12 @@ static int looks_unspaced(const kinfer_dataset_t *ds)
         return words > 0 && bytes / words > 24.0;
 }
 
+static void train_note(const char *line, void *opaque)
+{
+        (void)opaque;
+        fprintf(stderr, "%s\n", line);
+}
+
 int kinfer_cmd_train(int argc, char **argv)
 {
         static const struct option lo[] = {
@@ -81,11 +93,12 @@ int kinfer_cmd_train(int argc, char **argv)
             {"sync-every", 1, 0, 10}, {"hogwild", 0, 0, 11}, {"buckets", 1, 0, 12},
             {"word-ngrams", 1, 0, 13}, {"minn", 1, 0, 14}, {"maxn", 1, 0, 15}, {"no-idf", 0, 0, 16},
             {"no-sublinear", 0, 0, 17}, {"no-l2norm", 0, 0, 18}, {"name", 1, 0, 19}, {"prefix-words", 1, 0, 20},
-            {"dense-map", 0, 0, 21}, {"compact-map", 0, 0, 22}, {0, 0, 0, 0}};
+            {"dense-map", 0, 0, 21}, {"compact-map", 0, 0, 22}, {"no-auto-features", 0, 0, 23},
+            {0, 0, 0, 0}};
         kinfer_train_opts_t o;
         kinfer_train_opts_default(&o);
         const char *input = NULL, *output = NULL, *dev = NULL, *name = NULL;
-        int quiet = 0, char_set = 0, lr_set = 0;
+        int quiet = 0, char_set = 0, lr_set = 0, no_auto = 0;
         long v;
         double d;
         int c;
@@ -122,6 +135,7 @@ int kinfer_cmd_train(int argc, char **argv)
                 case 20: if (cli_parse_int("train", "--prefix-words", optarg, 0, 255, &v)) return 2; o.feat.prefix_words = (uint8_t)v; break;
                 case 21: o.bucket_map = KINFER_MAP_DENSE; break;
                 case 22: o.bucket_map = KINFER_MAP_RANK; break;
+                case 23: no_auto = 1; break;
                 default: usage(stderr); return 2;
                 }
         }
@@ -159,7 +173,10 @@ int kinfer_cmd_train(int argc, char **argv)
                 kinfer_dataset_destroy(ds);
                 return 1;
         }
-        if (!char_set && looks_unspaced(ds)) {
+        /* char n-grams: chosen by the trainer's trial (train.h: auto_features), or, when the
+         * trial cannot run (fewer than 1,000 records) or is turned off, by the spaces */
+        o.auto_features = !char_set && !no_auto;
+        if (!char_set && (no_auto || ds->n < 1000) && looks_unspaced(ds)) {
                 o.feat.minn = 1;
                 o.feat.maxn = 3;
                 fprintf(stderr, "kinfer train: %s has few spaces: using char n-grams 1..3\n", input);
@@ -169,6 +186,7 @@ int kinfer_cmd_train(int argc, char **argv)
         o.dev = dv;
         if (!quiet) {
                 o.progress = cli_train_progress;
+                o.note = train_note;
                 fprintf(stderr, "Read %d records from %s (%s)%s%s\n", ds->n, input,
                         ds->format == KINFER_DATA_TSV ? "TSV" : "fastText", dv ? ", dev " : "",
                         dv ? dev : "");
@@ -183,8 +201,11 @@ int kinfer_cmd_train(int argc, char **argv)
                 cli_error("train", "%s", errstr);
                 rc = 1;
         } else if (!quiet) {
-                fprintf(stderr, "Trained in %.1fs: %d epochs, %d labels, %d feature rows",
-                        res.seconds, res.epochs_run, kinfer_model_n_labels(model), res.n_rows);
+                fprintf(stderr, "Trained in %.1fs", res.seconds);
+                if (res.select_seconds > 0)
+                        fprintf(stderr, " (%.1fs of it choosing the features)", res.select_seconds);
+                fprintf(stderr, ": %d epochs, %d labels, %d feature rows", res.epochs_run,
+                        kinfer_model_n_labels(model), res.n_rows);
                 if (res.dev_accuracy >= 0)
                         fprintf(stderr, ", best dev accuracy %.4f (epoch %d), score temperature %.3f",
                                 res.dev_accuracy, res.best_epoch, (double)res.temperature);

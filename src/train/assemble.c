@@ -83,6 +83,8 @@ static void hyper_json(kinfer_buf_t *b, const kinfer_train_state_t *st)
                           o->feat.l2_norm ? "true" : "false");
         if (o->soft_targets)
                 kinfer_buf_printf(b, ", \"temperature\": %g, \"alpha\": %g", o->temperature, o->alpha);
+        if (st->auto_json)
+                kinfer_buf_printf(b, ", \"auto_features\": %s", st->auto_json);
         kinfer_buf_puts(b, "}");
 }
 

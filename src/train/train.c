@@ -199,8 +199,22 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
         res->dev_accuracy = -1;
         if (check_opts(opts, errstr, errstr_size))
                 return NULL;
+        /* the automatic feature choice: a trial first, then train with its winner */
+        kinfer_train_opts_t chosen;
+        char *auto_json = NULL;
+        if (opts->auto_features) {
+                double t0 = kinfer_now_sec();
+                chosen = *opts;
+                chosen.auto_features = 0;
+                if (kinfer_train_select_features(ds, opts, &chosen.feat, &auto_json, errstr,
+                                                 errstr_size))
+                        return NULL;
+                opts = &chosen;
+                res->select_seconds = kinfer_now_sec() - t0;
+        }
         kinfer_train_state_t st;
         memset(&st, 0, sizeof(st));
+        st.auto_json = auto_json;
         st.opts = opts;
         st.ds = ds;
         st.K = opts->threads;
@@ -221,8 +235,9 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
                         if (opts->bucket_map == KINFER_MAP_RANK || map_bytes > row_bytes)
                                 model = kinfer_maybe_compact(model, 1, errstr, errstr_size);
                 }
-                res->seconds = kinfer_now_sec() - st.t0;
+                res->seconds = kinfer_now_sec() - st.t0 + res->select_seconds;
         }
         state_free(&st);
+        free(auto_json);
         return model;
 }

@@ -70,6 +70,7 @@ typedef struct kinfer_train_state_s {
         float *params;                   /* the trained parameters (the best epoch's with dev) */
         int32_t epochs_run, best_epoch;
         double best_acc, last_loss;
+        const char *auto_json;           /* the automatic feature choice (JSON object), or NULL */
 } kinfer_train_state_t;
 
 kinfer_err_t kinfer_train_stage_features(kinfer_train_state_t *st, char *errstr,
@@ -78,6 +79,16 @@ kinfer_err_t kinfer_train_stage_epochs(kinfer_train_state_t *st, char *errstr, s
 /** @returns the model (calibrated on the dev data when it has labels), or NULL (see errstr). */
 kinfer_model_t *kinfer_train_stage_assemble(kinfer_train_state_t *st, kinfer_train_result_t *res,
                                             char *errstr, size_t errstr_size);
+
+/* ---- select.c: the automatic feature choice (opts->auto_features) ------------------------------ */
+
+/** Run the trial of train.h's auto_features on @p ds: *@p chosen = the settings to train with,
+ * *@p json = what was tried and found (a JSON object, malloc'd; NULL on out of memory).
+ * Returns without a trial (chosen = opts->feat, json says why) when it does not apply. */
+kinfer_err_t kinfer_train_select_features(const kinfer_dataset_t *ds,
+                                          const kinfer_train_opts_t *opts,
+                                          kinfer_featurizer_conf_t *chosen, char **json,
+                                          char *errstr, size_t errstr_size);
 
 /* ---- features.c -------------------------------------------------------------------------------- */
 

@@ -56,6 +56,8 @@ typedef struct kinfer_train_progress_s {
 } kinfer_train_progress_t;
 
 typedef void(kinfer_train_progress_cb_t)(const kinfer_train_progress_t *p, void *opaque);
+/** One line of text about a decision the trainer made (the automatic feature choice). */
+typedef void(kinfer_train_note_cb_t)(const char *line, void *opaque);
 
 /** @name Distributed training (data-parallel over processes)
  * kinfer_train talks to the other processes only through these collectives; the MPI binding
@@ -130,8 +132,20 @@ typedef struct kinfer_train_opts_s {
          * epoch (only the rows some rank touched, when that is cheaper), and every rank ends
          * with the same parameters; threads then only featurize */
         kinfer_train_comm_t *comm;
+        /* 1: choose the char n-grams before training (select.c): a short trial per candidate
+         * (the settings of feat as given, and the same plus char n-grams 1..4) on a fixed-seed
+         * shuffle of the training data, scored on a held-out 10% of it (at most 5,000
+         * records); char n-grams are used when they gain at least 0.5 points there and win by
+         * two standard deviations in a paired count (McNemar) of the held-out records. The
+         * trial's figures go to the hyperparameters ("auto_features") and to note. Skipped
+         * (recorded as not run) with fewer than 1,000 labelled records, when feat.maxn is set,
+         * and with init_model, soft_targets, label_order or comm. Off in
+         * kinfer_train_opts_default; `kinfer train` turns it on unless --minn/--maxn or
+         * --no-auto-features is given. */
+        int auto_features;
+        kinfer_train_note_cb_t *note; /* optional */
         kinfer_train_progress_cb_t *progress;
-        void *opaque;
+        void *opaque;                 /* for progress and note */
 } kinfer_train_opts_t;
 
 enum { KINFER_MAP_AUTO = 0, KINFER_MAP_DENSE = 1, KINFER_MAP_RANK = 2 };
@@ -149,6 +163,7 @@ typedef struct kinfer_train_result_s {
         int32_t n_rows;
         double final_loss;
         float temperature;   /* score temperature fitted on dev (1 without dev) */
+        double select_seconds; /* of seconds: the automatic feature choice's trial */
 } kinfer_train_result_t;
 
 /**
