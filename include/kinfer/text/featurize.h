@@ -31,7 +31,7 @@
  * Buckets are de-duplicated per text (tf = occurrences). Each kept bucket gets
  *   w = tf' * idf[row],   tf' = 1 + ln(tf) if sublinear_tf else tf,  idf = 1 if absent,
  * then the vector is L2-normalised if l2_norm, or divided by the number of features if
- * mean (bag_mode MEAN). Buckets that the model's bucket map sends to no row are dropped.
+ * mean (bag_mode MEAN; in mode fasttext, by the sum of tf: fastText's mean over repeats). Buckets that the model's bucket map sends to no row are dropped.
  */
 #ifndef KINFER_FEATURIZE_H
 #define KINFER_FEATURIZE_H
@@ -56,10 +56,19 @@ typedef struct kinfer_featurizer_conf_s {
         uint8_t l2_norm;       /* 1 = L2-normalise the weighted bag */
         uint8_t bag_mean;      /* 1 = divide by the number of features (when not l2_norm) */
         uint8_t prefix_words;  /* the first P tokens also emit a position-tagged unigram */
-        uint8_t reserved[7];
+        uint8_t mode;          /* KINFER_FEAT_MODE_*: 0 (kinfer's, all files before it) or
+                                * fasttext (kinfer/text/fasttext.h; needs the model's dictionary) */
+        uint8_t reserved[6];
 } kinfer_featurizer_conf_t;
 
 _Static_assert(sizeof(kinfer_featurizer_conf_t) == 24, "on-disk layout");
+
+/** Featurizer modes. KINFER: everything above. FASTTEXT: fastText's tokens, dictionary and
+ * hashes (kinfer/text/fasttext.h): n_buckets = nwords + fastText's bucket (any value up to
+ * 2^31 - 1), word_ngrams/minn/maxn up to 64, bag_mean = 1 (the mean counts repeats: fastText
+ * averages its input rows), every other switch 0. kinfer_featurize() yields no feature in this
+ * mode (it has no dictionary): the runtime calls kinfer_ft_featurize(). */
+enum { KINFER_FEAT_MODE_KINFER = 0, KINFER_FEAT_MODE_FASTTEXT = 1 };
 
 /** Settings that work well on English prose: uni+bigrams, tf-idf, sublinear, L2. */
 void kinfer_featurizer_conf_default(kinfer_featurizer_conf_t *conf);
