@@ -59,6 +59,7 @@ static int kind_known(uint32_t kind)
         case KINFER_T_META: case KINFER_T_LABELS: case KINFER_T_FEATURIZER: case KINFER_T_ARCH:
         case KINFER_T_BUCKET_MAP: case KINFER_T_IDF: case KINFER_T_EMBED: case KINFER_T_BIAS:
         case KINFER_T_BUCKET_RANK: case KINFER_T_CALIB:
+        case KINFER_T_FT_DICT: case KINFER_T_FT_TREE:
         case KINFER_T_OUT_W: case KINFER_T_OUT_B:
                 return 1;
         default:
@@ -157,6 +158,28 @@ static int check_finite(const kinfer_tensor_view_t *t, const char *what, char *e
                 if (bad >= 0)
                         FAIL("%s: sparse value %lld is not a finite number", what, (long long)bad);
         }
+        return 0;
+}
+
+/* fastText's Huffman tree: internal node L + i has two children below it, and every node but
+ * the root (2L - 2) is the child of exactly one node (so the depth-first search ends). */
+static int check_tree(const int32_t *tree, int32_t L, char *errstr, size_t errstr_size)
+{
+        if (L < 2)
+                return 0;
+        uint8_t *seen = calloc((size_t)(2 * L - 1), 1);
+        if (!seen)
+                FAIL("out of memory");
+        for (int32_t i = 0; i < L - 1; i++)
+                for (int c = 0; c < 2; c++) {
+                        int32_t ch = tree[2 * i + c];
+                        if (ch < 0 || ch >= L + i || seen[ch]++) {
+                                free(seen);
+                                FAIL("hierarchical softmax: node %d has child %d (children must be "
+                                     "earlier nodes, each with one parent)", L + i, ch);
+                        }
+                }
+        free(seen);
         return 0;
 }
 
@@ -295,6 +318,28 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
             model->n_hidden > KINFER_MAX_HIDDEN)
                 FAIL("architecture out of range (dim %d, hidden layers %d, labels %d; widths up to %d)",
                      model->dim, model->n_hidden, model->n_labels, KINFER_MAX_WIDTH);
+        model->out_kind = t->rows * t->cols >= 5 ? arch[4] : KINFER_OUT_SOFTMAX;
+        if (model->out_kind < KINFER_OUT_SOFTMAX || model->out_kind > KINFER_OUT_FT_SIGMOID)
+                FAIL("architecture: output kind %d is unknown (0 softmax, 1 fastText hs, 2 fastText "
+                     "sigmoid)", model->out_kind);
+        if ((t = kinfer_model_tensor(model, KINFER_T_FT_DICT))) {
+                if (model->feat.mode != KINFER_FEAT_MODE_FASTTEXT || t->dtype != KINFER_DTYPE_BYTES)
+                        FAIL("a fastText dictionary in a model whose featurizer is not fasttext");
+                const char *bad = kinfer_ft_dict_view(&model->ft, &model->feat, t->data, t->size);
+                if (bad)
+                        FAIL("%s", bad);
+        } else if (model->feat.mode == KINFER_FEAT_MODE_FASTTEXT) {
+                FAIL("featurizer mode fasttext without its dictionary (tensor kind %d)", KINFER_T_FT_DICT);
+        }
+        if (model->out_kind == KINFER_OUT_FT_HS) {
+                t = kinfer_model_tensor(model, KINFER_T_FT_TREE);
+                if (!t || t->dtype != KINFER_DTYPE_I32 || t->rows != (uint32_t)model->n_labels - 1 ||
+                    (model->n_labels > 1 && t->cols != 2))
+                        FAIL("hierarchical softmax: the tree is missing or not %d x 2", model->n_labels - 1);
+                if (check_tree((const int32_t *)t->data, model->n_labels, errstr, errstr_size))
+                        return -1;
+                model->ft_tree = (const int32_t *)t->data;
+        }
 
         if (!(t = kinfer_model_tensor(model, KINFER_T_LABELS)) || t->dtype != KINFER_DTYPE_BYTES)
                 FAIL("labels are missing");

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 
+#include "kinfer/text/fasttext.h"
 #include "kinfer/text/featurize.h"
 #include "kinfer/model/model.h"
 
@@ -60,6 +61,9 @@ struct kinfer_model_s {
         kinfer_dense_t hidden[KINFER_MAX_HIDDEN];
         kinfer_dense_t out;        /* out.out == 0: no output layer (dim == n_labels) */
         float temperature;         /* scores = softmax(logits / temperature); 1 = none */
+        int32_t out_kind;          /* enum kinfer_output_kind */
+        kinfer_ft_dict_t ft;       /* featurizer mode fasttext: the dictionary (a view) */
+        const int32_t *ft_tree;    /* FT_HS: (n_labels - 1) x 2 children */
 
         int n_tensors;
         kinfer_tensor_view_t tensors[KINFER_MAX_TENSORS];

@@ -43,7 +43,8 @@ enum kinfer_tensor_kind {
         KINFER_T_META = 1,       /* BYTES: UTF-8 JSON (name, hyperparameters, train data, lineage, eval) */
         KINFER_T_LABELS = 2,     /* BYTES: n_labels NUL-terminated UTF-8 strings, back to back */
         KINFER_T_FEATURIZER = 3, /* BYTES: struct kinfer_featurizer_conf (see featurize.h) */
-        KINFER_T_ARCH = 4,       /* I32 (1 x 8): dim, n_hidden, n_labels, bag_mode, 0... */
+        KINFER_T_ARCH = 4,       /* I32 (1 x 8): dim, n_hidden, n_labels, bag_mode, output kind
+                                  * (enum kinfer_output_kind; 0 in files before it), 0... */
         KINFER_T_BUCKET_MAP = 5, /* I32 (1 x n_buckets): bucket -> embedding row, -1 = no row */
         KINFER_T_IDF = 6,        /* F32 (1 x n_rows): per-row idf weight */
         KINFER_T_EMBED = 7,      /* F32 or Q8 (n_rows x dim): the embedding table */
@@ -53,10 +54,27 @@ enum kinfer_tensor_kind {
                                   * (src/text/bucket_rank.h); replaces BUCKET_MAP in compact models */
         KINFER_T_CALIB = 10,     /* F32 (1 x 1): softmax temperature T of the reported scores,
                                   * p = softmax(logits / T), fitted on dev data (absent: T = 1) */
+        KINFER_T_FT_DICT = 11,   /* BYTES: the fastText dictionary of featurizer mode fasttext
+                                  * (kinfer/text/fasttext.h); required in that mode only */
+        KINFER_T_FT_TREE = 12,   /* I32 ((n_labels - 1) x 2): fastText's hierarchical softmax
+                                  * tree, left and right child of internal node n_labels + i
+                                  * (leaves are labels 0..n_labels-1; output row i scores node
+                                  * n_labels + i); required with output kind FT_HS */
         KINFER_T_HIDDEN_W = 16,  /* 16 + 2*i: F32 (out x in), layer i */
         KINFER_T_HIDDEN_B = 17,  /* 17 + 2*i: F32 (1 x out) */
         KINFER_T_OUT_W = 48,     /* F32 or Q8 or CSR (n_labels x last width) */
         KINFER_T_OUT_B = 49,     /* F32 (1 x n_labels) */
+};
+
+/** How logits become scores (ARCH[4]; never renumber). SOFTMAX: softmax(logits / T).
+ * FT_HS: fastText's hierarchical softmax, predicted by its depth-first search over the tree:
+ * score(leaf) = exp(sum over the path of log(f + 1e-5)), f = sigmoid(logit of the node) or
+ * 1 - it (left). FT_SIGMOID: fastText's ns and ova losses: each label's score is fastText's
+ * table sigmoid of its logit (512 steps over [-8, 8]); scores do not sum to 1. */
+enum kinfer_output_kind {
+        KINFER_OUT_SOFTMAX = 0,
+        KINFER_OUT_FT_HS = 1,
+        KINFER_OUT_FT_SIGMOID = 2,
 };
 
 /** On-disk dtypes: never renumber or reuse. */
