@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinfer/text/fasttext.h"
 #include "kinfer/text/featurize.h"
 #include "model/model_int.h"
 #include "runtime/ops.h"
@@ -28,6 +29,9 @@ struct kinfer_runtime_s {
         uint64_t truncated; /* records featurized on their first KINFER_FEATURIZE_MAX buckets */
         size_t arena_max;   /* bytes of features + activations per part of a batch; 0 = any */
         uint64_t splits;    /* extra parts batches were split into */
+        int32_t *hs_node;   /* fastText hs: the depth-first search's stack */
+        float *hs_score;
+        size_t hs_cap;
 };
 
 kinfer_runtime_t *kinfer_runtime_new(int32_t max_batch, char *errstr, size_t errstr_size)
@@ -57,6 +61,8 @@ void kinfer_runtime_destroy(kinfer_runtime_t *rt)
         kinfer_feat_scratch_term(&rt->fs);
         free(rt->act[0]);
         free(rt->act[1]);
+        free(rt->hs_node);
+        free(rt->hs_score);
         free(rt);
 }
 
@@ -107,19 +113,29 @@ static kinfer_err_t reserve_buckets(kinfer_runtime_t *rt, size_t n)
  * expands), never beyond KINFER_FEATURIZE_MAX (the record is then featurized on its first
  * KINFER_FEATURIZE_MAX buckets and counted in rt->truncated).
  * @returns KINFER_OK with *nb set, or KINFER_ERR__NOMEM. */
-static kinfer_err_t featurize_record(kinfer_runtime_t *rt, const kinfer_featurizer_conf_t *feat,
+static size_t featurize_any(const kinfer_model_t *model, const char *text, size_t len,
+                            uint32_t *buckets, size_t cap)
+{
+        if (model->feat.mode == KINFER_FEAT_MODE_FASTTEXT)
+                return kinfer_ft_featurize(&model->ft, text, len, buckets, cap);
+        return kinfer_featurize(&model->feat, text, len, buckets, cap);
+}
+
+static kinfer_err_t featurize_record(kinfer_runtime_t *rt, const kinfer_model_t *model,
                                      const char *text, size_t len, size_t *nb)
 {
-        size_t want = kinfer_featurize_estimate(feat, len);
+        size_t want = model->feat.mode == KINFER_FEAT_MODE_FASTTEXT
+                          ? kinfer_ft_featurize_estimate(&model->ft, len)
+                          : kinfer_featurize_estimate(&model->feat, len);
         if (reserve_buckets(rt, want < KINFER_FEATURIZE_MAX ? want : KINFER_FEATURIZE_MAX))
                 return KINFER_ERR__NOMEM;
         size_t cap = rt->bucket_cap < KINFER_FEATURIZE_MAX ? rt->bucket_cap : KINFER_FEATURIZE_MAX;
-        size_t n = kinfer_featurize(feat, text, len, rt->buckets, cap);
+        size_t n = featurize_any(model, text, len, rt->buckets, cap);
         if (n > cap && cap < KINFER_FEATURIZE_MAX) {
                 if (reserve_buckets(rt, n < KINFER_FEATURIZE_MAX ? n : KINFER_FEATURIZE_MAX))
                         return KINFER_ERR__NOMEM;
                 cap = rt->bucket_cap < KINFER_FEATURIZE_MAX ? rt->bucket_cap : KINFER_FEATURIZE_MAX;
-                n = kinfer_featurize(feat, text, len, rt->buckets, cap);
+                n = featurize_any(model, text, len, rt->buckets, cap);
         }
         if (n > cap) {
                 rt->truncated++;
@@ -205,7 +221,7 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
                         rt->splits++;
                         break;
                 }
-                if (featurize_record(rt, &model->feat, texts[r], lens[r], &nb))
+                if (featurize_record(rt, model, texts[r], lens[r], &nb))
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
                                              "out of memory (features of a %zu-byte record)", lens[r]);
                 if (rt->arena_max && r > 0 && used + nb > flimit) {
@@ -272,6 +288,140 @@ kinfer_err_t kinfer_runtime_logits(kinfer_runtime_t *rt, const kinfer_model_t *m
         return KINFER_OK;
 }
 
+/* fastText's table sigmoid (loss.cc: 512 steps over [-8, 8], 0 and 1 outside). */
+static float ft_sigmoid(float x)
+{
+        if (x < -8)
+                return 0.0f;
+        if (x > 8)
+                return 1.0f;
+        /* the table entry, computed where fastText fills its table */
+        int64_t i = (int64_t)((x + 8) * 512 / 8 / 2);
+        float v = (float)(i * 2 * 8) / 512 - 8;
+        return (float)(1.0 / (1.0 + expf(-v)));
+}
+
+/* fastText's std_log */
+static inline float ft_log(float x)
+{
+        return (float)log((double)x + 1e-5);
+}
+
+/* fastText keeps its k best in a std::vector heap (push_heap/pop_heap, then sort_heap, with
+ * comparePairs: a.score > b.score); equal scores (the table sigmoid makes many) come out in the
+ * order those algorithms leave them. These are libstdc++'s algorithms, step for step, so that
+ * ties are ranked as fastText ranks them. */
+typedef struct ft_pair_s {
+        float score;
+        int32_t label;
+} ft_pair_t;
+
+static inline int ft_comp(const ft_pair_t *a, const ft_pair_t *b)
+{
+        return a->score > b->score;
+}
+
+static void ft_push_hole(ft_pair_t *h, long hole, long top, ft_pair_t v)
+{
+        long parent = (hole - 1) / 2;
+        while (hole > top && ft_comp(&h[parent], &v)) {
+                h[hole] = h[parent];
+                hole = parent;
+                parent = (hole - 1) / 2;
+        }
+        h[hole] = v;
+}
+
+static void ft_adjust(ft_pair_t *h, long hole, long len, ft_pair_t v)
+{
+        const long top = hole;
+        long child = hole;
+        while (child < (len - 1) / 2) {
+                child = 2 * (child + 1);
+                if (ft_comp(&h[child], &h[child - 1]))
+                        child--;
+                h[hole] = h[child];
+                hole = child;
+        }
+        if ((len & 1) == 0 && child == (len - 2) / 2) {
+                child = 2 * (child + 1);
+                h[hole] = h[child - 1];
+                hole = child - 1;
+        }
+        ft_push_hole(h, hole, top, v);
+}
+
+/* pop_heap over h[0..n): the front moves to h[n-1] */
+static void ft_pop(ft_pair_t *h, long n)
+{
+        if (n > 1) {
+                ft_pair_t v = h[n - 1];
+                h[n - 1] = h[0];
+                ft_adjust(h, 0, n - 1, v);
+        }
+}
+
+/* heap.push_back(v); push_heap; if (size > k) { pop_heap; pop_back } */
+static void ft_heap_add(ft_pair_t *h, int32_t *n, int32_t k, float score, int32_t label)
+{
+        h[*n] = (ft_pair_t){score, label};
+        ft_push_hole(h, *n, 0, h[*n]);
+        (*n)++;
+        if (*n > k) {
+                ft_pop(h, *n);
+                (*n)--;
+        }
+}
+
+/* The scores of fastText's hs and sigmoid outputs from the logits @p z (one per output row),
+ * as fastText's predict computes them: log-scores, ranked, reported as exp(score). */
+static void ft_scores(kinfer_runtime_t *rt, const kinfer_model_t *model, const float *z, int32_t k,
+                      kinfer_prediction_t *o)
+{
+        const int32_t L = model->n_labels;
+        ft_pair_t h[KINFER_TOPK_MAX + 1];
+        int32_t n = 0;
+        if (model->out_kind == KINFER_OUT_FT_SIGMOID) {
+                for (int32_t j = 0; j < L; j++) { /* Loss::findKBest */
+                        float s = ft_log(ft_sigmoid(z[j]));
+                        if (n == k && s < h[0].score)
+                                continue;
+                        ft_heap_add(h, &n, k, s, j);
+                }
+        } else {
+                /* HierarchicalSoftmaxLoss::dfs: depth-first, left child first, pruned once k
+                 * leaves score higher (no 1e-5 threshold: kinfer always answers k labels) */
+                int32_t sp = 0;
+                rt->hs_node[sp] = 2 * L - 2;
+                rt->hs_score[sp++] = 0.0f;
+                while (sp > 0) {
+                        sp--;
+                        int32_t node = rt->hs_node[sp];
+                        float score = rt->hs_score[sp];
+                        if (n == k && score < h[0].score)
+                                continue;
+                        if (node < L) {
+                                ft_heap_add(h, &n, k, score, node);
+                                continue;
+                        }
+                        float f = (float)(1.0 / (1.0 + expf(-z[node - L])));
+                        const int32_t *ch = &model->ft_tree[2 * (node - L)];
+                        /* right is pushed first so that left is searched first */
+                        rt->hs_node[sp] = ch[1];
+                        rt->hs_score[sp++] = score + ft_log(f);
+                        rt->hs_node[sp] = ch[0];
+                        rt->hs_score[sp++] = score + ft_log(1.0f - f);
+                }
+        }
+        for (long m = n; m > 1; m--) /* sort_heap: best first */
+                ft_pop(h, m);
+        o->n = n;
+        for (int32_t i = 0; i < n; i++) {
+                o->label[i] = h[i].label;
+                o->prob[i] = expf(h[i].score);
+        }
+}
+
 kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t *model,
                                      const char *const *texts, const size_t *lens, int32_t n,
                                      int32_t k, kinfer_prediction_t *out, char *errstr,
@@ -286,6 +436,15 @@ kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t 
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "batch of %d records, runtime holds at most %d", n, rt->max_batch);
         const float inv_t = 1.0f / model->temperature;
+        if (model->out_kind == KINFER_OUT_FT_HS && (size_t)model->n_labels > rt->hs_cap) {
+                free(rt->hs_node);
+                free(rt->hs_score);
+                rt->hs_node = malloc(2 * (size_t)model->n_labels * sizeof(int32_t));
+                rt->hs_score = malloc(2 * (size_t)model->n_labels * sizeof(float));
+                rt->hs_cap = rt->hs_node && rt->hs_score ? (size_t)model->n_labels : 0;
+                if (!rt->hs_cap)
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
+        }
         for (int32_t r0 = 0; r0 < n;) { /* one part, or more under the arena bound */
                 float *L;
                 int32_t m;
@@ -296,6 +455,11 @@ kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t 
                 for (int32_t r = 0; r < m; r++) {
                         float *p = L + (size_t)r * model->n_labels;
                         kinfer_prediction_t *o = &out[r0 + r];
+                        if (model->out_kind != KINFER_OUT_SOFTMAX) {
+                                ft_scores(rt, model, p, k, o);
+                                o->n_features = (int32_t)(rt->offs[r + 1] - rt->offs[r]);
+                                continue;
+                        }
                         if (inv_t != 1.0f)
                                 for (int32_t j = 0; j < model->n_labels; j++)
                                         p[j] *= inv_t;
