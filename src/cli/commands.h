@@ -14,6 +14,7 @@ int kinfer_cmd_inspect(int argc, char **argv);
 int kinfer_cmd_quantize(int argc, char **argv);
 int kinfer_cmd_prune(int argc, char **argv);
 int kinfer_cmd_distill(int argc, char **argv);
+int kinfer_cmd_import(int argc, char **argv);
 /* streaming worker */
 int kinfer_cmd_dev_broker(int argc, char **argv);
 int kinfer_cmd_serve(int argc, char **argv);

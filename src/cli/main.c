@@ -24,6 +24,7 @@ static const struct kinfer_cmd {
     {"quantize", kinfer_cmd_quantize, "int8 weights with per-row scales (lineage: quantized_from)"},
     {"prune", kinfer_cmd_prune, "drop embedding rows, sparsify dense layers, optionally retrain"},
     {"distill", kinfer_cmd_distill, "train a student model on a teacher's soft targets"},
+    {"import", kinfer_cmd_import, "convert a fastText .bin/.ftz model (lineage: imported_from)"},
     /* streaming worker commands */
     {"dev-broker", kinfer_cmd_dev_broker, "run a Kafka-protocol broker on loopback (tests, demo)"},
     {"serve", kinfer_cmd_serve, "classify records from Kafka (the streaming worker)"},
