@@ -14,11 +14,13 @@
  * it passes that), parsed by core's strict JSON reader (kinfer/core/json.h).
  *
  * Failures are of two kinds. "Not now" (KINFER_ERR__TIMEOUT: no connection, a timeout, 5xx,
- * 401/403, 429, a malformed answer): the caller keeps its record and tries again; after such a
+ * 401/403, 429, an answer that is not JSON, as a proxy's error page would be): the caller keeps
+ * its record and tries again; after such a
  * failure the registry is not asked again before a backoff (200 ms, doubling up to
  * sr_backoff_max_ms), and calls meanwhile fail at once without I/O. "Never" (KINFER_ERR__NOENT:
- * 404, the id does not exist; KINFER_ERR__BAD_FORMAT: an answer that is not an Avro schema;
- * other 4xx on registration): the caller dead-letters or stops. */
+ * 404, the id does not exist; KINFER_ERR__BAD_FORMAT: an answer over the size bound, JSON
+ * without a "schema" string, a schema type other than AVRO; other 4xx on registration): the
+ * caller dead-letters or stops. */
 #include "codec/codec_int.h"
 
 #include <curl/curl.h>
@@ -310,6 +312,12 @@ kinfer_err_t kinfer_sr_get_schema(kinfer_sr_t *sr, int32_t id, char **schema, si
                 return KINFER_ERR__TIMEOUT;
         snprintf(url, sizeof(url), "%s/schemas/ids/%" PRId32, sr->url, id);
         long status = request(sr, url, NULL, 0, e, sizeof(e));
+        if (status < 0 && sr->resp_over) { /* the registry answered: that id's schema is too big */
+                reachable(sr);
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
+                                     "schema id %" PRId32 ": the registry's answer is over %zu "
+                                     "bytes", id, KINFER_CODEC_SR_MAX_RESPONSE);
+        }
         if (status < 0)
                 return not_now(sr, errstr, errstr_size, e);
         char etext[200];

@@ -15,10 +15,12 @@
 #     before, never fetched yet) wait, and once the registry is back every one is classified:
 #     nothing lost, nothing dead-lettered;
 #  4. a wrong password: the registry's 401 is "not now" (records wait, the log says why), never
-#     a dead letter; a worker writing avro-confluent with the registry down does not start.
+#     a dead letter;
+#  5. an https registry, its certificate checked against schema.registry.ssl.ca.location;
+#     and a worker writing avro-confluent with the registry down does not start.
 . "$(dirname "$0")/lib.sh"
 
-start_broker in:2 out:1 dlq:1 in2:1 out2:1 dlq2:1
+start_broker in:2 out:1 dlq:1 in2:1 out2:1 dlq2:1 out5:1 dlq5:1
 train_model
 budget_check "in/out" 600 2 "$OUT_RECORD_BYTES" 1
 
@@ -171,6 +173,23 @@ check "a wrong password makes records wait (401), with the reason in the log" \
   wait_until 120 grep -q "waiting for the schema registry.*HTTP 401" "$T/w3.log"
 check "and dead-letters nothing" test "$($KU count "$B" dlq3)" -eq 0
 check "w3 exits 0 on SIGTERM" stop_worker "$W3"
+
+# ---- 5. https: the registry's certificate checked against schema.registry.ssl.ca.location -------
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$T/key.pem" -out "$T/cert.pem" >"$T/openssl.log" 2>&1 \
+  || fail "openssl could not make a certificate"
+"$REG" --user kinfer:s3cret --state "$T/registry.json" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
+  >"$T/tls.out" 2>"$T/tls.log" &
+PIDS+=($!)
+wait_until 30 test -s "$T/tls.out" || fail "the https registry printed no URL"
+TLS_URL=$(head -1 "$T/tls.out")
+write_conf "$T/w5.conf" input.format=avro-confluent "input.schemas.dir=$T/empty" \
+  "schema.registry.url=$TLS_URL" "schema.registry.basic.auth.user.info.file=$T/auth" \
+  "schema.registry.ssl.ca.location=$T/cert.pem" kafka.group.id=g5 output.topic=out5 dlq.topic=dlq5
+start_worker w5 "$T/w5.conf"
+W5=$WPID
+check "over https with the registry's CA, all 300 records of in get a result" test "$(wait_count out5 300 180)" -ge 300
+check "w5 exits 0 on SIGTERM" stop_worker "$W5"
 
 stop_registry
 write_conf "$T/w4.conf" input.format=avro-confluent "input.schemas.dir=$T/empty" \

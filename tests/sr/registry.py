@@ -22,7 +22,8 @@ application/vnd.schemaregistry.v1+json):
 under an optional path prefix (--prefix /apis/ccompat/v7 answers as Apicurio does).
 Options: --port N (0 = any free port), --user USER:PASSWORD (HTTP basic auth; 401 otherwise),
 --tls-cert FILE --tls-key FILE (https), --state FILE (schemas are kept in FILE and loaded from
-it, so that a registry stopped and started again on the same --port keeps its ids).
+it, so that a registry stopped and started again on the same --port keeps its ids), --hostile
+(schema ids from 900001 answer as a broken or hostile registry would: see HOSTILE).
 Prints its base URL as the first line on stdout once it accepts connections, then serves until
 SIGTERM or SIGINT.
 """
@@ -39,6 +40,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import avro.schema
 
 MAX_BODY = 1 << 20
+# --hostile: GET /schemas/ids/{id} for these ids answers so (tests/sr/test_registry_hostile.sh)
+HOSTILE = {
+    900001: "a 2 MiB body (over kinfer's 1 MiB bound)",
+    900002: "200 with a body that is not JSON",
+    900003: "a PROTOBUF schema",
+    900004: "a schema string that is not Avro",
+    900005: "503 Service Unavailable",
+    900006: "an Avro record without a text field",
+    900007: "JSON with a duplicate member name",
+}
 CT = "application/vnd.schemaregistry.v1+json"
 
 
@@ -84,7 +95,7 @@ def canon(text):
     return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
 
 
-def make_handler(state, prefix, user):
+def make_handler(state, prefix, user, hostile):
     want_auth = "Basic " + base64.b64encode(user.encode()).decode() if user else None
 
     class H(BaseHTTPRequestHandler):
@@ -100,6 +111,30 @@ def make_handler(state, prefix, user):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def raw(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Type", CT)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def hostile(self, sid):
+            if sid == 900001:
+                self.raw(200, b'{"schema": "' + b"x" * (2 << 20) + b'"}')
+            elif sid == 900002:
+                self.raw(200, b"<html>gateway error</html>")
+            elif sid == 900003:
+                self.send(200, {"schema": 'syntax = "proto3";', "schemaType": "PROTOBUF"})
+            elif sid == 900004:
+                self.send(200, {"schema": "{not avro"})
+            elif sid == 900005:
+                self.error(503, 50003, "Service Unavailable")
+            elif sid == 900006:
+                self.send(200, {"schema": json.dumps({"type": "record", "name": "R", "fields": [
+                    {"name": "id", "type": "string"}, {"name": "body", "type": "string"}]})})
+            elif sid == 900007:
+                self.raw(200, b'{"schema": "\\"string\\"", "schema": "\\"int\\""}')
 
         def error(self, status, code, msg):
             self.send(status, {"error_code": code, "message": msg})
@@ -129,7 +164,9 @@ def make_handler(state, prefix, user):
                     self.error(404, 40403, "Schema not found")
                     return
                 s = state.schemas.get(sid)
-                if s is None:
+                if hostile and sid in HOSTILE:
+                    self.hostile(sid)
+                elif s is None:
                     self.error(404, 40403, "Schema %d not found" % sid)
                 else:
                     self.send(200, {"schema": s})
@@ -183,9 +220,10 @@ def main():
     ap.add_argument("--tls-key", default="")
     ap.add_argument("--state", default="")
     ap.add_argument("--prefix", default="")
+    ap.add_argument("--hostile", action="store_true")
     a = ap.parse_args()
     state = State(a.state)
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(state, a.prefix.rstrip("/"), a.user))
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(state, a.prefix.rstrip("/"), a.user, a.hostile))
     srv.daemon_threads = True
     scheme = "http"
     if a.tls_cert:

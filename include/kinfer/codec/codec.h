@@ -147,11 +147,12 @@ kinfer_err_t kinfer_codec_decode(kinfer_codec_t *codec, const void *value, size_
  *        short to hold a schema id): from the cache, the schemas folder, or the Schema
  *        Registry.
  * @returns KINFER_OK when kinfer_codec_decode() can now decide the record (decoded, or
- *          undecodable for good: an id that neither the folder nor the registry knows,
- *          the registry's 404, or a schema that does not compile);
+ *          undecodable for good: an id that neither the folder nor the registry knows (the
+ *          registry's 404), an answer over KINFER_CODEC_SR_MAX_RESPONSE, a schema type other
+ *          than AVRO, or a schema that does not compile);
  *          KINFER_ERR__TIMEOUT when the registry cannot answer now (unreachable, timed out,
- *          5xx, 401/403, a malformed answer): keep the record and try again after
- *          kinfer_codec_retry_ms(); errstr says why.
+ *          5xx, 401/403/408/429, an answer that is not JSON): keep the record and try again
+ *          after kinfer_codec_retry_ms(); errstr says why.
  */
 kinfer_err_t kinfer_codec_prepare(kinfer_codec_t *codec, const void *value, size_t len,
                                   char *errstr, size_t errstr_size);
