@@ -10,9 +10,12 @@
 #       stop every node (SIGTERM, bounded, then SIGKILL) and remove the log dir (a --dir given
 #       by the caller is kept).
 #   deploy/kafka.sh fetch                 only fill the cache (mvn, Maven Central)
-#   deploy/kafka.sh node DIR I kill|stop|start
-#       for fault tests, on a running cluster's DIR: kill -9 node I, stop it (SIGTERM) or start
-#       it again from its own properties; DIR/nodeI/pid holds its pid
+#   deploy/kafka.sh node DIR I kill|stop|start|wait
+#       for fault tests, on a running cluster's DIR: kill -9 node I, stop it (SIGTERM), start
+#       it again from its own properties (in the background), or wait (at most 180 s) until a
+#       started node accepts connections on its client port (it fails when the node died);
+#       DIR/nodeI/pid holds its pid. Start every node of a stopped cluster before waiting for
+#       one: a node opens its client port only once a quorum of controllers is up.
 #   deploy/kafka.sh leader DIR TOPIC PARTITION   the node id leading that partition
 #
 # 1 node by default: replication factor 1. With --nodes 3 (at most 5): replication factor 3,
@@ -104,6 +107,18 @@ node_stop() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# node_wait DIR I -- wait until node I listens on its client port (180 s at most)
+node_wait() {
+  local nd=$1/node$2 port start=$SECONDS
+  port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$nd/server.properties")
+  [ -n "$port" ] || die "node $2: no client port in $nd/server.properties"
+  until port_open "$port"; do
+    node_alive "$1" "$2" || die "node $2 died while starting (see $nd/log)"
+    [ $((SECONDS - start)) -lt 180 ] || die "node $2 does not listen on $port after 180 s (see $nd/log)"
+    sleep 0.2
+  done
+}
 
 free_ports() { # free_ports N -- N distinct free loopback ports, one a line
   $PY - "$1" <<'EOF'
@@ -273,12 +288,13 @@ case ${1:-} in
       -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
       -Dorg.slf4j.simpleLogger.showDateTime=true -cp "$LIBS/*" kafka.Kafka "$2/server.properties" ;;
   node)
-    [ $# -eq 4 ] || die "usage: kafka.sh node DIR I kill|stop|start"
+    [ $# -eq 4 ] || die "usage: kafka.sh node DIR I kill|stop|start|wait"
     case $4 in
       kill) node_stop "$2" "$3" KILL ;;
       stop) node_stop "$2" "$3" TERM 30 ;;
       start) node_alive "$2" "$3" && die "node $3 is running"; node_start "$2" "$3" ;;
-      *) die "node: kill, stop or start" ;;
+      wait) node_wait "$2" "$3" ;;
+      *) die "node: kill, stop, start or wait" ;;
     esac ;;
   leader)
     [ $# -eq 4 ] || die "usage: kafka.sh leader DIR TOPIC PARTITION"

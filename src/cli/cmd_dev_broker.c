@@ -43,6 +43,11 @@ static void usage(FILE *fp)
                 "                               with RTT_MS: they succeed, late)\n"
                 "                             errors-left BROKER API   how many are left\n"
                 "                             leader TOPIC PARTITION BROKER  move a leader\n"
+                "                             rtt BROKER MS   answer every request to BROKER\n"
+                "                               MS late (0: on time again)\n"
+                "                             coordinator group|transaction ID BROKER  make\n"
+                "                               BROKER the coordinator of that group or\n"
+                "                               transactional id\n"
                 "  -v, --verbose            log librdkafka debug output of the broker\n"
                 "  -h, --help               this text\n\n"
                 "Limits: about 5 MiB per partition are kept (older records are dropped\n"
@@ -105,10 +110,23 @@ static void control_run(kinfer_dev_broker_t *broker, char *line)
                 else
                         err = kinfer_dev_broker_set_leader(broker, w[1], (int)y, (int)z, errstr,
                                                            sizeof(errstr));
+        } else if (!strcmp(w[0], "rtt") && n == 3) {
+                if (ctl_number(w[1], 1, 16, &x) || ctl_number(w[2], 0, 3600000, &y))
+                        snprintf(errstr, sizeof(errstr), "BROKER is 1..N, MS 0..3600000");
+                else
+                        err = kinfer_dev_broker_set_rtt(broker, (int)x, (int)y, errstr,
+                                                        sizeof(errstr));
+        } else if (!strcmp(w[0], "coordinator") && n == 4) {
+                if (ctl_number(w[3], 1, 16, &x))
+                        snprintf(errstr, sizeof(errstr), "BROKER is 1..N");
+                else
+                        err = kinfer_dev_broker_set_coordinator(broker, w[1], w[2], (int)x, errstr,
+                                                                sizeof(errstr));
         } else {
                 snprintf(errstr, sizeof(errstr),
                          "expected: errors BROKER API ERROR COUNT [RTT_MS] | errors-left BROKER API | "
-                         "leader TOPIC PARTITION BROKER");
+                         "leader TOPIC PARTITION BROKER | rtt BROKER MS | "
+                         "coordinator group|transaction ID BROKER");
         }
         if (err)
                 printf("error: %s: %s\n", echo, errstr);

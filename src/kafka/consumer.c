@@ -65,8 +65,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
                 int lost = rd_kafka_assignment_lost(rk);
                 log_parts(lost ? "lost" : "revoked", parts);
-                if (cons->cbs.on_revoke)
-                        cons->cbs.on_revoke(cons->cbs.opaque, lost);
+                if (cons->cbs.on_revoke) {
+                        kinfer_topic_partition_t *tp = malloc((size_t)parts->cnt * sizeof(*tp) + 1);
+                        for (int i = 0; tp && i < parts->cnt; i++)
+                                tp[i] = (kinfer_topic_partition_t){parts->elems[i].topic,
+                                                                   parts->elems[i].partition};
+                        cons->cbs.on_revoke(cons->cbs.opaque, lost, tp, tp ? parts->cnt : -1);
+                        free(tp);
+                }
                 if (!lost) {
                         rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
                         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)

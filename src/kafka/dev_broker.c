@@ -392,6 +392,33 @@ kinfer_err_t kinfer_dev_broker_set_leader(kinfer_dev_broker_t *broker, const cha
         return KINFER_OK;
 }
 
+kinfer_err_t kinfer_dev_broker_set_rtt(kinfer_dev_broker_t *broker, int broker_id, int rtt_ms,
+                                       char *errstr, size_t errstr_size)
+{
+        rd_kafka_resp_err_t e = rd_kafka_mock_broker_set_rtt(broker->mcluster, broker_id, rtt_ms);
+        if (e)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA,
+                                     "round trip of broker %d := %d ms: %s", broker_id, rtt_ms,
+                                     rd_kafka_err2str(e));
+        return KINFER_OK;
+}
+
+kinfer_err_t kinfer_dev_broker_set_coordinator(kinfer_dev_broker_t *broker, const char *key_type,
+                                               const char *key, int broker_id, char *errstr,
+                                               size_t errstr_size)
+{
+        if (strcmp(key_type, "group") && strcmp(key_type, "transaction"))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "coordinator type is group or transaction, not %s", key_type);
+        rd_kafka_resp_err_t e =
+            rd_kafka_mock_coordinator_set(broker->mcluster, key_type, key, broker_id);
+        if (e)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA,
+                                     "%s coordinator of %s := broker %d: %s", key_type, key,
+                                     broker_id, rd_kafka_err2str(e));
+        return KINFER_OK;
+}
+
 void kinfer_dev_broker_destroy(kinfer_dev_broker_t *broker)
 {
         if (!broker)

@@ -895,7 +895,7 @@ static void eos_revoke(kinfer_worker_t *w, int lost)
 
 /* ---- rebalance ---------------------------------------------------------------------------- */
 
-static void on_revoke(void *opaque, int lost)
+static void on_revoke(void *opaque, int lost, const kinfer_topic_partition_t *parts, int n)
 {
         kinfer_worker_t *w = opaque;
         char errstr[512];
@@ -906,13 +906,40 @@ static void on_revoke(void *opaque, int lost)
         /* Finish everything consumed so far, so that the commit that follows covers it. */
         flush_batch(w);
         w->dr_now_us = wall_us();
-        /* bounded by what is left of the shutdown when stopping (consumer close revokes) */
+        /* bounded by what is left of the shutdown when stopping (consumer close revokes), by
+         * shutdown.timeout.ms otherwise */
+        int undelivered = 0;
         if (kinfer_producer_flush(w->prod, kinfer_worker_shutdown_left_ms(w), errstr, sizeof(errstr)))
-                /* Records of revoked partitions are undelivered: storing any later offset of a
-                 * partition we keep could skip them, so stop (a restart redoes them). */
-                set_fatal(w, KINFER_ERR__TIMEOUT, "on revoke: %s", errstr);
+                undelivered = 1;
         kinfer_producer_poll(w->prod, 0);
         store_offsets(w);
+        if (undelivered) {
+                /* The brokers did not take every result in time (a cluster outage). The stored
+                 * offsets stop before the first undelivered record of each partition, so the
+                 * partitions' next owner -- this worker again, or another -- consumes those
+                 * records again: at-least-once, never a gap. Forget what is in flight for the
+                 * revoked partitions (their late delivery reports are stale tokens: a result
+                 * delivered late is a duplicate); partitions kept (cooperative protocol) keep
+                 * tracking theirs. Stopping the worker instead would only make a restart do
+                 * the same, and a whole group would stop on a broker outage. */
+                int64_t before = kinfer_offsets_in_flight(w->offs);
+                if (n < 0) {
+                        for (int32_t i = 0; i < kinfer_offsets_count(w->offs); i++)
+                                kinfer_offsets_reset(w->offs, i);
+                } else {
+                        for (int i = 0; i < n; i++) {
+                                int32_t part = kinfer_offsets_part(w->offs, parts[i].topic,
+                                                                   parts[i].partition);
+                                if (part >= 0)
+                                        kinfer_offsets_reset(w->offs, part);
+                        }
+                }
+                kinfer_log(KINFER_LOG_WARN, "WORKER",
+                           "partitions %s before %" PRId64 " results were delivered (%s): their "
+                           "records will be consumed again by the partitions' next owner",
+                           lost ? "lost" : "revoked",
+                           before - kinfer_offsets_in_flight(w->offs), errstr);
+        }
         kinfer_log(KINFER_LOG_INFO, "WORKER", "partitions %s: drained, in_flight=%" PRId64,
                    lost ? "lost" : "revoked", kinfer_offsets_in_flight(w->offs));
 }

@@ -28,6 +28,10 @@ cleanup() {
     kill -9 "$p" 2>/dev/null
   done
   # the real broker last, with SIGTERM: kafka.sh stops its nodes and removes their log dirs
+  # (a failed test keeps each node's own log first)
+  if [ "$failed" -ne 0 ] && [ -n "${KAFKA_DIR:-}" ]; then
+    for p in "$KAFKA_DIR"/node*/log; do [ -f "$p" ] && cp "$p" "$T/kafka-$(basename "$(dirname "$p")").log"; done
+  fi
   if [ -n "${KAFKA_SH_PID:-}" ]; then kill -TERM "$KAFKA_SH_PID" 2>/dev/null; wait "$KAFKA_SH_PID" 2>/dev/null; fi
   wait 2>/dev/null
   if [ "$failed" -ne 0 ] || [ -n "${KEEP_TMP:-}" ]; then echo "# logs kept in $T" >&2; else rm -rf "$T"; fi
@@ -74,6 +78,32 @@ start_broker() {
   B=$(head -1 "$T/broker.out")
   if [ -z "$B" ]; then fail "dev-broker printed no bootstrap list"; cat "$T/broker.err" >&2; finish; fi
   say "broker $B"
+}
+
+# start_control_broker N TOPIC:PARTITIONS... -- a dev broker of N brokers with its fault-injection
+# channel (`kinfer dev-broker --control`, fed through fd 7); sets B and BROKER_PID
+start_control_broker() {
+  local n=$1 args=() t; shift
+  for t in "$@"; do args+=(--topic "$t"); done
+  mkfifo "$T/ctl"
+  exec 7<>"$T/ctl" # read-write: neither side blocks on open, and the broker's stdin stays open
+  "$K" dev-broker --port 0 --brokers "$n" --control "${args[@]}" \
+    <"$T/ctl" >"$T/broker.out" 2>"$T/broker.err" &
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  wait_until 30 test -s "$T/broker.out"
+  B=$(head -1 "$T/broker.out")
+  if [ -z "$B" ]; then fail "dev-broker printed no bootstrap list"; cat "$T/broker.err" >&2; finish; fi
+  say "broker $B"
+  echo 0 >"$T/ctl.n"
+}
+# ctl COMMAND... -- send one control line and wait for its answer; true when it is "ok: ..."
+# (answers are counted in a file: ctl may run in a command substitution's subshell)
+ctl() {
+  local n; n=$(($(cat "$T/ctl.n") + 1)); echo "$n" >"$T/ctl.n"
+  echo "$*" >&7
+  wait_until 30 bash -c "[ \$(grep -c '^\(ok\|error\): ' '$T/broker.out') -ge $n ]" || return 1
+  grep '^\(ok\|error\): ' "$T/broker.out" | sed -n "${n}p" | grep -q '^ok: '
 }
 
 # KT trains the tests' models: KINFER_TEST_TRAIN_BIN when set (the ThreadSanitizer stage of

@@ -73,9 +73,14 @@ moves() {
   join <(sort "$2") <(echo "$now" | sort) | awk '$3 <= $2 { bad = 1 } END { exit bad }'
 }
 # all_move WHAT -- after a fault ended: both groups move again on every partition within the bound
+# snapshot GROUP -- its committed offsets of all 4 partitions into $T/snap.GROUP (false until the
+# cluster answers for all 4: an empty snapshot would let every later comparison pass)
+snapshot() { committed "$1" >"$T/snap.$1" && [ "$(wc -l <"$T/snap.$1")" -eq 4 ]; }
 all_move() {
   local g t0=$SECONDS
-  for g in alo eos; do committed $g >"$T/snap.$g"; done
+  for g in alo eos; do
+    wait_until "$MOVE_BOUND_S" snapshot $g || { fail "$1: group $g's committed offsets readable"; return; }
+  done
   for g in alo eos; do
     if wait_until "$MOVE_BOUND_S" moves $g "$T/snap.$g"; then
       ok "$1: every partition of group $g moves again ($((SECONDS - t0)) s, bound $MOVE_BOUND_S s)"
@@ -105,6 +110,7 @@ say "in[0] is led by node $leader: kill -9"
 "$KS" node "$KAFKA_DIR" "$leader" kill
 all_move "leader node $leader killed"
 "$KS" node "$KAFKA_DIR" "$leader" start
+"$KS" node "$KAFKA_DIR" "$leader" wait || fail "node $leader listens again"
 all_move "leader node $leader restarted"
 
 # 3. the whole cluster down for 30 s
@@ -112,6 +118,7 @@ say "every node killed; down for 30 s"
 for n in 1 2 3; do "$KS" node "$KAFKA_DIR" $n kill; done
 sleep 30 # the fault is "down for 30 s": a duration, not a wait for a condition
 for n in 1 2 3; do "$KS" node "$KAFKA_DIR" $n start; done
+for n in 1 2 3; do "$KS" node "$KAFKA_DIR" $n wait || fail "node $n listens again"; done
 all_move "whole cluster back after 30 s"
 
 # 4. PostgreSQL stopped and restarted mid-stream

@@ -27,25 +27,7 @@ if real_broker; then
   finish
 fi
 
-# ---- a dev broker with a control channel --------------------------------------------------
-mkfifo "$T/ctl"
-exec 7<>"$T/ctl" # read-write: neither side blocks on open, and the broker's stdin stays open
-"$K" dev-broker --port 0 --brokers 2 --control --topic in:1 --topic out:1 --topic dlq:1 \
-  <"$T/ctl" >"$T/broker.out" 2>"$T/broker.err" &
-BROKER_PID=$!
-PIDS+=("$BROKER_PID")
-wait_until 30 test -s "$T/broker.out"
-B=$(head -1 "$T/broker.out")
-if [ -z "$B" ]; then fail "dev-broker printed no bootstrap list"; cat "$T/broker.err" >&2; finish; fi
-say "broker $B"
-N_CTL=0
-# ctl COMMAND... -- send one control line and wait for its answer; true when it is "ok: ..."
-ctl() {
-  N_CTL=$((N_CTL + 1))
-  echo "$*" >&7
-  wait_until 30 bash -c "[ \$(grep -c '^\(ok\|error\): ' '$T/broker.out') -ge $N_CTL ]" || return 1
-  grep '^\(ok\|error\): ' "$T/broker.out" | sed -n "${N_CTL}p" | grep -q '^ok: '
-}
+start_control_broker 2 in:1 out:1 dlq:1
 # errors_left -- produce errors broker 2 still has to serve
 errors_left() { ctl errors-left 2 produce && sed -n 's/^ok: errors-left 2 produce -> //p' "$T/broker.out" | tail -1; }
 used_up() { [ "$(errors_left)" = 0 ]; }

@@ -32,11 +32,20 @@ typedef struct kinfer_msg_s {
         void *handle;         /* the rd_kafka_message_t */
 } kinfer_msg_t;
 
+/** One partition of a rebalance (borrowed for the callback). */
+typedef struct kinfer_topic_partition_s {
+        const char *topic;
+        int32_t partition;
+} kinfer_topic_partition_t;
+
 typedef struct kinfer_consumer_cbs_s {
         /** Called from kinfer_consumer_poll() (the worker's thread) before partitions are taken
          *  away: finish and deliver everything consumed so far and store its offsets; the
-         *  consumer commits right after (unless @p lost). */
-        void (*on_revoke)(void *opaque, int lost);
+         *  consumer commits right after (unless @p lost). @p parts are the @p n partitions
+         *  revoked (all of the assignment with the eager protocol, some with the cooperative
+         *  one); @p n is -1 when the list could not be copied (out of memory): take it as
+         *  every partition. */
+        void (*on_revoke)(void *opaque, int lost, const kinfer_topic_partition_t *parts, int n);
         /** Called after partitions were assigned (may be NULL). */
         void (*on_assign)(void *opaque, int n_partitions);
         void *opaque;

@@ -87,6 +87,19 @@ kinfer_err_t kinfer_dev_broker_set_leader(kinfer_dev_broker_t *broker, const cha
                                           int partition, int broker_id, char *errstr,
                                           size_t errstr_size);
 
+/** Answer every request to broker @p broker_id (1..N) @p rtt_ms late, until set back to 0 (a
+ *  broker that holds everything back, as in an outage, without closing connections).
+ *  @returns KINFER_OK, or KINFER_ERR__KAFKA (see @p errstr). */
+kinfer_err_t kinfer_dev_broker_set_rtt(kinfer_dev_broker_t *broker, int broker_id, int rtt_ms,
+                                       char *errstr, size_t errstr_size);
+
+/** Make broker @p broker_id the coordinator of group (@p key_type "group") or transactional id
+ *  ("transaction") @p key; set it before clients look the coordinator up.
+ *  @returns KINFER_OK, KINFER_ERR__INVALID_ARG or KINFER_ERR__KAFKA (see @p errstr). */
+kinfer_err_t kinfer_dev_broker_set_coordinator(kinfer_dev_broker_t *broker, const char *key_type,
+                                               const char *key, int broker_id, char *errstr,
+                                               size_t errstr_size);
+
 /** Stop the brokers and free everything. NULL is allowed. */
 void kinfer_dev_broker_destroy(kinfer_dev_broker_t *broker);
 
