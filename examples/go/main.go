@@ -95,16 +95,17 @@ func main() {
 	textsPath := flag.String("texts", "", "file of texts: one a line, or label<TAB>text (required)")
 	n := flag.Int("n", 100, "records to produce")
 	idPrefix := flag.String("id-prefix", "go-", "record ids are PREFIX0, PREFIX1, ...")
-	timeout := flag.Duration("timeout", 120*time.Second, "how long to wait for every result")
+	timeoutS := flag.Float64("timeout", 120, "seconds to wait for every result")
 	flag.Parse()
-	if *textsPath == "" || *n < 1 || *n > 1000000 {
-		die("--texts FILE is required and --n must be 1..1000000")
+	if *textsPath == "" || *n < 1 || *n > 1000000 || *timeoutS <= 0 {
+		die("--texts FILE is required, --n must be 1..1000000 and --timeout positive")
 	}
+	timeout := time.Duration(*timeoutS * float64(time.Second))
 	writer := codecFromFile(*textSchema)
 	reader := codecFromFile(*resultSchema)
 	texts := readTexts(*textsPath, *n)
 	bs := strings.Split(*brokers, ",")
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
 	// produce: key = id, value = 0x00 + schema id + Avro binary
@@ -185,7 +186,7 @@ func main() {
 	}
 	out.Flush()
 	if missing > 0 || unlabelled > 0 {
-		die("%d of %d ids without a result, %d with an empty label (after %s)", missing, *n, unlabelled, *timeout)
+		die("%d of %d ids without a result, %d with an empty label (after %g s)", missing, *n, unlabelled, *timeoutS)
 	}
 	fmt.Fprintf(os.Stderr, "go example: %d records produced, %d results read, every id labelled\n", *n, len(got))
 }
