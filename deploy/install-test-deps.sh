@@ -13,4 +13,9 @@ PKGS=(openjdk-17-jre-headless maven openmpi-bin libopenmpi-dev)
 # live worker (kafka_prometheus)
 PKGS+=(prometheus)
 
+# the producer/reader examples (tests/kafka/test_examples.sh through examples/run.sh): a venv
+# for PyPI's confluent-kafka and fastavro, a JDK (javac) for the Java one, Go for the Go one
+# (modules from the Go module proxy); python3-yaml for tests/unit/test_deploy.sh
+PKGS+=(python3-venv openjdk-17-jdk-headless golang-go python3-yaml)
+
 "$(dirname "$0")/apt-install.sh" "install-test-deps" "${PKGS[@]}"
