@@ -134,9 +134,12 @@ static int serve_http_only(kinfer_conf_t *conf)
                                            NULL, NULL, errstr, sizeof(errstr)))
                         goto fail;
         }
-        if (!(csvc = kinfer_classify_svc_new(conf, slot, 1, errstr, sizeof(errstr))) ||
-            !(http = kinfer_http_new(conf, errstr, sizeof(errstr))))
+        if (!(csvc = kinfer_classify_svc_new(conf, slot, 1, errstr, sizeof(errstr))))
                 goto fail;
+        if (!(http = kinfer_http_new(conf, errstr, sizeof(errstr)))) {
+                rc = 2; /* http.* configuration: a file, the address */
+                goto fail;
+        }
         kinfer_http_set_ready(http, kinfer_classify_svc_ready, csvc);
         kinfer_http_set_classify(http, kinfer_classify_svc_http, csvc);
         if (kinfer_http_start(http, errstr, sizeof(errstr)))
