@@ -18,4 +18,8 @@ PKGS+=(prometheus)
 # (modules from the Go module proxy); python3-yaml for tests/unit/test_deploy.sh
 PKGS+=(python3-venv openjdk-17-jdk-headless golang-go python3-yaml)
 
+# the HTTP tests (test_http, test_http_registry): curl, and openssl for a self-signed
+# certificate
+PKGS+=(curl openssl)
+
 "$(dirname "$0")/apt-install.sh" "install-test-deps" "${PKGS[@]}"
