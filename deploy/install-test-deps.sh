@@ -22,4 +22,8 @@ PKGS+=(python3-venv openjdk-17-jdk-headless golang-go python3-yaml)
 # certificate
 PKGS+=(curl openssl)
 
+# the fastText CLI: tests/unit/test_fasttext.sh trains reference .bin/.ftz models and compares
+# kinfer import fasttext with fasttext predict-prob on every line
+PKGS+=(fasttext)
+
 "$(dirname "$0")/apt-install.sh" "install-test-deps" "${PKGS[@]}"
