@@ -40,7 +40,10 @@ write_conf "$T/w.conf" http.listen=127.0.0.1:0
 start_worker w "$T/w.conf"
 WPID_W=$WPID
 wait_until 120 grep -q "fac=HTTP.*serving http on" "$T/w.log" || { fail "the worker serves HTTP"; finish; }
-PORT=$(sed -n 's/.*serving http on .* (port \([0-9]*\)).*/\1/p' "$T/w.log" | head -1)
+# "fac=HTTP serving http on 127.0.0.1:PORT (http.listen=127.0.0.1:0)"
+ADDR=$(sed -n 's/.*fac=HTTP serving http on \([^ ]*\).*/\1/p' "$T/w.log" | head -1)
+PORT=${ADDR##*:}
+case $PORT in ''|0|*[!0-9]*) fail "the worker's HTTP port in its log (\"$ADDR\")"; finish ;; esac
 M=http://127.0.0.1:$PORT/metrics
 say "worker /metrics at $M"
 
