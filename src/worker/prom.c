@@ -282,8 +282,8 @@ static void render(kinfer_prom_t *p, kinfer_buf_t *o)
                 kinfer_buf_printf(o, "kinfer_dead_letters_total{reason=\"%s\"} %" PRId64 "\n",
                                   kinfer_dlq_reason_str((kinfer_dlq_reason_t)i), s->dead_letters[i]);
         one(o, "kinfer_records_skipped_total", "counter",
-            "Records given up without a result or dead letter (delivery.refused.policy=skip, or "
-            "no dlq.topic).", s->skipped);
+            "Records given up without a result or dead letter (delivery.refused.policy=skip).",
+            s->skipped);
         one(o, "kinfer_batches_total", "counter", "Batches classified.", p->batches);
 
         double ble[BATCH_BUCKETS];

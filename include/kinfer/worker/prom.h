@@ -46,7 +46,7 @@ typedef struct kinfer_prom_delta_s {
         int64_t records_in;   /* records consumed from the input topics (every one, bad ones too) */
         int64_t results_out;  /* results handed to the producer */
         int64_t dead_letters[KINFER_PROM_DLQ_REASONS]; /* by kinfer_dlq_reason_t */
-        int64_t skipped;      /* records given up (delivery.refused.policy=skip, no dlq.topic) */
+        int64_t skipped;      /* records given up (delivery.refused.policy=skip) */
         int64_t holds, pauses; /* backpressure episodes begun; of which partitions were paused */
         int64_t swaps;        /* models applied in place of another one */
         /* consume -> delivery report, per record (kinfer_prom_delta_latency) */
