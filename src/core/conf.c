@@ -589,6 +589,34 @@ static int typo_distance(const char *a, size_t na, const char *b, size_t nb)
         return d[na][nb] < 3 ? d[na][nb] : 3;
 }
 
+/* KINFER_ names that belong to kinfer's scripts, build and tests, not to the configuration:
+ * exact names, and prefixes ending in '_' (docs/CONFIGURATION.md lists them) */
+static const char *const env_not_config_names[] = {
+    "KINFER_BIN",          "KINFER_MAN",           "KINFER_MIGRATIONS_DIR", "KINFER_KAFKA_CACHE",
+    "KINFER_KAFKA_HEAP",   "KINFER_KAFKA_VERSION", "KINFER_PG_DIR",         "KINFER_PG_CA",
+    "KINFER_PG_PORT",      "KINFER_EXAMPLES_CACHE", "KINFER_SOURCE_DIR",    "KINFER_EMBED_CLASSIFY",
+    "KINFER_SWAP_LIMIT_MS", "KINFER_MAKE_TEST_MODELS", "KINFER_TEST_",      "KINFER_SKIP_",
+    "KINFER_BENCH_",       "KINFER_FUZZ_",          "KINFER_FAULT_",
+};
+#define ENV_NOT_CONFIG_DOC                                                                         \
+        "KINFER_BIN, KINFER_MAN, KINFER_MIGRATIONS_DIR, KINFER_KAFKA_CACHE, KINFER_KAFKA_HEAP, "  \
+        "KINFER_KAFKA_VERSION, KINFER_PG_DIR, KINFER_PG_CA, KINFER_PG_PORT, "                     \
+        "KINFER_EXAMPLES_CACHE, KINFER_SOURCE_DIR, KINFER_EMBED_CLASSIFY, KINFER_SWAP_LIMIT_MS, "  \
+        "KINFER_MAKE_TEST_MODELS, KINFER_TEST_*, KINFER_SKIP_*, KINFER_BENCH_*, KINFER_FUZZ_*, "   \
+        "KINFER_FAULT_*"
+
+static int env_not_config(const char *name, size_t nlen)
+{
+        for (size_t i = 0; i < sizeof(env_not_config_names) / sizeof(*env_not_config_names); i++) {
+                const char *n = env_not_config_names[i];
+                size_t l = strlen(n);
+                if (n[l - 1] == '_' ? nlen > l && !strncmp(name, n, l)
+                                    : nlen == l && !strncmp(name, n, l))
+                        return 1;
+        }
+        return 0;
+}
+
 kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *errstr,
                                   size_t errstr_size)
 {
@@ -619,9 +647,8 @@ kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *
                 }
                 if (matched)
                         continue;
-                /* a KINFER_ variable one or two typos away from a key's variable is refused like
-                 * an unknown key (KINFER_INPUT_TOPC, KINFER_KAFKA_BOOTSTRAP_SERVER); other names
-                 * (KINFER_BIN, KINFER_TEST_*) belong to other programs */
+                /* a KINFER_ variable one or two typos away from a key's variable is refused
+                 * naming that key (KINFER_INPUT_TOPC, KINFER_KAFKA_BOOTSTRAP_SERVER) */
                 for (size_t i = 0; i < N_PROPS; i++) {
                         kinfer_conf_env_name(props[i].name, envname, sizeof(envname));
                         if (typo_distance(*e, nlen, envname, strlen(envname)) <= 2)
@@ -630,6 +657,18 @@ kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *
                                                      "mean %s, for %s?)", (int)(nlen > 200 ? 200 : nlen),
                                                      *e, envname, props[i].name);
                 }
+                /* the documented names of kinfer's scripts and tests are not configuration */
+                if (env_not_config(*e, nlen))
+                        continue;
+                /* any other KINFER_ name but the KINFER_KAFKA_ pass-through is refused like an
+                 * unknown key: a setting that silently does nothing is worse than an error */
+                if (strncmp(*e, "KINFER_KAFKA_", 13))
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                             "unknown configuration variable %.*s: not the "
+                                             "variable of a key (KINFER_<KEY>, see "
+                                             "docs/CONFIGURATION.md), nor KINFER_KAFKA_<property>, "
+                                             "nor one of the names kinfer leaves alone (%s)",
+                                             (int)(nlen > 200 ? 200 : nlen), *e, ENV_NOT_CONFIG_DOC);
                 if (strncmp(*e, "KINFER_KAFKA_", 13) || nlen >= sizeof(envname))
                         continue;
                 char key[300];
@@ -921,7 +960,11 @@ void kinfer_conf_dump_doc(FILE *fp)
                 "3. `-X key=value` options, in order;\n"
                 "4. environment variables: key `a.b-c` is `KINFER_A_B_C` (upper case, `.` and `-` "
                 "become `_`), e.g. `KINFER_INPUT_TOPIC`, `KINFER_BATCH_MAX_WAIT_MS`.\n\n"
-                "An unknown key is an error naming the key (and `file:line`).\n\n"
+                "An unknown key is an error naming the key (and `file:line`). So is an unknown "
+                "`KINFER_*` variable (exit 2): one a typo or two away from a key's variable "
+                "names that key; the only other `KINFER_*` names allowed are `KINFER_KAFKA_*` "
+                "(below) and those of kinfer's scripts and tests, which `serve` leaves alone: "
+                ENV_NOT_CONFIG_DOC ".\n\n"
                 "## librdkafka pass-through\n\n"
                 "Any `kafka.<property>` is passed to librdkafka unchanged as `<property>` (both the "
                 "consumer and the producer), so TLS and SASL need no kinfer option: "
@@ -933,7 +976,9 @@ void kinfer_conf_dump_doc(FILE *fp)
                 "kinfer sets these itself (a `kafka.*` value overrides them, except the first two "
                 "which at-least-once delivery depends on): consumer `enable.auto.offset.store=false`, "
                 "producer `enable.idempotence=true`; consumer `enable.auto.commit=true`, "
-                "`auto.commit.interval.ms=1000`, `auto.offset.reset=earliest`, `fetch.wait.max.ms=10`; "
+                "`auto.commit.interval.ms=1000`, `auto.offset.reset=earliest`, `fetch.wait.max.ms=10`, "
+                "`queued.max.messages.kbytes=8192` (an 8 MiB prefetch queue instead of librdkafka's "
+                "64 MiB: the worker's peak RSS, docs/benchmarks.md; it also caps `fetch.max.bytes`); "
                 "producer `linger.ms=5`.\n\n"
                 "`kinfer serve --dump-config` prints the effective configuration with secrets masked "
                 "(keys containing `password` or `secret`, `kafka.sasl.*`, `kafka.ssl.key*`, and the "

@@ -30,6 +30,10 @@ KINFER_INPUT_TOPC=x "$K" serve "${base[@]}" >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] && grep -q 'unknown configuration variable KINFER_INPUT_TOPC (did you mean KINFER_INPUT_TOPIC' "$T/err" && ok "KINFER_INPUT_TOPC: refused, exit 2, names the variable it resembles" || no "env typo ($rc)" "$(cat "$T/err")"
 KINFER_KAFKA_BOOTSTRAP_SERVER=x "$K" serve "${base[@]}" >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] && grep -q 'KINFER_KAFKA_BOOTSTRAP_SERVERS' "$T/err" && ok "KINFER_KAFKA_BOOTSTRAP_SERVER: refused, exit 2" || no "kafka env typo ($rc)" "$(cat "$T/err")"
+KINFER_FROBNICATE=1 "$K" serve "${base[@]}" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q 'unknown configuration variable KINFER_FROBNICATE: not the variable of a key' "$T/err" && ok "KINFER_FROBNICATE (far from any key): refused, exit 2" || no "far env name ($rc)" "$(cat "$T/err")"
+KINFER_KAFKA_HEAP=1g KINFER_SKIP_ASAN=1 KINFER_MIGRATIONS_DIR=/nonexistent "$K" serve "${base[@]}" --dump-config >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 0 ] && ok "kafka.sh's KINFER_KAFKA_HEAP, KINFER_SKIP_*, KINFER_MIGRATIONS_DIR are not configuration" || no "script vars ($rc)" "$(cat "$T/err")"
 KINFER_BIN=x KINFER_TEST_ANYTHING=y KINFER_PG_DIR=z "$K" serve "${base[@]}" --dump-config >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] && ok "other programs' KINFER_ variables (KINFER_BIN, KINFER_TEST_*, KINFER_PG_DIR) are left alone" || no "other KINFER_ vars ($rc)" "$(cat "$T/err")"
 KINFER_INPUT_TOPIC=fromenv "$K" serve "${base[@]}" --dump-config 2>/dev/null | grep -q '^input.topic=fromenv' && ok "KINFER_INPUT_TOPIC still sets input.topic" || no "KINFER_INPUT_TOPIC"
