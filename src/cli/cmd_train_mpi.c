@@ -103,9 +103,10 @@ static int run(kinfer_train_comm_t *c, kinfer_train_opts_t *o, const cli_train_m
                                 res.dev_accuracy, res.best_epoch, (double)res.temperature);
                 fprintf(stderr,
                         "\nMPI: %d ranks, %.0f records/s in the epochs (%.1fs), %" PRId64 " averagings "
-                        "(%" PRId64 " sparse), %.3f MB per rank per epoch averaged\n",
+                        "(%" PRId64 " sparse), %.3f MB per rank per epoch averaged (all parameters: "
+                        "%.3f MB per averaging)\n",
                         K, (double)c->n_records * ep / eps, c->epochs_seconds, c->syncs, c->sparse_syncs,
-                        (double)c->sync_bytes / ep / 1e6);
+                        (double)c->sync_bytes / ep / 1e6, (double)c->dense_bytes / 1e6);
                 fprintf(stderr, "All %d ranks built sha256 %s\nWrote %s (%.1f MB)\n", K, sha, a->output,
                         (double)kinfer_model_size(model) / 1e6);
         }

@@ -22,6 +22,7 @@ kinfer_err_t kinfer_dist_sync(kinfer_train_comm_t *c, const kinfer_net_t *net, f
         const int64_t R = net->n_rows;
         const size_t D = (size_t)net->D, tail = net->n_params - net->off_be;
         const float inv = 1.0f / (float)c->size;
+        c->dense_bytes = net->n_params * sizeof(float);
         if (c->size == 1) { /* one rank: its replica is the mean */
                 memset(dirty, 0, (size_t)R);
                 return KINFER_OK;

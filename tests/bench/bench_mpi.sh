@@ -25,21 +25,19 @@ acc() { $K test "$1" "$DATA/dev.tsv" | awk '$1 == "P@1" {print $2}'; }
 echo "# machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# date: $(date -u +%FT%TZ)  kinfer $(git rev-parse --short HEAD 2>/dev/null || echo '?')  $(mpirun --version | head -1)"
 echo
-echo "| run | sync every | wall s | epochs s | records/s (epochs) | MB per rank per epoch | averagings (sparse) | dev accuracy |"
-echo "|---|---|---|---|---|---|---|---|"
-s=$(date +%s.%N)
-$K train --input "$DATA/train.tsv" --output "$OUT/one.kinf" --threads 1 -q
-w=$(awk -v a="$(date +%s.%N)" -v b="$s" 'BEGIN { print a - b }')
-echo "| one process, 1 thread (no MPI) | - | $(printf %.1f "$w") | | | 0 | 0 | $(acc "$OUT/one.kinf") |"
+echo "| run | sync every | wall s | CPU s (all ranks) | epochs s | records/s (epochs) | MB per rank per epoch | averagings (sparse) | MB per dense averaging | dev accuracy |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+T() { /usr/bin/time -f "%e %U %S" -o "$OUT/time" "$@"; read -r w u sy <"$OUT/time"; cpu=$(awk -v u="$u" -v s="$sy" 'BEGIN { print u + s }'); }
+T $K train --input "$DATA/train.tsv" --output "$OUT/one.kinf" --threads 1 -q
+echo "| one process, 1 thread (no MPI) | - | $w | $cpu | | | 0 | 0 | | $(acc "$OUT/one.kinf") |"
 for se in $SYNCS; do
   for np in 1 2 4; do
-    s=$(date +%s.%N)
-    "${M[@]}" -np "$np" $K train --input "$DATA/train.tsv" --output "$OUT/np$np-$se.kinf" --threads 1 \
+    T "${M[@]}" -np "$np" $K train --input "$DATA/train.tsv" --output "$OUT/np$np-$se.kinf" --threads 1 \
       --sync-every "$se" 2>"$OUT/np$np-$se.log" || { tail "$OUT/np$np-$se.log"; exit 1; }
-    w=$(awk -v a="$(date +%s.%N)" -v b="$s" 'BEGIN { print a - b }')
-    # MPI: K ranks, R records/s in the epochs (Es), N averagings (S sparse), B MB per rank per epoch averaged
-    sed -n 's/^MPI: [0-9]* ranks, \([0-9]*\) records\/s in the epochs (\([0-9.]*\)s), \([0-9]*\) averagings (\([0-9]*\) sparse), \([0-9.]*\) MB.*/\1 \2 \3 \4 \5/p' \
-      "$OUT/np$np-$se.log" | { read -r rps es n sp mb
-      echo "| mpirun -np $np | $se | $(printf %.1f "$w") | $es | $rps | $mb | $n ($sp) | $(acc "$OUT/np$np-$se.kinf") |"; }
+    # MPI: K ranks, R records/s in the epochs (Es), N averagings (S sparse), B MB per rank per
+    # epoch averaged (all parameters: P MB per averaging)
+    sed -n 's/^MPI: [0-9]* ranks, \([0-9]*\) records\/s in the epochs (\([0-9.]*\)s), \([0-9]*\) averagings (\([0-9]*\) sparse), \([0-9.]*\) MB .*all parameters: \([0-9.]*\) MB.*/\1 \2 \3 \4 \5 \6/p' \
+      "$OUT/np$np-$se.log" | { read -r rps es n sp mb dense
+      echo "| mpirun -np $np | $se | $w | $cpu | $es | $rps | $mb | $n ($sp) | $dense | $(acc "$OUT/np$np-$se.kinf") |"; }
   done
 done

@@ -83,6 +83,7 @@ struct kinfer_train_comm_s {
         /* counted by kinfer_train */
         uint64_t sync_bytes;     /* payload of the averaging collectives, per rank, whole run */
         int64_t syncs, sparse_syncs;
+        uint64_t dense_bytes;    /* what one dense averaging sends (all parameters) */
         double epochs_seconds;   /* wall time of the epochs stage */
 };
 /** @} */
