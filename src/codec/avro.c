@@ -466,7 +466,9 @@ kinfer_err_t kinfer_codec_prepare(kinfer_codec_t *codec, const void *value, size
                                   char *errstr, size_t errstr_size)
 {
         const uint8_t *p = value;
-        if (codec->cc.in_format != KINFER_IN_AVRO_CONFLUENT || !p || len < 5 || p[0] != 0)
+        /* without a registry nothing can be "not now": decode finds (or refuses) the schema */
+        if (!codec->sr || codec->cc.in_format != KINFER_IN_AVRO_CONFLUENT || !p || len < 5 ||
+            p[0] != 0)
                 return KINFER_OK;
         int32_t id = (int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 |
                                p[4]);
