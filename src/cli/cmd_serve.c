@@ -107,6 +107,7 @@ static int serve_http_only(kinfer_conf_t *conf)
         kinfer_model_watch_t *watch = NULL;
         kinfer_classify_svc_t *csvc = NULL;
         kinfer_http_t *http = NULL;
+        kinfer_prom_t *prom = NULL; /* /metrics: build, model, readiness, registry series */
         if (!slot)
                 goto fail;
         if (*deployment) {
@@ -134,14 +135,17 @@ static int serve_http_only(kinfer_conf_t *conf)
                                            NULL, NULL, errstr, sizeof(errstr)))
                         goto fail;
         }
-        if (!(csvc = kinfer_classify_svc_new(conf, slot, 1, errstr, sizeof(errstr))))
+        if (!(csvc = kinfer_classify_svc_new(conf, slot, 1, errstr, sizeof(errstr))) ||
+            !(prom = kinfer_prom_new(slot, errstr, sizeof(errstr))))
                 goto fail;
+        kinfer_prom_set_registry(prom, watch);
         if (!(http = kinfer_http_new(conf, errstr, sizeof(errstr)))) {
                 rc = 2; /* http.* configuration: a file, the address */
                 goto fail;
         }
         kinfer_http_set_ready(http, kinfer_classify_svc_ready, csvc);
         kinfer_http_set_classify(http, kinfer_classify_svc_http, csvc);
+        kinfer_http_set_metrics(http, kinfer_prom_metrics_fn, prom);
         if (kinfer_http_start(http, errstr, sizeof(errstr)))
                 goto fail;
         kinfer_log(KINFER_LOG_NOTICE, "HTTP", "HTTP-only mode: model from %s%s",
@@ -150,6 +154,10 @@ static int serve_http_only(kinfer_conf_t *conf)
         while (!serve_signals) {
                 struct timespec ts = {0, 50 * 1000000};
                 nanosleep(&ts, NULL);
+                char why[256]; /* kinfer_ready in /metrics says what /readyz says */
+                kinfer_prom_delta_t none = {0};
+                kinfer_prom_gauges_t g = {.ready = kinfer_classify_svc_ready(csvc, why, sizeof(why))};
+                kinfer_prom_publish(prom, &none, &g);
         }
         rc = 0;
         goto done;
@@ -158,6 +166,7 @@ fail:
 done:
         kinfer_classify_svc_stop(csvc); /* answers what is queued: no connection waits */
         kinfer_http_destroy(http);
+        kinfer_prom_destroy(prom);
         kinfer_classify_svc_destroy(csvc);
         kinfer_model_watch_destroy(watch, (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms"));
         kinfer_model_slot_destroy(slot);

@@ -11,7 +11,8 @@
 #     is up, every alerting rule evaluates without error;
 #  3. with a feeder producing 40 records/s: rates are positive and the latency quantile is
 #     finite; every query of every panel of deploy/grafana/kinfer-dashboard.json
-#     ($__rate_interval as 1m) returns a non-empty result.
+#     ($__rate_interval as 1m) returns a non-empty result;
+#  4. `kinfer serve --http-only`: /metrics passes promtool, says ready and which model.
 # Needs prometheus and promtool (deploy/install-test-deps.sh): missing, the test fails.
 . "$(dirname "$0")/lib.sh"
 
@@ -145,4 +146,21 @@ panels=$(jq '.panels | length' "$DASH")
 check "the dashboard has 11 panels and 20 queries ($panels, $n_expr)" [ "$panels/$n_expr" = 11/20 ]
 
 check "the worker stops cleanly" stop_worker "$WPID_W"
+
+# ---- HTTP-only mode (no Kafka): /metrics says which model, and ready ------------------------
+"$K" serve --http-only -X http.listen=127.0.0.1:0 -X "model.path=$MODEL" -X model.version=7 \
+  >"$T/h.out" 2>"$T/h.log" &
+HPID=$!
+PIDS+=("$HPID")
+WORKERS+=("$HPID:h")
+wait_until 60 grep -q "fac=HTTP serving http on" "$T/h.log" || { fail "HTTP-only serves"; finish; }
+ADDR=$(sed -n 's/.*fac=HTTP serving http on \([^ ]*\).*/\1/p' "$T/h.log" | head -1)
+M=http://127.0.0.1:${ADDR##*:}/metrics
+h_ready() { scrape && [ "$(value kinfer_ready)" = 1 ]; }
+check "HTTP-only: /metrics says ready" wait_until 30 h_ready
+if promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1; then ok "HTTP-only: promtool check metrics"
+else fail "HTTP-only: promtool check metrics"; cat "$T/promtool.out" >&2; fi
+check "HTTP-only: kinfer_model_info with version 7 and the model's sha256" \
+  grep -q "^kinfer_model_info{.*version=\"7\",sha256=\"$SHA\"} 1$" "$T/metrics.txt"
+check "HTTP-only: stops cleanly" stop_worker "$HPID"
 finish
