@@ -227,8 +227,15 @@ for e in c.get("env", []):
 check_env_names("Deployment", env)
 check("Deployment: pg.conninfo comes from the Secret (KINFER_PG_CONNINFO)", "KINFER_PG_CONNINFO" in env)
 
+def check_commented_keys(what, text):
+    """A commented-out key=value line is a suggestion to the reader: its key must exist too."""
+    for k in re.findall(r"^\s*#([a-z][a-z0-9.\-_]*)=", text, re.M):
+        check("%s: the commented-out key %s exists" % (what, k), k in keys or k.startswith("kafka."))
+
+
 conf_text = cm["data"]["kinfer.conf"]
 conf = parse_conf(conf_text)
+check_commented_keys("ConfigMap kinfer.conf", conf_text)
 load_in_binary("ConfigMap kinfer.conf (+ the Deployment's environment)", conf_text, env)
 check("ConfigMap: no secret in the config (pg.conninfo, http.auth.token)",
       "pg.conninfo" not in conf and "http.auth.token" not in conf and "password" not in conf_text)
@@ -355,6 +362,7 @@ for name, s in svcs.items():
 cenv = {k: str(v) for k, v in svcs["kinfer"].get("environment", {}).items()}
 check_env_names("compose kinfer", cenv)
 cconf_text = open(os.path.join(DEPLOY, "compose", "kinfer.conf")).read()
+check_commented_keys("deploy/compose/kinfer.conf", cconf_text)
 load_in_binary("deploy/compose/kinfer.conf (+ compose's environment)", cconf_text, cenv)
 check("compose: schema id 1 is schemas/text_record.avsc",
       "../schemas/text_record.avsc:" + parse_conf(cconf_text)["input.schemas.dir"] + "/1.avsc:ro" in svcs["kinfer"]["volumes"])
