@@ -28,8 +28,7 @@ int kinfer_cmd_inspect(int argc, char **argv)
                 return 1;
         }
         /* the shape as the hyperparameters say it: a linear model has dim 0 (its rows hold a
-         * weight per label); the weights' type and the bucket map on their own lines (the
-         * registry's format string adds "+pruned" to any model with a map) */
+         * weight per label); the weights' type and the bucket map on their own lines */
         int linear = kinfer_model_is_linear(model);
         size_t map_bytes;
         const char *map = kinfer_model_bucket_map_kind(model, &map_bytes);

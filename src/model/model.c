@@ -206,6 +206,11 @@ static int parse_meta(kinfer_model_t *model, const kinfer_tensor_view_t *t, char
         const kinfer_json_t *lin = kinfer_json_get(root, "lineage");
         s = kinfer_json_str(kinfer_json_get(lin, "method"), NULL);
         snprintf(model->method, sizeof(model->method), "%s", s ? s : "");
+        /* pruned: said by `kinfer prune` (kinfer_meta_derive) and kept by every model derived
+         * from it (quantize keeps the parent's members); files from before the flag say it by
+         * their lineage method only */
+        model->pruned = kinfer_json_type(kinfer_json_get(root, "pruned")) == KINFER_JSON_TRUE ||
+                        !strcmp(model->method, "prune");
         const kinfer_json_t *parents = kinfer_json_get(lin, "parents");
         size_t n = kinfer_json_type(parents) == KINFER_JSON_ARRAY ? kinfer_json_size(parents) : 0;
         if (n > 0) {
@@ -473,7 +478,7 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                 return -1;
         snprintf(model->format, sizeof(model->format), "%s%s",
                  model->embed_dtype == KINFER_DTYPE_Q8 ? "q8" : "f32",
-                 model->bucket_map || model->rank.bits ? "+pruned" : "");
+                 model->pruned ? "+pruned" : "");
         return 0;
 }
 

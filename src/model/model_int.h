@@ -71,6 +71,7 @@ struct kinfer_model_s {
         char *meta_json;           /* NUL-terminated copy */
         char name[128];
         char method[32];
+        int pruned; /* META "pruned": true (kept by every later derivation), or method prune */
         char format[32];
         int32_t n_parents;
         kinfer_model_parent_t *parents;

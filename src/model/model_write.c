@@ -339,6 +339,11 @@ char *kinfer_meta_derive(const kinfer_model_t *parent, const char *name, const c
                 meta_member(&b, &first, 1, "lineage");
                 meta_lineage(&b, method, relation, params_json, parent, more_parents, n_more);
         }
+        /* a pruned model says so for good: every later derivation keeps this member */
+        if (method && !strcmp(method, "prune") && !kinfer_json_get(proot, "pruned")) {
+                meta_member(&b, &first, 1, "pruned");
+                kinfer_buf_puts(&b, "true");
+        }
         if (ev) {
                 meta_member(&b, &first, 1, "evaluation");
                 kinfer_json_write(&b, kinfer_json_root(ev), 1);

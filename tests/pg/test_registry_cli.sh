@@ -96,7 +96,7 @@ if "$KINFER_BIN" quantize --help >/dev/null 2>&1 && "$KINFER_BIN" distill --help
      k distill --teacher "$work/r-pruned.kinf" -i "$data" -o "$work/r-student.kinf" --name r-student >/dev/null 2>&1; then
     for f in r-student r-sec r-int8 r-pruned; do k model push "$work/$f.kinf" $pg >/dev/null || fail "push_$f" "exit $?"; done
     got=$(k model lineage r-student:1 $pg | sed -E 's/  sha256=[0-9a-f]+//')
-    want=$'r-student:1  distill  f32+pruned\n└── distilled_from r-pruned:1  prune  q8+pruned\n    └── pruned_from r-int8:1  quantize  q8+pruned\n        └── quantized_from r-sections:1  train  f32+pruned'
+    want=$'r-student:1  distill  f32\n└── distilled_from r-pruned:1  prune  q8+pruned\n    └── pruned_from r-int8:1  quantize  q8\n        └── quantized_from r-sections:1  train  f32'
     echo "$got" >&2
     check real_chain_lineage test "$got" = "$want"
     check real_chain_params k model lineage r-student:1 --params $pg

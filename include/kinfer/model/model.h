@@ -131,12 +131,13 @@ int32_t kinfer_model_dim(const kinfer_model_t *model);      /* embedding width *
 int32_t kinfer_model_n_hidden(const kinfer_model_t *model); /* hidden layers */
 /** The score temperature (1 when the model carries no calibration). */
 float kinfer_model_temperature(const kinfer_model_t *model);
-/** "f32" or "q8" for the embedding table, with "+pruned" when a bucket map is present. */
+/** "f32" or "q8" for the embedding table, with "+pruned" when the model was pruned (`kinfer
+ *  prune`, or derived from a pruned model: its META says "pruned": true). */
 const char *kinfer_model_format(const kinfer_model_t *model);
 /** How the file maps hash buckets to embedding rows: "dense" (an int32 per bucket), "rank
  *  index" (the compact index, about 1.5 bits per bucket) or "none" (row = bucket); @p bytes
- *  (may be NULL) gets its size in the file. Unlike the "+pruned" of kinfer_model_format, this
- *  says nothing about how the model was made (training keeps only the rows it saw). */
+ *  (may be NULL) gets its size in the file. It says nothing about how the model was made
+ *  (training keeps only the rows it saw, so trained models have a map too). */
 const char *kinfer_model_bucket_map_kind(const kinfer_model_t *model, size_t *bytes);
 /** 1 for a linear model (no output layer: an embedding row holds a weight per label, so
  *  kinfer_model_dim() = the number of labels and the hyperparameter dim is 0), else 0. */
