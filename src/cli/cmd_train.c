@@ -28,7 +28,7 @@ static void usage(FILE *fp)
                 "  -q, --quiet            no progress output\n"
                 "  -h, --help             this text\n\n"
                 "Model (the defaults reach about 0.848 accuracy on debian-sections dev):\n"
-                "      --epoch N          epochs (default 15)\n"
+                "      --epoch N          epochs (default 25)\n"
                 "      --lr R             initial learning rate, decays linearly to 0 (default 10 for\n"
                 "                         linear models, 0.2 with --dim, 0.1 with --hidden)\n"
                 "      --dim N            embedding width; 0 = linear model over the features (default 0)\n"

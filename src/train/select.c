@@ -26,7 +26,7 @@
 #define AUTO_TRIAL_MAX 20000       /* trial training records, at most */
 #define AUTO_TRIAL_BYTES (2u << 20) /* and at most this much of their text */
 #define AUTO_HOLDOUT_BYTES (1u << 20) /* held-out text, at most */
-#define AUTO_TRIAL_EPOCHS 5
+#define AUTO_TRIAL_EPOCHS 3
 #define AUTO_MINN 1
 #define AUTO_MAXN 4
 #define AUTO_MARGIN 0.005          /* held-out accuracy char n-grams must gain to be chosen */
