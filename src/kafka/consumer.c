@@ -115,6 +115,11 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
                                   "auto.commit.interval.ms", "1000",
                                   "auto.offset.reset", "earliest",
                                   "fetch.wait.max.ms", "10",
+                                  /* librdkafka's 64 MiB prefetch queue was half of a worker's
+                                   * peak RSS (docs/benchmarks.md, issue 12): 8 MiB is still
+                                   * ~100 ms of input at 200k records/s of 420 bytes, and it
+                                   * also caps fetch.max.bytes (librdkafka derives it) */
+                                  "queued.max.messages.kbytes", "8192",
                                   "client.id", "kinfer-consumer",
                                   NULL};
         const char *forced[] = {"enable.auto.offset.store", "false", NULL};
