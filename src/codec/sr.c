@@ -41,6 +41,7 @@
 struct kinfer_sr_s {
         CURL *curl;
         char *url;       /* without a trailing '/' */
+        char *shown;     /* url for messages: user:password@ in it replaced by ***@ */
         char *user_info; /* "user:password" or NULL */
         char *ca, *cert, *key;
         long timeout_ms;
@@ -108,6 +109,7 @@ void kinfer_sr_destroy(kinfer_sr_t *sr)
         if (sr->curl)
                 curl_easy_cleanup(sr->curl);
         free(sr->url);
+        free(sr->shown);
         if (sr->user_info) {
                 volatile char *p = sr->user_info; /* a secret: do not leave it in freed memory */
                 while (*p)
@@ -144,6 +146,19 @@ kinfer_sr_t *kinfer_sr_new(const kinfer_codec_conf_t *cc, char *errstr, size_t e
                 return NULL;
         }
         sr->url = strndup(cc->sr_url, ulen);
+        if (sr->url) { /* credentials in the URL (curl uses them) stay out of messages */
+                const char *host = strstr(sr->url, "://") + 3;
+                const char *at = strchr(host, '@');
+                const char *slash = strchr(host, '/');
+                if (at && (!slash || at < slash)) {
+                        size_t n = strlen(sr->url) + 4;
+                        if ((sr->shown = malloc(n)))
+                                snprintf(sr->shown, n, "%.*s***%s", (int)(host - sr->url),
+                                         sr->url, at);
+                } else {
+                        sr->shown = strdup(sr->url);
+                }
+        }
         sr->ca = dup_or_null(cc->sr_ca_file);
         sr->cert = dup_or_null(cc->sr_cert_file);
         sr->key = dup_or_null(cc->sr_key_file);
@@ -156,7 +171,7 @@ kinfer_sr_t *kinfer_sr_new(const kinfer_codec_conf_t *cc, char *errstr, size_t e
         }
         sr->timeout_ms = cc->sr_timeout_ms > 0 ? cc->sr_timeout_ms : 5000;
         sr->backoff_max_ms = cc->sr_backoff_max_ms > 0 ? cc->sr_backoff_max_ms : 10000;
-        if (!sr->url || (cc->sr_ca_file && *cc->sr_ca_file && !sr->ca) ||
+        if (!sr->url || !sr->shown || (cc->sr_ca_file && *cc->sr_ca_file && !sr->ca) ||
             (cc->sr_cert_file && *cc->sr_cert_file && !sr->cert) ||
             (cc->sr_key_file && *cc->sr_key_file && !sr->key) ||
             (cc->sr_user_info && *cc->sr_user_info && !sr->user_info) ||
@@ -185,8 +200,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *opaque)
 
 /* Run one request; the body is in sr->resp. @returns the HTTP status, or -1 with errstr
  * (no answer, or an answer over the size bound). */
-static long request(kinfer_sr_t *sr, const char *url, const char *post, size_t post_len,
-                    char *errstr, size_t errstr_size)
+static long request(kinfer_sr_t *sr, const char *url, const char *shown, const char *post,
+                    size_t post_len, char *errstr, size_t errstr_size)
 {
         CURL *c = sr->curl;
         curl_easy_reset(c);
@@ -232,11 +247,11 @@ static long request(kinfer_sr_t *sr, const char *url, const char *post, size_t p
         curl_slist_free_all(hdrs);
         if (sr->resp_over) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__LIMIT,
-                              "%s: response over %zu bytes", url, KINFER_CODEC_SR_MAX_RESPONSE);
+                              "%s: response over %zu bytes", shown, KINFER_CODEC_SR_MAX_RESPONSE);
                 return -1;
         }
         if (rc != CURLE_OK) {
-                kinfer_seterr(errstr, errstr_size, KINFER_ERR__TIMEOUT, "%s: %s", url,
+                kinfer_seterr(errstr, errstr_size, KINFER_ERR__TIMEOUT, "%s: %s", shown,
                               *cerr ? cerr : curl_easy_strerror(rc));
                 return -1;
         }
@@ -288,7 +303,7 @@ static kinfer_err_t in_backoff(kinfer_sr_t *sr, char *errstr, size_t errstr_size
 static void reachable(kinfer_sr_t *sr)
 {
         if (sr->next_try_ms)
-                kinfer_log(KINFER_LOG_NOTICE, "SREG", "registry reachable again: %s", sr->url);
+                kinfer_log(KINFER_LOG_NOTICE, "SREG", "registry reachable again: %s", sr->shown);
         sr->backoff_ms = 0;
         sr->next_try_ms = 0;
 }
@@ -306,12 +321,13 @@ int kinfer_sr_retry_ms(const kinfer_sr_t *sr)
 kinfer_err_t kinfer_sr_get_schema(kinfer_sr_t *sr, int32_t id, char **schema, size_t *len,
                                   char *errstr, size_t errstr_size)
 {
-        char url[4200], e[512], why[600];
+        char url[4200], shown[4200], e[512], why[600];
         *schema = NULL;
         if (in_backoff(sr, errstr, errstr_size))
                 return KINFER_ERR__TIMEOUT;
         snprintf(url, sizeof(url), "%s/schemas/ids/%" PRId32, sr->url, id);
-        long status = request(sr, url, NULL, 0, e, sizeof(e));
+        snprintf(shown, sizeof(shown), "%s/schemas/ids/%" PRId32, sr->shown, id);
+        long status = request(sr, url, shown, NULL, 0, e, sizeof(e));
         if (status < 0 && sr->resp_over) { /* the registry answered: that id's schema is too big */
                 reachable(sr);
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
@@ -329,12 +345,12 @@ kinfer_err_t kinfer_sr_get_schema(kinfer_sr_t *sr, int32_t id, char **schema, si
                                      "(HTTP 404%s)", id, etext);
         }
         if (status != 200) {
-                snprintf(why, sizeof(why), "GET %.300s: HTTP %ld%s", url, status, etext);
+                snprintf(why, sizeof(why), "GET %.300s: HTTP %ld%s", shown, status, etext);
                 return not_now(sr, errstr, errstr_size, why);
         }
         kinfer_json_doc_t *doc = NULL;
         if (kinfer_json_parse(sr->resp.data, sr->resp.len, &doc, e, sizeof(e))) {
-                snprintf(why, sizeof(why), "GET %.300s: the answer is not JSON: %.200s", url, e);
+                snprintf(why, sizeof(why), "GET %.300s: the answer is not JSON: %.200s", shown, e);
                 return not_now(sr, errstr, errstr_size, why);
         }
         reachable(sr);
@@ -361,13 +377,14 @@ kinfer_err_t kinfer_sr_get_schema(kinfer_sr_t *sr, int32_t id, char **schema, si
 kinfer_err_t kinfer_sr_register(kinfer_sr_t *sr, const char *subject, const char *schema,
                                 int32_t *id, char *errstr, size_t errstr_size)
 {
-        char url[4400], e[512], why[800];
+        char url[4400], shown[4400], e[512], why[800];
         if (in_backoff(sr, errstr, errstr_size))
                 return KINFER_ERR__TIMEOUT;
         char *esc = curl_easy_escape(sr->curl, subject, 0);
         if (!esc)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
         snprintf(url, sizeof(url), "%s/subjects/%s/versions", sr->url, esc);
+        snprintf(shown, sizeof(shown), "%s/subjects/%s/versions", sr->shown, esc);
         curl_free(esc);
         kinfer_buf_t body = {0};
         kinfer_buf_puts(&body, "{\"schema\": ");
@@ -377,20 +394,20 @@ kinfer_err_t kinfer_sr_register(kinfer_sr_t *sr, const char *subject, const char
                 kinfer_buf_free(&body);
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
         }
-        long status = request(sr, url, body.data, body.len, e, sizeof(e));
+        long status = request(sr, url, shown, body.data, body.len, e, sizeof(e));
         kinfer_buf_free(&body);
         if (status < 0)
                 return not_now(sr, errstr, errstr_size, e);
         char etext[200];
         error_text(sr, etext, sizeof(etext));
         if (status >= 500 || status == 401 || status == 403 || status == 408 || status == 429) {
-                snprintf(why, sizeof(why), "POST %.300s: HTTP %ld%s", url, status, etext);
+                snprintf(why, sizeof(why), "POST %.300s: HTTP %ld%s", shown, status, etext);
                 return not_now(sr, errstr, errstr_size, why);
         }
         reachable(sr);
         if (status != 200)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__BAD_FORMAT,
-                                     "registering subject %s: POST %.300s: HTTP %ld%s", subject, url,
+                                     "registering subject %s: POST %.300s: HTTP %ld%s", subject, shown,
                                      status, etext);
         kinfer_json_doc_t *doc = NULL;
         if (kinfer_json_parse(sr->resp.data, sr->resp.len, &doc, e, sizeof(e)))

@@ -8,7 +8,8 @@
 #   never:   an id the registry does not know (404), a 2 MiB answer (over the 1 MiB bound), a
 #            PROTOBUF schema, a schema string that is not Avro, a record without the text field
 #   not now: 503, a 200 whose body is not JSON, JSON with a duplicate member, a wrong password
-#            (401), an https registry whose certificate is not trusted, nothing listening
+#            (401, with the URL's user:password kept out of the message), an https registry
+#            whose certificate is not trusted, nothing listening
 # (The trusted https case, schema.registry.ssl.ca.location, is in kafka_schema_registry.)
 # About 5 s; needs Debian's python3-avro and openssl.
 set -uo pipefail
@@ -66,6 +67,7 @@ port=${URL##*:}
 
 start auth --user kinfer:s3cret
 fetch "${URL/http:\/\//http://kinfer:wrong@}" 1 "wrong password (401): not now" "schema registry unavailable" "HTTP 401"
+if grep -q "kinfer:wrong" "$T/fetch.err"; then fail "the URL's password is in the message"; else ok "the URL's password stays out of the message (***@)"; fi
 
 # https with a self-signed certificate that nobody trusts: refused, not now
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
