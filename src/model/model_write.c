@@ -145,6 +145,18 @@ static kinfer_err_t write_atomic(const void *buf, size_t len, const char *path, 
         return KINFER_OK;
 }
 
+kinfer_model_t *kinfer_model_builder_load(const kinfer_model_builder_t *mb, char *errstr,
+                                          size_t errstr_size)
+{
+        uint8_t *buf;
+        size_t len;
+        if (kinfer_model_builder_serialize(mb, &buf, &len, errstr, errstr_size))
+                return NULL;
+        kinfer_model_t *model = kinfer_model_load_mem(buf, len, errstr, errstr_size);
+        free(buf);
+        return model;
+}
+
 kinfer_err_t kinfer_model_builder_write(const kinfer_model_builder_t *mb, const char *path,
                                         char *errstr, size_t errstr_size)
 {

@@ -204,12 +204,7 @@ static kinfer_model_t *build(const kinfer_train_state_t *st, int32_t *n_rows, ch
                               "out of memory while writing the model");
         } else {
                 *n_rows = (int32_t)k.n;
-                uint8_t *buf;
-                size_t len;
-                if (kinfer_model_builder_serialize(mb, &buf, &len, errstr, errstr_size) == KINFER_OK) {
-                        model = kinfer_model_load_mem(buf, len, errstr, errstr_size);
-                        free(buf);
-                }
+                model = kinfer_model_builder_load(mb, errstr, errstr_size);
         }
         kept_free(&k);
         free(meta);

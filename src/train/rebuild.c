@@ -62,12 +62,7 @@ kinfer_model_t *kinfer_rebuild(const kinfer_model_t *src, kinfer_repl_t *r, int 
         if (err) {
                 kinfer_seterr(errstr, errstr_size, err, "out of memory while building the model");
         } else {
-                uint8_t *buf;
-                size_t len;
-                if (kinfer_model_builder_serialize(mb, &buf, &len, errstr, errstr_size) == KINFER_OK) {
-                        model = kinfer_model_load_mem(buf, len, errstr, errstr_size);
-                        free(buf);
-                }
+                model = kinfer_model_builder_load(mb, errstr, errstr_size);
         }
         kinfer_model_builder_destroy(mb);
         return model;

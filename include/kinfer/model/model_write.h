@@ -33,6 +33,11 @@ kinfer_err_t kinfer_model_builder_copy(kinfer_model_builder_t *mb, const kinfer_
 kinfer_err_t kinfer_model_builder_serialize(const kinfer_model_builder_t *mb, uint8_t **bufp,
                                             size_t *lenp, char *errstr, size_t errstr_size);
 
+/** Serialise and load the result as a model (what training, quantize and prune return).
+ *  @returns the model, or NULL (see @p errstr). */
+kinfer_model_t *kinfer_model_builder_load(const kinfer_model_builder_t *mb, char *errstr,
+                                          size_t errstr_size);
+
 /** Serialise and write to @p path atomically (write to path.tmp, fsync, rename). */
 kinfer_err_t kinfer_model_builder_write(const kinfer_model_builder_t *mb, const char *path,
                                         char *errstr, size_t errstr_size);
