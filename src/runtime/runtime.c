@@ -111,7 +111,8 @@ static kinfer_err_t reserve_buckets(kinfer_runtime_t *rt, size_t n)
 /* Hash record @p text into rt->buckets, never past their capacity: sized first by the
  * estimate, grown once to what the text turns out to need (text whose normalisation
  * expands), never beyond KINFER_FEATURIZE_MAX (the record is then featurized on its first
- * KINFER_FEATURIZE_MAX buckets and counted in rt->truncated).
+ * KINFER_FEATURIZE_MAX buckets and *truncated set: the caller counts it in rt->truncated once
+ * the record stays in the part, not when it moves to the next part and is featurized again).
  * @returns KINFER_OK with *nb set, or KINFER_ERR__NOMEM. */
 static size_t featurize_any(const kinfer_model_t *model, const char *text, size_t len,
                             uint32_t *buckets, size_t cap)
@@ -122,7 +123,7 @@ static size_t featurize_any(const kinfer_model_t *model, const char *text, size_
 }
 
 static kinfer_err_t featurize_record(kinfer_runtime_t *rt, const kinfer_model_t *model,
-                                     const char *text, size_t len, size_t *nb)
+                                     const char *text, size_t len, size_t *nb, int *truncated)
 {
         size_t want = model->feat.mode == KINFER_FEAT_MODE_FASTTEXT
                           ? kinfer_ft_featurize_estimate(&model->ft, len)
@@ -137,10 +138,9 @@ static kinfer_err_t featurize_record(kinfer_runtime_t *rt, const kinfer_model_t 
                 cap = rt->bucket_cap < KINFER_FEATURIZE_MAX ? rt->bucket_cap : KINFER_FEATURIZE_MAX;
                 n = featurize_any(model, text, len, rt->buckets, cap);
         }
-        if (n > cap) {
-                rt->truncated++;
+        *truncated = n > cap;
+        if (n > cap)
                 n = cap;
-        }
         *nb = n;
         return KINFER_OK;
 }
@@ -216,12 +216,13 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
         rt->offs[0] = 0;
         for (int32_t r = 0; r < n; r++) {
                 size_t nb;
+                int truncated;
                 if ((size_t)r >= rlimit) {
                         n = r; /* the rest goes in the next part */
                         rt->splits++;
                         break;
                 }
-                if (featurize_record(rt, model, texts[r], lens[r], &nb))
+                if (featurize_record(rt, model, texts[r], lens[r], &nb, &truncated))
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
                                              "out of memory (features of a %zu-byte record)", lens[r]);
                 if (rt->arena_max && r > 0 && used + nb > flimit) {
@@ -229,6 +230,7 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
                         rt->splits++;
                         break;
                 }
+                rt->truncated += (uint64_t)truncated;
                 if (reserve_feat(rt, used, nb, flimit))
                         return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
                                              "out of memory (features of a %zu-byte record)", lens[r]);

@@ -236,6 +236,46 @@ static void test_arena_bound(void)
         kinfer_model_release(m);
 }
 
+/* Records past KINFER_FEATURIZE_MAX buckets are counted once each in kinfer_runtime_truncated,
+ * also when the arena bound moves one to the next part, where it is featurized again. */
+static void test_truncated_counted_once(void)
+{
+        kinfer_model_t *m = build(7, 9, 32, 16, 1);
+        if (!m)
+                return;
+        const size_t len = 3u << 20; /* ~1.5M words: more buckets than KINFER_FEATURIZE_MAX */
+        char *big = malloc(len);
+        for (size_t i = 0; i < len; i++)
+                big[i] = i % 2 ? ' ' : (char)('a' + (i / 2) % 26);
+        TEST_ASSERT(kinfer_featurize(&m->feat, big, len, NULL, 0) > KINFER_FEATURIZE_MAX,
+                    "the test record does not pass KINFER_FEATURIZE_MAX");
+        /* under the bound, each big record comes after one in its part: it is featurized,
+         * then moved to the next part and featurized again */
+        const char *texts[3] = {ds->texts[0], big, big};
+        size_t lens[3] = {ds->lens[0], len, len};
+        kinfer_prediction_t got[3];
+        static const size_t bounds[] = {0, 4096};
+        for (size_t b = 0; b < 2; b++) {
+                kinfer_runtime_t *rt = kinfer_runtime_new(3, NULL, 0);
+                kinfer_runtime_set_arena_max(rt, bounds[b]);
+                char errstr[256] = "";
+                TEST_ASSERT(kinfer_runtime_classify(rt, m, texts, lens, 3, 1, got, errstr,
+                                                    sizeof(errstr)) == KINFER_OK,
+                            "bound %zu: %s", bounds[b], errstr);
+                TEST_ASSERT(kinfer_runtime_truncated(rt) == 2,
+                            "bound %zu: %llu records counted truncated, want 2 (splits %llu)",
+                            bounds[b], (unsigned long long)kinfer_runtime_truncated(rt),
+                            (unsigned long long)kinfer_runtime_splits(rt));
+                if (bounds[b])
+                        TEST_ASSERT(kinfer_runtime_splits(rt) == 2, "bound %zu: %llu splits, want "
+                                    "2 (one part a record)", bounds[b],
+                                    (unsigned long long)kinfer_runtime_splits(rt));
+                kinfer_runtime_destroy(rt);
+        }
+        free(big);
+        kinfer_model_release(m);
+}
+
 int main(void)
 {
         char path[512], errstr[256];
@@ -249,6 +289,7 @@ int main(void)
         TEST_RUN(test_topk);
         TEST_RUN(test_threads_share_model);
         TEST_RUN(test_arena_bound);
+        TEST_RUN(test_truncated_counted_once);
         kinfer_dataset_destroy(ds);
         return TEST_DONE();
 }
