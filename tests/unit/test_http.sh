@@ -54,7 +54,8 @@ check "unknown path 404 with a JSON body" [ "$(code GET /nope)" = 404 ]
 check "404 body" err_is 404 "no route"
 check "POST /healthz 405" [ "$(code POST /healthz)" = 405 ]
 check "GET /v1/classify 405" [ "$(code GET /v1/classify)" = 405 ]
-check "/metrics absent without a metrics hook (HTTP-only)" [ "$(code GET /metrics)" = 404 ]
+check "/metrics 200 in HTTP-only mode" [ "$(code GET /metrics)" = 200 ]
+check "/metrics names the model (HTTP-only)" grep -q '^kinfer_model_info{name="m",version="0",sha256="' "$T/body"
 
 check "classify text 200" [ "$(code POST /v1/classify -d '{"text": "the linux kernel scheduler and interrupts"}')" = 200 ]
 check "classify answer" python3 - "$T/body" <<'PY'
