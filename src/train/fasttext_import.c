@@ -231,7 +231,9 @@ static int32_t *build_tree(const int64_t *counts, int32_t osz)
         for (int32_t i = osz; i < nn; i++) {
                 int32_t mini[2] = {0, 0};
                 for (int j = 0; j < 2; j++) {
-                        if (leaf >= 0 && cnt[leaf] < cnt[node])
+                        /* node < i: a node not built yet is never taken (fastText reads
+                         * its 1e15 sentinel; counts are bounded below it at import) */
+                        if (leaf >= 0 && (node >= i || cnt[leaf] < cnt[node]))
                                 mini[j] = leaf--;
                         else
                                 mini[j] = node++;
@@ -415,6 +417,12 @@ kinfer_err_t kinfer_fasttext_import(const void *buf, size_t len, const kinfer_ft
                         continue;
                 }
                 int32_t li = i - nwords;
+                if (count < 0 || count > 10000000000LL) { /* the tree's sums stay below 1e15 */
+                        fail(r, KINFER_ERR__BAD_FORMAT,
+                             "label %d (dictionary entry %d at offset %zu) has count %" PRId64 " (0 to 10^10)",
+                             li, i, at, count);
+                        goto out;
+                }
                 lcounts[li] = count;
                 if (wl > strlen(FT_LABEL) && !memcmp(w, FT_LABEL, strlen(FT_LABEL))) {
                         w += strlen(FT_LABEL);

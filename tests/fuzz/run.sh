@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-40}
 bdir=${FUZZ_BUILD_DIR:-build-fuzz}
-read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_featurize fuzz_codec fuzz_model fuzz_json fuzz_conf}"
+read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_featurize fuzz_codec fuzz_model fuzz_json fuzz_conf fuzz_fasttext}"
 command -v clang >/dev/null || { echo "fuzz: needs clang (deploy/install-deps.sh)" >&2; exit 1; }
 CC=clang cmake -S . -B "$bdir" -DKINFER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$bdir" -j"$(nproc)" --target "${targets[@]}" kinfer >/dev/null
@@ -40,7 +40,21 @@ if [ -d "$work/fuzz_featurize" ]; then
   head -n 30 tests/data/sections-dev.tsv | cut -f2 | split -l 1 - "$work/fuzz_featurize/line"
   for f in "$work"/fuzz_featurize/line*; do printf '\020\002\000\000' | cat - "$f" >"$f.x" && mv "$f.x" "$f"; done
 fi
-declare -A maxlen=([fuzz_model]=65536 [fuzz_featurize]=8192 [fuzz_codec]=16384 [fuzz_json]=65536 [fuzz_conf]=4096)
+if [ -d "$work/fuzz_fasttext" ]; then # small fastText models: .bin (softmax, hs + char n-grams), .ftz
+  command -v fasttext >/dev/null || { echo "fuzz: fuzz_fasttext needs the fasttext CLI (deploy/install-test-deps.sh)" >&2; exit 1; }
+  sed 's/^\([^\t]*\)\t/__label__\1 /' "$work/small.tsv" >"$work/small.txt"
+  fasttext supervised -input "$work/small.txt" -output "$work/ft1" -dim 4 -bucket 512 -minCount 3 -epoch 1 \
+    -wordNgrams 2 -thread 1 -verbose 0 >/dev/null
+  fasttext supervised -input "$work/small.txt" -output "$work/ft2" -dim 4 -bucket 512 -minCount 3 -epoch 1 \
+    -loss hs -minn 2 -maxn 3 -thread 1 -verbose 0 >/dev/null
+  cp "$work/ft1.bin" "$work/ft3.bin"
+  fasttext quantize -input "$work/small.txt" -output "$work/ft3" -dsub 2 -qnorm -cutoff 300 >/dev/null 2>&1
+  cp "$work/ft1.bin" "$work/ft2.bin" "$work/ft3.ftz" "$work/fuzz_fasttext/"
+fi
+declare -A maxlen=([fuzz_model]=65536 [fuzz_featurize]=8192 [fuzz_codec]=16384 [fuzz_json]=65536 [fuzz_conf]=4096
+  [fuzz_fasttext]=131072)
+# fuzz_fasttext gets half the time (CI's budget; the import is also covered by test_fasttext)
+declare -A secs_of=([fuzz_fasttext]=$(( (secs + 1) / 2 )))
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
@@ -54,8 +68,8 @@ for t in "${targets[@]}"; do
     "$bdir/$t" -timeout=10 -rss_limit_mb=2048 "${regs[@]}" >"$work/$t.replay.log" 2>&1 ||
       { status=1; tail -n 40 "$work/$t.replay.log"; echo "FAIL: $t: a saved regression input fails" >&2; }
   fi
-  echo "== $t: fuzzing for ${secs}s"
-  if ! "$bdir/$t" -artifact_prefix="$bdir/artifacts/$t-" -max_total_time="$secs" -timeout=10 \
+  echo "== $t: fuzzing for ${secs_of[$t]:-$secs}s"
+  if ! "$bdir/$t" -artifact_prefix="$bdir/artifacts/$t-" -max_total_time="${secs_of[$t]:-$secs}" -timeout=10 \
       -rss_limit_mb=2048 -max_len="${maxlen[$t]:-8192}" -print_final_stats=1 "$work/$t" >"$work/$t.log" 2>&1; then
     status=1
     tail -n 60 "$work/$t.log"
