@@ -8,6 +8,28 @@
 # its results are checked. One change is made to what is pasted: the dev broker's port 9092
 # becomes a free port, so that several runs (both builds, other checkouts) can share the
 # machine. Whatever a block leaves running is stopped (it runs in its own process group).
+# Marked ```sql blocks run with psql; marked ``` blocks of "$ command" lines are transcripts:
+# each command runs and the stable parts of the output the doc shows must match (run_transcript).
+#
+#   test_docs.sh            README.md, docs/streaming.md (test_docs, label kafka)
+#   test_docs.sh registry   docs/registry.md on the PG* environment's PostgreSQL
+#                           (test_docs_registry, label pg)
+#
+# Not run (unmarked), and why:
+#   README.md "The model's life" and "Serving": synopses with placeholders ([--dev dev.tsv],
+#     K, kinfer.conf) rather than commands; deploy/kafka.sh needs a JVM broker (kafka-real
+#     tests run it); tests/run.sh and deploy/demo.sh are CI and the demo themselves.
+#   docs/registry.md, the deployment ls row: WORKERS and SERVING need a running worker (the
+#     header is checked; tests/pg/test_serve_registry.sh checks a live worker's row).
+#   docs/security.md and docs/operations.md configuration snippets: hosts, certificates and
+#     registries of a real deployment (example.com); test_deploy checks the shipped configs.
+#   docs/operations.md: docker build/run (no container runtime here), Prometheus scrape config
+#     (kafka_prometheus runs a real Prometheus), the curl /v1/classify transcript (token and
+#     hash elided; test_http checks /v1/classify).
+#   docs/producers.md: the examples need Apache Kafka and the example toolchains
+#     (kafka_real_examples runs them).
+#   docs/training.md: mpirun over several hosts (test_train_mpi runs mpirun -np 2 and 4).
+#   docs/benchmarks.md and docs/compression.md: benchmark runs of minutes on the full data set.
 set -u
 . "$(dirname "$0")/cli_lib.sh" docs
 mkdir -p "$T/bin"
@@ -41,9 +63,144 @@ run_block() { # NAME FILE: run it in $T/NAME; sets $rc, output in $T/NAME.out/.e
   [ $waited -ge 3000 ] && echo "the block ran over 5 minutes" >>"$T/$name.err"
 }
 
-# every marked block of README.md and docs/*.md has a check here
-marked=$(grep -ho '^<!-- test: [a-z0-9-]*' "$SRC/README.md" "$SRC"/docs/*.md | sed 's/^<!-- test: //' | sort)
-[ "$marked" = "$(printf '%s\n' readme-quickstart streaming-quickstart | sort)" ] && ok "marked blocks: $(echo $marked)" || no "marked blocks have no check here" "$marked"
+# run_sql NAME FILE DB [rollback]: run a ```sql block with psql on database DB (stops at the
+# first error; with rollback, inside a transaction that is rolled back); sets $rc
+run_sql() {
+  local name=$1 file=$2 db=$3 dir=$T/$1
+  mkdir -p "$dir"
+  extract "$name" "$file" >"$dir/block.sql"
+  if [ ! -s "$dir/block.sql" ]; then rc=99; echo "no block marked $name in $file" >"$T/$name.err"; return; fi
+  if [ "${4:-}" = rollback ]; then
+    { echo 'BEGIN;'; cat "$dir/block.sql"; echo 'ROLLBACK;'; } >"$dir/run.sql"
+  else
+    cp "$dir/block.sql" "$dir/run.sql"
+  fi
+  timeout 120 psql -X -v ON_ERROR_STOP=1 -d "$db" -f "$dir/run.sql" >"$T/$name.out" 2>"$T/$name.err"; rc=$?
+}
+
+# run_transcript NAME FILE DB [NLINES]: a block of "$ command" lines, each followed by the output
+# it prints (up to the next "$ " line). Each command runs with bash in $T/NAME (PGDATABASE=DB,
+# the kinfer under test first on the PATH) and must exit 0; every line of output the doc shows
+# (the first NLINES only, if given) must appear in what it prints, in order, once hashes (12 to
+# 64 hex digits), times (...Z and the role after them), sizes (5 digits or more) and runs of
+# blanks are normalised.
+norm() {
+  sed -E -e 's/[0-9a-f]{12,64}/HASH/g' \
+    -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z( by)? +[a-z_][a-z0-9_]*/TIME\1 WHO/g' \
+    -e 's/\b[0-9]{5,}\b/N/g' -e 's/[[:space:]]+/ /g' -e 's/ $//' -e '/^$/d'
+}
+subseq() { # WANT GOT: every normalised line of WANT appears in GOT's, in order
+  python3 -c '
+import sys
+want = [l for l in open(sys.argv[1]).read().split("\n") if l]
+got = open(sys.argv[2]).read().split("\n"); j = 0
+for l in want:
+    while j < len(got) and got[j] != l: j += 1
+    if j == len(got): sys.exit("missing: " + l)
+    j += 1' <(norm <"$1") <(norm <"$2")
+}
+run_transcript() {
+  local name=$1 file=$2 db=$3 nlines=${4:-0} dir=$T/$1 i=0 cmd crc
+  mkdir -p "$dir"; [ -e "$dir/tests" ] || ln -s "$SRC/tests" "$dir/tests"
+  extract "$name" "$file" >"$dir/transcript"
+  [ -s "$dir/transcript" ] || { no "$name: no block marked $name in $file"; return; }
+  awk -v d="$dir" '/^\$ / { n++; print substr($0, 3) > (d "/cmd." n); printf "" > (d "/want." n); next }
+                   n { print > (d "/want." n) }' "$dir/transcript"
+  while [ -f "$dir/cmd.$((i + 1))" ]; do
+    i=$((i + 1)); cmd=$(cat "$dir/cmd.$i")
+    ( cd "$dir" && PATH="$T/bin:$PATH" PGDATABASE=$db exec timeout 120 bash -c "$cmd" ) >"$dir/got.$i" 2>"$dir/err.$i"
+    crc=$?
+    if [ $crc -ne 0 ]; then no "$name: \$ $cmd (exit $crc)" "$(cat "$dir/err.$i")"; continue; fi
+    sed '/^[[:space:]]*$/d' "$dir/want.$i" >"$dir/want1.$i"
+    [ "$nlines" -gt 0 ] && sed -i "$((nlines + 1)),\$d" "$dir/want1.$i"
+    if subseq "$dir/want1.$i" "$dir/got.$i" 2>"$dir/diff.$i"; then
+      ok "$name: \$ $cmd"
+    else
+      no "$name: \$ $cmd: the output is not the doc's" "$(cat "$dir/diff.$i"; echo "-- the doc:"; cat "$dir/want1.$i"; echo "-- printed:"; head -n 20 "$dir/got.$i")"
+    fi
+  done
+  [ $i -gt 0 ] || no "$name: no \$ command in the block"
+}
+
+part=${1:-main}
+# every marked block of README.md and docs/*.md has a check here (test_docs.sh registry runs
+# the registry-* blocks)
+all_blocks="readme-quickstart streaming-quickstart
+registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
+registry-deployment-ls registry-workers-sql registry-metrics-sql registry-lineage-sql"
+if [ "$part" = main ]; then
+  marked=$(grep -ho '^<!-- test: [a-z0-9-]*' "$SRC/README.md" "$SRC"/docs/*.md | sed 's/^<!-- test: //' | sort)
+  want=$(printf '%s\n' $all_blocks | sort)
+  [ "$marked" = "$want" ] && ok "marked blocks: $(echo $marked)" || no "the marked blocks are not the ones checked here" "$(diff <(echo "$marked") <(echo "$want"))"
+fi
+
+# ---- docs/registry.md (test_docs_registry, label pg: the PostgreSQL of the PG* environment) ----
+if [ "$part" = registry ]; then
+  db_cli=kinfer_t_docs_cli_$$ db_chain=kinfer_t_docs_chain_$$
+  drop_dbs() {
+    for db in $db_cli $db_chain; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
+    rm -rf "$T"
+  }
+  trap drop_dbs EXIT
+  for db in $db_cli $db_chain; do
+    psql -X -q -d postgres -c "CREATE DATABASE $db" >"$T/createdb.log" 2>&1 ||
+      { no "CREATE DATABASE $db (PostgreSQL of the PG* environment)" "$(cat "$T/createdb.log")"; finish; exit; }
+  done
+  # The model files the blocks start from, made here with few epochs (the registry does not
+  # care how well they classify): registry-cli's sections.kinf and its quantized copy, and the
+  # chain of registry-lineage (train, prune --keep-buckets 20000, quantize, distill --teacher),
+  # pushed under the names the doc shows, child first.
+  mkdir -p "$T/registry-cli" "$T/registry-lineage"
+  c=$T/registry-cli l=$T/registry-lineage
+  if ( "$K" train --input "$SRC/tests/data/sections-train.tsv" --output "$c/sections.kinf" --epoch 2 --no-auto-features &&
+       "$K" quantize "$c/sections.kinf" --output "$c/sections-int8.kinf" &&
+       cp "$c/sections.kinf" "$l/sections.kinf" &&
+       "$K" prune "$l/sections.kinf" --output "$l/sections-pruned.kinf" --keep-buckets 20000 &&
+       "$K" quantize "$l/sections-pruned.kinf" --output "$l/sections-int8.kinf" &&
+       "$K" distill --teacher "$l/sections-int8.kinf" --data "$SRC/tests/data/sections-train.tsv" --output "$l/sections-student.kinf" &&
+       "$K" migrate --pg "dbname=$db_chain" || exit 1
+       for m in sections-student sections-int8 sections sections-pruned; do "$K" model push "$l/$m.kinf" --name $m --pg "dbname=$db_chain" || exit 1; done
+     ) >"$T/setup.log" 2>&1
+  then ok "registry: the model files made, the chain pushed"; else no "registry: making the model files" "$(tail -n 20 "$T/setup.log")"; fi
+
+  export PGDATABASE=$db_cli
+  run_block registry-cli "$SRC/docs/registry.md"
+  out=$T/registry-cli.out
+  if [ $rc -eq 0 ]; then ok "registry-cli runs (migrate, push, activate twice, rollback)"; else no "registry-cli (exit $rc)" "$(tail -n 20 "$T/registry-cli.err")"; fi
+  for want in "registered sections:1 " "registered sections-int8:1 " "  quantized_from sections:1" \
+              "sections: (none) -> sections:1" "sections: sections:1 -> sections-int8:1" "sections: sections-int8:1 -> sections:1"; do
+    grep -qF -- "$want" "$out" && ok "registry-cli printed '$want'" || no "registry-cli did not print '$want'" "$(cat "$out")"
+  done
+  run_transcript registry-migrate-status "$SRC/docs/registry.md" $db_cli
+  run_sql registry-roles "$SRC/docs/registry.md" $db_cli rollback
+  [ $rc -eq 0 ] && ok "registry-roles: CREATE ROLE ... IN ROLE kinfer_operator / kinfer_worker" || no "registry-roles (exit $rc)" "$(cat "$T/registry-roles.err")"
+  run_sql registry-activate-sql "$SRC/docs/registry.md" $db_cli
+  [ $rc -eq 0 ] && ok "registry-activate-sql runs" || no "registry-activate-sql (exit $rc)" "$(cat "$T/registry-activate-sql.err")"
+  # the results the block shows as comments
+  sed -n 's/^--  //p' "$T/registry-activate-sql/block.sql" >"$T/activate.want"
+  [ -s "$T/activate.want" ] && while IFS= read -r want; do
+    grep -qF -- "$want" "$T/registry-activate-sql.out" && ok "registry-activate-sql: $want" || no "registry-activate-sql: no '$want'" "$(cat "$T/registry-activate-sql.out")"
+  done <"$T/activate.want"
+  grep -q 'sections-int8:1' "$T/registry-activate-sql.out" && grep -q 'smaller, same accuracy' "$T/registry-activate-sql.out" &&
+    ok "registry-activate-sql: deployment_status and activation_log show the switch and its reason" || no "registry-activate-sql: the views" "$(cat "$T/registry-activate-sql.out")"
+  run_transcript registry-deployment-ls "$SRC/docs/registry.md" $db_cli 1
+  for b in registry-workers-sql registry-metrics-sql; do
+    run_sql $b "$SRC/docs/registry.md" $db_cli
+    [ $rc -eq 0 ] && ok "$b runs" || no "$b (exit $rc)" "$(cat "$T/$b.err")"
+  done
+
+  export PGDATABASE=$db_chain
+  run_transcript registry-lineage "$SRC/docs/registry.md" $db_chain
+  cmp -s "$l/m.kinf" "$l/sections-int8.kinf" && ok "registry-lineage: model pull wrote the pushed bytes" || no "registry-lineage: m.kinf differs from sections-int8.kinf"
+  run_sql registry-lineage-sql "$SRC/docs/registry.md" $db_chain
+  [ $rc -eq 0 ] && ok "registry-lineage-sql runs" || no "registry-lineage-sql (exit $rc)" "$(cat "$T/registry-lineage-sql.err")"
+  # the ancestors of sections-student:1 (itself and 3), no parent missing, 3 parent/child pairs
+  [ "$(grep -c '^(.* rows\?)$' "$T/registry-lineage-sql.out")" -eq 3 ] && grep -q '^(4 rows)$' "$T/registry-lineage-sql.out" &&
+    grep -q '^(0 rows)$' "$T/registry-lineage-sql.out" && grep -q '^(3 rows)$' "$T/registry-lineage-sql.out" &&
+    ok "registry-lineage-sql: 4 ancestors (with itself), 0 unresolved parents, 3 pairs" || no "registry-lineage-sql results" "$(cat "$T/registry-lineage-sql.out")"
+  finish
+  exit
+fi
 
 # ---- README.md: train, predict, test, eval, predict --json ----
 run_block readme-quickstart "$SRC/README.md"
