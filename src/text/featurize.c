@@ -559,6 +559,11 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 n_mapped = 0;
                 for (size_t i = 0; i < n; i++) {
                         const uint32_t b = buckets[i];
+                        /* the index is L2-resident at best: start the bit word's load 8
+                         * buckets ahead, and the base the row lookup below reads */
+                        if (i + 8 < n)
+                                __builtin_prefetch(&rank->bits[buckets[i + 8] >> 6], 0, 3);
+                        __builtin_prefetch(&rank->base[b >> 6], 0, 3);
                         rows[n_mapped] = (int32_t)b;
                         n_mapped += (rank->bits[b >> 6] >> (b & 63)) & 1;
                 }
