@@ -21,11 +21,12 @@
 #     tests run it); tests/run.sh and deploy/demo.sh are CI and the demo themselves.
 #   docs/registry.md, the deployment ls row: WORKERS and SERVING need a running worker (the
 #     header is checked; tests/pg/test_serve_registry.sh checks a live worker's row).
-#   docs/security.md and docs/operations.md configuration snippets: hosts, certificates and
-#     registries of a real deployment (example.com); test_deploy checks the shipped configs.
-#   docs/operations.md: docker build/run (no container runtime here), Prometheus scrape config
-#     (kafka_prometheus runs a real Prometheus), the curl /v1/classify transcript (token and
-#     hash elided; test_http checks /v1/classify).
+#   docs/security.md and docs/operations.md configuration snippets: name hosts, certificates
+#     and registries of a real deployment (example.com), so they are not connected to; each is
+#     checked as a configuration file kinfer serve accepts (check_conf), the scrape config with
+#     promtool check config.
+#   docs/operations.md: docker build/run (no container runtime here), the curl /v1/classify
+#     transcript (token and hash elided; test_http checks /v1/classify).
 #   docs/producers.md: the examples need Apache Kafka and the example toolchains
 #     (kafka_real_examples runs them).
 #   docs/training.md: mpirun over several hosts (test_train_mpi runs mpirun -np 2 and 4).
@@ -125,7 +126,9 @@ run_transcript() {
 part=${1:-main}
 # every marked block of README.md and docs/*.md has a check here (test_docs.sh registry runs
 # the registry-* blocks)
-all_blocks="readme-quickstart streaming-quickstart
+all_blocks="readme-quickstart streaming-quickstart streaming-result-json
+security-pg-conf security-kafka-sasl-conf security-kafka-mtls-conf
+operations-schema-registry-conf operations-prometheus-scrape
 registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
 registry-deployment-ls registry-workers-sql registry-metrics-sql registry-lineage-sql"
 if [ "$part" = main ]; then
@@ -226,6 +229,54 @@ assert sorted(r["id"] for r in rows) == sorted("r%d" % i for i in range(n)), "id
 assert all(r["label"] and 0 < r["score"] <= 1 for r in rows)
 PY
 [ "$(head -n 2 "$d/results.jsonl")" = "$(tail -n 2 "$T/streaming-quickstart.out")" ] && ok "head -n 2 results.jsonl printed two results" || no "the block's output" "$(cat "$T/streaming-quickstart.out")"
+# the JSON result streaming.md shows has the fields (and topk entries) of a real one
+extract streaming-result-json "$SRC/docs/streaming.md" >"$T/result-doc.json"
+python3 - "$T/result-doc.json" "$d/results.jsonl" <<'PY' 2>"$T/py.err" && ok "streaming.md's JSON result: the fields of a real result" || no "streaming.md's JSON result" "$(cat "$T/py.err")"
+import json, sys
+doc = json.loads(open(sys.argv[1]).read())
+real = json.loads(open(sys.argv[2]).readline())
+assert list(doc) == list(real), ("doc", list(doc), "real", list(real))
+assert list(doc["topk"][0]) == list(real["topk"][0]), (doc["topk"][0], real["topk"][0])
+PY
+
+# ---- configuration snippets (security.md, operations.md): a file of the snippet as shown is
+# accepted by kinfer serve (configuration errors exit 2 before anything is loaded; this exits
+# 1 at the model file, which does not exist); the keys a worker needs and the snippet does not
+# set come from -X. Nothing is contacted: the model is loaded before any connection. Exit 1
+# at a file the snippet names that is not on this machine (a certificate, a password file)
+# also means the configuration was accepted.
+check_conf() { # NAME FILE
+  local name=$1 conf=$T/$1.conf key xs=() out crc
+  extract "$name" "$2" >"$conf"
+  [ -s "$conf" ] || { no "$name: no block marked $name in $2"; return; }
+  # a value runs to the end of its line ('#' starts a comment only at the start of a line):
+  # a "value   # note" would be taken whole, and a path with it names no file
+  if grep -Eq '^[a-z][^=#]*=.*[[:space:]]#' "$conf"; then
+    no "$name: a trailing '# ...' after a value is part of the value" "$(grep -E '^[a-z][^=#]*=.*[[:space:]]#' "$conf")"
+  fi
+  for key in kafka.bootstrap.servers input.topic output.topic; do
+    grep -q "^$key=" "$conf" || xs+=(-X "$key=x")
+  done
+  out=$(cd "$T" && timeout 60 "$K" serve --config "$conf" "${xs[@]}" -X model.path=missing.kinf 2>&1); crc=$?
+  # or exit 1 at a file the snippet names (a deployment's certificate or password file)
+  local accepted=
+  [ $crc -eq 1 ] && grep -q "missing.kinf" <<<"$out" && accepted=1
+  for key in $(grep -o '/etc/kinfer/[A-Za-z0-9._-]*' "$conf"); do
+    [ $crc -eq 1 ] && grep -qF "$key: No such file" <<<"$out" && accepted=1
+  done
+  if [ -n "$accepted" ]; then
+    ok "$name: kinfer serve accepts the configuration"
+  else
+    no "$name: kinfer serve --config (exit $crc)" "$out"
+  fi
+}
+check_conf security-pg-conf "$SRC/docs/security.md"
+check_conf security-kafka-sasl-conf "$SRC/docs/security.md"
+check_conf security-kafka-mtls-conf "$SRC/docs/security.md"
+check_conf operations-schema-registry-conf "$SRC/docs/operations.md"
+extract operations-prometheus-scrape "$SRC/docs/operations.md" >"$T/scrape.yml"
+[ -s "$T/scrape.yml" ] && promtool check config "$T/scrape.yml" >"$T/promtool.log" 2>&1 && ok "operations.md's scrape config: promtool check config" || no "operations.md's scrape config" "$(cat "$T/promtool.log" 2>/dev/null)"
+
 # ---- README.md: `cmake --install build` puts everything in standard places ----
 build=$(dirname "$K")
 if [ -f "$build/cmake_install.cmake" ] && cmake --install "$build" --prefix "$T/prefix" >"$T/install.log" 2>&1; then
