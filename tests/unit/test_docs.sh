@@ -16,9 +16,11 @@
 #                           (test_docs_registry, label pg)
 #
 # Not run (unmarked), and why:
-#   README.md "The model's life" and "Serving": synopses with placeholders ([--dev dev.tsv],
-#     K, kinfer.conf) rather than commands; deploy/kafka.sh needs a JVM broker (kafka-real
-#     tests run it); tests/run.sh and deploy/demo.sh are CI and the demo themselves.
+#   README.md "The model's life" and the brokers and serve of "Serving": synopses with
+#     placeholders ([--dev dev.tsv], K, kinfer.conf) rather than commands (streaming.md's quick
+#     start runs dev-broker and serve); deploy/kafka.sh needs a JVM broker (kafka-real tests run
+#     it); tests/run.sh and deploy/demo.sh are CI and the demo themselves; `sudo cmake
+#     --install build` (cmake --install --prefix DIR is run below).
 #   docs/registry.md, the deployment ls row: WORKERS and SERVING need a running worker (the
 #     header is checked; tests/pg/test_serve_registry.sh checks a live worker's row).
 #   docs/security.md and docs/operations.md configuration snippets: name hosts, certificates
@@ -126,7 +128,7 @@ run_transcript() {
 part=${1:-main}
 # every marked block of README.md and docs/*.md has a check here (test_docs.sh registry runs
 # the registry-* blocks)
-all_blocks="readme-quickstart streaming-quickstart streaming-result-json
+all_blocks="readme-quickstart streaming-quickstart streaming-result-json readme-registry
 security-pg-conf security-kafka-sasl-conf security-kafka-mtls-conf
 operations-schema-registry-conf operations-prometheus-scrape
 registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
@@ -139,13 +141,13 @@ fi
 
 # ---- docs/registry.md (test_docs_registry, label pg: the PostgreSQL of the PG* environment) ----
 if [ "$part" = registry ]; then
-  db_cli=kinfer_t_docs_cli_$$ db_chain=kinfer_t_docs_chain_$$
+  db_cli=kinfer_t_docs_cli_$$ db_chain=kinfer_t_docs_chain_$$ db_readme=kinfer_t_docs_readme_$$
   drop_dbs() {
-    for db in $db_cli $db_chain; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
+    for db in $db_cli $db_chain $db_readme; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
     rm -rf "$T"
   }
   trap drop_dbs EXIT
-  for db in $db_cli $db_chain; do
+  for db in $db_cli $db_chain $db_readme; do
     psql -X -q -d postgres -c "CREATE DATABASE $db" >"$T/createdb.log" 2>&1 ||
       { no "CREATE DATABASE $db (PostgreSQL of the PG* environment)" "$(cat "$T/createdb.log")"; finish; exit; }
   done
@@ -153,11 +155,11 @@ if [ "$part" = registry ]; then
   # care how well they classify): registry-cli's sections.kinf and its quantized copy, and the
   # chain of registry-lineage (train, prune --keep-buckets 20000, quantize, distill --teacher),
   # pushed under the names the doc shows, child first.
-  mkdir -p "$T/registry-cli" "$T/registry-lineage"
+  mkdir -p "$T/registry-cli" "$T/registry-lineage" "$T/readme-registry"
   c=$T/registry-cli l=$T/registry-lineage
   if ( "$K" train --input "$SRC/tests/data/sections-train.tsv" --output "$c/sections.kinf" --epoch 2 --no-auto-features &&
        "$K" quantize "$c/sections.kinf" --output "$c/sections-int8.kinf" &&
-       cp "$c/sections.kinf" "$l/sections.kinf" &&
+       cp "$c/sections.kinf" "$l/sections.kinf" && cp "$c/sections.kinf" "$T/readme-registry/model.kinf" &&
        "$K" prune "$l/sections.kinf" --output "$l/sections-pruned.kinf" --keep-buckets 20000 &&
        "$K" quantize "$l/sections-pruned.kinf" --output "$l/sections-int8.kinf" &&
        "$K" distill --teacher "$l/sections-int8.kinf" --data "$SRC/tests/data/sections-train.tsv" --output "$l/sections-student.kinf" &&
@@ -190,6 +192,16 @@ if [ "$part" = registry ]; then
   for b in registry-workers-sql registry-metrics-sql; do
     run_sql $b "$SRC/docs/registry.md" $db_cli
     [ $rc -eq 0 ] && ok "$b runs" || no "$b (exit $rc)" "$(cat "$T/$b.err")"
+  done
+
+  # README.md's registry block, with the quick start's model.kinf
+  export PGDATABASE=$db_readme
+  run_block readme-registry "$SRC/README.md"
+  out=$T/readme-registry.out
+  if [ $rc -eq 0 ]; then ok "README registry block runs"; else no "README registry block (exit $rc)" "$(tail -n 20 "$T/readme-registry.err")"; fi
+  for want in "registered sections:1 " "registered sections:2 " "sections: (none) -> sections:1" \
+              "sections: sections:1 -> sections:2" "sections: sections:2 -> sections:1"; do
+    grep -qF -- "$want" "$out" && ok "README registry block printed '$want'" || no "README registry block did not print '$want'" "$(cat "$out")"
   done
 
   export PGDATABASE=$db_chain
