@@ -16,9 +16,10 @@
 #                           (test_docs_registry, label pg)
 #
 # Not run (unmarked), and why:
-#   README.md "The model's life" and the brokers and serve of "Serving": synopses with
-#     placeholders ([--dev dev.tsv], K, kinfer.conf) rather than commands (streaming.md's quick
-#     start runs dev-broker and serve); deploy/kafka.sh needs a JVM broker (kafka-real tests run
+#   README.md "The model's life" and docs/compression.md's synopsis: placeholders ([--dev
+#     dev.tsv], IN, OUT) rather than commands; each option shown is checked against the
+#     command's help (check_synopsis). README "Serving", the brokers and serve: a synopsis
+#     (streaming.md's quick start runs dev-broker and serve); deploy/kafka.sh needs a JVM broker (kafka-real tests run
 #     it); tests/run.sh and deploy/demo.sh are CI and the demo themselves; `sudo cmake
 #     --install build` (cmake --install --prefix DIR is run below).
 #   docs/registry.md, the deployment ls row: WORKERS and SERVING need a running worker (the
@@ -129,6 +130,7 @@ part=${1:-main}
 # every marked block of README.md and docs/*.md has a check here (test_docs.sh registry runs
 # the registry-* blocks)
 all_blocks="readme-quickstart streaming-quickstart streaming-result-json readme-registry
+readme-commands compression-synopsis
 security-pg-conf security-kafka-sasl-conf security-kafka-mtls-conf
 operations-schema-registry-conf operations-prometheus-scrape
 registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
@@ -288,6 +290,27 @@ check_conf security-kafka-mtls-conf "$SRC/docs/security.md"
 check_conf operations-schema-registry-conf "$SRC/docs/operations.md"
 extract operations-prometheus-scrape "$SRC/docs/operations.md" >"$T/scrape.yml"
 [ -s "$T/scrape.yml" ] && promtool check config "$T/scrape.yml" >"$T/promtool.log" 2>&1 && ok "operations.md's scrape config: promtool check config" || no "operations.md's scrape config" "$(cat "$T/promtool.log" 2>/dev/null)"
+
+# ---- synopses (placeholders, not commands): every kinfer COMMAND shown has `kinfer help
+# COMMAND`, and every --option shown is in that help ----
+check_synopsis() { # NAME FILE
+  local name=$1 line l cmd o bad= n=0
+  extract "$name" "$2" >"$T/$name.txt"
+  [ -s "$T/$name.txt" ] || { no "$name: no block marked $name in $2"; return; }
+  while IFS= read -r line; do
+    l=${line%%#*}
+    case "$l" in *"kinfer "*) ;; *) continue ;; esac
+    l=${l#*kinfer }; cmd=${l%% *}
+    "$K" help "$cmd" >"$T/help.txt" 2>&1 || { bad+="kinfer help $cmd: exit $?"$'\n'; continue; }
+    for o in $(grep -oE -- '--[a-z][a-z0-9-]*' <<<"$l"); do
+      n=$((n + 1))
+      grep -qE -- "(^|[ ,\[])$o([ =,]|\$)" "$T/help.txt" || bad+="kinfer $cmd: $o is not in kinfer help $cmd"$'\n'
+    done
+  done <"$T/$name.txt"
+  [ -z "$bad" ] && [ $n -gt 0 ] && ok "$name: $n options, each in its command's help" || no "$name: the synopsis is not the CLI's" "$bad"
+}
+check_synopsis readme-commands "$SRC/README.md"
+check_synopsis compression-synopsis "$SRC/docs/compression.md"
 
 # ---- README.md: `cmake --install build` puts everything in standard places ----
 build=$(dirname "$K")
