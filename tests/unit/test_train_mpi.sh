@@ -30,6 +30,11 @@ if [ -n "${ASAN_OPTIONS:-}" ] && ldd "$K" | grep -q libasan; then
   san="${ASAN_OPTIONS}:abort_on_error=0:exitcode=0"
   export ASAN_OPTIONS="$san:log_path=$T/san-ok"
 fi
+# The sanitizer build trains 3 epochs instead of 15 (a fifth of the CPU) and leaves the accuracy
+# comparison to the optimised build, where it is made with the default schedule; it checks
+# everything else.
+EP=()
+[ -n "$san" ] && EP=(--epoch 3)
 gunzip -c "$D/sections-dev-full.tsv.gz" >"$T/dev.tsv"
 acc() { "$K" test "$1" "$T/dev.tsv" | awk '$1 == "P@1" {print $2}'; }
 meta() { "$K" inspect "$1" | python3 -c '
@@ -38,13 +43,13 @@ t = sys.stdin.read()
 m = json.JSONDecoder().raw_decode(t[t.index("meta\t") + 5:])[0]
 print(json.dumps(m))'; }
 
-"$K" train --input "$D/sections-train.tsv" --output "$T/one.kinf" --threads 1 -q &&
+"$K" train --input "$D/sections-train.tsv" --output "$T/one.kinf" --threads 1 -q "${EP[@]}" &&
   ok "one process trains" || no "one process trains"
-"${M[@]}" -np 2 "$K" train --input "$D/sections-train.tsv" --output "$T/np2.kinf" --name m --sync-every 250 2>"$T/np2.err" &&
+"${M[@]}" -np 2 "$K" train --input "$D/sections-train.tsv" --output "$T/np2.kinf" --name m --sync-every 250 "${EP[@]}" 2>"$T/np2.err" &&
   ok "mpirun -np 2 trains" || no "mpirun -np 2 trains" "$(tail -5 "$T/np2.err")"
-"${M[@]}" -np 2 "$K" train --input "$D/sections-train.tsv" --output "$T/np2b.kinf" --name m --sync-every 250 -q 2>"$T/np2b.err" &&
+"${M[@]}" -np 2 "$K" train --input "$D/sections-train.tsv" --output "$T/np2b.kinf" --name m --sync-every 250 -q "${EP[@]}" 2>"$T/np2b.err" &&
   ok "mpirun -np 2 trains again" || no "mpirun -np 2 trains again" "$(tail -5 "$T/np2b.err")"
-"${M[@]}" -np 4 "$K" train --input "$D/sections-train.tsv" --output "$T/np4.kinf" 2>"$T/np4.err" &&
+"${M[@]}" -np 4 "$K" train --input "$D/sections-train.tsv" --output "$T/np4.kinf" "${EP[@]}" 2>"$T/np4.err" &&
   ok "mpirun -np 4 trains" || no "mpirun -np 4 trains" "$(tail -5 "$T/np4.err")"
 
 # determinism: one seed and K, one model (every rank also checked its sha256 against rank 0's)
@@ -63,8 +68,14 @@ grep -Eq 'averagings \(0 sparse\), [0-9.]+ MB per rank per epoch' "$T/np4.err" &
 
 # accuracy within 0.3 points of one process
 a1=$(acc "$T/one.kinf"); a2=$(acc "$T/np2.kinf"); a4=$(acc "$T/np4.kinf")
+[ -n "$san" ] && echo "# sanitizer build, 3 epochs: accuracy $a1 (one process), $a2 (-np 2), $a4 (-np 4); compared in the optimised build"
 for x in "2:$a2" "4:$a4"; do
   k=${x%%:*} a=${x#*:}
+  if [ -n "$san" ]; then
+    awk -v a="$a" 'BEGIN { exit !(a != "" && a > 0.5) }' && ok "-np $k model learned (accuracy $a > 0.5 after 3 epochs)" ||
+      no "-np $k model learned (accuracy $a > 0.5 after 3 epochs)"
+    continue
+  fi
   awk -v a="$a" -v b="$a1" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 0.003 + 1e-9) }' &&
     ok "-np $k accuracy $a within 0.3 points of one process ($a1)" ||
     no "-np $k accuracy $a within 0.3 points of one process ($a1)"
