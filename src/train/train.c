@@ -202,7 +202,8 @@ kinfer_model_t *kinfer_train(const kinfer_dataset_t *ds, const kinfer_train_opts
         /* the automatic feature choice: a trial first, then train with its winner */
         kinfer_train_opts_t chosen;
         char *auto_json = NULL;
-        if (opts->auto_features) {
+        if (opts->auto_features && !opts->comm) { /* ranks: not run (each would try its own
+                                                     * shard and choose alone); docs/training.md */
                 double t0 = kinfer_now_sec();
                 chosen = *opts;
                 chosen.auto_features = 0;
