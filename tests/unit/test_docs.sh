@@ -16,7 +16,8 @@
 #                           (test_docs_registry, label pg)
 #
 # Not run (unmarked), and why:
-#   README.md "The model's life" and docs/compression.md's synopsis: placeholders ([--dev
+#   README.md "The model's life", docs/compression.md's synopsis and streaming.md's dev-broker
+#     and produce synopses: placeholders ([--dev
 #     dev.tsv], IN, OUT) rather than commands; each option shown is checked against the
 #     command's help (check_synopsis). README "Serving", the brokers and serve: a synopsis
 #     (streaming.md's quick start runs dev-broker and serve); deploy/kafka.sh needs a JVM broker (kafka-real tests run
@@ -42,11 +43,14 @@ ln -s "$(cd "$(dirname "$K")" && pwd)/$(basename "$K")" "$T/bin/kinfer"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # extract NAME FILE: the block after the marker, without its fences
+# (or, for a synopsis, the indented block after the marker, unindented)
 extract() {
   awk -v name="$1" '
     $0 ~ "^<!-- test: " name "[ >]" { armed = 1; next }
     armed && /^```/ { if (inside) exit; inside = 1; next }
-    inside { print }' "$2"
+    inside { print; next }
+    armed && /^    / { indented = 1; print substr($0, 5); next }
+    indented { exit }' "$2"
 }
 
 run_block() { # NAME FILE: run it in $T/NAME; sets $rc, output in $T/NAME.out/.err
@@ -130,7 +134,8 @@ part=${1:-main}
 # every marked block of README.md and docs/*.md has a check here (test_docs.sh registry runs
 # the registry-* blocks)
 all_blocks="readme-quickstart streaming-quickstart streaming-result-json readme-registry
-readme-commands compression-synopsis operations-classify
+readme-commands compression-synopsis operations-classify streaming-dev-broker-synopsis
+streaming-produce-synopsis
 security-pg-conf security-kafka-sasl-conf security-kafka-mtls-conf
 operations-schema-registry-conf operations-prometheus-scrape
 registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
@@ -332,13 +337,16 @@ check_classify
 # ---- synopses (placeholders, not commands): every kinfer COMMAND shown has `kinfer help
 # COMMAND`, and every --option shown is in that help ----
 check_synopsis() { # NAME FILE
-  local name=$1 line l cmd o bad= n=0
+  local name=$1 line l cmd= o bad= n=0
   extract "$name" "$2" >"$T/$name.txt"
   [ -s "$T/$name.txt" ] || { no "$name: no block marked $name in $2"; return; }
   while IFS= read -r line; do
     l=${line%%#*}
-    case "$l" in *"kinfer "*) ;; *) continue ;; esac
-    l=${l#*kinfer }; cmd=${l%% *}
+    case "$l" in
+      *"kinfer "*) l=${l#*kinfer }; cmd=${l%% *} ;;
+      " "*) [ -n "$cmd" ] || continue ;; # a continuation line: the command above
+      *) cmd=; continue ;;
+    esac
     "$K" help "$cmd" >"$T/help.txt" 2>&1 || { bad+="kinfer help $cmd: exit $?"$'\n'; continue; }
     for o in $(grep -oE -- '--[a-z][a-z0-9-]*' <<<"$l"); do
       n=$((n + 1))
@@ -349,6 +357,8 @@ check_synopsis() { # NAME FILE
 }
 check_synopsis readme-commands "$SRC/README.md"
 check_synopsis compression-synopsis "$SRC/docs/compression.md"
+check_synopsis streaming-dev-broker-synopsis "$SRC/docs/streaming.md"
+check_synopsis streaming-produce-synopsis "$SRC/docs/streaming.md"
 
 # ---- README.md: `cmake --install build` puts everything in standard places ----
 build=$(dirname "$K")
