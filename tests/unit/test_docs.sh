@@ -135,7 +135,7 @@ part=${1:-main}
 # the registry-* blocks)
 all_blocks="readme-quickstart streaming-quickstart streaming-result-json readme-registry
 readme-commands compression-synopsis operations-classify streaming-dev-broker-synopsis
-streaming-produce-synopsis
+streaming-produce-synopsis streaming-metrics-line
 security-pg-conf security-kafka-sasl-conf security-kafka-mtls-conf
 operations-schema-registry-conf operations-prometheus-scrape
 registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
@@ -257,6 +257,12 @@ real = json.loads(open(sys.argv[2]).readline())
 assert list(doc) == list(real), ("doc", list(doc), "real", list(real))
 assert list(doc["topk"][0]) == list(real["topk"][0]), (doc["topk"][0], real["topk"][0])
 PY
+
+# the METRICS line streaming.md shows has the fields, in order, of the one serve logged for its
+# last window when the quick start stopped it
+doc_keys=$(extract streaming-metrics-line "$SRC/docs/streaming.md" | tr -s ' \n' '\n\n' | sed -n 's/^\([a-z_0-9]*\)=.*/\1/p' | sed '1,/^fac$/d' | xargs)
+got_keys=$(grep 'fac=METRICS' "$d/serve.log" | tail -n 1 | tr ' ' '\n' | sed -n 's/^\([a-z_0-9]*\)=.*/\1/p' | sed '1,/^fac$/d' | xargs)
+[ -n "$doc_keys" ] && [ "$doc_keys" = "$got_keys" ] && ok "streaming.md's METRICS line: the fields serve logs" || no "streaming.md's METRICS line" "doc:    $doc_keys"$'\n'"logged: $got_keys"
 
 # ---- configuration snippets (security.md, operations.md): a file of the snippet as shown is
 # accepted by kinfer serve (configuration errors exit 2 before anything is loaded; this exits
