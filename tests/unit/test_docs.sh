@@ -33,7 +33,8 @@
 #     runs against serve --http-only (check_classify: the answer's shape, not its values).
 #   docs/producers.md: the examples need Apache Kafka and the example toolchains
 #     (kafka_real_examples runs them).
-#   docs/training.md: mpirun over several hosts (test_train_mpi runs mpirun -np 2 and 4).
+#   docs/training.md: mpirun (train.tsv and hosts are the reader's; test_train_mpi runs
+#     mpirun -np 2 and 4): the kinfer options of both mpirun lines are checked (check_synopsis).
 #   docs/benchmarks.md and docs/compression.md: benchmark runs of minutes on the full data set.
 set -u
 . "$(dirname "$0")/cli_lib.sh" docs
@@ -136,6 +137,7 @@ part=${1:-main}
 all_blocks="readme-quickstart streaming-quickstart streaming-result-json readme-registry
 readme-commands compression-synopsis operations-classify streaming-dev-broker-synopsis
 streaming-produce-synopsis streaming-metrics-line
+training-one-machine training-cluster training-features-line training-auto-features
 security-pg-conf security-kafka-sasl-conf security-kafka-mtls-conf
 operations-schema-registry-conf operations-prometheus-scrape
 registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
@@ -365,6 +367,34 @@ check_synopsis readme-commands "$SRC/README.md"
 check_synopsis compression-synopsis "$SRC/docs/compression.md"
 check_synopsis streaming-dev-broker-synopsis "$SRC/docs/streaming.md"
 check_synopsis streaming-produce-synopsis "$SRC/docs/streaming.md"
+check_synopsis training-one-machine "$SRC/docs/training.md"
+check_synopsis training-cluster "$SRC/docs/training.md"
+
+# ---- training.md: the feature choice on tests/data/langid-train.tsv: the "Features:" line
+# (numbers aside: the trial's accuracies vary a little from run to run) and the fields of
+# hyperparameters.auto_features, as kinfer train prints and records them (about 2 s) ----
+mkdir -p "$T/training"
+if (cd "$T/training" && "$K" train --input "$SRC/tests/data/langid-train.tsv" --output m.kinf >train.out 2>&1 &&
+    "$K" inspect m.kinf >inspect.out 2>&1); then
+  num() { sed -E 's/[0-9]+(\.[0-9]+)?/N/g'; }
+  want=$(extract training-features-line "$SRC/docs/training.md" | num)
+  got=$(grep '^Features:' "$T/training/train.out" | num)
+  [ -n "$want" ] && [ "$want" = "$got" ] && ok "training.md's Features: line is what kinfer train prints" || no "training.md's Features: line" "doc: $want"$'\n'"got: $got"
+  extract training-auto-features "$SRC/docs/training.md" >"$T/training/doc.json"
+  python3 - "$T/training/doc.json" "$T/training/inspect.out" <<'PY' 2>"$T/py.err" && ok "training.md's auto_features: the fields kinfer train records" || no "training.md's auto_features" "$(cat "$T/py.err")"
+import json, sys
+doc = json.loads("{" + open(sys.argv[1]).read() + "}")["auto_features"]
+text = open(sys.argv[2]).read()
+got = json.loads(text[text.index("\nmeta\t") + 6:])["hyperparameters"]["auto_features"]
+def shape(v):
+    if isinstance(v, dict): return [(k, shape(x)) for k, x in v.items()]
+    if isinstance(v, list): return [shape(v[0])] if v else []
+    return type(v).__name__ if not isinstance(v, (int, float)) or isinstance(v, bool) else "number"
+assert shape(doc) == shape(got), ("doc", shape(doc), "got", shape(got))
+PY
+else
+  no "kinfer train on langid-train.tsv" "$(tail -n 5 "$T/training/train.out" "$T/training/inspect.out")"
+fi
 
 # ---- README.md: `cmake --install build` puts everything in standard places ----
 build=$(dirname "$K")
