@@ -11,9 +11,10 @@
 # Marked ```sql blocks run with psql; marked ``` blocks of "$ command" lines are transcripts:
 # each command runs and the stable parts of the output the doc shows must match (run_transcript).
 #
-#   test_docs.sh            README.md, docs/streaming.md (test_docs, label kafka)
-#   test_docs.sh registry   docs/registry.md on the PG* environment's PostgreSQL
-#                           (test_docs_registry, label pg)
+#   test_docs.sh            README.md's quick start, streaming.md, security.md, operations.md,
+#                           training.md, compression.md (test_docs, label kafka: a dev broker)
+#   test_docs.sh registry   the blocks that need PostgreSQL (the PG* environment's): registry.md,
+#                           README's registry block, fasttext.md (test_docs_registry, label pg)
 #
 # Not run (unmarked), and why:
 #   README.md "The model's life", docs/compression.md's synopsis and streaming.md's dev-broker
@@ -138,6 +139,7 @@ all_blocks="readme-quickstart streaming-quickstart streaming-result-json readme-
 readme-commands compression-synopsis operations-classify streaming-dev-broker-synopsis
 streaming-produce-synopsis streaming-metrics-line
 training-one-machine training-cluster training-features-line training-auto-features
+fasttext-import
 security-pg-conf security-kafka-sasl-conf security-kafka-mtls-conf
 operations-schema-registry-conf operations-prometheus-scrape
 registry-cli registry-migrate-status registry-roles registry-lineage registry-activate-sql
@@ -150,13 +152,13 @@ fi
 
 # ---- docs/registry.md (test_docs_registry, label pg: the PostgreSQL of the PG* environment) ----
 if [ "$part" = registry ]; then
-  db_cli=kinfer_t_docs_cli_$$ db_chain=kinfer_t_docs_chain_$$ db_readme=kinfer_t_docs_readme_$$
+  db_cli=kinfer_t_docs_cli_$$ db_chain=kinfer_t_docs_chain_$$ db_readme=kinfer_t_docs_readme_$$ db_ft=kinfer_t_docs_ft_$$
   drop_dbs() {
-    for db in $db_cli $db_chain $db_readme; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
+    for db in $db_cli $db_chain $db_readme $db_ft; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
     rm -rf "$T"
   }
   trap drop_dbs EXIT
-  for db in $db_cli $db_chain $db_readme; do
+  for db in $db_cli $db_chain $db_readme $db_ft; do
     psql -X -q -d postgres -c "CREATE DATABASE $db" >"$T/createdb.log" 2>&1 ||
       { no "CREATE DATABASE $db (PostgreSQL of the PG* environment)" "$(cat "$T/createdb.log")"; finish; exit; }
   done
@@ -212,6 +214,35 @@ if [ "$part" = registry ]; then
               "sections: sections:1 -> sections:2" "sections: sections:2 -> sections:1"; do
     grep -qF -- "$want" "$out" && ok "README registry block printed '$want'" || no "README registry block did not print '$want'" "$(cat "$out")"
   done
+
+  # docs/fasttext.md: import a fastText model, predict as fasttext predict-prob, push, quantize
+  # (the fastText CLI, Debian's fasttext, trains a small model.bin first: about 2 s)
+  f=$T/fasttext-import
+  mkdir -p "$f"
+  awk -F'\t' '{ print "__label__" $1 " " $2 }' "$SRC/tests/data/sections-train.tsv" >"$f/train.txt"
+  awk -F'\t' '{ print "__label__" $1 " " $2 }' "$SRC/tests/data/sections-dev.tsv" >"$f/test.txt"
+  if (cd "$f" && fasttext supervised -input train.txt -output model -epoch 2 -dim 10 -bucket 20000 -thread 1) >"$T/ft.log" 2>&1 &&
+     "$K" migrate --pg "dbname=$db_ft" >>"$T/ft.log" 2>&1; then
+    export PGDATABASE=$db_ft
+    run_block fasttext-import "$SRC/docs/fasttext.md"
+    if [ $rc -eq 0 ]; then ok "fasttext.md's block runs (import, predict --fasttext, model push, quantize)"; else no "fasttext.md's block (exit $rc)" "$(tail -n 20 "$T/fasttext-import.err")"; fi
+    (cd "$f" && fasttext predict-prob model.bin test.txt 3) >"$f/want.txt" 2>/dev/null
+    python3 - "$f/want.txt" "$T/fasttext-import.out" <<'PY' 2>"$T/py.err" && ok "fasttext.md: predict --fasttext prints fasttext predict-prob's format and top label on each of the 500 lines" || no "fasttext.md: predict --fasttext" "$(cat "$T/py.err")"
+import re, sys
+want = open(sys.argv[1]).read().splitlines()
+got = [l for l in open(sys.argv[2]).read().splitlines() if l.startswith("__label__")]
+assert len(want) == len(got) == 500, (len(want), len(got))
+pair = r"__label__\S+ [01](\.[0-9]+)?(e-?[0-9]+)?"
+for w, g in zip(want, got):
+    assert re.fullmatch(" ".join([pair] * 3), g), g
+    assert w.split()[0] == g.split()[0], (w, g)
+PY
+    grep -q "^registered sections:1 " "$T/fasttext-import.out" && grep -q "imported_from sha256=" "$T/fasttext-import.out" &&
+      ok "fasttext.md: model push registers sections:1, imported_from the .bin" || no "fasttext.md: model push" "$(grep -v __label__ "$T/fasttext-import.out")"
+    [ -s "$f/model-q8.kinf" ] && "$K" inspect "$f/model-q8.kinf" | grep -q $'^weights\tq8' && ok "fasttext.md: quantize wrote an int8 model-q8.kinf" || no "fasttext.md: model-q8.kinf"
+  else
+    no "fasttext supervised (Debian's fasttext, deploy/install-test-deps.sh) and migrate" "$(tail -n 20 "$T/ft.log")"
+  fi
 
   export PGDATABASE=$db_chain
   run_transcript registry-lineage "$SRC/docs/registry.md" $db_chain
