@@ -38,7 +38,10 @@ int kinfer_cmd_inspect(int argc, char **argv)
                "bucket_map\t%s (%zu bytes)\ndim\t%d\nhidden_layers\t%d\n",
                argv[1], kinfer_model_sha256_hex(model), kinfer_model_size(model),
                kinfer_model_name(model), strncmp(kinfer_model_format(model), "q8", 2) ? "f32" : "q8",
-               linear ? "linear (a weight per feature row and label)" : "embedding bag + softmax",
+               linear ? "linear (a weight per feature row and label)"
+               : kinfer_model_output_kind(model) == KINFER_OUT_FT_HS ? "embedding bag + fastText hierarchical softmax"
+               : kinfer_model_output_kind(model) == KINFER_OUT_FT_SIGMOID ? "embedding bag + fastText sigmoid (ns/ova)"
+                                                                            : "embedding bag + softmax",
                kinfer_model_n_labels(model), n_buckets, n_rows,
                n_buckets ? 100.0 * n_rows / n_buckets : 0.0, map, map_bytes,
                linear ? 0 : kinfer_model_dim(model), kinfer_model_n_hidden(model));

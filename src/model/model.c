@@ -592,6 +592,11 @@ const char *kinfer_model_bucket_map_kind(const kinfer_model_t *model, size_t *by
                 *bytes = size;
         return kind;
 }
+int kinfer_model_output_kind(const kinfer_model_t *model)
+{
+        return model->out_kind;
+}
+
 int kinfer_model_is_linear(const kinfer_model_t *model)
 {
         return model->n_hidden == 0 && !kinfer_model_tensor(model, KINFER_T_OUT_W);

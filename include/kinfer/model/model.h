@@ -142,6 +142,9 @@ const char *kinfer_model_bucket_map_kind(const kinfer_model_t *model, size_t *by
 /** 1 for a linear model (no output layer: an embedding row holds a weight per label, so
  *  kinfer_model_dim() = the number of labels and the hyperparameter dim is 0), else 0. */
 int kinfer_model_is_linear(const kinfer_model_t *model);
+/** enum kinfer_output_kind: how the logits become scores (softmax unless imported from fastText
+ *  with hs, ns or ova). */
+int kinfer_model_output_kind(const kinfer_model_t *model);
 /** sha256 of the whole file, 64 lowercase hex chars: the model's identity. */
 const char *kinfer_model_sha256_hex(const kinfer_model_t *model);
 /** The whole file as bytes (for pushing to the registry). */
