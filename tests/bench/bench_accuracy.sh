@@ -14,7 +14,7 @@ OUT=${1:-$(mktemp -d /tmp/kinfer-acc.XXXXXX)}
 WHAT=${2:-all}
 K=${KINFER:-build/kinfer}
 mkdir -p "$OUT"
-deploy/install-bench-deps.sh >/dev/null  # fastText, scikit-learn, GNU time
+deploy/install-bench-deps.sh >/dev/null  # fastText, scikit-learn (Debian's: /usr/bin/python3), GNU time
 [ -x "$K" ] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j2 --target kinfer >/dev/null; }
 echo "# $(date -u +%FT%TZ) kinfer $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 acc() { "$K" eval "$1" "$2" --json --no-confusion | python3 -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["accuracy"])'; }
@@ -31,7 +31,7 @@ ft() { # name train.tsv dev.tsv flags...
   echo "| fasttext supervised $* | $(tr ' ' '|' <"$OUT/$name.time" | sed 's/|/ | /g') | $(fasttext test "$OUT/$name.bin" "$OUT/$name.dev.txt" | awk '/^P@1/{print $2}') | |"
 }
 sk() { # name train dev kind
-  echo "| TF-IDF ($4) + LinearSVC, scikit-learn | | | | $(python3 tests/bench/sk_tfidf_svc.py "$2" "$3" "$4" | awk '{print $2}') | |"
+  echo "| TF-IDF ($4) + LinearSVC, scikit-learn | | | | $(/usr/bin/python3 tests/bench/sk_tfidf_svc.py "$2" "$3" "$4" | awk '{print $2}') | |"
 }
 hdr() { echo; echo "## $1"; echo "| training | wall s | user s | sys s | dev accuracy | feature choice |"; echo "|---|---|---|---|---|---|"; }
 if [ "$WHAT" != langid ]; then
