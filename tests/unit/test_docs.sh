@@ -8,35 +8,36 @@
 # its results are checked. One change is made to what is pasted: the dev broker's port 9092
 # becomes a free port, so that several runs (both builds, other checkouts) can share the
 # machine. Whatever a block leaves running is stopped (it runs in its own process group).
-# Marked ```sql blocks run with psql; marked ``` blocks of "$ command" lines are transcripts:
-# each command runs and the stable parts of the output the doc shows must match (run_transcript).
+# Other kinds of marked block: ```sql blocks run with psql (run_sql); ``` blocks of
+# "$ command" lines are transcripts, each command is run and the stable parts of the output the
+# doc shows must match (run_transcript); synopses (placeholders, not commands) are checked
+# against the CLI: each kinfer COMMAND has a help, each --option shown is in it (check_synopsis;
+# a marker before an indented block marks it too); configuration snippets are files kinfer
+# serve accepts (check_conf); example output (a JSON result, a METRICS line, /v1/classify's
+# answer, training's Features: line and auto_features) has the fields of what kinfer prints.
 #
-#   test_docs.sh            README.md's quick start, streaming.md, security.md, operations.md,
-#                           training.md, compression.md (test_docs, label kafka: a dev broker)
+#   test_docs.sh            README.md, streaming.md, security.md, operations.md, training.md,
+#                           compression.md (test_docs, label kafka: it starts a dev broker)
 #   test_docs.sh registry   the blocks that need PostgreSQL (the PG* environment's): registry.md,
 #                           README's registry block, fasttext.md (test_docs_registry, label pg)
 #
-# Not run (unmarked), and why:
-#   README.md "The model's life", docs/compression.md's synopsis and streaming.md's dev-broker
-#     and produce synopses: placeholders ([--dev
-#     dev.tsv], IN, OUT) rather than commands; each option shown is checked against the
-#     command's help (check_synopsis). README "Serving", the brokers and serve: a synopsis
-#     (streaming.md's quick start runs dev-broker and serve); deploy/kafka.sh needs a JVM broker (kafka-real tests run
-#     it); tests/run.sh and deploy/demo.sh are CI and the demo themselves; `sudo cmake
-#     --install build` (cmake --install --prefix DIR is run below).
-#   docs/registry.md, the deployment ls row: WORKERS and SERVING need a running worker (the
-#     header is checked; tests/pg/test_serve_registry.sh checks a live worker's row).
-#   docs/security.md and docs/operations.md configuration snippets: name hosts, certificates
-#     and registries of a real deployment (example.com), so they are not connected to; each is
-#     checked as a configuration file kinfer serve accepts (check_conf), the scrape config with
-#     promtool check config.
-#   docs/operations.md: docker build/run (no container runtime here). Its curl /v1/classify
-#     runs against serve --http-only (check_classify: the answer's shape, not its values).
-#   docs/producers.md: the examples need Apache Kafka and the example toolchains
+# Not run, and why (a block that cannot run here stays unmarked):
+#   README.md: tests/run.sh and deploy/demo.sh (CI and the demo themselves); `sudo cmake
+#     --install build` (cmake --install --prefix DIR runs below); "Serving": deploy/kafka.sh
+#     needs a JVM broker (the kafka-real tests run it), dev-broker and serve are a synopsis
+#     (streaming.md's quick start runs both). "The model's life": a synopsis (checked).
+#   registry.md: the deployment ls row (WORKERS and SERVING need a running worker: the header
+#     is checked; tests/pg/test_serve_registry.sh checks a live worker's row).
+#   security.md, operations.md: the configuration snippets name hosts, certificates and
+#     registries of a real deployment (example.com): checked with check_conf, not connected to.
+#   operations.md: docker build/run (no container runtime here); the Kubernetes and compose
+#     files are test_deploy's.
+#   producers.md: the examples need Apache Kafka and the example toolchains
 #     (kafka_real_examples runs them).
-#   docs/training.md: mpirun (train.tsv and hosts are the reader's; test_train_mpi runs
-#     mpirun -np 2 and 4): the kinfer options of both mpirun lines are checked (check_synopsis).
-#   docs/benchmarks.md and docs/compression.md: benchmark runs of minutes on the full data set.
+#   training.md: mpirun with the reader's train.tsv and hosts (test_train_mpi runs mpirun
+#     -np 2 and 4); the kinfer options of both lines are checked.
+#   benchmarks.md, compression.md's "Reproduce": benchmark runs of minutes on the full data
+#     set (../shared/data), not in the repository.
 set -u
 . "$(dirname "$0")/cli_lib.sh" docs
 mkdir -p "$T/bin"
