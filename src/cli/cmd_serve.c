@@ -76,6 +76,21 @@ static void usage(FILE *fp)
 /* `kinfer serve --http-only` (http.only=true): the model over HTTP alone, no Kafka. The model
  * comes from model.path or, with deployment=, from the registry (swaps follow activations as in
  * the worker); the classification thread applies posted models itself. */
+/* What both modes do once the configuration is checked: the log level, then SIGTERM and
+ * SIGINT to on_signal. */
+static void serve_setup(const kinfer_conf_t *conf)
+{
+        int level = kinfer_log_level_parse(kinfer_conf_get(conf, "log.level"));
+        if (level >= 0)
+                kinfer_log_level = level;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+}
+
 static int serve_http_only(kinfer_conf_t *conf)
 {
         char errstr[1024];
@@ -92,15 +107,7 @@ static int serve_http_only(kinfer_conf_t *conf)
                 kinfer_conf_destroy(conf);
                 return 2;
         }
-        int level = kinfer_log_level_parse(kinfer_conf_get(conf, "log.level"));
-        if (level >= 0)
-                kinfer_log_level = level;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        serve_setup(conf);
 
         int rc = 1;
         kinfer_model_slot_t *slot = kinfer_model_slot_new(errstr, sizeof(errstr));
@@ -269,16 +276,7 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_conf_destroy(conf);
                 return 2;
         }
-        int level = kinfer_log_level_parse(kinfer_conf_get(conf, "log.level"));
-        if (level >= 0)
-                kinfer_log_level = level;
-
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        serve_setup(conf);
 
         kinfer_worker_t *w = kinfer_worker_new(conf, errstr, sizeof(errstr));
         if (!w) {

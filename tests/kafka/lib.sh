@@ -80,6 +80,14 @@ start_broker() {
   say "broker $B"
 }
 
+# have_all_ids -- every id of $T/expected.txt (sorted) has a result in topic out: reads the results
+# into $T/results.txt (one a line, id in column 2) and their distinct ids into $T/ids.txt
+have_all_ids() {
+  $KU results "$B" out >"$T/results.txt"
+  cut -f2 "$T/results.txt" | sort -u >"$T/ids.txt"
+  [ -z "$(comm -23 "$T/expected.txt" "$T/ids.txt" | head -1)" ]
+}
+
 # start_control_broker N TOPIC:PARTITIONS... -- a dev broker of N brokers with its fault-injection
 # channel (`kinfer dev-broker --control`, fed through fd 7); sets B and BROKER_PID
 start_control_broker() {

@@ -64,12 +64,7 @@ feeder_ids f | sort >"$T/expected.txt"
 n=$(wc -l <"$T/expected.txt")
 say "$n records produced in $(feeder_chunks f) chunks"
 
-all_ids() {
-  $KU results "$B" out >"$T/results.txt"
-  cut -f2 "$T/results.txt" | sort -u >"$T/ids.txt"
-  [ -z "$(comm -23 "$T/expected.txt" "$T/ids.txt" | head -1)" ]
-}
-wait_until 120 all_ids
+wait_until 120 have_all_ids
 total=$(wc -l <"$T/results.txt")
 check "every one of $n ids has a result (unique $(wc -l <"$T/ids.txt"), total $total)" \
   cmp -s "$T/expected.txt" "$T/ids.txt"

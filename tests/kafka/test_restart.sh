@@ -54,12 +54,7 @@ wait $PROD
 check "producer delivered all $N3 of the third part (while the restarted worker ran)" [ $? -eq 0 ]
 { seq 0 $((N1 - 1)) | sed 's/^/a/'; seq 0 $((N2 - 1)) | sed 's/^/b/'; seq 0 $((N3 - 1)) | sed 's/^/c/'; } |
   sort >"$T/expected.txt"
-all_ids() {
-  $KU results "$B" out >"$T/results.txt"
-  cut -f2 "$T/results.txt" | sort -u >"$T/ids.txt"
-  [ -z "$(comm -23 "$T/expected.txt" "$T/ids.txt" | head -1)" ]
-}
-wait_until 180 all_ids
+wait_until 180 have_all_ids
 total=$(wc -l <"$T/results.txt")
 check "every one of $N ids has a result after kill -9 + restart (unique $(wc -l <"$T/ids.txt"), total $total)" \
   cmp -s "$T/expected.txt" "$T/ids.txt"

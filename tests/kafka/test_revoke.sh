@@ -49,12 +49,7 @@ check "B joined and classified records" wait_until 180 classified B
 check "the feeder delivered every chunk" stop_feeder f
 feeder_ids f | sort >"$T/expected.txt"
 n=$(wc -l <"$T/expected.txt")
-all_ids() {
-  $KU results "$B" out >"$T/results.txt"
-  cut -f2 "$T/results.txt" | sort -u >"$T/ids.txt"
-  [ -z "$(comm -23 "$T/expected.txt" "$T/ids.txt" | head -1)" ]
-}
-wait_until 180 all_ids
+wait_until 180 have_all_ids
 total=$(wc -l <"$T/results.txt")
 check "every one of $n ids has a result (unique $(wc -l <"$T/ids.txt"), total $total)" \
   cmp -s "$T/expected.txt" "$T/ids.txt"
