@@ -134,7 +134,13 @@ int kinfer_cmd_rollback(int argc, char **argv)
         char summary[512], errstr[512];
         if (kinfer_registry_rollback(reg, deployment, o.reason, summary, sizeof(summary), errstr,
                                      sizeof(errstr))) {
-                cli_error("rollback", "deployment %s: %s", deployment, errstr);
+                /* the registry's own refusals name the deployment already */
+                char named[300];
+                snprintf(named, sizeof(named), "deployment %s ", deployment);
+                if (strstr(errstr, named))
+                        cli_error("rollback", "%s", errstr);
+                else
+                        cli_error("rollback", "deployment %s: %s", deployment, errstr);
                 rc = 1;
         } else {
                 printf("%s\n", summary);
