@@ -64,12 +64,20 @@ GOOD=$((50 + 8))
 BAD=11
 wait_count out $GOOD 120 >/dev/null
 wait_count dlq $BAD 120 >/dev/null
-# after a clean stop everything the worker did is in the topics: the exact counts are final
+# after a clean stop everything the worker did is in the topics. At-least-once: every record has
+# its outcome, once or more. A record twice is allowed, and reported: librdkafka 2.0.2 (Debian
+# bookworm) can resume a partition from an earlier offset after a quick pause and resume
+# (confluentinc/librdkafka#4637, fixed in 2.4.0), which this test's tiny bound provokes.
 check "worker exits 0 on SIGTERM" stop_worker $W
 $KU results "$B" out >"$T/results.txt"
 $KU dlq "$B" dlq >"$T/dlq.txt"
-check "all $GOOD good records classified (got $(wc -l <"$T/results.txt"))" [ "$(wc -l <"$T/results.txt")" -eq $GOOD ]
-check "$BAD dead letters (got $(wc -l <"$T/dlq.txt"))" [ "$(wc -l <"$T/dlq.txt")" -eq $BAD ]
+good_ids=$(cut -f1 "$T/results.txt" | sort -u | wc -l)
+bad_recs=$(cut -f2,3 "$T/dlq.txt" | sort -u | wc -l)
+check "all $GOOD good records classified (distinct keys $good_ids, results $(wc -l <"$T/results.txt"))" \
+  [ "$good_ids" -eq $GOOD ]
+check "$BAD dead letters (distinct source records $bad_recs, dead letters $(wc -l <"$T/dlq.txt"))" \
+  [ "$bad_recs" -eq $BAD ]
+say "records classified or dead-lettered twice (allowed): $(( $(wc -l <"$T/results.txt") + $(wc -l <"$T/dlq.txt") - GOOD - BAD ))"
 has() { grep -qP "$1" "$T/dlq.txt"; }
 check "bad magic -> undecodable, original header kept" has '^undecodable\t1\t\d+\t20\tundecodable\ttrace=badmagic\tin$'
 check "truncated Avro -> undecodable" has '^undecodable\t1\t\d+\t\d+\tundecodable\ttrace=truncated'
@@ -100,7 +108,7 @@ check "100 original headers: 64 kept, 36 counted in kinfer.dlq.headers.dropped (
 # the bad records were produced to partition 1 alternating with good ones: their source
 # offsets must be 8 values two apart
 check "source offsets point at the bad records" \
-  [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -n | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "8/0" ]
+  [ "$(grep trace= "$T/dlq.txt" | cut -f3 | sort -nu | awk 'NR > 1 && $1 != prev + 2 { bad++ } { prev = $1 } END { print NR "/" bad + 0 }')" = "8/0" ]
 check "the partitions were paused and resumed for backpressure" grep -q "pauses=[1-9]" "$T/w.log"
 # input.no.features=classify: the same records, the featureless text classified (from the bias)
 write_conf "$T/c.conf" input.format=avro-confluent "input.schemas.dir=$T/schemas" input.max.bytes=1500 \
