@@ -114,6 +114,25 @@ ctl() {
   grep '^\(ok\|error\): ' "$T/broker.out" | sed -n "${n}p" | grep -q '^ok: '
 }
 
+# start_private_pg NAME -- a throwaway PostgreSQL cluster of this test's own (tests/pg/cluster.sh)
+# in /tmp/kinfer-NAME-pg.* (not under $T: the postgres user must reach it), its PG* exported,
+# kinfer migrate pointed at the source tree; on exit it is thawed (a frozen server cannot stop),
+# stopped and removed, then the usual cleanup runs. Sets PGD.
+start_private_pg() {
+  PGD=$(mktemp -d "/tmp/kinfer-$1-pg.XXXXXX")
+  export KINFER_MIGRATIONS_DIR=$SRC/migrations
+  local env_out
+  if ! env_out=$(bash "$SRC/tests/pg/cluster.sh" start "$PGD"); then
+    fail "start a private PostgreSQL cluster"; finish
+  fi
+  eval "$env_out"
+  trap pg_cleanup EXIT
+}
+pg_cleanup() {
+  bash "$SRC/tests/pg/cluster.sh" thaw "$PGD" >/dev/null 2>&1
+  bash "$SRC/tests/pg/cluster.sh" stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"; cleanup
+}
+
 # KT trains the tests' models: KINFER_TEST_TRAIN_BIN when set (the ThreadSanitizer stage of
 # tests/run.sh points it at the optimised build, where training takes seconds, not minutes;
 # the models are the same files), else the kinfer under test

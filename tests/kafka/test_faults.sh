@@ -27,14 +27,7 @@ MOVE_BOUND_S=${KINFER_FAULT_MOVE_BOUND_S:-60}
 KS="$SRC/deploy/kafka.sh"
 
 # ---- PostgreSQL and the registry (for fault 4) -------------------------------------------------
-PGD=$(mktemp -d /tmp/kinfer-fault-pg.XXXXXX)   # not under $T: the postgres user must reach it
-export KINFER_MIGRATIONS_DIR=$SRC/migrations
-if ! env_out=$(bash "$SRC/tests/pg/cluster.sh" start "$PGD"); then
-  fail "start a private PostgreSQL cluster"; finish
-fi
-eval "$env_out"
-pg_cleanup() { cleanup; bash "$SRC/tests/pg/cluster.sh" stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"; }
-trap pg_cleanup EXIT
+start_private_pg fault
 "$K" migrate >"$T/migrate.log" 2>&1 || { fail "migrate"; cat "$T/migrate.log" >&2; finish; }
 train_model
 "$K" model push "$MODEL" --name sections >"$T/push.log" 2>&1 || fail "push the model"

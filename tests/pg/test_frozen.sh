@@ -12,18 +12,7 @@
 # all run under ThreadSanitizer in tests/run.sh's TSan stage.
 . "$(dirname "$0")/../kafka/lib.sh"
 
-PGD=$(mktemp -d /tmp/kinfer-frozen-pg.XXXXXX)   # not under $T: the postgres user must reach it
-export KINFER_MIGRATIONS_DIR=$SRC/migrations
-if ! env_out=$(bash "$SRC/tests/pg/cluster.sh" start "$PGD"); then
-  fail "start a private PostgreSQL cluster"; finish
-fi
-eval "$env_out"
-pg_cleanup() {
-  # a frozen server cannot stop: thaw first (harmless when it is not frozen)
-  bash "$SRC/tests/pg/cluster.sh" thaw "$PGD" >/dev/null 2>&1
-  bash "$SRC/tests/pg/cluster.sh" stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"; cleanup
-}
-trap pg_cleanup EXIT
+start_private_pg frozen
 say "postgres on port $PGPORT"
 sql() { psql -X -qtA -d postgres -c "$1"; }
 

@@ -12,14 +12,7 @@
 # About 40 s optimised.
 . "$(dirname "$0")/../kafka/lib.sh"
 
-PGD=$(mktemp -d /tmp/kinfer-http-pg.XXXXXX)   # not under $T: the postgres user must reach it
-export KINFER_MIGRATIONS_DIR=$SRC/migrations
-if ! env_out=$(bash "$SRC/tests/pg/cluster.sh" start "$PGD"); then
-  fail "start a private PostgreSQL cluster"; finish
-fi
-eval "$env_out"
-pg_cleanup() { bash "$SRC/tests/pg/cluster.sh" stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"; cleanup; }
-trap pg_cleanup EXIT
+start_private_pg http
 command -v curl >/dev/null || { fail "curl is required (deploy/install-test-deps.sh)"; finish; }
 
 "$K" migrate >"$T/migrate.log" 2>&1 || { fail "migrate"; cat "$T/migrate.log" >&2; finish; }

@@ -8,14 +8,7 @@
 # on; promtool check metrics passes at each step. About 30 s optimised.
 . "$(dirname "$0")/../kafka/lib.sh"
 
-PGD=$(mktemp -d /tmp/kinfer-metrics-pg.XXXXXX)   # not under $T: the postgres user must reach it
-export KINFER_MIGRATIONS_DIR=$SRC/migrations
-if ! env_out=$(bash "$SRC/tests/pg/cluster.sh" start "$PGD"); then
-  fail "start a private PostgreSQL cluster"; finish
-fi
-eval "$env_out"
-pg_cleanup() { bash "$SRC/tests/pg/cluster.sh" stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"; cleanup; }
-trap pg_cleanup EXIT
+start_private_pg metrics
 for tool in curl promtool; do
   command -v "$tool" >/dev/null || { fail "$tool is not installed (deploy/install-test-deps.sh)"; finish; }
 done

@@ -15,14 +15,7 @@
 . "$(dirname "$0")/../kafka/lib.sh"
 
 RR="$PY $SRC/tests/pg/registry_results.py"
-PGD=$(mktemp -d /tmp/kinfer-serve-pg.XXXXXX)   # not under $T: the postgres user must reach it
-export KINFER_MIGRATIONS_DIR=$SRC/migrations
-if ! env_out=$(bash "$SRC/tests/pg/cluster.sh" start "$PGD"); then
-  fail "start a private PostgreSQL cluster"; finish
-fi
-eval "$env_out"
-pg_cleanup() { bash "$SRC/tests/pg/cluster.sh" stop "$PGD" >/dev/null 2>&1; rm -rf "$PGD"; cleanup; }
-trap pg_cleanup EXIT
+start_private_pg serve
 say "postgres on port $PGPORT"
 sql() { psql -X -qtA -d postgres -c "$1"; }
 now_ms() { date +%s%3N; }
