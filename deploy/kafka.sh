@@ -89,7 +89,7 @@ node_start() {
   # its own session, so that a signal to the test's process group does not reach it
   setsid bash -c 'echo $$ >"$1/pid"; exec "$2" java-node "$1"' _ "$nd" "$ME" >>"$nd/log" 2>&1 </dev/null &
   local t
-  for t in $(seq 50); do [ -s "$nd/pid" ] && break; sleep 0.1; done
+  for t in $(seq 600); do [ -s "$nd/pid" ] && break; sleep 0.1; done
 }
 
 node_alive() { local p; p=$(cat "$1/node$2/pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int test_passed, test_failed, test_cur_failed;
 
@@ -54,6 +55,38 @@ static inline int test_selected(const char *name)
 
 #define TEST_DONE()                                                                                \
         (printf("%d passed, %d failed\n", test_passed, test_failed), test_failed ? 1 : 0)
+
+static inline double test_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static inline void test_sleep_ms(int ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+/* How long a test waits for something the product guarantees will happen (a thread noticing
+ * a post, a heartbeat written): long enough for a loaded CI machine under a sanitizer. A
+ * guarantee about time itself belongs in a benchmark, not in a test. */
+#define TEST_PATIENCE_MS 30000
+
+/* Re-evaluates @p cond every 10 ms until it holds or @p ms of wall-clock time went by, and
+ * stores its last value in the int @p ok. @p step runs before each evaluation (a refresh, such
+ * as reading stats). */
+#define TEST_WAIT_UNTIL(ok, step, cond, ms)                                                        \
+        do {                                                                                       \
+                double test_deadline_ = test_now_ms() + (ms);                                      \
+                for (;;) {                                                                         \
+                        step;                                                                      \
+                        if (((ok) = !!(cond)) || test_now_ms() > test_deadline_)                   \
+                                break;                                                             \
+                        test_sleep_ms(10);                                                         \
+                }                                                                                  \
+        } while (0)
 
 /* Path of a file in the source tree (tests get KINFER_SOURCE_DIR from ctest). */
 static inline const char *test_src_path(const char *rel, char *buf, size_t size)

@@ -192,14 +192,23 @@ static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status,
         return err;
 }
 
-/* Post @p loaded (its reference goes with it) into the worker's mailbox. */
-static kinfer_err_t mw_post(kinfer_model_watch_t *w, mw_loaded_t *loaded, double t_notify,
-                            char *errstr, size_t errstr_size)
+/* Post @p loaded (its reference goes with it) into the worker's mailbox; @p swap counts it as
+ * a swap (every post but the first model's). */
+static kinfer_err_t mw_post(kinfer_model_watch_t *w, mw_loaded_t *loaded, int swap,
+                            double t_notify, char *errstr, size_t errstr_size)
 {
         uint64_t seq;
+        /* The stats lock is held across the post: once the worker can take the model, a
+         * reader of the stats (after it saw the model applied) must see the swap counted. */
+        pthread_mutex_lock(&w->lock);
         kinfer_err_t err = kinfer_model_slot_post(w->slot, loaded->model, loaded->id, loaded->name,
                                                   loaded->version, w->deployment, &seq, errstr,
                                                   errstr_size);
+        if (!err && swap) {
+                w->stats.swaps++;
+                w->stats.last_swap_ms = mw_now_ms() - t_notify;
+        }
+        pthread_mutex_unlock(&w->lock);
         loaded->model = NULL;
         if (err)
                 return err;
@@ -314,7 +323,7 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, double t0)
         if (err == KINFER_OK) {
                 mw_cache_put(w, &loaded);
                 char why[256];
-                if ((err = mw_post(w, &loaded, t0, why, sizeof(why))))
+                if ((err = mw_post(w, &loaded, 1, t0, why, sizeof(why))))
                         snprintf(errstr, sizeof(errstr), "model %.128s:%d refused: %s", m.name,
                                  (int)m.version, why);
         }
@@ -337,10 +346,6 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, double t0)
                            w->deployment, m.name, (int)m.version, m.sha256,
                            cached ? " (verified before, cached)" : "", t_load - t_fetch,
                            t_ready - t_load, t_post - t_ready, t_post - t0);
-                pthread_mutex_lock(&w->lock);
-                w->stats.swaps++;
-                w->stats.last_swap_ms = t_post - t0;
-                pthread_mutex_unlock(&w->lock);
         }
         kinfer_registry_model_term(&m);
         return KINFER_OK;
@@ -724,7 +729,7 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
         kinfer_registry_model_term(&m);
         if (err == KINFER_OK) {
                 mw_cache_put(w, &initial);
-                err = mw_post(w, &initial, 0, errstr, errstr_size);
+                err = mw_post(w, &initial, 0, 0, errstr, errstr_size);
         }
         if (err) {
                 mw_free(w);

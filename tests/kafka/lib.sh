@@ -74,7 +74,7 @@ start_broker() {
   "$K" dev-broker --port 0 "${args[@]}" >"$T/broker.out" 2>"$T/broker.err" &  # any free port: tests run side by side
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
-  for _ in $(seq 100); do [ -s "$T/broker.out" ] && break; sleep 0.1; done
+  wait_until 60 test -s "$T/broker.out"
   B=$(head -1 "$T/broker.out")
   if [ -z "$B" ]; then fail "dev-broker printed no bootstrap list"; cat "$T/broker.err" >&2; finish; fi
   say "broker $B"
@@ -99,7 +99,7 @@ start_control_broker() {
     <"$T/ctl" >"$T/broker.out" 2>"$T/broker.err" &
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
-  wait_until 30 test -s "$T/broker.out"
+  wait_until 60 test -s "$T/broker.out"
   B=$(head -1 "$T/broker.out")
   if [ -z "$B" ]; then fail "dev-broker printed no bootstrap list"; cat "$T/broker.err" >&2; finish; fi
   say "broker $B"
@@ -110,7 +110,7 @@ start_control_broker() {
 ctl() {
   local n; n=$(($(cat "$T/ctl.n") + 1)); echo "$n" >"$T/ctl.n"
   echo "$*" >&7
-  wait_until 30 bash -c "[ \$(grep -c '^\(ok\|error\): ' '$T/broker.out') -ge $n ]" || return 1
+  wait_until 60 bash -c "[ \$(grep -c '^\(ok\|error\): ' '$T/broker.out') -ge $n ]" || return 1
   grep '^\(ok\|error\): ' "$T/broker.out" | sed -n "${n}p" | grep -q '^ok: '
 }
 

@@ -70,24 +70,24 @@ static void apply_initial(int32_t want)
         kinfer_model_slot_publish(slot, rec);
 }
 
-static void sleep_ms(int ms)
+/* Apply posts (as the worker would, between batches) until current_version() == @p want, or
+ * the test's patience runs out. The swap's speed is a benchmark's business (the log's
+ * notify_to_applied_ms, docs/benchmarks.md), not this test's. */
+static int wait_version(int32_t want)
 {
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        int ok;
+        TEST_WAIT_UNTIL(ok, apply_post(), current_version() == want, TEST_PATIENCE_MS);
+        return ok;
 }
 
-/* Apply posts (as the worker would, between batches) for up to @p ms until
- * current_version() == @p want. */
-static int wait_version(int32_t want, int ms)
+/* The value of @p sql, polled until it equals @p want or the test's patience runs out (the
+ * watch writes the workers row from its own thread, at its own time). @returns 1 if equal. */
+static int wait_sql(kinfer_registry_t *reg, const char *sql, const char *want, char *v,
+                    size_t size)
 {
-        for (int t = 0; t < ms; t += 10) {
-                apply_post();
-                if (current_version() == want)
-                        return 1;
-                sleep_ms(10);
-        }
-        apply_post();
-        return current_version() == want;
+        int ok;
+        TEST_WAIT_UNTIL(ok, pgt_exec(reg, sql, v, size), strcmp(v, want) == 0, TEST_PATIENCE_MS);
+        return ok;
 }
 
 static void test_swap_and_corrupt(void)
@@ -120,31 +120,31 @@ static void test_swap_and_corrupt(void)
         TEST_ASSERT(kinfer_registry_activate(reg, "dep", "w", 2, "test", s, sizeof(s), errstr,
                                              sizeof(errstr)) == KINFER_OK,
                     "activate: %s", errstr);
-        TEST_ASSERT(wait_version(2, 2000), "no swap to v2 within 2 s (at v%d)", current_version());
+        TEST_ASSERT(wait_version(2), "no swap to v2 (at v%d)", current_version());
         kinfer_model_watch_stats_t st;
+        int ok;
         kinfer_model_watch_stats(w, &st);
         TEST_SAY("notify -> posted: %.1f ms", st.last_swap_ms);
-        TEST_ASSERT(st.swaps == 1 && st.last_swap_ms < 1000, "swaps %lld in %.1f ms",
+        /* counted before the worker could take it (a reader who saw it applied sees it) */
+        TEST_ASSERT(st.swaps == 1 && st.last_swap_ms >= 0, "swaps %lld in %.1f ms",
                     (long long)st.swaps, st.last_swap_ms);
-        sleep_ms(100);
-        kinfer_model_watch_stats(w, &st);
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st),
+                        st.version == 2 && st.last_applied_ms > 0, TEST_PATIENCE_MS);
         TEST_SAY("notify -> applied: %.1f ms", st.last_applied_ms);
-        TEST_ASSERT(st.version == 2 && st.last_applied_ms > 0 && st.last_applied_ms < 2000,
-                    "the watch reads what was applied: v%d after %.1f ms", st.version,
+        TEST_ASSERT(ok, "the watch reads what was applied: v%d after %.1f ms", st.version,
                     st.last_applied_ms);
-        pgt_exec(reg,
-                 "SELECT model_name || ':' || model_version || ' ' || status FROM kinfer.workers",
-                 v, sizeof(v));
-        TEST_ASSERT(!strcmp(v, "w:2 running"), "workers row: %s", v);
+        TEST_ASSERT(wait_sql(reg,
+                             "SELECT model_name || ':' || model_version || ' ' || status FROM "
+                             "kinfer.workers",
+                             "w:2 running", v, sizeof(v)),
+                    "workers row: %s", v);
 
         /* a NOTIFY that changed nothing (anyone may send one): one look at the deployment,
          * no fetch, no verification */
         int64_t fetches0 = st.fetches, notes0 = st.notifications;
         pgt_exec(reg, "NOTIFY kinfer_deployment, 'dep'", NULL, 0);
-        for (int i = 0; i < 500 && st.notifications == notes0; i++) {
-                sleep_ms(10);
-                kinfer_model_watch_stats(w, &st);
-        }
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st), st.notifications != notes0,
+                        TEST_PATIENCE_MS);
         TEST_ASSERT(st.notifications == notes0 + 1 && st.fetches == fetches0,
                     "forged NOTIFY: %lld notifications, %lld fetches (before %lld)",
                     (long long)(st.notifications - notes0), (long long)st.fetches,
@@ -156,20 +156,17 @@ static void test_swap_and_corrupt(void)
                     "register junk");
         kinfer_registry_activate(reg, "dep", "junk", 1, "oops", s, sizeof(s), errstr,
                                  sizeof(errstr));
-        for (int i = 0; i < 200; i++) {
-                kinfer_model_watch_stats(w, &st);
-                if (st.load_failures)
-                        break;
-                sleep_ms(10);
-        }
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st), st.load_failures, TEST_PATIENCE_MS);
         TEST_ASSERT(st.load_failures == 1, "load failures %lld", (long long)st.load_failures);
         TEST_ASSERT(!apply_post() && current_version() == 2 && n_swaps == 1,
                     "the old model must stay, nothing posted (v%d)", current_version());
-        sleep_ms(100);
-        pgt_exec(reg,
-                 "SELECT model_version || ' ' || coalesce(last_error, '-') FROM kinfer.workers", v,
-                 sizeof(v));
-        TEST_ASSERT(strstr(v, "2 model junk:1 refused") != NULL, "last_error recorded: %s", v);
+        TEST_WAIT_UNTIL(ok,
+                        pgt_exec(reg,
+                                 "SELECT model_version || ' ' || coalesce(last_error, '-') FROM "
+                                 "kinfer.workers",
+                                 v, sizeof(v)),
+                        strstr(v, "2 model junk:1 refused") != NULL, TEST_PATIENCE_MS);
+        TEST_ASSERT(ok, "last_error recorded: %s", v);
 
         /* forged NOTIFYs while the refused model is still active: no refetch, no re-verify */
         kinfer_model_watch_stats(w, &st);
@@ -177,10 +174,8 @@ static void test_swap_and_corrupt(void)
         notes0 = st.notifications;
         pgt_exec(reg, "NOTIFY kinfer_deployment, 'dep'; NOTIFY kinfer_deployment, 'dep'", NULL, 0);
         pgt_exec(reg, "NOTIFY kinfer_deployment, 'dep'", NULL, 0);
-        for (int i = 0; i < 500 && st.notifications < notes0 + 2; i++) {
-                sleep_ms(10);
-                kinfer_model_watch_stats(w, &st);
-        }
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st), st.notifications >= notes0 + 2,
+                        TEST_PATIENCE_MS);
         TEST_ASSERT(st.notifications >= notes0 + 2 && st.fetches == fetches0 &&
                         st.load_failures == 1,
                     "forged NOTIFY refetched a refused model: %lld fetches, %lld failures",
@@ -188,10 +183,10 @@ static void test_swap_and_corrupt(void)
 
         /* and the next good activation goes through (the error is cleared) */
         kinfer_registry_activate(reg, "dep", "w", 1, "back", s, sizeof(s), errstr, sizeof(errstr));
-        TEST_ASSERT(wait_version(1, 2000), "no swap back to v1 (at v%d)", current_version());
-        sleep_ms(100);
-        pgt_exec(reg, "SELECT coalesce(last_error, '-') FROM kinfer.workers", v, sizeof(v));
-        TEST_ASSERT(!strcmp(v, "-"), "last_error not cleared: %s", v);
+        TEST_ASSERT(wait_version(1), "no swap back to v1 (at v%d)", current_version());
+        TEST_ASSERT(wait_sql(reg, "SELECT coalesce(last_error, '-') FROM kinfer.workers", "-", v,
+                             sizeof(v)),
+                    "last_error not cleared: %s", v);
 
         /* the watch's connection dies and an activation happens before it is back: its
          * NOTIFY is lost, so the watch must look at the active model when it reconnects */
@@ -201,7 +196,7 @@ static void test_swap_and_corrupt(void)
                              "SELECT kinfer.activate('dep', 'w', 2, 'while away'); COMMIT",
                              NULL, 0) == 0,
                     "terminate + activate");
-        TEST_ASSERT(wait_version(2, 3000), "activation missed while disconnected (at v%d)",
+        TEST_ASSERT(wait_version(2), "activation missed while disconnected (at v%d)",
                     current_version());
         kinfer_model_watch_stats(w, &st);
         TEST_ASSERT(st.reconnects >= 1, "reconnects %lld", (long long)st.reconnects);
@@ -236,15 +231,11 @@ static void test_prefetch_previous(void)
         TEST_ASSERT(kinfer_model_watch_start(w, errstr, sizeof(errstr)) == KINFER_OK, "start: %s",
                     errstr);
         kinfer_model_watch_stats_t st;
-        for (int t = 0; t < 300; t++) {
-                kinfer_model_watch_stats(w, &st);
-                if (st.prefetched)
-                        break;
-                sleep_ms(10);
-        }
+        int ok;
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st), st.prefetched, TEST_PATIENCE_MS);
         TEST_ASSERT(st.prefetched == 1, "previous model not prefetched");
         kinfer_registry_rollback(reg, "dep", NULL, s, sizeof(s), errstr, sizeof(errstr));
-        TEST_ASSERT(wait_version(1, 2000), "no rollback swap (v%d)", current_version());
+        TEST_ASSERT(wait_version(1), "no rollback swap (v%d)", current_version());
         kinfer_model_watch_stats(w, &st);
         TEST_ASSERT(st.swaps == 1 && st.cache_hits == 1, "swaps %lld cache hits %lld",
                     (long long)st.swaps, (long long)st.cache_hits);
@@ -340,35 +331,23 @@ static void test_outage(void)
         for (int i = 0; i < 2; i++)
                 window(w, i);
         kinfer_model_watch_stats_t st;
-        for (int t = 0; t < 200; t++) {
-                kinfer_model_watch_stats(w, &st);
-                if (st.metrics_written == 2)
-                        break;
-                sleep_ms(10);
-        }
+        int ok;
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st), st.metrics_written == 2,
+                        TEST_PATIENCE_MS);
         TEST_ASSERT(st.metrics_written == 2, "written before the outage: %lld",
                     (long long)st.metrics_written);
 
         TEST_ASSERT(cluster("stop", dir, NULL, 0) == 0, "stop");
         kinfer_registry_destroy(reg); /* its connection died with the server */
         reg = NULL;
-        for (int t = 0; t < 300; t++) { /* the watch notices (its socket closes) */
-                kinfer_model_watch_stats(w, &st);
-                if (!st.connected)
-                        break;
-                sleep_ms(10);
-        }
+        /* the watch notices (its socket closes) */
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st), !st.connected, TEST_PATIENCE_MS);
         TEST_ASSERT(!st.connected, "the watch did not notice the outage");
-        double t_start = 0;
-        struct timespec ts0, ts1;
-        clock_gettime(CLOCK_MONOTONIC, &ts0);
-        for (int i = 2; i < 8; i++) /* 6 windows into a ring of 4: 2 dropped, never blocking */
+        /* 6 windows into a ring of 4: 2 dropped (that queuing never blocks on the server is
+         * test_frozen's business: a stopped server refuses at once) */
+        for (int i = 2; i < 8; i++)
                 window(w, i);
-        clock_gettime(CLOCK_MONOTONIC, &ts1);
-        t_start =
-            (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
-        TEST_ASSERT(t_start < 50, "queuing metrics blocked for %.1f ms during the outage", t_start);
-        sleep_ms(600);
+        test_sleep_ms(600); /* reconnect attempts go on; none may drain the ring */
         kinfer_model_watch_stats(w, &st);
         TEST_ASSERT(st.metrics_buffered == 4 && st.metrics_dropped == 2 &&
                         st.metrics_buffered_bytes == (int64_t)conf.metrics_max_bytes,
@@ -377,12 +356,9 @@ static void test_outage(void)
         TEST_ASSERT(current_version() == 1, "model lost during the outage");
 
         TEST_ASSERT(cluster("restart-stopped", dir, NULL, 0) == 0, "restart");
-        for (int t = 0; t < 500; t++) {
-                kinfer_model_watch_stats(w, &st);
-                if (st.connected && st.metrics_buffered == 0 && st.metrics_written == 6)
-                        break;
-                sleep_ms(10);
-        }
+        TEST_WAIT_UNTIL(ok, kinfer_model_watch_stats(w, &st),
+                        st.connected && st.metrics_buffered == 0 && st.metrics_written == 6,
+                        TEST_PATIENCE_MS);
         TEST_ASSERT(st.connected && st.reconnects >= 1, "not reconnected");
         TEST_ASSERT(st.metrics_written == 6 && st.metrics_buffered == 0,
                     "after the outage: written %lld buffered %lld", (long long)st.metrics_written,
@@ -398,7 +374,7 @@ static void test_outage(void)
                 /* LISTEN survived the reconnect */
                 kinfer_registry_activate(reg, "dep", "o", 2, NULL, s, sizeof(s), errstr,
                                          sizeof(errstr));
-                TEST_ASSERT(wait_version(2, 3000), "no swap after the reconnect (v%d)",
+                TEST_ASSERT(wait_version(2), "no swap after the reconnect (v%d)",
                             current_version());
         }
         kinfer_model_watch_destroy(w, 1000);
@@ -464,11 +440,13 @@ static void test_frozen(void)
                 window(w, i);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-        TEST_ASSERT(ms < 1000, "queuing metrics blocked for %.1f ms on a frozen server", ms);
+        /* blocked, it would wait as long as the server stays frozen: the bound only absorbs a
+         * loaded machine */
+        TEST_ASSERT(ms < 10000, "queuing metrics blocked for %.1f ms on a frozen server", ms);
         TEST_ASSERT(!apply_post() && current_version() == 1, "the model must stay (v%d)",
                     current_version());
         /* heartbeats every 100 ms: the thread is now waiting on the frozen server */
-        sleep_ms(300);
+        test_sleep_ms(300);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         kinfer_model_watch_destroy(w, 1000);
         w = NULL;

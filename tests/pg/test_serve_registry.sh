@@ -108,34 +108,41 @@ N3=20000
 "$K" produce -b "$B" -t in --tsv --id-prefix c -n $N3 --rate 4000 -q "$T/lines.tsv" &
 P3=$!
 PIDS+=("$P3")
-sleep 1
-t_stop=$(now_ms)
+wait_count out $((N1 + NV + N2 + 1)) 120 >/dev/null # serving phase 3's records
 bash "$SRC/tests/pg/cluster.sh" stop "$PGD" || fail "stop postgres"
+t_down=$(now_ms) # the server is gone: a window that closes from here on must wait for it
 c_stop=$($KU count "$B" out)
-# classification goes on while PostgreSQL is down: 2,000 more results arrive before it is back
+# classification goes on while PostgreSQL is down: 2,000 records produced now (whatever the
+# background producer still has to send) give 2,000 more results before it is back
+"$K" produce -b "$B" -t in --tsv --id-prefix d -n 2000 -q "$T/lines.tsv" || fail "produce while down"
 c_down=$(wait_count out $((c_stop + 2000)) 120)
 check "phase 3: records keep flowing while PostgreSQL is down ($c_stop -> $c_down)" [ "$c_down" -ge $((c_stop + 2000)) ]
+# the metrics window holding the last of them closes while the server is still down
+metrics_lines=$(grep -c "fac=METRICS" "$T/w1.log")
+window_closed() { tail -n +$((metrics_lines + 1)) "$T/w1.log" | grep "fac=METRICS" | grep -qv " records=0 "; }
+check "phase 3: a metrics window with records closed during the outage" wait_until 60 window_closed
 t_up=$(now_ms)
 bash "$SRC/tests/pg/cluster.sh" restart-stopped "$PGD" || fail "restart postgres"
 wait "$P3" || fail "produce phase 3"
-c=$(wait_count out $((N1 + NV + N2 + N3)) 120)
-check "phase 3: all $((N1 + NV + N2 + N3)) results (got $c)" [ "$c" -eq $((N1 + NV + N2 + N3)) ]
-for _ in $(seq 50); do
-  w=$(sql "SELECT count(*) FROM kinfer.metrics_windows WHERE window_end > to_timestamp($t_stop / 1000.0) AND window_start < to_timestamp($t_up / 1000.0)" 2>/dev/null)
-  [ "${w:-0}" -gt 2 ] && break
-  sleep 0.2
-done
-check "phase 3: the metrics windows of the outage arrived afterwards ($w)" [ "${w:-0}" -gt 2 ]
+c=$(wait_count out $((N1 + NV + N2 + N3 + 2000)) 120)
+check "phase 3: all $((N1 + NV + N2 + N3 + 2000)) results (got $c)" [ "$c" -eq $((N1 + NV + N2 + N3 + 2000)) ]
+outage_windows() {
+  w=$(sql "SELECT count(*) FROM kinfer.metrics_windows WHERE records > 0 AND window_end > to_timestamp($t_down / 1000.0) AND window_end < to_timestamp($t_up / 1000.0)")
+  [ "${w:-0}" -ge 1 ]
+}
+wait_until 60 outage_windows
+check "phase 3: the metrics windows closed during the outage arrived afterwards ($w)" [ "${w:-0}" -ge 1 ]
 check "phase 3: the worker reconnected" grep -q "reconnected to PostgreSQL" "$T/w1.log"
 "$K" activate sections sections 2 --reason "after outage" >/dev/null || fail "activate after restart"
-for _ in $(seq 50); do grep -q "model=sections:2 applied" <(grep "applied" "$T/w1.log" | tail -1) && break; sleep 0.1; done
-check "phase 3: an activation after the restart is applied" grep -q "model=sections:2 applied" <(grep "applied" "$T/w1.log" | tail -1)
+last_applied_is_v2() { grep "applied" "$T/w1.log" | tail -1 | grep -q "model=sections:2 applied"; }
+wait_until 60 last_applied_is_v2
+check "phase 3: an activation after the restart is applied" last_applied_is_v2
 
 # ---- 4. stop ----
 check "worker stops cleanly (exit 0)" stop_worker $W1
 check "worker row says stopped" [ "$(sql "SELECT status FROM kinfer.workers")" = "stopped" ]
 total=$(sql "SELECT sum(records) FROM kinfer.metrics_windows")
-check "metrics windows count every classified record ($total of $((N1 + NV + N2 + N3)))" [ "$total" -eq $((N1 + NV + N2 + N3)) ]
+check "metrics windows count every classified record ($total of $((N1 + NV + N2 + N3 + 2000)))" [ "$total" -eq $((N1 + NV + N2 + N3 + 2000)) ]
 check "metrics windows carry label counts" \
   [ "$(sql "SELECT sum(v::bigint) FROM kinfer.metrics_windows, jsonb_each_text(label_counts) AS l(k, v)")" -eq "$total" ]
 check "metrics windows per version" [ "$(sql "SELECT count(DISTINCT model_version) FROM kinfer.metrics_windows")" -eq 2 ]
