@@ -150,6 +150,182 @@ int kinfer_cmd_rollback(int argc, char **argv)
         return rc;
 }
 
+/* ---- canary and shadow (migration 0005) ---------------------------------------------------- */
+
+static void canary_usage(FILE *fp)
+{
+        fprintf(fp, "Usage: kinfer canary DEPLOYMENT NAME VERSION PERCENT [--reason R] [--pg CONNINFO]\n"
+                    "       kinfer canary DEPLOYMENT NAME:VERSION PERCENT ...\n\n"
+                    "Route PERCENT (0 < PERCENT < 100, at most two decimals) of DEPLOYMENT's records\n"
+                    "to the candidate NAME:VERSION: SELECT kinfer.canary(DEPLOYMENT, NAME, VERSION,\n"
+                    "PERCENT, R). A record goes to the candidate when a hash of its key is below the\n"
+                    "share, so one key always gets one version (docs/registry.md). Workers follow\n"
+                    "between two batches; every result names the version that produced it. Running\n"
+                    "it again changes the share. End it with `kinfer promote` or `kinfer\n"
+                    "abort-canary`. Recorded in kinfer.activations.\n\n"
+                    "  -r, --reason R  why (kept in the history)\n"
+                    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                    "  -h, --help      this help\n");
+}
+
+static void shadow_usage(FILE *fp)
+{
+        fprintf(fp, "Usage: kinfer shadow DEPLOYMENT NAME VERSION [--reason R] [--pg CONNINFO]\n"
+                    "       kinfer shadow DEPLOYMENT NAME:VERSION ...\n\n"
+                    "Score every record of DEPLOYMENT with NAME:VERSION beside the active model;\n"
+                    "only the active model's results are published: SELECT kinfer.shadow(...).\n"
+                    "Workers write the comparison per metrics window to kinfer.shadow_windows\n"
+                    "(see `kinfer deployment diff`). End it with `kinfer end-shadow`, `kinfer\n"
+                    "abort-canary` or `kinfer promote`. Recorded in kinfer.activations.\n\n"
+                    "  -r, --reason R  why (kept in the history)\n"
+                    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                    "  -h, --help      this help\n");
+}
+
+/* kinfer canary (@p percent_arg 1) and kinfer shadow (0). */
+static int candidate_cmd(const char *cmd, int percent_arg, int argc, char **argv,
+                         void (*usage)(FILE *))
+{
+        struct deploy_opts o = {0};
+        int rc = deploy_parse(argc, argv, &o, usage);
+        if (rc >= 0)
+                return rc;
+        int nargs = argc - optind - percent_arg;
+        char **args = argv + optind;
+        char name[129];
+        int32_t version;
+        if (nargs == 2) {
+                if (cli_parse_model_ref(cmd, args[1], 0, name, sizeof(name), &version))
+                        return 2;
+        } else if (nargs == 3) {
+                long v;
+                snprintf(name, sizeof(name), "%s", args[1]);
+                if (cli_parse_int(cmd, "VERSION", args[2], 1, 0x7fffffff, &v))
+                        return 2;
+                version = (int32_t)v;
+        } else {
+                usage(stderr);
+                return 2;
+        }
+        const char *percent = percent_arg ? args[nargs] : NULL;
+        if (percent) {
+                char *end;
+                double p = strtod(percent, &end);
+                if (end == percent || *end || !(p > 0 && p < 100)) {
+                        cli_error(cmd, "PERCENT \"%s\" is not a number in (0, 100)", percent);
+                        return 2;
+                }
+        }
+        kinfer_registry_t *reg = cli_registry_connect(cmd, o.conninfo);
+        if (!reg)
+                return 1;
+        char summary[512], errstr[512];
+        kinfer_err_t err =
+            percent ? kinfer_registry_canary(reg, args[0], name, version, percent, o.reason, summary,
+                                             sizeof(summary), errstr, sizeof(errstr))
+                    : kinfer_registry_shadow(reg, args[0], name, version, o.reason, summary,
+                                             sizeof(summary), errstr, sizeof(errstr));
+        if (err) {
+                cli_error(cmd, "deployment %s, model %s:%d: %s", args[0], name, (int)version, errstr);
+                rc = 1;
+        } else {
+                printf("%s\n", summary);
+                rc = 0;
+        }
+        kinfer_registry_destroy(reg);
+        return rc;
+}
+
+int kinfer_cmd_canary(int argc, char **argv)
+{
+        return candidate_cmd("canary", 1, argc, argv, canary_usage);
+}
+
+int kinfer_cmd_shadow(int argc, char **argv)
+{
+        return candidate_cmd("shadow", 0, argc, argv, shadow_usage);
+}
+
+static void promote_usage(FILE *fp)
+{
+        fprintf(fp, "Usage: kinfer promote DEPLOYMENT [--reason R] [--pg CONNINFO]\n\n"
+                    "Make DEPLOYMENT's candidate (canary or shadow) its active model: SELECT\n"
+                    "kinfer.promote(...). It is an activation: the active model becomes the\n"
+                    "previous one, so `kinfer rollback` goes back to it. Recorded in\n"
+                    "kinfer.activations.\n\n"
+                    "  -r, --reason R  why (kept in the history)\n"
+                    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                    "  -h, --help      this help\n");
+}
+
+static void abort_usage(FILE *fp)
+{
+        fprintf(fp, "Usage: kinfer abort-canary DEPLOYMENT [--reason R] [--pg CONNINFO]\n\n"
+                    "End DEPLOYMENT's candidate, canary or shadow: the active model serves every\n"
+                    "record again. SELECT kinfer.abort_canary(...). Recorded in kinfer.activations.\n\n"
+                    "  -r, --reason R  why (kept in the history)\n"
+                    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                    "  -h, --help      this help\n");
+}
+
+static void end_shadow_usage(FILE *fp)
+{
+        fprintf(fp, "Usage: kinfer end-shadow DEPLOYMENT [--reason R] [--pg CONNINFO]\n\n"
+                    "End DEPLOYMENT's shadow (an error when its candidate is a canary): SELECT\n"
+                    "kinfer.end_shadow(...). Recorded in kinfer.activations.\n\n"
+                    "  -r, --reason R  why (kept in the history)\n"
+                    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+                    "  -h, --help      this help\n");
+}
+
+static int rollout_end_cmd(const char *cmd, const char *action, int argc, char **argv,
+                           void (*usage)(FILE *))
+{
+        struct deploy_opts o = {0};
+        int rc = deploy_parse(argc, argv, &o, usage);
+        if (rc >= 0)
+                return rc;
+        if (argc - optind != 1) {
+                usage(stderr);
+                return 2;
+        }
+        const char *deployment = argv[optind];
+        kinfer_registry_t *reg = cli_registry_connect(cmd, o.conninfo);
+        if (!reg)
+                return 1;
+        char summary[512], errstr[512];
+        if (kinfer_registry_rollout_end(reg, deployment, action, o.reason, summary,
+                                        sizeof(summary), errstr, sizeof(errstr))) {
+                char named[300];
+                snprintf(named, sizeof(named), "deployment %s ", deployment);
+                if (strstr(errstr, named))
+                        cli_error(cmd, "%s", errstr);
+                else
+                        cli_error(cmd, "deployment %s: %s", deployment, errstr);
+                rc = 1;
+        } else {
+                printf("%s\n", summary);
+                rc = 0;
+        }
+        kinfer_registry_destroy(reg);
+        return rc;
+}
+
+int kinfer_cmd_promote(int argc, char **argv)
+{
+        return rollout_end_cmd("promote", "promote", argc, argv, promote_usage);
+}
+
+int kinfer_cmd_abort_canary(int argc, char **argv)
+{
+        return rollout_end_cmd("abort-canary", "abort", argc, argv, abort_usage);
+}
+
+int kinfer_cmd_end_shadow(int argc, char **argv)
+{
+        return rollout_end_cmd("end-shadow", "end_shadow", argc, argv, end_shadow_usage);
+}
+
 static void deployment_usage(FILE *fp)
 {
         fprintf(fp,
@@ -159,8 +335,9 @@ static void deployment_usage(FILE *fp)
                 "create: create a deployment (or set its topics):\n"
                 "        SELECT kinfer.deployment_create(...). `kinfer activate` also creates a\n"
                 "        missing deployment.\n"
-                "ls:     every deployment with its active and previous model, and the workers\n"
-                "        heard of in the last 30 s with the versions they serve.\n\n"
+                "ls:     every deployment with its active, previous and candidate model (canary\n"
+                "        with its share, or shadow), and the workers heard of in the last 30 s\n"
+                "        with the versions they serve.\n\n"
                 "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
                 "  -h, --help      this help\n");
 }
@@ -196,12 +373,13 @@ int kinfer_cmd_deployment(int argc, char **argv)
                         kinfer_registry_destroy(reg);
                         return 1;
                 }
-                printf("%-20s %-24s %-24s %7s  %-24s %s\n", "DEPLOYMENT", "ACTIVE", "PREVIOUS",
-                       "WORKERS", "SERVING", "UPDATED");
+                printf("%-20s %-24s %-24s %-32s %7s  %-24s %s\n", "DEPLOYMENT", "ACTIVE",
+                       "PREVIOUS", "CANDIDATE", "WORKERS", "SERVING", "UPDATED");
                 for (size_t i = 0; i < n; i++)
-                        printf("%-20s %-24s %-24s %7d  %-24s %s by %s\n", deps[i].name,
+                        printf("%-20s %-24s %-24s %-32s %7d  %-24s %s by %s\n", deps[i].name,
                                deps[i].active[0] ? deps[i].active : "-",
-                               deps[i].previous[0] ? deps[i].previous : "-", (int)deps[i].workers,
+                               deps[i].previous[0] ? deps[i].previous : "-",
+                               deps[i].candidate[0] ? deps[i].candidate : "-", (int)deps[i].workers,
                                deps[i].serving[0] ? deps[i].serving : "-", deps[i].updated_at,
                                deps[i].updated_by);
                 free(deps);

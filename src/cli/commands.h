@@ -24,6 +24,11 @@ int kinfer_cmd_migrate(int argc, char **argv);
 int kinfer_cmd_model(int argc, char **argv);
 int kinfer_cmd_activate(int argc, char **argv);
 int kinfer_cmd_rollback(int argc, char **argv);
+int kinfer_cmd_canary(int argc, char **argv);
+int kinfer_cmd_shadow(int argc, char **argv);
+int kinfer_cmd_promote(int argc, char **argv);
+int kinfer_cmd_abort_canary(int argc, char **argv);
+int kinfer_cmd_end_shadow(int argc, char **argv);
 int kinfer_cmd_deployment(int argc, char **argv);
 
 #endif

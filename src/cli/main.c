@@ -34,6 +34,11 @@ static const struct kinfer_cmd {
     {"model", kinfer_cmd_model, "registry: model push, ls, show, lineage, pull"},
     {"activate", kinfer_cmd_activate, "make a registered model version a deployment's active model"},
     {"rollback", kinfer_cmd_rollback, "go back to a deployment's previous model"},
+    {"canary", kinfer_cmd_canary, "route a share of a deployment's keys to a candidate model"},
+    {"shadow", kinfer_cmd_shadow, "score every record with a candidate too, publish the active's"},
+    {"promote", kinfer_cmd_promote, "make a deployment's candidate (canary, shadow) its active model"},
+    {"abort-canary", kinfer_cmd_abort_canary, "end a deployment's candidate (canary or shadow)"},
+    {"end-shadow", kinfer_cmd_end_shadow, "end a deployment's shadow candidate"},
     {"deployment", kinfer_cmd_deployment, "create or list deployments (active model, workers)"},
 };
 

@@ -66,6 +66,13 @@ typedef enum {
         ST_DEP_LS,
         ST_WORKER_UPSERT,
         ST_METRICS_INSERT,
+        ST_CANARY,
+        ST_SHADOW,
+        ST_PROMOTE,
+        ST_ABORT_CANARY,
+        ST_END_SHADOW,
+        ST_DEP_CANDIDATE,
+        ST_SHADOW_INSERT,
         ST__COUNT
 } reg_stmt_t;
 
@@ -171,13 +178,16 @@ static const struct {
          "coalesce(s.previous_model || ':' || s.previous_version, ''), "
          "to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
          "s.updated_by, count(w.worker_id), "
-         "coalesce(string_agg(DISTINCT w.model_name || ':' || w.model_version, ', '), '') "
+         "coalesce(string_agg(DISTINCT w.model_name || ':' || w.model_version, ', '), ''), "
+         "coalesce(s.candidate_mode || ' ' || s.candidate_model || ':' || s.candidate_version "
+         "|| coalesce(' ' || s.candidate_percent::text || '%', ''), '') "
          "FROM kinfer.deployment_status s LEFT JOIN kinfer.workers w "
          "ON w.deployment = s.deployment AND w.status <> 'stopped' "
          "AND w.heartbeat_at > now() - interval '30 seconds' "
          "GROUP BY s.deployment, s.input_topic, s.output_topic, s.active_model, "
          "s.active_version, s.previous_model, s.previous_version, s.updated_at, "
-         "s.updated_by ORDER BY s.deployment",
+         "s.updated_by, s.candidate_mode, s.candidate_model, s.candidate_version, "
+         "s.candidate_percent ORDER BY s.deployment",
          0},
     /* workers write only through the registry's functions (migration 0002) */
     [ST_WORKER_UPSERT] = {"kinfer_worker_upsert",
@@ -192,6 +202,25 @@ static const struct {
                            "$13::double precision, $14::double precision, $15::jsonb, "
                            "$16::double precision)",
                            16},
+    /* canary and shadow (migration 0005) */
+    [ST_CANARY] = {"kinfer_canary", "SELECT kinfer.canary($1, $2, $3::integer, $4::numeric, $5)", 5},
+    [ST_SHADOW] = {"kinfer_shadow", "SELECT kinfer.shadow($1, $2, $3::integer, $4)", 4},
+    [ST_PROMOTE] = {"kinfer_promote", "SELECT kinfer.promote($1, $2)", 2},
+    [ST_ABORT_CANARY] = {"kinfer_abort_canary", "SELECT kinfer.abort_canary($1, $2)", 2},
+    [ST_END_SHADOW] = {"kinfer_end_shadow", "SELECT kinfer.end_shadow($1, $2)", 2},
+    [ST_DEP_CANDIDATE] = {"kinfer_dep_candidate",
+                          "SELECT " MODEL_COLS ", d.candidate_mode, "
+                          "coalesce(round(d.candidate_percent * 100), 0)::integer "
+                          "FROM kinfer.deployments d "
+                          "JOIN kinfer.models m ON m.id = d.candidate_model_id WHERE d.name = $1",
+                          1},
+    [ST_SHADOW_INSERT] = {"kinfer_shadow_insert",
+                          "SELECT kinfer.shadow_insert($1, $2, $3, $4::integer, $5, $6::integer, "
+                          "$7, to_timestamp($8::double precision / 1e6), "
+                          "to_timestamp($9::double precision / 1e6), $10::bigint, $11::bigint, "
+                          "$12::jsonb, $13::bigint, $14::double precision, "
+                          "$15::double precision, $16::double precision)",
+                          16},
 };
 
 struct kinfer_registry_s {
@@ -1132,6 +1161,93 @@ kinfer_err_t kinfer_registry_rollback(kinfer_registry_t *reg, const char *deploy
                                 errstr_size);
 }
 
+kinfer_err_t kinfer_registry_canary(kinfer_registry_t *reg, const char *deployment,
+                                    const char *name, int32_t version, const char *percent,
+                                    const char *reason, char *summary, size_t summary_size,
+                                    char *errstr, size_t errstr_size)
+{
+        char vbuf[16];
+        snprintf(vbuf, sizeof(vbuf), "%d", (int)version);
+        const char *p5[] = {deployment, name, vbuf, percent, reason};
+        return reg_summary_call(reg, ST_CANARY, 5, p5, summary, summary_size, errstr, errstr_size);
+}
+
+kinfer_err_t kinfer_registry_shadow(kinfer_registry_t *reg, const char *deployment,
+                                    const char *name, int32_t version, const char *reason,
+                                    char *summary, size_t summary_size, char *errstr,
+                                    size_t errstr_size)
+{
+        char vbuf[16];
+        snprintf(vbuf, sizeof(vbuf), "%d", (int)version);
+        const char *p4[] = {deployment, name, vbuf, reason};
+        return reg_summary_call(reg, ST_SHADOW, 4, p4, summary, summary_size, errstr, errstr_size);
+}
+
+kinfer_err_t kinfer_registry_rollout_end(kinfer_registry_t *reg, const char *deployment,
+                                         const char *action, const char *reason, char *summary,
+                                         size_t summary_size, char *errstr, size_t errstr_size)
+{
+        reg_stmt_t st = !strcmp(action, "promote")  ? ST_PROMOTE
+                        : !strcmp(action, "abort")  ? ST_ABORT_CANARY
+                        : !strcmp(action, "end_shadow") ? ST_END_SHADOW
+                                                        : ST__COUNT;
+        if (st == ST__COUNT)
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "rollout action %s is not promote, abort or end_shadow", action);
+        const char *p2[] = {deployment, reason};
+        return reg_summary_call(reg, st, 2, p2, summary, summary_size, errstr, errstr_size);
+}
+
+kinfer_err_t kinfer_registry_deployment_candidate(kinfer_registry_t *reg, const char *deployment,
+                                                  kinfer_registry_model_t *out, int *shadow,
+                                                  int32_t *basis_points, char *errstr,
+                                                  size_t errstr_size)
+{
+        memset(out, 0, sizeof(*out));
+        *shadow = 0;
+        *basis_points = 0;
+        const char *p1[] = {deployment};
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_DEP_CANDIDATE, 1, p1, NULL, NULL, 0, PGRES_TUPLES_OK,
+                                    &res, errstr, errstr_size);
+        if (err == KINFER_OK && PQntuples(res) != 1)
+                err = kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOENT,
+                                    "deployment %s does not exist or has no candidate", deployment);
+        else if (err == KINFER_OK) {
+                reg_model_row(res, 0, out);
+                *shadow = !strcmp(PQgetvalue(res, 0, MODEL_NCOLS), "shadow");
+                *basis_points = (int32_t)strtol(PQgetvalue(res, 0, MODEL_NCOLS + 1), NULL, 10);
+        }
+        PQclear(res);
+        return err;
+}
+
+kinfer_err_t kinfer_registry_shadow_insert(kinfer_registry_t *reg,
+                                           const kinfer_registry_shadow_t *s, char *errstr,
+                                           size_t errstr_size)
+{
+        char av[16], cv[16], ws[24], we[24], rec[24], agree[24], other[24], diff[32], aus[32],
+            cus[32];
+        snprintf(av, sizeof(av), "%d", (int)s->active_version);
+        snprintf(cv, sizeof(cv), "%d", (int)s->candidate_version);
+        snprintf(ws, sizeof(ws), "%" PRId64, s->window_start_us);
+        snprintf(we, sizeof(we), "%" PRId64, s->window_end_us);
+        snprintf(rec, sizeof(rec), "%" PRId64, s->records);
+        snprintf(agree, sizeof(agree), "%" PRId64, s->agree);
+        snprintf(other, sizeof(other), "%" PRId64, s->confusion_other);
+        snprintf(diff, sizeof(diff), "%.6g", s->mean_score_diff);
+        snprintf(aus, sizeof(aus), "%.6g", s->active_classify_us);
+        snprintf(cus, sizeof(cus), "%.6g", s->candidate_classify_us);
+        const char *p[16] = {s->worker_id, s->deployment, s->active_name, av, s->candidate_name,
+                             cv, s->candidate_sha256, ws, we, rec, agree, s->confusion_json,
+                             other, diff, aus, cus};
+        PGresult *res;
+        kinfer_err_t err = reg_exec(reg, ST_SHADOW_INSERT, 16, p, NULL, NULL, 0, PGRES_TUPLES_OK,
+                                    &res, errstr, errstr_size);
+        PQclear(res);
+        return err;
+}
+
 /* The active (ST_DEP_ACTIVE) or previous (ST_DEP_PREVIOUS) model of a deployment. */
 static kinfer_err_t reg_deployment_model(kinfer_registry_t *reg, reg_stmt_t st,
                                          const char *deployment, kinfer_registry_model_t *out,
@@ -1181,6 +1297,7 @@ static void reg_deployment_row(const PGresult *res, int i, void *p)
         reg_copy(out->updated_by, sizeof(out->updated_by), res, i, 6);
         out->workers = (int32_t)strtol(PQgetvalue(res, i, 7), NULL, 10);
         reg_copy(out->serving, sizeof(out->serving), res, i, 8);
+        reg_copy(out->candidate, sizeof(out->candidate), res, i, 9);
 }
 
 kinfer_err_t kinfer_registry_deployment_ls(kinfer_registry_t *reg,

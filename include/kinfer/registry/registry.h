@@ -227,6 +227,7 @@ typedef struct kinfer_registry_deployment_s {
         char updated_by[64];
         int32_t workers;   /* workers not stopped, heard of in the last 30 s */
         char serving[256]; /* the versions those workers report, e.g. "sections:2" */
+        char candidate[200]; /* "canary sections:3 10.00%", "shadow sections:3", or "" */
 } kinfer_registry_deployment_t;
 
 /** Every deployment, by name. *@p outp is malloc'd (free() it); NULL when none. */
@@ -246,6 +247,32 @@ kinfer_err_t kinfer_registry_deployment_active(kinfer_registry_t *reg, const cha
 kinfer_err_t kinfer_registry_deployment_previous(kinfer_registry_t *reg, const char *deployment,
                                                  kinfer_registry_model_t *out, char *errstr,
                                                  size_t errstr_size);
+
+/** SELECT kinfer.canary(...): route @p percent (text, as PostgreSQL reads a numeric: 0 < p <
+ *  100, two decimals) of the deployment's keys to NAME:VERSION. */
+kinfer_err_t kinfer_registry_canary(kinfer_registry_t *reg, const char *deployment,
+                                    const char *name, int32_t version, const char *percent,
+                                    const char *reason, char *summary, size_t summary_size,
+                                    char *errstr, size_t errstr_size);
+/** SELECT kinfer.shadow(...). */
+kinfer_err_t kinfer_registry_shadow(kinfer_registry_t *reg, const char *deployment,
+                                    const char *name, int32_t version, const char *reason,
+                                    char *summary, size_t summary_size, char *errstr,
+                                    size_t errstr_size);
+/** SELECT kinfer.promote / kinfer.abort_canary / kinfer.end_shadow (@p action "promote",
+ *  "abort" or "end_shadow"). */
+kinfer_err_t kinfer_registry_rollout_end(kinfer_registry_t *reg, const char *deployment,
+                                         const char *action, const char *reason, char *summary,
+                                         size_t summary_size, char *errstr, size_t errstr_size);
+/**
+ * @brief The candidate model of @p deployment (metadata only), *@p shadow = 1 for a shadow,
+ *        0 for a canary, whose share is *@p basis_points (percent x 100: 1..9999).
+ * @returns KINFER_ERR__NOENT when the deployment has no candidate.
+ */
+kinfer_err_t kinfer_registry_deployment_candidate(kinfer_registry_t *reg, const char *deployment,
+                                                  kinfer_registry_model_t *out, int *shadow,
+                                                  int32_t *basis_points, char *errstr,
+                                                  size_t errstr_size);
 /** @} */
 
 /** @name LISTEN / NOTIFY
@@ -298,6 +325,26 @@ typedef struct kinfer_registry_metrics_s {
         double mean_confidence;
         const char *label_counts_json; /* a JSON object {"label": count, ...}; NULL = {} */
 } kinfer_registry_metrics_t;
+
+/** One shadow window (kinfer.shadow_windows, migration 0005). */
+typedef struct kinfer_registry_shadow_s {
+        const char *worker_id;
+        const char *deployment;
+        const char *active_name;
+        int32_t active_version;
+        const char *candidate_name;
+        int32_t candidate_version;
+        const char *candidate_sha256;
+        int64_t window_start_us, window_end_us; /* Unix epoch, microseconds */
+        int64_t records, agree, confusion_other;
+        const char *confusion_json; /* [[active, candidate, count], ...], at most 64; NULL = [] */
+        double mean_score_diff, active_classify_us, candidate_classify_us;
+} kinfer_registry_shadow_t;
+
+/** Insert one shadow window (re-inserting the same worker, start and candidate is a no-op). */
+kinfer_err_t kinfer_registry_shadow_insert(kinfer_registry_t *reg,
+                                           const kinfer_registry_shadow_t *shadow, char *errstr,
+                                           size_t errstr_size);
 
 /** Insert one window. Re-inserting the same (worker, window start, model) is a no-op, so a
  * buffered window may be re-sent after a reconnect. */
