@@ -331,7 +331,8 @@ static void deployment_usage(FILE *fp)
         fprintf(fp,
                 "Usage: kinfer deployment create NAME [--input-topic T] [--output-topic T]\n"
                 "                                 [--pg CONNINFO]\n"
-                "       kinfer deployment ls [--pg CONNINFO]\n\n"
+                "       kinfer deployment ls [--pg CONNINFO]\n"
+                "       kinfer deployment drift DEPLOYMENT [--since S] [--bucket B] (see drift --help)\n\n"
                 "create: create a deployment (or set its topics):\n"
                 "        SELECT kinfer.deployment_create(...). `kinfer activate` also creates a\n"
                 "        missing deployment.\n"
@@ -348,6 +349,8 @@ int kinfer_cmd_deployment(int argc, char **argv)
                 deployment_usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? 2 : 0;
         }
+        if (!strcmp(argv[1], "drift"))
+                return cli_deployment_drift(argc - 1, argv + 1);
         int ls = !strcmp(argv[1], "ls");
         if (!ls && strcmp(argv[1], "create")) {
                 cli_error("deployment", "unknown command \"%s\" (create, ls)", argv[1]);

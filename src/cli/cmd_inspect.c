@@ -59,6 +59,12 @@ int kinfer_cmd_inspect(int argc, char **argv)
                 printf("parent\t%s %s%s%.0d %s\n", p->relation, p->name, p->version ? ":" : "",
                        p->version, p->sha256);
         }
+        const kinfer_model_reference_t *ref = kinfer_model_reference(model);
+        if (ref)
+                printf("drift_reference\t%s%s%s, %lld records\n", ref->data[0] ? ref->data : "?",
+                       ref->file[0] ? " " : "", ref->file, (long long)ref->records);
+        else
+                printf("drift_reference\tnone (serving reports no drift)\n");
         if (argc == 3)
                 for (int32_t i = 0; i < kinfer_model_n_labels(model); i++)
                         printf("label\t%d\t%s\n", i, kinfer_model_label(model, i));

@@ -166,6 +166,16 @@ static const struct conf_prop props[] = {
     {"metrics.interval.ms", CT_INT, 0, 3600000, "10000", NULL,
      "Length of a metrics window (records, batches, DLQ, latency percentiles, label counts); "
      "0 disables the windows."},
+    {"drift.psi.warn", CT_STR, 0, 0, "0.2", NULL,
+     "Drift threshold: a metrics window whose PSI of the top-1 labels or of the top-1 scores "
+     "against the model's training-time reference (docs/operations.md, Drift) is above it logs a "
+     "warning and sets kinfer_drift_alert to 1. A number in (0, 100]; PSI < 0.1 is read as no "
+     "change, 0.1 to 0.25 as moderate, > 0.25 as major."},
+    {"drift.min.records", CT_INT, 1, I64MAX, "1000", NULL,
+     "Records a metrics window needs before its drift PSI is computed; a smaller window gets "
+     "none (its PSI would be noise). The label PSI of n records drawn from the reference's own "
+     "distribution is about (labels - 1) * (1/n + 1/reference records): 0.08 for 51 labels, "
+     "1000 records and a reference of 1600 (0.14 at 500); raise it with many labels."},
     {"worker.threads", CT_INT, 1, 16, "1", NULL,
      "Classification threads: each batch is split across them (the worker thread plus "
      "worker.threads - 1 helpers, batches of 64 records or more). Worth raising when cores are "
@@ -764,6 +774,12 @@ kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t e
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < kinfer_conf_kafka_count(conf); i++) {
                         const char *sc, *name, *value;
+        const char *psi = kinfer_conf_get(conf, "drift.psi.warn");
+        char *psi_end;
+        double psi_v = strtod(psi, &psi_end);
+        if (!*psi || *psi_end || !(psi_v > 0 && psi_v <= 100))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "drift.psi.warn=%s: expected a number in (0, 100]", psi);
                         kinfer_conf_kafka_get(conf, i, &sc, &name, &value);
                         if (!strcmp(name, "message.max.bytes") &&
                             !strcmp(sc, pass == 0 ? "" : "producer"))

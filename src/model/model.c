@@ -42,6 +42,7 @@ static void model_free(kinfer_model_t *model)
         free(model->labels);
         free(model->meta_json);
         free(model->parents);
+        free(model->ref_labels);
         free(model);
 }
 
@@ -183,6 +184,64 @@ static int check_tree(const int32_t *tree, int32_t L, char *errstr, size_t errst
         return 0;
 }
 
+/* One histogram of the drift reference: exactly @p n finite numbers >= 0 with a positive sum
+ * (the JSON reader has refused NaN and infinities already). */
+static int ref_hist(const kinfer_json_t *arr, int32_t n, double *out, const char *what,
+                    char *errstr, size_t errstr_size)
+{
+        if (kinfer_json_type(arr) != KINFER_JSON_ARRAY)
+                FAIL("metadata: drift_reference.%s is missing or not an array", what);
+        if (kinfer_json_size(arr) != (size_t)n)
+                FAIL("metadata: drift_reference.%s has %zu values, expected %d", what,
+                     kinfer_json_size(arr), (int)n);
+        double sum = 0;
+        for (int32_t i = 0; i < n; i++) {
+                const kinfer_json_t *v = kinfer_json_at(arr, (size_t)i);
+                kinfer_json_type_t ty = kinfer_json_type(v);
+                double d = kinfer_json_number(v);
+                if ((ty != KINFER_JSON_INT && ty != KINFER_JSON_REAL) || !(d >= 0) || d > 1e18)
+                        FAIL("metadata: drift_reference.%s[%d] is not a number in [0, 1e18]", what,
+                             (int)i);
+                out[i] = d;
+                sum += d;
+        }
+        if (!(sum > 0))
+                FAIL("metadata: drift_reference.%s sums to 0", what);
+        return 0;
+}
+
+/* META "drift_reference" (model.h): absent is fine; present must be valid. */
+static int parse_reference(kinfer_model_t *model, const kinfer_json_t *ref, char *errstr,
+                           size_t errstr_size)
+{
+        if (!ref)
+                return 0;
+        if (kinfer_json_type(ref) != KINFER_JSON_OBJECT)
+                FAIL("metadata: drift_reference is not an object");
+        int64_t bins = 0, records = 0;
+        if (!kinfer_json_int(kinfer_json_get(ref, "bins"), &bins) || bins != KINFER_REF_BINS)
+                FAIL("metadata: drift_reference.bins must be %d", KINFER_REF_BINS);
+        if (!kinfer_json_int(kinfer_json_get(ref, "records"), &records) || records < 0)
+                FAIL("metadata: drift_reference.records is not an integer >= 0");
+        model->ref_labels = malloc((size_t)(model->n_labels > 0 ? model->n_labels : 1) * sizeof(double));
+        if (!model->ref_labels)
+                FAIL("out of memory");
+        if (ref_hist(kinfer_json_get(ref, "labels"), model->n_labels, model->ref_labels, "labels",
+                     errstr, errstr_size) ||
+            ref_hist(kinfer_json_get(ref, "confidence"), KINFER_REF_BINS, model->ref.confidence,
+                     "confidence", errstr, errstr_size))
+                return -1;
+        const char *s = kinfer_json_str(kinfer_json_get(ref, "data"), NULL);
+        snprintf(model->ref.data, sizeof(model->ref.data), "%s", s ? s : "");
+        s = kinfer_json_str(kinfer_json_get(ref, "file"), NULL);
+        snprintf(model->ref.file, sizeof(model->ref.file), "%s", s ? s : "");
+        model->ref.records = records;
+        model->ref.n_labels = model->n_labels;
+        model->ref.labels = model->ref_labels;
+        model->has_ref = 1;
+        return 0;
+}
+
 static int parse_meta(kinfer_model_t *model, const kinfer_tensor_view_t *t, char *errstr,
                       size_t errstr_size)
 {
@@ -200,6 +259,10 @@ static int parse_meta(kinfer_model_t *model, const kinfer_tensor_view_t *t, char
         if (err || kinfer_json_type(root) != KINFER_JSON_OBJECT) {
                 kinfer_json_free(doc);
                 FAIL("metadata is not a JSON object (%s)", err ? jerr : "another JSON value");
+        }
+        if (parse_reference(model, kinfer_json_get(root, "drift_reference"), errstr, errstr_size)) {
+                kinfer_json_free(doc);
+                return -1;
         }
         const char *s = kinfer_json_str(kinfer_json_get(root, "name"), NULL);
         snprintf(model->name, sizeof(model->name), "%s", s ? s : "");
@@ -608,6 +671,10 @@ const void *kinfer_model_bytes(const kinfer_model_t *model, size_t *sizep)
         return model->blob;
 }
 const char *kinfer_model_meta_json(const kinfer_model_t *model) { return model->meta_json; }
+const kinfer_model_reference_t *kinfer_model_reference(const kinfer_model_t *model)
+{
+        return model->has_ref ? &model->ref : NULL;
+}
 const char *kinfer_model_name(const kinfer_model_t *model) { return model->name; }
 const char *kinfer_model_lineage_method(const kinfer_model_t *model) { return model->method; }
 int32_t kinfer_model_n_parents(const kinfer_model_t *model) { return model->n_parents; }

@@ -75,6 +75,9 @@ struct kinfer_model_s {
         char format[32];
         int32_t n_parents;
         kinfer_model_parent_t *parents;
+        int has_ref;                   /* META "drift_reference" present (validated) */
+        kinfer_model_reference_t ref;  /* its labels array is ref_labels */
+        double *ref_labels;            /* (n_labels), owned */
 };
 
 /** @returns the view of the first tensor of @p kind, or NULL. */

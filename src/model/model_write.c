@@ -365,3 +365,44 @@ char *kinfer_meta_derive(const kinfer_model_t *parent, const char *name, const c
         kinfer_json_free(pdoc);
         return kinfer_buf_detach(&b);
 }
+
+char *kinfer_meta_set(const char *meta, const char *key, const char *value_json)
+{
+        kinfer_json_doc_t *doc = parse_container(meta), *val = parse_container(value_json);
+        const kinfer_json_t *root = kinfer_json_root(doc);
+        char *out = NULL;
+        if (!doc || !val || kinfer_json_type(root) != KINFER_JSON_OBJECT)
+                goto done;
+        kinfer_buf_t b = {0};
+        if (!kinfer_json_get(root, key)) {
+                /* append: the text up to its closing brace, trailing blanks dropped */
+                size_t end = strlen(meta);
+                while (end > 0 && meta[end - 1] != '}')
+                        end--;
+                end = end ? end - 1 : 0;
+                while (end > 0 && (meta[end - 1] == ' ' || meta[end - 1] == '\n' ||
+                                   meta[end - 1] == '\t' || meta[end - 1] == '\r'))
+                        end--;
+                kinfer_buf_append(&b, meta, end);
+                int first = kinfer_json_size(root) == 0;
+                meta_member(&b, &first, 1, key);
+                kinfer_json_write(&b, kinfer_json_root(val), 1);
+                meta_close(&b, 0, 0, '}');
+        } else {
+                int first = 1;
+                kinfer_buf_putc(&b, '{');
+                for (size_t i = 0; i < kinfer_json_size(root); i++) {
+                        const char *k = kinfer_json_key(root, i);
+                        meta_member(&b, &first, 1, k);
+                        kinfer_json_write(&b, strcmp(k, key) ? kinfer_json_at(root, i)
+                                                             : kinfer_json_root(val), 1);
+                }
+                meta_close(&b, first, 0, '}');
+        }
+        out = b.oom ? NULL : kinfer_buf_detach(&b);
+        kinfer_buf_free(&b);
+done:
+        kinfer_json_free(doc);
+        kinfer_json_free(val);
+        return out;
+}

@@ -73,6 +73,8 @@ typedef enum {
         ST_END_SHADOW,
         ST_DEP_CANDIDATE,
         ST_SHADOW_INSERT,
+        ST_METRICS_DRIFT,
+        ST_DRIFT_TREND,
         ST__COUNT
 } reg_stmt_t;
 
@@ -221,6 +223,26 @@ static const struct {
                           "$12::jsonb, $13::bigint, $14::double precision, "
                           "$15::double precision, $16::double precision)",
                           16},
+    /* drift (migration 0006): the window's PSI and confidence histogram, and their trend */
+    [ST_METRICS_DRIFT] = {"kinfer_metrics_drift",
+                          "SELECT kinfer.metrics_drift($1, to_timestamp($2::double precision / 1e6), "
+                          "$3, $4::double precision, $5::double precision, $6::bigint[])",
+                          6},
+    [ST_DRIFT_TREND] =
+        {"kinfer_drift_trend",
+         "SELECT to_char(b AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), model, "
+         "count(*), sum(records), count(psi_labels), "
+         "coalesce(sum(psi_labels * records) / nullif(sum(records) FILTER (WHERE psi_labels IS "
+         "NOT NULL), 0), -1), coalesce(max(psi_labels), -1), "
+         "coalesce(sum(psi_confidence * records) / nullif(sum(records) FILTER (WHERE "
+         "psi_confidence IS NOT NULL), 0), -1), coalesce(max(psi_confidence), -1) "
+         "FROM (SELECT CASE WHEN $3 = 'window' THEN window_start "
+         "ELSE date_trunc($3, window_start) END AS b, CASE WHEN $3 = 'window' THEN id END AS k, "
+         "coalesce(model_name, '?') || ':' || coalesce(model_version, 0) AS model, records, "
+         "psi_labels, psi_confidence FROM kinfer.metrics_windows WHERE deployment = $1 "
+         "AND window_end >= coalesce($4::timestamptz, now() - $2::interval)) w "
+         "GROUP BY b, k, model ORDER BY b, model, k LIMIT 10000",
+         4},
 };
 
 struct kinfer_registry_s {
@@ -1428,5 +1450,47 @@ kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
         kinfer_err_t err = reg_exec(reg, ST_METRICS_INSERT, 16, p, NULL, NULL, 0, PGRES_TUPLES_OK,
                                     &res, errstr, errstr_size);
         PQclear(res);
+        if (err || !m->confidence_hist || m->n_confidence_hist < 1 || m->n_confidence_hist > 100)
+                return err;
+        /* the drift columns (migration 0006), after the row exists: both calls are idempotent */
+        char pl[32], pc[32], hist[100 * 21 + 3];
+        size_t o = 0;
+        snprintf(pl, sizeof(pl), "%.9g", m->psi_labels);
+        snprintf(pc, sizeof(pc), "%.9g", m->psi_confidence);
+        hist[o++] = '{';
+        for (int i = 0; i < m->n_confidence_hist; i++)
+                o += (size_t)snprintf(hist + o, sizeof(hist) - o, "%s%" PRId64, i ? "," : "",
+                                      m->confidence_hist[i]);
+        snprintf(hist + o, sizeof(hist) - o, "}");
+        const char *d[6] = {m->worker_id, ws, m->model_sha256, m->psi_labels >= 0 ? pl : NULL,
+                            m->psi_confidence >= 0 ? pc : NULL, hist};
+        err = reg_exec(reg, ST_METRICS_DRIFT, 6, d, NULL, NULL, 0, PGRES_TUPLES_OK, &res, errstr,
+                       errstr_size);
+        PQclear(res);
         return err;
+}
+
+static void reg_drift_row(const PGresult *res, int i, void *p)
+{
+        kinfer_registry_drift_row_t *out = p;
+        reg_copy(out->bucket, sizeof(out->bucket), res, i, 0);
+        reg_copy(out->model, sizeof(out->model), res, i, 1);
+        out->windows = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        out->records = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        out->assessed = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        out->psi_labels = strtod(PQgetvalue(res, i, 5), NULL);
+        out->psi_labels_max = strtod(PQgetvalue(res, i, 6), NULL);
+        out->psi_confidence = strtod(PQgetvalue(res, i, 7), NULL);
+        out->psi_confidence_max = strtod(PQgetvalue(res, i, 8), NULL);
+}
+
+kinfer_err_t kinfer_registry_drift_trend(kinfer_registry_t *reg, const char *deployment,
+                                         const char *since_interval, const char *since_time,
+                                         const char *bucket, kinfer_registry_drift_row_t **outp,
+                                         size_t *np, char *errstr, size_t errstr_size)
+{
+        const char *p[4] = {deployment, since_interval ? since_interval : "1 hour", bucket,
+                            since_time};
+        return reg_fetch_rows(reg, ST_DRIFT_TREND, 4, p, sizeof(**outp), reg_drift_row,
+                              (void **)outp, np, errstr, errstr_size);
 }

@@ -303,5 +303,16 @@ kinfer_model_t *kinfer_train_stage_assemble(kinfer_train_state_t *st, kinfer_tra
                 kinfer_model_release(model);
                 model = cal;
         }
+        /* the drift reference of the finished (calibrated) model: on the dev data when given
+         * (every rank holds all of it), else on the training data (each rank its shard,
+         * summed over the ranks) */
+        if (model) {
+                kinfer_model_t *ref = dev && dev->n
+                                          ? kinfer_reference_attach(model, dev, "dev", NULL, errstr, errstr_size)
+                                          : kinfer_reference_attach(model, st->ds, "train", st->opts->comm,
+                                                                    errstr, errstr_size);
+                kinfer_model_release(model);
+                model = ref;
+        }
         return model;
 }

@@ -362,5 +362,11 @@ kinfer_model_t *kinfer_prune(const kinfer_model_t *model, const kinfer_prune_opt
                                           errstr, errstr_size);
         free(extra);
         kinfer_model_release(retrained);
+        if (out) { /* the drift reference of what was retrained, not the parent's */
+                kinfer_model_t *ref = kinfer_reference_attach(out, opts->retrain_data, "train",
+                                                              NULL, errstr, errstr_size);
+                kinfer_model_release(out);
+                out = ref;
+        }
         return out;
 }

@@ -179,6 +179,20 @@ kinfer_model_t *kinfer_rebuild(const kinfer_model_t *src, kinfer_repl_t *r, int 
                                char *errstr, size_t errstr_size);
 void kinfer_repl_free(kinfer_repl_t *r, int n_r);
 
+/* ---- the drift reference (reference.c) ------------------------------------------------------ */
+
+/** Records a reference classifies at most: every ceil(n / max)-th record of a larger set. */
+#define KINFER_REF_MAX_RECORDS 20000
+
+/** @p model with META "drift_reference" (model.h) computed on @p ds (named @p which: "dev" or
+ *  "train"); with @p comm (ranks of a distributed run, each holding its shard) the counts are
+ *  summed over the ranks (a collective call). A set of which nothing was classified gives
+ *  @p model itself (one more reference) without a reference.
+ *  @returns a new model, or NULL (see @p errstr). @p model is not released. */
+kinfer_model_t *kinfer_reference_attach(kinfer_model_t *model, const kinfer_dataset_t *ds,
+                                        const char *which, kinfer_train_comm_t *comm,
+                                        char *errstr, size_t errstr_size);
+
 /** Store the rank index instead of the dense bucket map when @p on, and the dense map instead
  * of a stored rank index when not (consumes @p m, which may be NULL: then NULL is returned). */
 kinfer_model_t *kinfer_maybe_compact(kinfer_model_t *m, int on, char *errstr, size_t errstr_size);

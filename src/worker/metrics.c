@@ -100,6 +100,7 @@ void kinfer_metrics_window_count(kinfer_metrics_window_t *win, const kinfer_pred
                 if (p->label[0] >= 0 && p->label[0] < win->n_labels)
                         win->label_counts[p->label[0]]++;
                 win->conf_sum += p->prob[0];
+                win->conf_hist[kinfer_ref_bin(p->prob[0])]++;
                 win->records++;
         }
         win->batches++;
@@ -188,6 +189,10 @@ kinfer_err_t kinfer_metrics_window_row(const kinfer_metrics_window_t *win, const
             .latency_p99_ms = win->latency_p99_ms,
             .mean_confidence = kinfer_metrics_window_mean_confidence(win),
             .label_counts_json = json->data,
+            .confidence_hist = win->records > 0 ? win->conf_hist : NULL,
+            .n_confidence_hist = KINFER_REF_BINS,
+            .psi_labels = win->psi_assessed ? win->psi_labels : -1,
+            .psi_confidence = win->psi_assessed ? win->psi_confidence : -1,
         };
         return KINFER_OK;
 }

@@ -34,6 +34,8 @@ kinfer_model_record_t *kinfer_model_record_new(const kinfer_model_t *model, int6
         size_t bytes = 0;
         for (int32_t i = 0; i < n; i++)
                 bytes += strlen(kinfer_model_label(model, i)) + 1;
+        const kinfer_model_reference_t *ref = kinfer_model_reference(model);
+        size_t ref_bytes = ref ? (size_t)n * sizeof(double) : 0;
         struct record_box *box =
             malloc(sizeof(*box) + (size_t)n * sizeof(box->labels[0]) + bytes);
         if (!box) {
@@ -51,6 +53,13 @@ kinfer_model_record_t *kinfer_model_record_new(const kinfer_model_t *model, int6
         snprintf(rec->sha256, sizeof(rec->sha256), "%s", kinfer_model_sha256_hex(model));
         snprintf(rec->deployment, sizeof(rec->deployment), "%s", deployment ? deployment : "");
         char *p = (char *)&box->labels[n];
+        if (ref && ref->n_labels == n) { /* the reference's label counts, then the names */
+                rec->has_ref = 1;
+                rec->ref = *ref;
+                memcpy(p, ref->labels, ref_bytes);
+                rec->ref.labels = (const double *)p;
+                p += ref_bytes;
+        }
         for (int32_t i = 0; i < n; i++) {
                 const char *l = kinfer_model_label(model, i);
                 size_t len = strlen(l) + 1;

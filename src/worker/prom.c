@@ -51,6 +51,9 @@ struct kinfer_prom_s {
         int64_t label_overflow;
         kinfer_model_record_t *map_rec; /* the record label_map was made for (a reference) */
         int32_t *label_map;             /* its label index -> series, -1 = overflow */
+        /* drift: the last assessed window's PSI (has_drift 0: none since the model was applied) */
+        int has_drift, drift_alert;
+        double psi_labels, psi_confidence;
         /* lag */
         kinfer_prom_lag_t *lag;
         int n_lag, n_assigned;
@@ -198,6 +201,16 @@ void kinfer_prom_set_lag(kinfer_prom_t *p, const kinfer_prom_lag_t *parts, int n
         memcpy(p->lag, parts, (size_t)n * sizeof(*parts));
         p->n_lag = n;
         p->n_assigned = n_assigned;
+        pthread_mutex_unlock(&p->lock);
+}
+
+void kinfer_prom_set_drift(kinfer_prom_t *p, double psi_labels, double psi_confidence, int alert)
+{
+        pthread_mutex_lock(&p->lock);
+        p->has_drift = psi_labels >= 0;
+        p->psi_labels = psi_labels;
+        p->psi_confidence = psi_confidence;
+        p->drift_alert = p->has_drift && alert;
         pthread_mutex_unlock(&p->lock);
 }
 
@@ -370,6 +383,19 @@ static void render(kinfer_prom_t *p, kinfer_buf_t *o)
         one(o, "kinfer_results_label_overflow_total", "counter",
             "Classified records whose label found no series (over 4096 distinct labels).",
             p->label_overflow);
+
+        head(o, "kinfer_drift_psi", "gauge",
+             "PSI of the last metrics window with enough records (drift.min.records) against the "
+             "model's training-time reference: kind=labels (top-1 labels) or confidence (top-1 "
+             "scores); absent until such a window closed for the current model.");
+        if (p->has_drift)
+                kinfer_buf_printf(o, "kinfer_drift_psi{kind=\"labels\"} %.6g\n", p->psi_labels);
+        if (p->has_drift && p->psi_confidence >= 0) /* none against a training-data reference */
+                kinfer_buf_printf(o, "kinfer_drift_psi{kind=\"confidence\"} %.6g\n",
+                                  p->psi_confidence);
+        one(o, "kinfer_drift_alert", "gauge",
+            "1 when the last assessed window's PSI (labels or confidence) was above "
+            "drift.psi.warn, else 0.", p->drift_alert);
 }
 
 kinfer_err_t kinfer_prom_render(kinfer_prom_t *p, kinfer_buf_t *out, char *errstr,

@@ -20,6 +20,7 @@
 #include "kinfer/kafka/consumer.h"
 #include "kinfer/core/log.h"
 #include "kinfer/core/sha256.h"
+#include "kinfer/worker/drift.h"
 #include "kinfer/worker/offsets.h"
 #include "kinfer/worker/prom.h"
 #include "kinfer/kafka/producer.h"
@@ -120,6 +121,7 @@ struct kinfer_worker_s {
         int eos;
         int64_t txn_interval_us, txn_start_us; /* monotonic start of the open window */
         int64_t txn_commits, txn_aborts;
+        kinfer_drift_conf_t drift; /* drift.psi.warn, drift.min.records (drift.h) */
         int64_t total_reduced, total_skipped; /* dead letters in a reduced form; records skipped */
         int64_t sr_wait_until_us; /* monotonic end of a wait for the schema registry; 0 = none */
         int64_t sr_waits;         /* records sent back to wait for the registry */
@@ -200,6 +202,19 @@ static void prom_publish(kinfer_worker_t *w, int64_t now)
 /* ---- delivery reports and offsets ------------------------------------------------------- */
 
 static void on_delivery(void *opaque, uint64_t token, kinfer_err_t err, const char *reason)
+        int drift = kinfer_drift_assess(&w->drift, win);
+        if (drift > 0)
+                kinfer_log(KINFER_LOG_WARN, "DRIFT",
+                           "drift above drift.psi.warn=%g: %s%s%s psi_labels=%.4f "
+                           "psi_confidence=%.4f records=%" PRId64 " window_s=%.1f model=%s version=%d",
+                           w->drift.psi_warn, win->psi_labels > w->drift.psi_warn ? "labels" : "",
+                           win->psi_labels > w->drift.psi_warn &&
+                                   win->psi_confidence > w->drift.psi_warn ? "," : "",
+                           win->psi_confidence > w->drift.psi_warn ? "confidence" : "",
+                           win->psi_labels, win->psi_confidence, win->records, secs,
+                           win->model ? win->model->name : "", win->model ? (int)win->model->version : 0);
+        if (drift >= 0)
+                kinfer_prom_set_drift(w->prom, win->psi_labels, win->psi_confidence, drift > 0);
 {
         kinfer_worker_t *w = opaque;
         if (err) {
@@ -339,6 +354,11 @@ static void give_up(kinfer_worker_t *w, uint64_t token, const char *what, const 
                 set_fatal(w, KINFER_ERR__KAFKA,
                           "%s for topic=%s partition=%d offset=%" PRId64 " refused: %s "
                           "(delivery.refused.policy=fail)", what, topic, (int)partition, offset,
+        kinfer_prom_set_drift(w->prom, -1, -1, 0); /* the old model's PSI is not this one's */
+        if (!rec->has_ref)
+                kinfer_log(KINFER_LOG_NOTICE, "DRIFT",
+                           "model %s:%d carries no drift reference: no drift PSI for it",
+                           rec->name, (int)rec->version);
                           reason);
                 return;
         }
@@ -1113,6 +1133,8 @@ static void set_deadline(kinfer_worker_t *w)
         int64_t none = 0;
         atomic_compare_exchange_strong(&w->deadline_us,
                                        &none, mono_us() + (int64_t)w->shutdown_timeout_ms * 1000);
+        if (kinfer_drift_conf_init(&w->drift, conf, errstr, errstr_size))
+                goto fail;
 }
 
 void kinfer_worker_stop(kinfer_worker_t *w)

@@ -161,4 +161,39 @@ const kinfer_model_parent_t *kinfer_model_parent(const kinfer_model_t *model, in
 size_t kinfer_model_size(const kinfer_model_t *model);
 /** @} */
 
+/** @name The drift reference (META "drift_reference", docs/model-format.md)
+ * What the model predicted on data like its training data: the count of each top-1 label and
+ * a histogram of the top-1 score in KINFER_REF_BINS equal-width bins over [0, 1] (bin b holds
+ * scores in [b / BINS, (b + 1) / BINS), the last bin also 1.0). A serving worker compares its
+ * live windows with it (src/worker/drift.c). Validated on load: as many label counts as the
+ * model has labels, exactly KINFER_REF_BINS bins, every value a finite number >= 0, and each
+ * histogram with a positive sum; anything else refuses the model.
+ * @{ */
+#define KINFER_REF_BINS 10
+
+/** The confidence bin of top-1 score @p p (NaN and values <= 0 in bin 0, >= 1 in the last). */
+static inline int kinfer_ref_bin(double p)
+{
+        if (!(p > 0))
+                return 0;
+        if (p >= 1)
+                return KINFER_REF_BINS - 1;
+        int b = (int)(p * KINFER_REF_BINS);
+        return b < KINFER_REF_BINS ? b : KINFER_REF_BINS - 1;
+}
+
+typedef struct kinfer_model_reference_s {
+        char data[16];        /* which data: "dev" or "train" ("" when not said) */
+        char file[128];       /* its file name ("" when not said; truncated) */
+        int64_t records;      /* records classified for it */
+        int32_t n_labels;     /* = the model's labels */
+        const double *labels; /* n_labels: top-1 count per label, in the model's label order */
+        double confidence[KINFER_REF_BINS]; /* top-1 score histogram */
+} kinfer_model_reference_t;
+
+/** @returns the model's drift reference (borrowed, valid while the model is held), or NULL
+ *  when META has none (fastText imports, models trained before it). */
+const kinfer_model_reference_t *kinfer_model_reference(const kinfer_model_t *model);
+/** @} */
+
 #endif

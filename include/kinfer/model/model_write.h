@@ -57,6 +57,12 @@ char *kinfer_meta_derive(const kinfer_model_t *parent, const char *name, const c
                          const kinfer_model_t *const *more_parents, int n_more,
                          const char *evaluation_json);
 
+/** META text @p meta with member @p key set to the JSON text @p value_json (an object or
+ * array): replaced in place (the whole META then rewritten in kinfer_json_write()'s layout) or
+ * appended before the closing brace (the rest of the text kept as it is).
+ * @returns a malloc'd string, or NULL (out of memory, or @p meta / @p value_json not JSON). */
+char *kinfer_meta_set(const char *meta, const char *key, const char *value_json);
+
 /** Write @p model's bytes to @p path atomically (path.tmp, fsync, rename). */
 kinfer_err_t kinfer_model_save(const kinfer_model_t *model, const char *path, char *errstr,
                                size_t errstr_size);

@@ -324,6 +324,11 @@ typedef struct kinfer_registry_metrics_s {
         double latency_p50_ms, latency_p95_ms, latency_p99_ms;
         double mean_confidence;
         const char *label_counts_json; /* a JSON object {"label": count, ...}; NULL = {} */
+        /* drift (migration 0006; kinfer.metrics_drift after the insert): the top-1 score
+         * histogram (NULL or 0 bins: the drift columns are not written) and the PSIs (< 0: none) */
+        const int64_t *confidence_hist;
+        int n_confidence_hist; /* at most 100 */
+        double psi_labels, psi_confidence;
 } kinfer_registry_metrics_t;
 
 /** One shadow window (kinfer.shadow_windows, migration 0005). */
@@ -351,6 +356,28 @@ kinfer_err_t kinfer_registry_shadow_insert(kinfer_registry_t *reg,
 kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
                                             const kinfer_registry_metrics_t *metrics, char *errstr,
                                             size_t errstr_size);
+
+/** One row of the drift trend: a time bucket (or one window) of one model version. */
+typedef struct kinfer_registry_drift_row_s {
+        char bucket[32];          /* its start, UTC, ISO 8601 */
+        char model[160];          /* name:version */
+        int64_t windows, records; /* metrics windows and their records */
+        int64_t assessed;         /* windows with a PSI */
+        double psi_labels, psi_labels_max;         /* records-weighted mean, max; -1 = none */
+        double psi_confidence, psi_confidence_max; /* the same for the confidence PSI */
+} kinfer_registry_drift_row_t;
+
+/**
+ * @brief The drift trend of @p deployment from kinfer.metrics_windows: windows that ended
+ *        after now() - @p since_interval (a PostgreSQL interval; NULL: "1 hour"), or after
+ *        @p since_time (a timestamp; wins when given), grouped per @p bucket ("window": one
+ *        row per window, or a date_trunc unit: "minute", "hour", "day") and model version, in
+ *        time order, at most 10000 rows. *@p outp is malloc'd (the caller frees it).
+ */
+kinfer_err_t kinfer_registry_drift_trend(kinfer_registry_t *reg, const char *deployment,
+                                         const char *since_interval, const char *since_time,
+                                         const char *bucket, kinfer_registry_drift_row_t **outp,
+                                         size_t *np, char *errstr, size_t errstr_size);
 /** @} */
 
 #endif

@@ -48,6 +48,12 @@ typedef struct kinfer_metrics_window_s {
         int32_t n_labels;             /* model->n_labels, or 0 */
         int64_t *label_counts;        /* n_labels top-1 counts (owned) */
         kinfer_model_record_t *model; /* the model counted (a reference); NULL: none yet */
+        /* drift (src/worker/drift.c): the top-1 score histogram in the reference's bins, and the
+         * PSI against the model's reference once closed (psi_assessed 0: none computed, for no
+         * reference or fewer than drift.min.records records) */
+        int64_t conf_hist[KINFER_REF_BINS];
+        int psi_assessed;
+        double psi_labels, psi_confidence;
 } kinfer_metrics_window_t;
 
 /**

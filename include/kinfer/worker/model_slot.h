@@ -35,6 +35,8 @@ typedef struct kinfer_model_record_s {
         char deployment[129];     /* "" outside a registry deployment */
         int32_t n_labels;
         const char *const *labels; /* n_labels names (owned by the record) */
+        int has_ref;              /* the model carries a drift reference (model.h) */
+        kinfer_model_reference_t ref; /* a copy of it (ref.labels owned by the record) */
         uint64_t post_seq;        /* the post it came in (kinfer_model_slot_post); 0: none */
         /* set when the worker applied it (0 before): */
         uint64_t generation;      /* 1 for the first model the worker applied, +1 per swap */

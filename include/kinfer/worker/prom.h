@@ -101,6 +101,13 @@ void kinfer_prom_observe_batch(kinfer_prom_t *prom, kinfer_model_record_t *rec,
  *  (@p n_assigned: how many are assigned, for kinfer_consumer_lag_partitions_omitted). */
 void kinfer_prom_set_lag(kinfer_prom_t *prom, const kinfer_prom_lag_t *parts, int n, int n_assigned);
 
+/** The drift gauges (drift.h) of the last assessed window: its PSI of labels and of
+ *  confidence and whether either was above drift.psi.warn. A negative @p psi_labels clears
+ *  them (a new model: the series are absent until its first assessed window).
+ *  @locality the worker thread. */
+void kinfer_prom_set_drift(kinfer_prom_t *prom, double psi_labels, double psi_confidence,
+                           int alert);
+
 /** Render the registry thread's state too (NULL: none; the registry series say "not
  *  configured"). Set it to NULL before the watch is destroyed. @locality any thread. */
 void kinfer_prom_set_registry(kinfer_prom_t *prom, kinfer_model_watch_t *watch);
