@@ -19,8 +19,9 @@ PKGS+=(prometheus)
 PKGS+=(python3-venv openjdk-17-jdk-headless golang-go python3-yaml)
 
 # the HTTP tests (test_http, test_http_registry): curl, and openssl for a self-signed
-# certificate
-PKGS+=(curl openssl)
+# certificate; test_http runs in a network namespace of its own (unshare from util-linux,
+# `ip link set lo up` from iproute2)
+PKGS+=(curl openssl iproute2 util-linux)
 
 # the fastText CLI: tests/unit/test_fasttext.sh trains reference .bin/.ftz models and compares
 # kinfer import fasttext with fasttext predict-prob on every line

@@ -96,7 +96,7 @@ static int serve_http_only(kinfer_conf_t *conf)
         char errstr[1024];
         if (!*kinfer_conf_get(conf, "http.listen")) {
                 cli_error(CMD, "--http-only (http.only=true) needs http.listen, e.g. -X "
-                               "http.listen=127.0.0.1:8080");
+                               "http.listen=127.0.0.1:8080 (it is empty)");
                 kinfer_conf_destroy(conf);
                 return 2;
         }
@@ -319,12 +319,21 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_http_set_classify(http, kinfer_classify_svc_http, csvc);
                 kinfer_http_set_metrics(http, kinfer_prom_metrics_fn, kinfer_worker_prom(w));
                 if (kinfer_http_start(http, errstr, sizeof(errstr))) {
-                        cli_error(CMD, "%s", errstr);
                         kinfer_http_destroy(http);
                         kinfer_classify_svc_destroy(csvc);
-                        kinfer_worker_registry_detach(wreg, 0);
-                        kinfer_worker_destroy(w);
-                        return 1;
+                        http = NULL;
+                        csvc = NULL;
+                        if (!kinfer_conf_is_default(kinfer_worker_conf(w), "http.listen")) {
+                                cli_error(CMD, "%s", errstr);
+                                kinfer_worker_registry_detach(wreg, 0);
+                                kinfer_worker_destroy(w);
+                                return 1;
+                        }
+                        /* the default address: another worker on this host may hold it */
+                        kinfer_log(KINFER_LOG_WARN, "HTTP",
+                                   "%s; serving without HTTP (set http.listen to an address of "
+                                   "this worker's own, or empty for none)",
+                                   errstr);
                 }
         }
         serve_worker = w;

@@ -210,11 +210,13 @@ static const struct conf_prop props[] = {
      "Registry deployment to serve. When set, the active model comes from PostgreSQL instead of "
      "model.path."},
     /* -- HTTP (src/http; docs/operations.md) -- */
-    {"http.listen", CT_STR, 0, 0, NULL, NULL,
+    {"http.listen", CT_STR, 0, 0, "127.0.0.1:8080", NULL,
      "Address of the HTTP server (/healthz, /readyz, /metrics, POST /v1/classify): HOST:PORT, "
      "[IPV6]:PORT, or PORT alone for the loopback address 127.0.0.1:PORT (port 0: any free "
-     "port, logged). Empty (the default): no HTTP server. 0.0.0.0:PORT serves every interface: "
-     "set http.auth.token or http.auth.token.file then."},
+     "port, logged). The default is the loopback address; when its port is taken (several "
+     "workers on one host), that worker logs a warning and serves without HTTP, while an "
+     "address that was set and cannot be bound stops the start. Empty: no HTTP server. "
+     "0.0.0.0:PORT serves every interface: set http.auth.token or http.auth.token.file then."},
     {"http.only", CT_BOOL, 0, 0, "false", NULL,
      "Serve the model over HTTP alone, with no Kafka (`kinfer serve --http-only`): needs "
      "http.listen and model.path or deployment; the kafka.*, input.* and output.* keys are not "
@@ -696,6 +698,13 @@ kinfer_err_t kinfer_conf_load_env(kinfer_conf_t *conf, char *const *envp, char *
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
+
+int kinfer_conf_is_default(const kinfer_conf_t *conf, const char *name)
+{
+        int i = prop_index(name);
+        assert(i >= 0 && "kinfer_conf_is_default: not a table key");
+        return i < 0 || !conf->val[i];
+}
 
 const char *kinfer_conf_get(const kinfer_conf_t *conf, const char *name)
 {

@@ -6,8 +6,16 @@
 # texts and text bounds) with JSON error bodies, TLS with a self-signed certificate made here
 # by openssl, a clean exit 0 on SIGTERM, and `curl /v1/classify` agreeing with
 # `kinfer predict` (label and score) on every line of tests/data/sections-dev.tsv.
-# Needs curl, openssl and python3 (CI installs them). About 15 s optimised, 40 s under ASan.
+# And the default address, 127.0.0.1:8080: served when free; taken, --http-only fails naming
+# it while a Kafka worker warns and serves on without HTTP. The whole test runs in a network
+# namespace of its own (unshare -n, loopback only), so that port 8080 is this test's alone.
+# Needs curl, openssl, python3 and unshare (CI installs them; root). About 15 s optimised, 40 s
+# under ASan.
 set -uo pipefail
+if [ -z "${KINFER_TEST_NETNS:-}" ]; then
+  exec unshare -n bash -c 'ip link set lo up && KINFER_TEST_NETNS=1 exec bash "$0"' "$0" ||
+    { echo "FAIL: unshare -n (a network namespace of the test's own) is not permitted" >&2; exit 1; }
+fi
 K=${KINFER_BIN:?}
 SRC=${KINFER_SOURCE_DIR:?}
 T=$(mktemp -d /tmp/kinfer-http.XXXXXX)
@@ -143,12 +151,54 @@ kill -TERM "$PID"; wait "$PID"
 "$K" serve --http-only -X model.path="$T/m.kinf" -X http.listen=127.0.0.1:0 -X http.auth.token.file="$T/missing" 2>"$T/s4.log"
 rc=$?
 check "a missing token file: exit 2 naming it" bash -c "[ $rc -eq 2 ] && grep -q 'missing' '$T/s4.log'"
-"$K" serve --http-only -X model.path="$T/m.kinf" 2>"$T/s5.log"
+"$K" serve --http-only -X model.path="$T/m.kinf" -X http.listen= 2>"$T/s5.log"
 rc=$?
-check "--http-only without http.listen: exit 2" bash -c "[ $rc -eq 2 ] && grep -q 'http.listen' '$T/s5.log'"
+check "--http-only with an empty http.listen: exit 2" bash -c "[ $rc -eq 2 ] && grep -q 'http.listen' '$T/s5.log'"
 "$K" serve --http-only -X model.path="$T/m.kinf" -X http.listen=nohost:x 2>"$T/s6.log"
 rc=$?
 check "a malformed http.listen: exit 2 naming it" bash -c "[ $rc -eq 2 ] && grep -q 'http.listen' '$T/s6.log'"
+
+# ---- the default address: 127.0.0.1:8080 (this test's own: its network namespace) ----------
+# the port is held by a Python listener while kinfer must do without it
+check "http.listen defaults to the loopback address" bash -c \
+  "'$K' serve --dump-config -X model.path='$T/m.kinf' 2>/dev/null | grep -qx 'http.listen=127.0.0.1:8080'"
+python3 - "$T/held" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 8080))
+s.listen(8)
+open(sys.argv[1], "w").write("held\n")
+time.sleep(3600)
+PY
+HOLDER=$!; PIDS+=("$HOLDER")
+if check "port 8080 held by this test" wait_until 30 test -s "$T/held"; then
+  "$K" serve --http-only -X model.path="$T/m.kinf" 2>"$T/d1.log"
+  rc=$?
+  check "--http-only on the default address, taken: exit 1 naming it" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'http.listen=127.0.0.1:8080: cannot serve' '$T/d1.log'"
+  # a Kafka worker does without HTTP on the default address (several workers on one host)
+  "$K" dev-broker --port 0 --topic in:1 --topic out:1 >"$T/db.out" 2>"$T/db.err" &
+  DB=$!; PIDS+=("$DB")
+  wait_until 60 test -s "$T/db.out"
+  "$K" serve -X kafka.bootstrap.servers="$(head -1 "$T/db.out")" -X input.topic=in \
+    -X output.topic=out -X input.format=json -X model.path="$T/m.kinf" 2>"$T/d2.log" &
+  WP=$!; PIDS+=("$WP")
+  check "Kafka worker, default address taken: a warning, serving goes on without HTTP" \
+    wait_until 60 grep -q 'serving without HTTP' "$T/d2.log"
+  check "... and the worker keeps running" kill -0 "$WP"
+  kill -TERM "$WP"; wait "$WP"; rc=$?
+  check "... and stops with exit 0" [ $rc -eq 0 ]
+  kill "$DB" 2>/dev/null; wait "$DB" 2>/dev/null
+  kill "$HOLDER"; wait "$HOLDER" 2>/dev/null
+  # free again: the default address serves
+  "$K" serve --http-only -X model.path="$T/m.kinf" 2>"$T/d3.log" &
+  PID=$!; PIDS+=("$PID")
+  check "the default address, free: served on 127.0.0.1:8080" \
+    wait_until 30 grep -q "serving http on 127.0.0.1:8080" "$T/d3.log"
+  check "... /healthz answers there" \
+    [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/healthz)" = 200 ]
+  kill -TERM "$PID"; wait "$PID"
+fi
 
 # ---- TLS with a self-signed certificate ---------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \

@@ -75,6 +75,9 @@ kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t e
 const char *kinfer_conf_get(const kinfer_conf_t *conf, const char *name);
 int64_t kinfer_conf_get_int(const kinfer_conf_t *conf, const char *name);
 int kinfer_conf_get_bool(const kinfer_conf_t *conf, const char *name);
+/** @returns 1 when @p name was never set (file, environment, -X or the API): its value is the
+ *  table's default. */
+int kinfer_conf_is_default(const kinfer_conf_t *conf, const char *name);
 /** Number of kafka.* pass-through properties, and the i-th one. @p scope is "" (both
  *  clients), "consumer" or "producer"; @p name is the librdkafka property name. */
 size_t kinfer_conf_kafka_count(const kinfer_conf_t *conf);
