@@ -774,6 +774,12 @@ kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t e
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "processing.guarantee=exactly_once needs worker.id (it names "
                                      "the transactional.id, stable across restarts)");
+        const char *psi = kinfer_conf_get(conf, "drift.psi.warn");
+        char *psi_end;
+        double psi_v = strtod(psi, &psi_end);
+        if (!*psi || *psi_end || !(psi_v > 0 && psi_v <= 100))
+                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                     "drift.psi.warn=%s: expected a number in (0, 100]", psi);
         if (!strcmp(kinfer_conf_get(conf, "output.topic"), kinfer_conf_get(conf, "dlq.topic")))
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "dlq.topic must differ from output.topic");
@@ -783,12 +789,6 @@ kinfer_err_t kinfer_conf_check(const kinfer_conf_t *conf, char *errstr, size_t e
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < kinfer_conf_kafka_count(conf); i++) {
                         const char *sc, *name, *value;
-        const char *psi = kinfer_conf_get(conf, "drift.psi.warn");
-        char *psi_end;
-        double psi_v = strtod(psi, &psi_end);
-        if (!*psi || *psi_end || !(psi_v > 0 && psi_v <= 100))
-                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
-                                     "drift.psi.warn=%s: expected a number in (0, 100]", psi);
                         kinfer_conf_kafka_get(conf, i, &sc, &name, &value);
                         if (!strcmp(name, "message.max.bytes") &&
                             !strcmp(sc, pass == 0 ? "" : "producer"))

@@ -109,6 +109,7 @@ struct kinfer_worker_s {
         int64_t dr_now_us; /* wall clock when delivery reports were last served */
         /* metrics */
         kinfer_metrics_window_t win;
+        kinfer_drift_conf_t drift; /* drift.psi.warn, drift.min.records (drift.h) */
         kinfer_worker_metrics_cb_t *metrics_cb;
         void *metrics_opaque;
         int64_t total_records, total_dlq, total_batches;
@@ -121,7 +122,6 @@ struct kinfer_worker_s {
         int eos;
         int64_t txn_interval_us, txn_start_us; /* monotonic start of the open window */
         int64_t txn_commits, txn_aborts;
-        kinfer_drift_conf_t drift; /* drift.psi.warn, drift.min.records (drift.h) */
         int64_t total_reduced, total_skipped; /* dead letters in a reduced form; records skipped */
         int64_t sr_wait_until_us; /* monotonic end of a wait for the schema registry; 0 = none */
         int64_t sr_waits;         /* records sent back to wait for the registry */
@@ -156,6 +156,19 @@ static void window_emit(kinfer_worker_t *w)
         kinfer_metrics_window_t *win = &w->win;
         kinfer_metrics_window_close(win);
         double secs = (double)(win->end_us - win->start_us) / 1e6;
+        int drift = kinfer_drift_assess(&w->drift, win);
+        if (drift > 0)
+                kinfer_log(KINFER_LOG_WARN, "DRIFT",
+                           "drift above drift.psi.warn=%g: %s%s%s psi_labels=%.4f "
+                           "psi_confidence=%.4f records=%" PRId64 " window_s=%.1f model=%s version=%d",
+                           w->drift.psi_warn, win->psi_labels > w->drift.psi_warn ? "labels" : "",
+                           win->psi_labels > w->drift.psi_warn &&
+                                   win->psi_confidence > w->drift.psi_warn ? "," : "",
+                           win->psi_confidence > w->drift.psi_warn ? "confidence" : "",
+                           win->psi_labels, win->psi_confidence, win->records, secs,
+                           win->model ? win->model->name : "", win->model ? (int)win->model->version : 0);
+        if (drift >= 0)
+                kinfer_prom_set_drift(w->prom, win->psi_labels, win->psi_confidence, drift > 0);
         kinfer_log(KINFER_LOG_INFO, "METRICS",
                    "window_s=%.1f records=%" PRId64 " rps=%.0f batches=%" PRId64
                    " mean_batch=%.1f dlq=%" PRId64 " p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f "
@@ -202,19 +215,6 @@ static void prom_publish(kinfer_worker_t *w, int64_t now)
 /* ---- delivery reports and offsets ------------------------------------------------------- */
 
 static void on_delivery(void *opaque, uint64_t token, kinfer_err_t err, const char *reason)
-        int drift = kinfer_drift_assess(&w->drift, win);
-        if (drift > 0)
-                kinfer_log(KINFER_LOG_WARN, "DRIFT",
-                           "drift above drift.psi.warn=%g: %s%s%s psi_labels=%.4f "
-                           "psi_confidence=%.4f records=%" PRId64 " window_s=%.1f model=%s version=%d",
-                           w->drift.psi_warn, win->psi_labels > w->drift.psi_warn ? "labels" : "",
-                           win->psi_labels > w->drift.psi_warn &&
-                                   win->psi_confidence > w->drift.psi_warn ? "," : "",
-                           win->psi_confidence > w->drift.psi_warn ? "confidence" : "",
-                           win->psi_labels, win->psi_confidence, win->records, secs,
-                           win->model ? win->model->name : "", win->model ? (int)win->model->version : 0);
-        if (drift >= 0)
-                kinfer_prom_set_drift(w->prom, win->psi_labels, win->psi_confidence, drift > 0);
 {
         kinfer_worker_t *w = opaque;
         if (err) {
@@ -291,6 +291,11 @@ static void apply_post(kinfer_worker_t *w)
         if (w->cur)
                 w->pd.swaps++;
         set_model(w, model, rec);
+        kinfer_prom_set_drift(w->prom, -1, -1, 0); /* the old model's PSI is not this one's */
+        if (!rec->has_ref)
+                kinfer_log(KINFER_LOG_NOTICE, "DRIFT",
+                           "model %s:%d carries no drift reference: no drift PSI for it",
+                           rec->name, (int)rec->version);
         window_start(w);
         kinfer_log(KINFER_LOG_NOTICE, "WORKER", "model swapped from=%s to=%s:%d sha256=%.12s",
                    from, w->cur->name, (int)w->cur->version, w->cur->sha256);
@@ -354,11 +359,6 @@ static void give_up(kinfer_worker_t *w, uint64_t token, const char *what, const 
                 set_fatal(w, KINFER_ERR__KAFKA,
                           "%s for topic=%s partition=%d offset=%" PRId64 " refused: %s "
                           "(delivery.refused.policy=fail)", what, topic, (int)partition, offset,
-        kinfer_prom_set_drift(w->prom, -1, -1, 0); /* the old model's PSI is not this one's */
-        if (!rec->has_ref)
-                kinfer_log(KINFER_LOG_NOTICE, "DRIFT",
-                           "model %s:%d carries no drift reference: no drift PSI for it",
-                           rec->name, (int)rec->version);
                           reason);
                 return;
         }
@@ -990,6 +990,8 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
         w->bp_resume = kinfer_conf_get_int(conf, "backpressure.resume.records");
         w->bp_pause_us = kinfer_conf_get_int(conf, "backpressure.pause.ms") * 1000;
         w->metrics_interval_us = kinfer_conf_get_int(conf, "metrics.interval.ms") * 1000;
+        if (kinfer_drift_conf_init(&w->drift, conf, errstr, errstr_size))
+                goto fail;
         w->topk = (int)kinfer_conf_get_int(conf, "output.topk");
         w->no_features_dlq = !strcmp(kinfer_conf_get(conf, "input.no.features"), "dlq");
         w->shutdown_timeout_ms = (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms");
@@ -1133,8 +1135,6 @@ static void set_deadline(kinfer_worker_t *w)
         int64_t none = 0;
         atomic_compare_exchange_strong(&w->deadline_us,
                                        &none, mono_us() + (int64_t)w->shutdown_timeout_ms * 1000);
-        if (kinfer_drift_conf_init(&w->drift, conf, errstr, errstr_size))
-                goto fail;
 }
 
 void kinfer_worker_stop(kinfer_worker_t *w)
