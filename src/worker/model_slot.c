@@ -37,7 +37,7 @@ kinfer_model_record_t *kinfer_model_record_new(const kinfer_model_t *model, int6
         const kinfer_model_reference_t *ref = kinfer_model_reference(model);
         size_t ref_bytes = ref ? (size_t)n * sizeof(double) : 0;
         struct record_box *box =
-            malloc(sizeof(*box) + (size_t)n * sizeof(box->labels[0]) + bytes);
+            malloc(sizeof(*box) + (size_t)n * sizeof(box->labels[0]) + ref_bytes + bytes);
         if (!box) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 return NULL;
@@ -96,7 +96,15 @@ struct kinfer_model_slot_s {
         kinfer_model_record_t *applied;
         kinfer_model_t *applied_model; /* kinfer_model_slot_publish_model(); NULL otherwise */
         uint64_t generation;
+        kinfer_model_rollout_t post_ro; /* the candidate posted with post_model (rollouts) */
 };
+
+static void rollout_release(kinfer_model_rollout_t *ro)
+{
+        kinfer_model_release(ro->model);
+        kinfer_model_record_release(ro->rec);
+        memset(ro, 0, sizeof(*ro));
+}
 
 kinfer_model_slot_t *kinfer_model_slot_new(char *errstr, size_t errstr_size)
 {
@@ -120,6 +128,7 @@ void kinfer_model_slot_destroy(kinfer_model_slot_t *slot)
                 return;
         kinfer_model_release(slot->post_model);
         kinfer_model_record_release(slot->post_rec);
+        rollout_release(&slot->post_ro);
         kinfer_model_record_release(slot->applied);
         kinfer_model_release(slot->applied_model);
         pthread_mutex_destroy(&slot->lock);
@@ -130,10 +139,44 @@ kinfer_err_t kinfer_model_slot_post(kinfer_model_slot_t *slot, kinfer_model_t *m
                                     const char *name, int32_t version, const char *deployment,
                                     uint64_t *seq, char *errstr, size_t errstr_size)
 {
-        if (!model)
+        return kinfer_model_slot_post_rollout(slot, model, id, name, version, deployment, NULL, seq,
+                                              errstr, errstr_size);
+}
+
+kinfer_err_t kinfer_model_slot_post_rollout(kinfer_model_slot_t *slot, kinfer_model_t *model,
+                                            int64_t id, const char *name, int32_t version,
+                                            const char *deployment,
+                                            const kinfer_model_rollout_t *candidate, uint64_t *seq,
+                                            char *errstr, size_t errstr_size)
+{
+        kinfer_model_rollout_t ro = {0};
+        if (candidate && candidate->mode != KINFER_ROLLOUT_NONE) {
+                ro = *candidate; /* its model reference is ours now */
+                if (!ro.model || kinfer_model_n_labels(ro.model) < 1 ||
+                    (ro.mode == KINFER_ROLLOUT_CANARY &&
+                     (ro.basis_points < 1 || ro.basis_points > 9999))) {
+                        kinfer_model_release(ro.model);
+                        kinfer_model_release(model);
+                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
+                                             "candidate: no model, no labels or a share outside "
+                                             "1..9999 / 10000");
+                }
+                ro.rec = kinfer_model_record_new(ro.model, candidate->id, candidate->name,
+                                                 candidate->version, deployment, errstr,
+                                                 errstr_size);
+                if (!ro.rec) {
+                        kinfer_model_release(ro.model);
+                        kinfer_model_release(model);
+                        return KINFER_ERR__NOMEM;
+                }
+        }
+        if (!model) {
+                rollout_release(&ro);
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG, "no model");
+        }
         if (kinfer_model_n_labels(model) < 1) {
                 kinfer_model_release(model);
+                rollout_release(&ro);
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__INVALID_ARG,
                                      "the model has no labels");
         }
@@ -141,20 +184,26 @@ kinfer_err_t kinfer_model_slot_post(kinfer_model_slot_t *slot, kinfer_model_t *m
             kinfer_model_record_new(model, id, name, version, deployment, errstr, errstr_size);
         if (!rec) {
                 kinfer_model_release(model);
+                rollout_release(&ro);
                 return KINFER_ERR__NOMEM;
         }
         pthread_mutex_lock(&slot->lock);
         kinfer_model_t *old_model = slot->post_model;
         kinfer_model_record_t *old_rec = slot->post_rec;
+        kinfer_model_rollout_t old_ro = slot->post_ro;
         rec->post_seq = ++slot->post_seq;
+        if (ro.rec)
+                ro.rec->post_seq = rec->post_seq;
         if (seq)
                 *seq = rec->post_seq;
         slot->post_model = model;
         slot->post_rec = rec;
+        slot->post_ro = ro;
         atomic_store(&slot->pending, 1);
         pthread_mutex_unlock(&slot->lock);
         kinfer_model_release(old_model); /* never taken: the newer post replaces it */
         kinfer_model_record_release(old_rec);
+        rollout_release(&old_ro);
         return KINFER_OK;
 }
 
@@ -165,14 +214,32 @@ int kinfer_model_slot_pending(kinfer_model_slot_t *slot)
 
 kinfer_model_t *kinfer_model_slot_take(kinfer_model_slot_t *slot, kinfer_model_record_t **rec)
 {
+        kinfer_model_rollout_t ro;
+        kinfer_model_t *model = kinfer_model_slot_take_rollout(slot, rec, &ro);
+        rollout_release(&ro);
+        return model;
+}
+
+kinfer_model_t *kinfer_model_slot_take_rollout(kinfer_model_slot_t *slot,
+                                               kinfer_model_record_t **rec,
+                                               kinfer_model_rollout_t *candidate)
+{
         pthread_mutex_lock(&slot->lock);
         kinfer_model_t *model = slot->post_model;
         *rec = slot->post_rec;
+        *candidate = slot->post_ro;
+        memset(&slot->post_ro, 0, sizeof(slot->post_ro));
         slot->post_model = NULL;
         slot->post_rec = NULL;
         atomic_store(&slot->pending, 0);
         pthread_mutex_unlock(&slot->lock);
         return model;
+}
+
+void kinfer_model_rollout_release(kinfer_model_rollout_t *candidate)
+{
+        if (candidate)
+                rollout_release(candidate);
 }
 
 static void publish(kinfer_model_slot_t *slot, kinfer_model_t *model, int with_model,

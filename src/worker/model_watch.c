@@ -17,12 +17,22 @@
 #include "kinfer/core/log.h"
 #include "kinfer/registry/registry.h"
 #include "kinfer/runtime/runtime.h"
+#include "kinfer/worker/worker.h"
 
 #define MW_TICK_MS 200 /* longest wait on the socket: bounds stop latency */
 #define MW_BACKOFF_MIN_MS 100
 #define MW_FAST_TICK_MS 10 /* ... while a post waits to be applied (to report it promptly) */
 #define MW_FAST_FOR_MS 5000 /* ... for at most this long after the post */
-#define MW_CACHE 2 /* verified models kept: the active one and the one before */
+#define MW_CACHE 3 /* verified models kept: the active one, the one before, a candidate */
+
+/* A shadow window waiting for kinfer.shadow_windows (copied: the worker's is borrowed). */
+typedef struct mw_shadow_s {
+        char active_name[129], candidate_name[129], candidate_sha256[65];
+        int32_t active_version, candidate_version;
+        int64_t start_us, end_us, records, agree, other;
+        double mean_score_diff, active_us, candidate_us;
+        char *confusion; /* malloc'd JSON */
+} mw_shadow_t;
 
 /* A loaded model and its registry identity. */
 typedef struct mw_loaded_s {
@@ -53,6 +63,9 @@ struct kinfer_model_watch_s {
         mw_loaded_t cache[MW_CACHE];
         /* The post made last: what this thread asked for, not what the worker serves */
         char posted_sha256[65];
+        char posted_cand[160]; /* the candidate posted with it (mw_candidate_key), "" none */
+        char failed_cand[160]; /* the last refused candidate, and the activation id then */
+        int64_t failed_cand_activation;
         uint64_t posted_seq;
         double posted_notify_ms; /* when the notification behind it came; 0: none */
         double posted_at_ms;
@@ -75,6 +88,9 @@ struct kinfer_model_watch_s {
         size_t cap, head, count;
         size_t max_bytes, bytes; /* the ring's byte bound, and what its windows hold */
         kinfer_model_watch_stats_t stats;
+        mw_shadow_t shadow[KINFER_WATCH_SHADOW_RING]; /* ring of shadow windows */
+        size_t shadow_head, shadow_count;
+        uint64_t shadow_taken; /* bumped when the producer drops the oldest (see flush) */
 };
 
 static double mw_now_ms(void)
@@ -194,16 +210,18 @@ static kinfer_err_t mw_heartbeat(kinfer_model_watch_t *w, const char *status,
 
 /* Post @p loaded (its reference goes with it) into the worker's mailbox; @p swap counts it as
  * a swap (every post but the first model's). */
-static kinfer_err_t mw_post(kinfer_model_watch_t *w, mw_loaded_t *loaded, int swap,
-                            double t_notify, char *errstr, size_t errstr_size)
+static kinfer_err_t mw_post(kinfer_model_watch_t *w, mw_loaded_t *loaded,
+                            const kinfer_model_rollout_t *candidate, int swap, double t_notify,
+                            char *errstr, size_t errstr_size)
 {
         uint64_t seq;
         /* The stats lock is held across the post: once the worker can take the model, a
          * reader of the stats (after it saw the model applied) must see the swap counted. */
         pthread_mutex_lock(&w->lock);
-        kinfer_err_t err = kinfer_model_slot_post(w->slot, loaded->model, loaded->id, loaded->name,
-                                                  loaded->version, w->deployment, &seq, errstr,
-                                                  errstr_size);
+        kinfer_err_t err = kinfer_model_slot_post_rollout(w->slot, loaded->model, loaded->id,
+                                                          loaded->name, loaded->version,
+                                                          w->deployment, candidate, &seq, errstr,
+                                                          errstr_size);
         if (!err && swap) {
                 w->stats.swaps++;
                 w->stats.last_swap_ms = mw_now_ms() - t_notify;
@@ -261,17 +279,66 @@ static int mw_waiting_for_apply(kinfer_model_watch_t *w)
         return waiting;
 }
 
+/* A verified model for registry row @p m: from the cache, or fetched (into @p m), verified and
+ * warmed up. *@p cached says which. @returns KINFER_OK, KINFER_ERR__DB (the fetch failed on a
+ * lost connection), or another error with @p errstr (the model is refused). */
+static kinfer_err_t mw_obtain(kinfer_model_watch_t *w, kinfer_registry_model_t *m,
+                              mw_loaded_t *loaded, int *cached, double *t_load, char *errstr,
+                              size_t errstr_size)
+{
+        *cached = mw_cache_get(w, m->sha256, loaded);
+        *t_load = mw_now_ms();
+        if (*cached) {
+                pthread_mutex_lock(&w->lock);
+                w->stats.cache_hits++;
+                pthread_mutex_unlock(&w->lock);
+                /* verified before; the registry's name/version may be new (same bytes) */
+                loaded->id = m->id;
+                snprintf(loaded->name, sizeof(loaded->name), "%s", m->name);
+                loaded->version = m->version;
+                mw_cache_put(w, loaded); /* the most recent again */
+                return KINFER_OK;
+        }
+        pthread_mutex_lock(&w->lock);
+        w->stats.fetches++;
+        pthread_mutex_unlock(&w->lock);
+        kinfer_err_t err = kinfer_registry_model_bytes(w->reg, m->id, m, errstr, errstr_size);
+        if (err) {
+                kinfer_log(KINFER_LOG_WARN, "REGISTRY", "deployment=%s model=%s:%d fetch failed: %s",
+                           w->deployment, m->name, (int)m->version, errstr);
+                return kinfer_registry_connected(w->reg) ? KINFER_ERR__STATE : KINFER_ERR__DB;
+        }
+        *t_load = mw_now_ms();
+        err = mw_load(w, m, loaded, errstr, errstr_size);
+        if (err == KINFER_OK)
+                mw_cache_put(w, loaded);
+        return err;
+}
+
+/* The deployment's candidate as a key ("" when none): "canary:BP:SHA256" or "shadow:0:SHA256". */
+static void mw_candidate_key(char *key, size_t size, int have, int shadow, int32_t bp,
+                             const char *sha256)
+{
+        if (!have)
+                key[0] = '\0';
+        else
+                snprintf(key, size, "%s:%d:%s", shadow ? "shadow" : "canary", shadow ? 0 : (int)bp,
+                         sha256);
+}
+
 /*
- * Look up the deployment's active model (one cheap query); only when it is not the one posted
- * last, and not one refused at the same activation, load it, verify it, warm it up and post
- * it to the worker. A notification that changed nothing (anyone may NOTIFY the channel) costs
- * that one query. @p t0: when the notification was received (ms).
+ * Look up the deployment's active model and candidate (two cheap queries); only when they are
+ * not the ones posted last, and not refused at the same activation, load them, verify them,
+ * warm them up and post them to the worker together (the candidate beside the active model,
+ * migration 0005). A candidate that cannot be loaded is refused alone: the active model is
+ * posted without it. A notification that changed nothing (anyone may NOTIFY the channel)
+ * costs the two queries. @p t0: when the notification was received (ms).
  * @returns KINFER_ERR__DB when the connection failed (the caller reconnects).
  */
 static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, double t0)
 {
         char errstr[512];
-        kinfer_registry_model_t m;
+        kinfer_registry_model_t m, c;
         kinfer_err_t err =
             kinfer_registry_deployment_active(w->reg, w->deployment, &m, errstr, sizeof(errstr));
         if (err == KINFER_ERR__NOENT) {
@@ -283,49 +350,95 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, double t0)
         }
         if (err)
                 return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
-        int same = !strcmp(m.sha256, w->posted_sha256);
+        int shadow = 0;
+        int32_t bp = 0;
+        err = kinfer_registry_deployment_candidate(w->reg, w->deployment, &c, &shadow, &bp, errstr,
+                                                   sizeof(errstr));
+        if (err && err != KINFER_ERR__NOENT) {
+                kinfer_registry_model_term(&m);
+                return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+        }
+        /* a candidate equal to the active model (a read between two steps) is none */
+        int have_cand = err == KINFER_OK && strcmp(c.sha256, m.sha256) != 0;
+        char cand_key[sizeof(w->posted_cand)];
+        mw_candidate_key(cand_key, sizeof(cand_key), have_cand, shadow, bp, c.sha256);
+        if (have_cand && !strcmp(cand_key, w->failed_cand) &&
+            m.activation_id == w->failed_cand_activation) {
+                have_cand = 0; /* refused at this very step: not again */
+                cand_key[0] = '\0';
+        }
+        int same = !strcmp(m.sha256, w->posted_sha256) && !strcmp(cand_key, w->posted_cand);
         /* refused before, and no activation since: anyone may NOTIFY the channel, so a
          * notification alone is no reason to fetch and verify it again */
         int failed_before =
             !strcmp(m.sha256, w->failed_sha256) && m.activation_id == w->failed_activation;
         if (same || failed_before) {
                 kinfer_registry_model_term(&m);
+                kinfer_registry_model_term(&c);
                 return KINFER_OK;
         }
         double t_fetch = mw_now_ms(), t_load = t_fetch;
-        mw_loaded_t loaded = {0};
-        int cached = mw_cache_get(w, m.sha256, &loaded);
-        if (cached) {
-                pthread_mutex_lock(&w->lock);
-                w->stats.cache_hits++;
-                pthread_mutex_unlock(&w->lock);
-                /* verified before; the registry's name/version may be new (same bytes) */
-                loaded.id = m.id;
-                snprintf(loaded.name, sizeof(loaded.name), "%s", m.name);
-                loaded.version = m.version;
-                err = KINFER_OK;
-        } else {
-                pthread_mutex_lock(&w->lock);
-                w->stats.fetches++;
-                pthread_mutex_unlock(&w->lock);
-                err = kinfer_registry_model_bytes(w->reg, m.id, &m, errstr, sizeof(errstr));
-                if (err) {
-                        kinfer_log(KINFER_LOG_WARN, "REGISTRY",
-                                   "deployment=%s model=%s:%d fetch failed: %s", w->deployment,
-                                   m.name, (int)m.version, errstr);
+        mw_loaded_t loaded = {0}, cand = {0};
+        int cached = 0, cand_cached = 0;
+        err = mw_obtain(w, &m, &loaded, &cached, &t_load, errstr, sizeof(errstr));
+        if (err == KINFER_ERR__DB || err == KINFER_ERR__STATE) {
+                kinfer_registry_model_term(&m);
+                kinfer_registry_model_term(&c);
+                return err == KINFER_ERR__DB ? KINFER_ERR__DB : KINFER_OK;
+        }
+        if (err == KINFER_OK && have_cand) {
+                char cerr[512];
+                double t_cl;
+                kinfer_err_t cerr_code =
+                    mw_obtain(w, &c, &cand, &cand_cached, &t_cl, cerr, sizeof(cerr));
+                if (cerr_code == KINFER_ERR__DB) {
+                        kinfer_model_release(loaded.model);
                         kinfer_registry_model_term(&m);
-                        return kinfer_registry_connected(w->reg) ? KINFER_OK : KINFER_ERR__DB;
+                        kinfer_registry_model_term(&c);
+                        return KINFER_ERR__DB;
                 }
-                t_load = mw_now_ms();
-                err = mw_load(w, &m, &loaded, errstr, sizeof(errstr));
+                if (cerr_code) {
+                        if (cerr_code != KINFER_ERR__STATE) { /* refused: not again at this step */
+                                snprintf(w->failed_cand, sizeof(w->failed_cand), "%s", cand_key);
+                                w->failed_cand_activation = m.activation_id;
+                                pthread_mutex_lock(&w->lock);
+                                w->stats.load_failures++;
+                                pthread_mutex_unlock(&w->lock);
+                                kinfer_log(KINFER_LOG_ERR, "REGISTRY",
+                                           "deployment=%s candidate refused, the active model "
+                                           "serves alone: %s",
+                                           w->deployment, cerr);
+                                mw_heartbeat(w, "running", cerr);
+                        }
+                        have_cand = 0;
+                        cand_key[0] = '\0';
+                        if (!strcmp(m.sha256, w->posted_sha256) && !w->posted_cand[0]) {
+                                kinfer_model_release(loaded.model); /* nothing changes */
+                                kinfer_registry_model_term(&m);
+                                kinfer_registry_model_term(&c);
+                                return KINFER_OK;
+                        }
+                }
         }
         double t_ready = mw_now_ms();
         if (err == KINFER_OK) {
-                mw_cache_put(w, &loaded);
                 char why[256];
-                if ((err = mw_post(w, &loaded, 1, t0, why, sizeof(why))))
+                kinfer_model_rollout_t ro = {0};
+                if (have_cand)
+                        ro = (kinfer_model_rollout_t){.mode = shadow ? KINFER_ROLLOUT_SHADOW
+                                                                     : KINFER_ROLLOUT_CANARY,
+                                                      .basis_points = shadow ? 0 : bp,
+                                                      .model = cand.model,
+                                                      .id = cand.id,
+                                                      .name = cand.name,
+                                                      .version = cand.version};
+                int swap = strcmp(m.sha256, w->posted_sha256) != 0;
+                cand.model = NULL; /* its reference goes with the post */
+                if ((err = mw_post(w, &loaded, &ro, swap, t0, why, sizeof(why))))
                         snprintf(errstr, sizeof(errstr), "model %.128s:%d refused: %s", m.name,
                                  (int)m.version, why);
+                else
+                        snprintf(w->posted_cand, sizeof(w->posted_cand), "%s", cand_key);
         }
         double t_post = mw_now_ms();
         if (err) {
@@ -340,14 +453,20 @@ static kinfer_err_t mw_check_active(kinfer_model_watch_t *w, double t0)
                 pthread_mutex_unlock(&w->lock);
                 mw_heartbeat(w, "running", errstr);
         } else {
+                char cdesc[256] = "";
+                if (have_cand)
+                        snprintf(cdesc, sizeof(cdesc), " candidate=%s:%d mode=%s share_bp=%d%s",
+                                 c.name, (int)c.version, shadow ? "shadow" : "canary",
+                                 shadow ? 0 : (int)bp, cand_cached ? " (cached)" : "");
                 kinfer_log(KINFER_LOG_INFO, "REGISTRY",
-                           "deployment=%s posted model=%s:%d sha256=%.12s%s fetch_ms=%.1f "
+                           "deployment=%s posted model=%s:%d sha256=%.12s%s%s fetch_ms=%.1f "
                            "load_ms=%.1f post_ms=%.1f notify_to_post_ms=%.1f",
                            w->deployment, m.name, (int)m.version, m.sha256,
-                           cached ? " (verified before, cached)" : "", t_load - t_fetch,
+                           cached ? " (verified before, cached)" : "", cdesc, t_load - t_fetch,
                            t_ready - t_load, t_post - t_ready, t_post - t0);
         }
         kinfer_registry_model_term(&m);
+        kinfer_registry_model_term(&c);
         return KINFER_OK;
 }
 
@@ -430,6 +549,88 @@ void kinfer_model_watch_metrics(kinfer_model_watch_t *w, const kinfer_metrics_wi
         pthread_mutex_unlock(&w->lock);
 }
 
+void kinfer_model_watch_shadow(kinfer_model_watch_t *w, const kinfer_shadow_window_t *win)
+{
+        mw_shadow_t s = {.active_version = win->active->version,
+                         .candidate_version = win->candidate->version,
+                         .start_us = win->start_us,
+                         .end_us = win->end_us,
+                         .records = win->records,
+                         .agree = win->agree,
+                         .other = win->confusion_other,
+                         .mean_score_diff = win->mean_score_diff,
+                         .active_us = win->active_classify_us,
+                         .candidate_us = win->candidate_classify_us,
+                         .confusion = strdup(win->confusion_json ? win->confusion_json : "[]")};
+        if (!s.confusion)
+                return;
+        snprintf(s.active_name, sizeof(s.active_name), "%s", win->active->name);
+        snprintf(s.candidate_name, sizeof(s.candidate_name), "%s", win->candidate->name);
+        snprintf(s.candidate_sha256, sizeof(s.candidate_sha256), "%s", win->candidate->sha256);
+        pthread_mutex_lock(&w->lock);
+        if (w->shadow_count == KINFER_WATCH_SHADOW_RING) { /* drop the oldest */
+                free(w->shadow[w->shadow_head].confusion);
+                w->shadow_head = (w->shadow_head + 1) % KINFER_WATCH_SHADOW_RING;
+                w->shadow_count--;
+                w->shadow_taken++;
+        }
+        w->shadow[(w->shadow_head + w->shadow_count) % KINFER_WATCH_SHADOW_RING] = s;
+        w->shadow_count++;
+        pthread_mutex_unlock(&w->lock);
+}
+
+/* Write the buffered shadow windows until none is left or a write fails (kept for after a
+ * reconnect when the connection is gone; dropped when the server refuses one).
+ * @returns KINFER_ERR__DB when the connection is gone. */
+static kinfer_err_t mw_flush_shadow(kinfer_model_watch_t *w)
+{
+        for (;;) {
+                pthread_mutex_lock(&w->lock);
+                if (w->shadow_count == 0) {
+                        pthread_mutex_unlock(&w->lock);
+                        return KINFER_OK;
+                }
+                mw_shadow_t s = w->shadow[w->shadow_head];
+                uint64_t taken = w->shadow_taken;
+                s.confusion = strdup(s.confusion);
+                pthread_mutex_unlock(&w->lock);
+                if (!s.confusion)
+                        return KINFER_OK;
+                kinfer_registry_shadow_t row = {.worker_id = w->worker_id,
+                                                .deployment = w->deployment,
+                                                .active_name = s.active_name,
+                                                .active_version = s.active_version,
+                                                .candidate_name = s.candidate_name,
+                                                .candidate_version = s.candidate_version,
+                                                .candidate_sha256 = s.candidate_sha256,
+                                                .window_start_us = s.start_us,
+                                                .window_end_us = s.end_us,
+                                                .records = s.records,
+                                                .agree = s.agree,
+                                                .confusion_other = s.other,
+                                                .confusion_json = s.confusion,
+                                                .mean_score_diff = s.mean_score_diff,
+                                                .active_classify_us = s.active_us,
+                                                .candidate_classify_us = s.candidate_us};
+                char errstr[256];
+                kinfer_err_t err = kinfer_registry_shadow_insert(w->reg, &row, errstr, sizeof(errstr));
+                free(s.confusion);
+                if (err && !kinfer_registry_connected(w->reg))
+                        return KINFER_ERR__DB; /* kept: written after the reconnect */
+                if (err)
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY", "shadow window dropped: %s", errstr);
+                pthread_mutex_lock(&w->lock);
+                if (w->shadow_taken == taken && w->shadow_count > 0) { /* still the head */
+                        free(w->shadow[w->shadow_head].confusion);
+                        w->shadow_head = (w->shadow_head + 1) % KINFER_WATCH_SHADOW_RING;
+                        w->shadow_count--;
+                }
+                pthread_mutex_unlock(&w->lock);
+                if (err)
+                        return KINFER_OK;
+        }
+}
+
 /* Write buffered windows until the ring is empty or a write fails.
  * @returns KINFER_ERR__DB when the connection is gone. */
 static kinfer_err_t mw_flush_metrics(kinfer_model_watch_t *w)
@@ -501,6 +702,8 @@ static void *mw_main(void *arg)
         double stop_deadline = 0;
 
         mw_prefetch_previous(w);
+        /* a candidate set before the worker started (the initial load is the active alone) */
+        mw_check_active(w, mw_now_ms());
 
         for (;;) {
                 pthread_mutex_lock(&w->lock);
@@ -548,7 +751,7 @@ static void *mw_main(void *arg)
                                 goto lost;
                 }
 
-                if (mw_flush_metrics(w) == KINFER_ERR__DB)
+                if (mw_flush_metrics(w) == KINFER_ERR__DB || mw_flush_shadow(w) == KINFER_ERR__DB)
                         goto lost;
                 if (w->applied_heartbeat_due) {
                         /* the worker applied a model: say so, and clear an error older than
@@ -628,6 +831,8 @@ static void mw_free(kinfer_model_watch_t *w)
                 kinfer_metrics_window_term(&w->ring[(w->head + i) % w->cap]);
         for (int i = 0; i < MW_CACHE; i++)
                 kinfer_model_release(w->cache[i].model);
+        for (size_t i = 0; i < w->shadow_count; i++)
+                free(w->shadow[(w->shadow_head + i) % KINFER_WATCH_SHADOW_RING].confusion);
         free(w->ring);
         kinfer_registry_destroy(w->reg);
         kinfer_runtime_destroy(w->rt);
@@ -729,7 +934,7 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
         kinfer_registry_model_term(&m);
         if (err == KINFER_OK) {
                 mw_cache_put(w, &initial);
-                err = mw_post(w, &initial, 0, 0, errstr, errstr_size);
+                err = mw_post(w, &initial, NULL, 0, 0, errstr, errstr_size);
         }
         if (err) {
                 mw_free(w);

@@ -27,6 +27,7 @@
 #include "kinfer/kafka/txn.h"
 #include "kinfer/runtime/runtime.h"
 #include "worker/pool.h"
+#include "worker/rollout.h"
 
 #define MAX_HEADERS 64
 #define MSG_SLACK 512              /* librdkafka's per-message framing (about 40 bytes), rounded up */
@@ -57,6 +58,7 @@ static int64_t wall_us(void)
 struct slot {            /* one batched record, parallel to batch.entries */
         kinfer_msg_t msg;
         uint64_t token;
+        int to_candidate;       /* a canary routed it to the candidate (this batch) */
 };
 
 struct kinfer_worker_s {
@@ -98,6 +100,16 @@ struct kinfer_worker_s {
         kinfer_model_slot_t *mailbox;
         kinfer_model_t *model;       /* one reference */
         kinfer_model_record_t *cur;  /* its record, as published in the slot (one reference) */
+        /* the rollout applied with it (migration 0005; rollout.h): mode NONE, or a canary or
+         * shadow candidate (its model and record: one reference each) */
+        kinfer_model_rollout_t ro;
+        kinfer_shadow_acc_t shadow; /* the shadow's current window */
+        struct {                    /* per-batch scratch of a rollout (max_records each) */
+                const char **texts;
+                size_t *lens;
+                int32_t *idx;       /* canary: batch positions, active first, then candidate */
+                kinfer_prediction_t *preds;
+        } rs;
         /* state */
         atomic_int stop;
         int fatal;
@@ -112,6 +124,8 @@ struct kinfer_worker_s {
         kinfer_drift_conf_t drift; /* drift.psi.warn, drift.min.records (drift.h) */
         kinfer_worker_metrics_cb_t *metrics_cb;
         void *metrics_opaque;
+        kinfer_worker_shadow_cb_t *shadow_cb;
+        void *shadow_opaque;
         int64_t total_records, total_dlq, total_batches;
         kinfer_prom_t *prom;     /* /metrics (prom.h): shared with the HTTP thread */
         kinfer_prom_delta_t pd;  /* counted here, handed over by prom_publish() */
@@ -151,6 +165,38 @@ static void window_start(kinfer_worker_t *w)
                 kinfer_log(KINFER_LOG_WARN, "METRICS", "%s", errstr);
 }
 
+/* Close the shadow's window (rollout.h): the log line and the shadow callback. */
+static void shadow_emit(kinfer_worker_t *w)
+{
+        kinfer_shadow_acc_t *a = &w->shadow;
+        if (w->ro.mode == KINFER_ROLLOUT_SHADOW && a->records > 0 && w->cur) {
+                int64_t end_us = wall_us();
+                kinfer_log(KINFER_LOG_INFO, "SHADOW",
+                           "records=%" PRId64 " agree=%" PRId64 " agreement=%.4f pairs=%d other=%" PRId64
+                           " mean_score_diff=%.4f active_us_per_record=%.2f candidate_us_per_record=%.2f "
+                           "model=%s version=%d candidate=%s candidate_version=%d",
+                           a->records, a->agree, (double)a->agree / (double)a->records,
+                           (int)a->n_pairs, a->other, a->score_diff_sum / (double)a->records,
+                           (double)a->active_us / (double)a->records,
+                           (double)a->candidate_us / (double)a->records, w->cur->name,
+                           (int)w->cur->version, w->ro.rec->name, (int)w->ro.rec->version);
+                kinfer_buf_t conf = {0};
+                if (w->shadow_cb &&
+                    !kinfer_shadow_acc_confusion_json(a, w->cur, w->ro.rec, &conf)) {
+                        kinfer_shadow_window_t sw = {
+                            .active = w->cur, .candidate = w->ro.rec, .start_us = a->start_us,
+                            .end_us = end_us, .records = a->records, .agree = a->agree,
+                            .confusion_other = a->other, .confusion_json = conf.data,
+                            .mean_score_diff = a->score_diff_sum / (double)a->records,
+                            .active_classify_us = (double)a->active_us / (double)a->records,
+                            .candidate_classify_us = (double)a->candidate_us / (double)a->records};
+                        w->shadow_cb(&sw, w->shadow_opaque);
+                }
+                kinfer_buf_free(&conf);
+        }
+        memset(a, 0, sizeof(*a));
+}
+
 static void window_emit(kinfer_worker_t *w)
 {
         kinfer_metrics_window_t *win = &w->win;
@@ -183,6 +229,7 @@ static void window_emit(kinfer_worker_t *w)
                    kinfer_producer_bytes_in_flight(w->prod));
         if (w->metrics_cb)
                 w->metrics_cb(win, w->metrics_opaque);
+        shadow_emit(w);
         window_start(w);
 }
 
@@ -280,9 +327,25 @@ static void apply_post(kinfer_worker_t *w)
         if (!kinfer_model_slot_pending(w->mailbox))
                 return;
         kinfer_model_record_t *rec;
-        kinfer_model_t *model = kinfer_model_slot_take(w->mailbox, &rec);
-        if (!model)
+        kinfer_model_rollout_t ro;
+        kinfer_model_t *model = kinfer_model_slot_take_rollout(w->mailbox, &rec, &ro);
+        if (!model) {
+                kinfer_model_rollout_release(&ro);
                 return;
+        }
+        if (w->ro.mode != ro.mode || w->ro.basis_points != ro.basis_points ||
+            strcmp(w->ro.rec ? w->ro.rec->sha256 : "", ro.rec ? ro.rec->sha256 : "")) {
+                shadow_emit(w); /* the shadow's window ends with it */
+                kinfer_log(KINFER_LOG_NOTICE, "WORKER", "rollout applied mode=%s candidate=%s:%d share_bp=%d",
+                           ro.mode == KINFER_ROLLOUT_CANARY ? "canary" : ro.mode == KINFER_ROLLOUT_SHADOW ? "shadow" : "none",
+                           ro.rec ? ro.rec->name : "-", ro.rec ? (int)ro.rec->version : 0, (int)ro.basis_points);
+        }
+        kinfer_model_rollout_release(&w->ro);
+        w->ro = ro;
+        if (w->cur && !strcmp(w->cur->sha256, rec->sha256)) { /* only the candidate changed */
+                set_model(w, model, rec);
+                return;
+        }
         if (w->model && (w->win.records || w->win.dlq || (w->win.latency && w->win.latency->n)))
                 window_emit(w); /* close the old model's window */
         char from[160];
@@ -642,8 +705,69 @@ static void flush_batch(kinfer_worker_t *w)
         }
         char errstr[512];
         int64_t classify_start_us = mono_us();
-        kinfer_err_t err = kinfer_pool_classify(w->pool, model, w->texts, w->lens, b->n, w->topk,
-                                                w->preds, errstr, sizeof(errstr));
+        /* the rollout (rollout.h): borrowed from w->ro, which changes only in apply_post */
+        const kinfer_rollout_mode_t mode = w->ro.mode;
+        const kinfer_model_t *cmodel = w->ro.model;
+        const kinfer_model_record_t *crec = w->ro.rec;
+        int32_t n_a = b->n, n_c = 0; /* canary: the active's and the candidate's records */
+        int64_t cand_us = 0;
+        kinfer_err_t err;
+        if (mode == KINFER_ROLLOUT_CANARY) {
+                /* active records compact in w->texts (positions rs.idx[0..n_a)), the
+                 * candidate's in rs.texts (positions rs.idx[n - 1 - j]) */
+                n_a = 0;
+                for (int32_t i = 0; i < b->n; i++) {
+                        const kinfer_batch_entry_t *e = &b->entries[i];
+                        const kinfer_msg_t *msg = &w->slots[i].msg;
+                        int32_t bucket = msg->key && msg->key_len
+                                             ? kinfer_rollout_bucket(msg->key, msg->key_len)
+                                         : e->id ? kinfer_rollout_bucket(e->id, e->id_len)
+                                                 : kinfer_rollout_bucket(e->text, e->text_len);
+                        w->slots[i].to_candidate = bucket < w->ro.basis_points;
+                        if (w->slots[i].to_candidate) {
+                                w->rs.texts[n_c] = e->text;
+                                w->rs.lens[n_c] = e->text_len;
+                                w->rs.idx[b->n - 1 - n_c++] = i;
+                        } else {
+                                w->texts[n_a] = e->text;
+                                w->lens[n_a] = e->text_len;
+                                w->rs.idx[n_a++] = i;
+                        }
+                }
+                err = kinfer_pool_classify(w->pool, model, w->texts, w->lens, n_a, w->topk,
+                                           w->rs.preds, errstr, sizeof(errstr));
+                int64_t t1 = mono_us();
+                if (!err && n_c)
+                        err = kinfer_pool_classify(w->pool, cmodel, w->rs.texts, w->rs.lens, n_c,
+                                                   w->topk, w->rs.preds + n_a, errstr,
+                                                   sizeof(errstr));
+                cand_us = mono_us() - t1;
+                for (int32_t j = 0; !err && j < n_a; j++)
+                        w->preds[w->rs.idx[j]] = w->rs.preds[j];
+                for (int32_t j = 0; !err && j < n_c; j++)
+                        w->preds[w->rs.idx[b->n - 1 - j]] = w->rs.preds[n_a + j];
+                classify_start_us += cand_us; /* classify_us: the active's share */
+        } else {
+                for (int32_t i = 0; i < b->n; i++)
+                        w->slots[i].to_candidate = 0;
+                err = kinfer_pool_classify(w->pool, model, w->texts, w->lens, b->n, w->topk,
+                                           w->preds, errstr, sizeof(errstr));
+                if (!err && mode == KINFER_ROLLOUT_SHADOW) {
+                        /* every record again with the candidate; only the active's results go out */
+                        int64_t t1 = mono_us();
+                        err = kinfer_pool_classify(w->pool, cmodel, w->texts, w->lens, b->n,
+                                                   w->topk, w->rs.preds, errstr, sizeof(errstr));
+                        cand_us = mono_us() - t1;
+                        classify_start_us += cand_us;
+                        if (!err) {
+                                if (!w->shadow.start_us)
+                                        w->shadow.start_us = wall_us();
+                                kinfer_shadow_acc_add(&w->shadow, rec, crec, w->preds, w->rs.preds,
+                                                      b->n, t1 - (classify_start_us - cand_us),
+                                                      cand_us);
+                        }
+                }
+        }
         int64_t classify_us = mono_us() - classify_start_us;
         if (err) {
                 set_fatal(w, err, "classify: %s", errstr);
@@ -686,8 +810,14 @@ static void flush_batch(kinfer_worker_t *w)
                         res.id_len = n;
                 }
                 res.k = p->n < 1 ? 1 : p->n;
+                /* every result names the version that produced it (a canary's: the candidate) */
+                const int cand = w->slots[i].to_candidate;
+                const kinfer_model_t *pm = cand ? cmodel : model;
+                res.model_name = cand ? crec->name : rec->name;
+                res.model_version = cand ? crec->version : rec->version;
+                res.model_sha256 = cand ? crec->sha256 : rec->sha256;
                 for (int j = 0; j < res.k && j < KINFER_CODEC_TOPK_MAX; j++) {
-                        res.label[j] = p->n > j ? kinfer_model_label(model, p->label[j]) : "";
+                        res.label[j] = p->n > j ? kinfer_model_label(pm, p->label[j]) : "";
                         res.score[j] = p->n > j ? p->prob[j] : 0.0f;
                 }
                 res.topic = msg->topic;
@@ -726,8 +856,21 @@ static void flush_batch(kinfer_worker_t *w)
                         break;
                 }
         }
-        kinfer_metrics_window_count(&w->win, w->preds, b->n); /* opened at the last swap */
-        kinfer_prom_observe_batch(w->prom, rec, w->preds, b->n, classify_us);
+        if (mode == KINFER_ROLLOUT_CANARY) {
+                /* the window counts the active model's records (its labels); /metrics both */
+                for (int32_t j = 0; j < n_a; j++)
+                        w->rs.preds[j] = w->preds[w->rs.idx[j]];
+                for (int32_t j = 0; j < n_c; j++)
+                        w->rs.preds[n_a + j] = w->preds[w->rs.idx[b->n - 1 - j]];
+                kinfer_metrics_window_count(&w->win, w->rs.preds, n_a);
+                kinfer_prom_observe_batch(w->prom, rec, w->rs.preds, n_a, classify_us);
+                if (n_c)
+                        kinfer_prom_observe_batch(w->prom, w->ro.rec, w->rs.preds + n_a, n_c,
+                                                  cand_us);
+        } else {
+                kinfer_metrics_window_count(&w->win, w->preds, b->n); /* opened at the last swap */
+                kinfer_prom_observe_batch(w->prom, rec, w->preds, b->n, classify_us);
+        }
         w->total_records += b->n;
         w->total_batches++;
         kinfer_model_record_release(rec);
@@ -1041,9 +1184,14 @@ kinfer_worker_t *kinfer_worker_new(kinfer_conf_t *conf, char *errstr, size_t err
         w->texts = calloc((size_t)max_records, sizeof(*w->texts));
         w->lens = calloc((size_t)max_records, sizeof(*w->lens));
         w->preds = calloc((size_t)max_records, sizeof(*w->preds));
+        w->rs.texts = calloc((size_t)max_records, sizeof(*w->rs.texts));
+        w->rs.lens = calloc((size_t)max_records, sizeof(*w->rs.lens));
+        w->rs.idx = calloc((size_t)max_records, sizeof(*w->rs.idx));
+        w->rs.preds = calloc((size_t)max_records, sizeof(*w->rs.preds));
         w->lag_in = calloc(KINFER_PROM_PARTITIONS_MAX, sizeof(*w->lag_in));
         w->lag_out = calloc(KINFER_PROM_PARTITIONS_MAX, sizeof(*w->lag_out));
-        if (!w->slots || !w->texts || !w->lens || !w->preds || !w->lag_in || !w->lag_out ||
+        if (!w->slots || !w->texts || !w->lens || !w->preds || !w->rs.texts || !w->rs.lens ||
+            !w->rs.idx || !w->rs.preds || !w->lag_in || !w->lag_out ||
             kinfer_buf_reserve(&w->out, 4096)) {
                 kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "out of memory");
                 goto fail;
@@ -1107,6 +1255,12 @@ void kinfer_worker_set_metrics_cb(kinfer_worker_t *w, kinfer_worker_metrics_cb_t
 {
         w->metrics_cb = cb;
         w->metrics_opaque = opaque;
+}
+
+void kinfer_worker_set_shadow_cb(kinfer_worker_t *w, kinfer_worker_shadow_cb_t *cb, void *opaque)
+{
+        w->shadow_cb = cb;
+        w->shadow_opaque = opaque;
 }
 
 const char *kinfer_worker_id(const kinfer_worker_t *w)
@@ -1302,6 +1456,11 @@ void kinfer_worker_destroy(kinfer_worker_t *w)
         free(w->texts);
         free(w->lens);
         free(w->preds);
+        free(w->rs.texts);
+        free(w->rs.lens);
+        free(w->rs.idx);
+        free(w->rs.preds);
+        kinfer_model_rollout_release(&w->ro);
         kinfer_buf_free(&w->out);
         kinfer_metrics_window_term(&w->win);
         kinfer_model_record_release(w->cur);

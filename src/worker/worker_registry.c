@@ -20,6 +20,13 @@ static void wr_metrics(const kinfer_metrics_window_t *win, void *opaque)
         kinfer_model_watch_metrics(wr->watch, win);
 }
 
+/* worker thread: one closed shadow window -> the watch's shadow ring */
+static void wr_shadow(const kinfer_shadow_window_t *win, void *opaque)
+{
+        kinfer_worker_registry_t *wr = opaque;
+        kinfer_model_watch_shadow(wr->watch, win);
+}
+
 kinfer_worker_registry_t *kinfer_worker_registry_attach(kinfer_worker_t *worker, char *errstr,
                                                         size_t errstr_size)
 {
@@ -53,9 +60,11 @@ kinfer_worker_registry_t *kinfer_worker_registry_attach(kinfer_worker_t *worker,
                 return NULL;
         }
         kinfer_worker_set_metrics_cb(worker, wr_metrics, wr);
+        kinfer_worker_set_shadow_cb(worker, wr_shadow, wr);
         kinfer_err_t err = kinfer_model_watch_start(wr->watch, errstr, errstr_size);
         if (err) {
                 kinfer_worker_set_metrics_cb(worker, NULL, NULL);
+                kinfer_worker_set_shadow_cb(worker, NULL, NULL);
                 kinfer_model_watch_destroy(wr->watch, 0);
                 free(wr);
                 return NULL;
@@ -74,5 +83,6 @@ void kinfer_worker_registry_detach(kinfer_worker_registry_t *wr, int budget_ms)
                 return;
         kinfer_model_watch_destroy(wr->watch, budget_ms);
         kinfer_worker_set_metrics_cb(wr->worker, NULL, NULL);
+        kinfer_worker_set_shadow_cb(wr->worker, NULL, NULL);
         free(wr);
 }

@@ -78,6 +78,45 @@ kinfer_err_t kinfer_model_slot_post(kinfer_model_slot_t *slot, kinfer_model_t *m
                                     const char *name, int32_t version, const char *deployment,
                                     uint64_t *seq, char *errstr, size_t errstr_size);
 
+/** A rollout's mode (kinfer.deployments.candidate_mode, migration 0005). */
+typedef enum {
+        KINFER_ROLLOUT_NONE = 0,
+        KINFER_ROLLOUT_CANARY, /* a share of the keys goes to the candidate */
+        KINFER_ROLLOUT_SHADOW  /* the candidate scores every record; its results are not published */
+} kinfer_rollout_mode_t;
+
+/** The candidate posted beside the active model (canary or shadow). */
+typedef struct kinfer_model_rollout_s {
+        kinfer_rollout_mode_t mode;
+        int32_t basis_points;        /* canary: share of the keys in 1/10000 (1..9999) */
+        kinfer_model_t *model;       /* one reference; NULL with KINFER_ROLLOUT_NONE */
+        kinfer_model_record_t *rec;  /* set by the slot (take); one reference */
+        int64_t id;                  /* identity, as for kinfer_model_record_new() (post) */
+        const char *name;
+        int32_t version;
+} kinfer_model_rollout_t;
+
+/**
+ * @brief kinfer_model_slot_post() with a candidate: the worker applies the active model and
+ *        the candidate (or none: NULL or mode NONE) together, between two batches.
+ * Takes ownership of the references of @p model and @p candidate->model, also on failure.
+ * @returns as kinfer_model_slot_post(); KINFER_ERR__INVALID_ARG also for a candidate without a
+ *          model or labels, or a canary share outside 1..9999.
+ * @locality any thread.
+ */
+kinfer_err_t kinfer_model_slot_post_rollout(kinfer_model_slot_t *slot, kinfer_model_t *model,
+                                            int64_t id, const char *name, int32_t version,
+                                            const char *deployment,
+                                            const kinfer_model_rollout_t *candidate, uint64_t *seq,
+                                            char *errstr, size_t errstr_size);
+/** kinfer_model_slot_take() with the candidate posted with it (mode NONE when none); release
+ *  it with kinfer_model_rollout_release(). @locality the worker thread. */
+kinfer_model_t *kinfer_model_slot_take_rollout(kinfer_model_slot_t *slot,
+                                               kinfer_model_record_t **rec,
+                                               kinfer_model_rollout_t *candidate);
+/** Release a candidate's references and zero it. NULL is a no-op. */
+void kinfer_model_rollout_release(kinfer_model_rollout_t *candidate);
+
 /** @returns 1 when a post waits to be taken (one atomic load). @locality any thread. */
 int kinfer_model_slot_pending(kinfer_model_slot_t *slot);
 

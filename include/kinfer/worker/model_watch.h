@@ -32,6 +32,8 @@
 #include "kinfer/worker/metrics.h"
 #include "kinfer/worker/model_slot.h"
 
+struct kinfer_shadow_window_s; /* worker.h */
+
 typedef struct kinfer_model_watch_s kinfer_model_watch_t;
 
 /** The metrics ring's default byte bound (16 MiB): 4096 windows of a 51-label model take
@@ -74,6 +76,13 @@ kinfer_err_t kinfer_model_watch_start(kinfer_model_watch_t *watch, char *errstr,
  * @locality any thread.
  */
 void kinfer_model_watch_metrics(kinfer_model_watch_t *watch, const kinfer_metrics_window_t *win);
+
+/** Queue a copy of a closed shadow window for kinfer.shadow_windows (migration 0005): a ring
+ *  of KINFER_WATCH_SHADOW_RING windows (the oldest dropped when full), written by the registry
+ *  thread beside the metrics windows. Never blocks on PostgreSQL. @locality any thread. */
+#define KINFER_WATCH_SHADOW_RING 64
+void kinfer_model_watch_shadow(kinfer_model_watch_t *watch,
+                               const struct kinfer_shadow_window_s *win);
 
 /** The worker id used in kinfer.workers and kinfer.metrics_windows. */
 const char *kinfer_model_watch_worker_id(const kinfer_model_watch_t *watch);

@@ -30,6 +30,22 @@ typedef struct kinfer_worker_s kinfer_worker_t;
  *  Must not block: copy what you need (kinfer_metrics_window_copy) and return. */
 typedef void(kinfer_worker_metrics_cb_t)(const kinfer_metrics_window_t *win, void *opaque);
 
+/** One closed shadow window (issue 15, docs/registry.md): how the shadow candidate compared
+ *  with the active model on the same records. Borrowed for the callback's duration. */
+typedef struct kinfer_shadow_window_s {
+        const kinfer_model_record_t *active, *candidate;
+        int64_t start_us, end_us; /* wall clock, Unix us */
+        int64_t records, agree;   /* records both classified; the same top-1 label */
+        int64_t confusion_other;  /* records beyond the 64 (active, candidate) label pairs */
+        const char *confusion_json; /* [[active label, candidate label, count], ...] */
+        double mean_score_diff;   /* candidate top-1 score - active top-1 score, mean */
+        double active_classify_us, candidate_classify_us; /* per record */
+} kinfer_shadow_window_t;
+
+/** Called from the worker thread with each closed shadow window (with the metrics window, and
+ *  when the rollout changes). Must not block: copy and return. */
+typedef void(kinfer_worker_shadow_cb_t)(const kinfer_shadow_window_t *win, void *opaque);
+
 /**
  * @brief Create the worker: codec, consumer (subscribed to input.topic), producer, runtime,
  *        and the model from model.path when set.
@@ -92,6 +108,9 @@ kinfer_prom_t *kinfer_worker_prom(kinfer_worker_t *w);
 
 /** Set the metrics callback (NULL: none; windows are still logged). Call before run. */
 void kinfer_worker_set_metrics_cb(kinfer_worker_t *w, kinfer_worker_metrics_cb_t *cb, void *opaque);
+
+/** Set the shadow window callback (NULL: none; shadow windows are still logged). Call before run. */
+void kinfer_worker_set_shadow_cb(kinfer_worker_t *w, kinfer_worker_shadow_cb_t *cb, void *opaque);
 
 /** This worker's id (worker.id or <hostname>-<pid>). */
 const char *kinfer_worker_id(const kinfer_worker_t *w);
