@@ -332,7 +332,8 @@ static void deployment_usage(FILE *fp)
                 "Usage: kinfer deployment create NAME [--input-topic T] [--output-topic T]\n"
                 "                                 [--pg CONNINFO]\n"
                 "       kinfer deployment ls [--pg CONNINFO]\n"
-                "       kinfer deployment drift DEPLOYMENT [--since S] [--bucket B] (see drift --help)\n\n"
+                "       kinfer deployment drift DEPLOYMENT [--since S] [--bucket B] (see drift --help)\n"
+                "       kinfer deployment diff DEPLOYMENT [--since S] [--top N] (see diff --help)\n\n"
                 "create: create a deployment (or set its topics):\n"
                 "        SELECT kinfer.deployment_create(...). `kinfer activate` also creates a\n"
                 "        missing deployment.\n"
@@ -351,9 +352,11 @@ int kinfer_cmd_deployment(int argc, char **argv)
         }
         if (!strcmp(argv[1], "drift"))
                 return cli_deployment_drift(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "diff"))
+                return cli_deployment_diff(argc - 1, argv + 1);
         int ls = !strcmp(argv[1], "ls");
         if (!ls && strcmp(argv[1], "create")) {
-                cli_error("deployment", "unknown command \"%s\" (create, ls)", argv[1]);
+                cli_error("deployment", "unknown command \"%s\" (create, ls, drift, diff)", argv[1]);
                 return 2;
         }
         struct deploy_opts o = {0};

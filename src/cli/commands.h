@@ -32,5 +32,6 @@ int kinfer_cmd_end_shadow(int argc, char **argv);
 int kinfer_cmd_deployment(int argc, char **argv);
 /* `kinfer deployment drift` (cmd_drift.c): argv[0] is "drift" */
 int cli_deployment_drift(int argc, char **argv);
+int cli_deployment_diff(int argc, char **argv);
 
 #endif

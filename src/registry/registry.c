@@ -73,6 +73,8 @@ typedef enum {
         ST_END_SHADOW,
         ST_DEP_CANDIDATE,
         ST_SHADOW_INSERT,
+        ST_SHADOW_DIFF,
+        ST_SHADOW_PAIRS,
         ST_METRICS_DRIFT,
         ST_DRIFT_TREND,
         ST__COUNT
@@ -223,6 +225,27 @@ static const struct {
                           "$12::jsonb, $13::bigint, $14::double precision, "
                           "$15::double precision, $16::double precision)",
                           16},
+    /* shadow comparison (migration 0005): per (active, candidate), and the top disagreements */
+    [ST_SHADOW_DIFF] =
+        {"kinfer_shadow_diff",
+         "SELECT active_name || ':' || coalesce(active_version, 0), "
+         "candidate_name || ':' || coalesce(candidate_version, 0), count(*), sum(records), "
+         "sum(agree), coalesce(sum(mean_score_diff * records) / nullif(sum(records), 0), 0), "
+         "coalesce(sum(active_classify_us * records) / nullif(sum(records), 0), 0), "
+         "coalesce(sum(candidate_classify_us * records) / nullif(sum(records), 0), 0), "
+         "sum(confusion_other) "
+         "FROM kinfer.shadow_windows WHERE deployment = $1 "
+         "AND window_end >= coalesce($3::timestamptz, now() - $2::interval) "
+         "GROUP BY 1, 2 ORDER BY max(window_end) DESC LIMIT 100",
+         3},
+    [ST_SHADOW_PAIRS] =
+        {"kinfer_shadow_pairs",
+         "SELECT s.candidate_name || ':' || coalesce(s.candidate_version, 0), p ->> 0, p ->> 1, "
+         "sum((p ->> 2)::bigint) AS n FROM kinfer.shadow_windows s, "
+         "jsonb_array_elements(s.confusion) p WHERE s.deployment = $1 "
+         "AND s.window_end >= coalesce($3::timestamptz, now() - $2::interval) "
+         "AND p ->> 0 <> p ->> 1 GROUP BY 1, 2, 3 ORDER BY n DESC, 2, 3 LIMIT $4::integer",
+         4},
     /* drift (migration 0006): the window's PSI and confidence histogram, and their trend */
     [ST_METRICS_DRIFT] = {"kinfer_metrics_drift",
                           "SELECT kinfer.metrics_drift($1, to_timestamp($2::double precision / 1e6), "
@@ -1267,6 +1290,56 @@ kinfer_err_t kinfer_registry_shadow_insert(kinfer_registry_t *reg,
         kinfer_err_t err = reg_exec(reg, ST_SHADOW_INSERT, 16, p, NULL, NULL, 0, PGRES_TUPLES_OK,
                                     &res, errstr, errstr_size);
         PQclear(res);
+        return err;
+}
+
+static void reg_shadow_diff_row(const PGresult *res, int i, void *p)
+{
+        kinfer_registry_shadow_diff_t *out = p;
+        reg_copy(out->active, sizeof(out->active), res, i, 0);
+        reg_copy(out->candidate, sizeof(out->candidate), res, i, 1);
+        out->windows = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        out->records = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        out->agree = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        out->mean_score_diff = strtod(PQgetvalue(res, i, 5), NULL);
+        out->active_classify_us = strtod(PQgetvalue(res, i, 6), NULL);
+        out->candidate_classify_us = strtod(PQgetvalue(res, i, 7), NULL);
+        out->confusion_other = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+}
+
+static void reg_shadow_pair_row(const PGresult *res, int i, void *p)
+{
+        kinfer_registry_shadow_pair_t *out = p;
+        reg_copy(out->candidate, sizeof(out->candidate), res, i, 0);
+        reg_copy(out->active_label, sizeof(out->active_label), res, i, 1);
+        reg_copy(out->candidate_label, sizeof(out->candidate_label), res, i, 2);
+        out->count = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+}
+
+kinfer_err_t kinfer_registry_shadow_diff(kinfer_registry_t *reg, const char *deployment,
+                                         const char *since_interval, const char *since_time,
+                                         int32_t max_pairs, kinfer_registry_shadow_diff_t **diffp,
+                                         size_t *n_diff, kinfer_registry_shadow_pair_t **pairsp,
+                                         size_t *n_pairs, char *errstr, size_t errstr_size)
+{
+        char lim[16];
+        snprintf(lim, sizeof(lim), "%d", (int)max_pairs);
+        const char *p[4] = {deployment, since_interval ? since_interval : "1 hour", since_time,
+                            lim};
+        *pairsp = NULL;
+        *n_pairs = 0;
+        kinfer_err_t err = reg_fetch_rows(reg, ST_SHADOW_DIFF, 3, p, sizeof(**diffp),
+                                          reg_shadow_diff_row, (void **)diffp, n_diff, errstr,
+                                          errstr_size);
+        if (err)
+                return err;
+        err = reg_fetch_rows(reg, ST_SHADOW_PAIRS, 4, p, sizeof(**pairsp), reg_shadow_pair_row,
+                             (void **)pairsp, n_pairs, errstr, errstr_size);
+        if (err) {
+                free(*diffp);
+                *diffp = NULL;
+                *n_diff = 0;
+        }
         return err;
 }
 

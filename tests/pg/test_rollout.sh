@@ -13,6 +13,7 @@
 #   4. shadow sections:2: no published result is the shadow's (every result's version is 1),
 #      kinfer.shadow_windows rows with 0 <= agree <= records, the label pairs plus `other`
 #      summing to the records, and agreement < 1 over all (the two models disagree on some);
+#      `kinfer deployment diff` shows that agreement;
 #   5. every step in kinfer.activations, in order; no record lost (every id has its results).
 # The worker connects as a LOGIN role that is only a member of kinfer_worker. About 60 s.
 . "$(dirname "$0")/../kafka/lib.sh"
@@ -115,6 +116,9 @@ bad=$(sql "SELECT id FROM kinfer.shadow_windows WHERE agree < 0 OR agree > recor
 check "shadow: every window's agreement in [0, 1], pairs + other = records ($bad)" [ -z "$bad" ]
 agr=$(sql "SELECT round(sum(agree)::numeric / sum(records), 4) FROM kinfer.shadow_windows")
 say "shadow agreement sections:2 vs sections:1: $agr"
+"$K" deployment diff sections >"$T/diff.txt" 2>&1 || fail "deployment diff"
+check "deployment diff: sections:1 against sections:2 with its agreement" \
+  grep -q "^sections:1  *sections:2  *[0-9][0-9]*  *[0-9][0-9]*  *$agr" "$T/diff.txt"
 check "shadow: the models disagree on some records (agreement $agr < 1)" \
   [ "$(sql "SELECT sum(agree) < sum(records) AND sum(agree) > 0 FROM kinfer.shadow_windows")" = t ]
 

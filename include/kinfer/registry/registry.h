@@ -273,6 +273,33 @@ kinfer_err_t kinfer_registry_deployment_candidate(kinfer_registry_t *reg, const 
                                                   kinfer_registry_model_t *out, int *shadow,
                                                   int32_t *basis_points, char *errstr,
                                                   size_t errstr_size);
+
+/** The shadow comparison of one (active, candidate) pair over a time range. */
+typedef struct kinfer_registry_shadow_diff_s {
+        char active[160], candidate[160]; /* "name:version" */
+        int64_t windows, records, agree, confusion_other;
+        double mean_score_diff;          /* candidate - active top-1 score, records-weighted */
+        double active_classify_us, candidate_classify_us; /* per record */
+} kinfer_registry_shadow_diff_t;
+
+/** One (active label, candidate label) disagreement and its records. */
+typedef struct kinfer_registry_shadow_pair_s {
+        char candidate[160];
+        char active_label[257], candidate_label[257];
+        int64_t count;
+} kinfer_registry_shadow_pair_t;
+
+/**
+ * @brief `kinfer deployment diff`: kinfer.shadow_windows of @p deployment that ended in the
+ *        last @p since_interval (a PostgreSQL interval; NULL: 1 hour), or since @p since_time
+ *        when set: per (active, candidate) (*@p diffp, newest first, at most 100) and the
+ *        @p max_pairs most frequent disagreements (*@p pairsp). Both malloc'd (free()).
+ */
+kinfer_err_t kinfer_registry_shadow_diff(kinfer_registry_t *reg, const char *deployment,
+                                         const char *since_interval, const char *since_time,
+                                         int32_t max_pairs, kinfer_registry_shadow_diff_t **diffp,
+                                         size_t *n_diff, kinfer_registry_shadow_pair_t **pairsp,
+                                         size_t *n_pairs, char *errstr, size_t errstr_size);
 /** @} */
 
 /** @name LISTEN / NOTIFY
