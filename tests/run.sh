@@ -19,6 +19,7 @@ root=$(pwd)
 deploy/install-deps.sh
 deploy/install-test-deps.sh   # a JRE and Maven for Apache Kafka
 deploy/kafka.sh fetch         # once into the cache, before tests start brokers in parallel
+deploy/schema-registry.sh fetch # Apicurio Registry (kafka_real_schema_registry), once into the cache
 examples/run.sh setup         # the Python, Java and Go examples (kafka_real_examples), once into the cache
 
 jobs=$(nproc 2>/dev/null || echo 2)
