@@ -1,14 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 """registry.py -- an in-memory Schema Registry serving the part of the Confluent REST API that
-kinfer and the examples use, for tests on a machine where no real registry can run.
-
-Why not a real one: the issue asks for Apicurio Registry from Maven Central. Its published
-io.apicurio:apicurio-registry-app jar is the application before Quarkus' build step (not a
-runnable uber-jar), and building it needs modules that Maven Central does not serve here
-(3.3.3: io.apicurio:apicurio-registry-schema-util-provider:3.3.3; 2.6.13.Final: the same module
-and io.apicurio:apicurio-common-app-components-*:0.2.7.Final). Confluent's registry is not on
-Maven Central, and Karapace is not on PyPI. docs/operations.md says so too.
+kinfer and the examples use: the tests' stand-in for what the real registry they also run
+(Apicurio Registry 3.3.3, deploy/schema-registry.sh, test kafka_real_schema_registry) does not
+offer cheaply: basic auth (Apicurio's needs an OpenID Connect server), TLS, a restart on the same
+port that keeps its ids (Apicurio's in-memory storage forgets them, and each start is a JVM
+start), and hostile answers. docs/operations.md says which test uses which.
 
 What it serves (Confluent's status codes and error bodies, content type
 application/vnd.schemaregistry.v1+json):

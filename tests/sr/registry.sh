@@ -11,10 +11,10 @@
 # any free port. --state keeps the schemas in FILE, so that a registry stopped and started
 # again on the same --port keeps its ids (the outage tests do that).
 #
-# It runs tests/sr/registry.py, an in-memory registry with Confluent's status codes and error
-# bodies, because no real registry can run on this machine: the issue's Apicurio Registry is
-# published on Maven Central only as the application before its Quarkus build step, and that
-# build needs Apicurio modules Central does not serve here (registry.py's header and
-# docs/operations.md say which). Needs Debian's python3 and python3-avro (install-deps.sh).
+# It runs tests/sr/registry.py, an in-memory registry of ours with Confluent's status codes and
+# error bodies, for what the real one the tests also run (Apicurio Registry,
+# deploy/schema-registry.sh) does not offer cheaply: basic auth, TLS, a restart that keeps the
+# ids, hostile answers (docs/operations.md). Needs Debian's python3 and python3-avro
+# (install-deps.sh).
 set -euo pipefail
 exec /usr/bin/python3 "$(dirname "$(readlink -f "$0")")/registry.py" "$@"
