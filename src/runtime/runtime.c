@@ -32,7 +32,21 @@ struct kinfer_runtime_s {
         int32_t *hs_node;   /* fastText hs: the depth-first search's stack */
         float *hs_score;
         size_t hs_cap;
+        /* shared featurization (kinfer_runtime_share_features): the bucket lists of the
+         * recorded call's records, record r's at sb[soff[r] .. soff[r + 1]) for r < s_n */
+        int share;                     /* 0 off, 1 record, 2 reuse */
+        kinfer_featurizer_conf_t s_conf; /* the hashing settings they were made with */
+        uint32_t *sb;
+        size_t sb_cap;
+        size_t *soff;                  /* max_batch + 1 */
+        int32_t s_n;
+        int32_t s_base;                /* the current part's first record in the call */
+        uint64_t s_reused;
 };
+
+/* Share recorded bucket lists up to this many buckets (64 MiB); records past it are
+ * featurized again. */
+#define SHARE_MAX_BUCKETS ((size_t)16 << 20)
 
 kinfer_runtime_t *kinfer_runtime_new(int32_t max_batch, char *errstr, size_t errstr_size)
 {
@@ -63,7 +77,61 @@ void kinfer_runtime_destroy(kinfer_runtime_t *rt)
         free(rt->act[1]);
         free(rt->hs_node);
         free(rt->hs_score);
+        free(rt->sb);
+        free(rt->soff);
         free(rt);
+}
+
+void kinfer_runtime_share_features(kinfer_runtime_t *rt, int mode)
+{
+        rt->share = mode == 1 || mode == 2 ? mode : 0;
+        if (rt->share == 1)
+                rt->s_n = 0;
+}
+
+uint64_t kinfer_runtime_shared(const kinfer_runtime_t *rt)
+{
+        return rt->s_reused;
+}
+
+/* The featurizer settings that decide the buckets of a text (not their weights). */
+static int share_same_hashing(const kinfer_featurizer_conf_t *a, const kinfer_featurizer_conf_t *b)
+{
+        return a->mode == KINFER_FEAT_MODE_KINFER && b->mode == KINFER_FEAT_MODE_KINFER &&
+               a->version == b->version && a->n_buckets == b->n_buckets &&
+               a->word_ngrams == b->word_ngrams && a->minn == b->minn && a->maxn == b->maxn &&
+               a->lowercase == b->lowercase && a->prefix_words == b->prefix_words;
+}
+
+/* Record record @p r's buckets (rt->buckets[0..nb)) for a later reuse; records past the bound
+ * are not recorded (they are featurized again then). */
+static void share_record(kinfer_runtime_t *rt, const kinfer_model_t *model, int32_t r, size_t nb)
+{
+        if (r == 0) {
+                rt->s_conf = model->feat;
+                rt->s_n = 0;
+                if (!rt->soff && !(rt->soff = malloc(((size_t)rt->max_batch + 1) * sizeof(size_t))))
+                        return;
+                rt->soff[0] = 0;
+        }
+        if (r != rt->s_n && r != rt->s_n - 1) /* a gap (the bound was hit): stop */
+                return;
+        size_t at = rt->soff[r];
+        if (at + nb > SHARE_MAX_BUCKETS)
+                return;
+        if (at + nb > rt->sb_cap) {
+                size_t cap = rt->sb_cap ? rt->sb_cap : 1 << 16;
+                while (cap < at + nb)
+                        cap *= 2;
+                uint32_t *sb = realloc(rt->sb, cap * sizeof(uint32_t));
+                if (!sb)
+                        return;
+                rt->sb = sb;
+                rt->sb_cap = cap;
+        }
+        memcpy(rt->sb + at, rt->buckets, nb * sizeof(uint32_t));
+        rt->soff[r + 1] = at + nb;
+        rt->s_n = r + 1;
 }
 
 void kinfer_runtime_set_reference(kinfer_runtime_t *rt, int on)
@@ -222,9 +290,23 @@ static kinfer_err_t forward(kinfer_runtime_t *rt, const kinfer_model_t *model,
                         rt->splits++;
                         break;
                 }
-                if (featurize_record(rt, model, texts[r], lens[r], &nb, &truncated))
-                        return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
-                                             "out of memory (features of a %zu-byte record)", lens[r]);
+                int32_t abs_r = rt->s_base + r;
+                if (rt->share == 2 && abs_r < rt->s_n && share_same_hashing(&rt->s_conf, &model->feat)) {
+                        /* the very text, hashed the same way before: its buckets again */
+                        nb = rt->soff[abs_r + 1] - rt->soff[abs_r];
+                        if (reserve_buckets(rt, nb ? nb : 1))
+                                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
+                                                     "out of memory (features of a %zu-byte record)", lens[r]);
+                        memcpy(rt->buckets, rt->sb + rt->soff[abs_r], nb * sizeof(uint32_t));
+                        truncated = 0; /* counted when it was featurized */
+                        rt->s_reused++;
+                } else {
+                        if (featurize_record(rt, model, texts[r], lens[r], &nb, &truncated))
+                                return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM,
+                                                     "out of memory (features of a %zu-byte record)", lens[r]);
+                        if (rt->share == 1)
+                                share_record(rt, model, abs_r, nb);
+                }
                 if (rt->arena_max && r > 0 && used + nb > flimit) {
                         n = r; /* the rest goes in the next part (this record featurized again) */
                         rt->splits++;
@@ -279,6 +361,7 @@ kinfer_err_t kinfer_runtime_logits(kinfer_runtime_t *rt, const kinfer_model_t *m
         for (int32_t r0 = 0; r0 < n;) {
                 float *L;
                 int32_t m;
+                rt->s_base = r0;
                 kinfer_err_t err = forward(rt, model, texts + r0, lens + r0, n - r0, &m, &L,
                                            errstr, errstr_size);
                 if (err)
@@ -450,6 +533,7 @@ kinfer_err_t kinfer_runtime_classify(kinfer_runtime_t *rt, const kinfer_model_t 
         for (int32_t r0 = 0; r0 < n;) { /* one part, or more under the arena bound */
                 float *L;
                 int32_t m;
+                rt->s_base = r0;
                 kinfer_err_t err = forward(rt, model, texts + r0, lens + r0, n - r0, &m, &L,
                                            errstr, errstr_size);
                 if (err)

@@ -160,6 +160,29 @@ void kinfer_pool_set_arena_max(kinfer_pool_t *pool, size_t bytes)
         }
 }
 
+void kinfer_pool_share_features(kinfer_pool_t *pool, int mode)
+{
+        /* as above: no job runs now; the split of a batch over the threads depends on n
+         * alone, so each runtime sees the same records in the recording and the reusing call */
+        kinfer_runtime_share_features(pool->rt, mode);
+        for (int i = 0; i < pool->n_helpers; i++) {
+                pthread_mutex_lock(&pool->helpers[i].mu);
+                kinfer_runtime_share_features(pool->helpers[i].rt, mode);
+                pthread_mutex_unlock(&pool->helpers[i].mu);
+        }
+}
+
+uint64_t kinfer_pool_shared(kinfer_pool_t *pool)
+{
+        uint64_t n = kinfer_runtime_shared(pool->rt);
+        for (int i = 0; i < pool->n_helpers; i++) {
+                pthread_mutex_lock(&pool->helpers[i].mu);
+                n += kinfer_runtime_shared(pool->helpers[i].rt);
+                pthread_mutex_unlock(&pool->helpers[i].mu);
+        }
+        return n;
+}
+
 void kinfer_pool_destroy(kinfer_pool_t *pool)
 {
         if (!pool)

@@ -41,6 +41,11 @@ kinfer_err_t kinfer_pool_classify(kinfer_pool_t *pool, const kinfer_model_t *mod
  *  in parts. */
 void kinfer_pool_set_arena_max(kinfer_pool_t *pool, size_t bytes);
 
+/** kinfer_runtime_share_features(@p mode) on every runtime of the pool (a shadow: record the
+ *  active model's call, reuse in the candidate's, off after). */
+void kinfer_pool_share_features(kinfer_pool_t *pool, int mode);
+/** Records whose featurization was reused, over the pool's runtimes. */
+uint64_t kinfer_pool_shared(kinfer_pool_t *pool);
 /** Stop and join the helpers and free. NULL is a no-op. */
 void kinfer_pool_destroy(kinfer_pool_t *pool);
 

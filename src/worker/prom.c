@@ -54,6 +54,10 @@ struct kinfer_prom_s {
         /* drift: the last assessed window's PSI (has_drift 0: none since the model was applied) */
         int has_drift, drift_alert;
         double psi_labels, psi_confidence;
+        /* shadow (rollout.h): records both models classified, agreements, the last window's ratio */
+        int64_t shadow_records, shadow_agree;
+        int has_shadow;
+        double shadow_ratio;
         /* lag */
         kinfer_prom_lag_t *lag;
         int n_lag, n_assigned;
@@ -201,6 +205,18 @@ void kinfer_prom_set_lag(kinfer_prom_t *p, const kinfer_prom_lag_t *parts, int n
         memcpy(p->lag, parts, (size_t)n * sizeof(*parts));
         p->n_lag = n;
         p->n_assigned = n_assigned;
+        pthread_mutex_unlock(&p->lock);
+}
+
+void kinfer_prom_observe_shadow(kinfer_prom_t *p, int64_t records, int64_t agree)
+{
+        if (records <= 0)
+                return;
+        pthread_mutex_lock(&p->lock);
+        p->shadow_records += records;
+        p->shadow_agree += agree;
+        p->has_shadow = 1;
+        p->shadow_ratio = (double)agree / (double)records;
         pthread_mutex_unlock(&p->lock);
 }
 
@@ -383,6 +399,16 @@ static void render(kinfer_prom_t *p, kinfer_buf_t *o)
         one(o, "kinfer_results_label_overflow_total", "counter",
             "Classified records whose label found no series (over 4096 distinct labels).",
             p->label_overflow);
+
+        one(o, "kinfer_shadow_records_total", "counter",
+            "Records classified by both the active model and a shadow candidate.",
+            p->shadow_records);
+        one(o, "kinfer_shadow_agreements_total", "counter",
+            "Shadow records whose candidate gave the active model's top-1 label.", p->shadow_agree);
+        head(o, "kinfer_shadow_agreement_ratio", "gauge",
+             "Agreement (same top-1 label) of the last closed shadow window; absent until one.");
+        if (p->has_shadow)
+                kinfer_buf_printf(o, "kinfer_shadow_agreement_ratio %.6g\n", p->shadow_ratio);
 
         head(o, "kinfer_drift_psi", "gauge",
              "PSI of the last metrics window with enough records (drift.min.records) against the "

@@ -193,6 +193,7 @@ static void shadow_emit(kinfer_worker_t *w)
                         w->shadow_cb(&sw, w->shadow_opaque);
                 }
                 kinfer_buf_free(&conf);
+                kinfer_prom_observe_shadow(w->prom, a->records, a->agree);
         }
         memset(a, 0, sizeof(*a));
 }
@@ -750,13 +751,18 @@ static void flush_batch(kinfer_worker_t *w)
         } else {
                 for (int32_t i = 0; i < b->n; i++)
                         w->slots[i].to_candidate = 0;
+                if (mode == KINFER_ROLLOUT_SHADOW) /* featurize once for both models */
+                        kinfer_pool_share_features(w->pool, 1);
                 err = kinfer_pool_classify(w->pool, model, w->texts, w->lens, b->n, w->topk,
                                            w->preds, errstr, sizeof(errstr));
                 if (!err && mode == KINFER_ROLLOUT_SHADOW) {
-                        /* every record again with the candidate; only the active's results go out */
+                        /* every record again with the candidate, from the same features when
+                         * it hashes text the same way; only the active's results go out */
                         int64_t t1 = mono_us();
+                        kinfer_pool_share_features(w->pool, 2);
                         err = kinfer_pool_classify(w->pool, cmodel, w->texts, w->lens, b->n,
                                                    w->topk, w->rs.preds, errstr, sizeof(errstr));
+                        kinfer_pool_share_features(w->pool, 0);
                         cand_us = mono_us() - t1;
                         classify_start_us += cand_us;
                         if (!err) {

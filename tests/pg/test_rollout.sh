@@ -13,7 +13,8 @@
 #   4. shadow sections:2: no published result is the shadow's (every result's version is 1),
 #      kinfer.shadow_windows rows with 0 <= agree <= records, the label pairs plus `other`
 #      summing to the records, and agreement < 1 over all (the two models disagree on some);
-#      `kinfer deployment diff` shows that agreement;
+#      `kinfer deployment diff` shows that agreement, /metrics has the kinfer_shadow_* series
+#      (promtool check metrics passes);
 #   5. every step in kinfer.activations, in order; no record lost (every id has its results).
 # The worker connects as a LOGIN role that is only a member of kinfer_worker. About 60 s.
 . "$(dirname "$0")/../kafka/lib.sh"
@@ -36,9 +37,11 @@ sql "CREATE ROLE kinfer_test_worker LOGIN IN ROLE kinfer_worker" >/dev/null
 start_broker in:8 out:16 dlq:1
 write_conf "$T/w.conf" model.path= deployment=sections \
   "pg.conninfo=host=127.0.0.1 port=$PGPORT dbname=postgres user=kinfer_test_worker" \
-  metrics.interval.ms=500 batch.max.records=256
+  metrics.interval.ms=500 batch.max.records=256 http.listen=127.0.0.1:0
 start_worker w1 "$T/w.conf"
 check "worker starts on the registry's model and joins" wait_assigned w1 30
+ADDR=$(sed -n 's/.*fac=HTTP serving http on \([^ ]*\).*/\1/p' "$T/w1.log" | head -1)
+M=http://127.0.0.1:${ADDR##*:}/metrics
 
 head -n 500 "$SRC/tests/data/sections-dev.tsv" >"$T/lines.tsv"
 # the load: L records all through the steps below
@@ -106,6 +109,13 @@ check "shadow: $NS results" wait_until 120 have_n s $NS
 check "shadow: no result of the shadow model published" [ -z "$(rows_of s | awk -F'\t' '$2 != 1' | head -1)" ]
 shadow_rows() { [ "$(sql "SELECT coalesce(sum(records), 0) FROM kinfer.shadow_windows")" -ge $NS ]; }
 check "shadow: kinfer.shadow_windows has the shadow's records" wait_until 60 shadow_rows
+curl -sf "$M" >"$T/metrics.txt" || fail "GET /metrics"
+check "shadow: /metrics passes promtool check metrics" promtool check metrics <"$T/metrics.txt"
+ratio=$(sed -n 's/^kinfer_shadow_agreement_ratio \([0-9.e-]*\)$/\1/p' "$T/metrics.txt")
+check "shadow: /metrics has kinfer_shadow_agreement_ratio in [0, 1] ($ratio)" \
+  awk -v r="$ratio" 'BEGIN { exit !(r != "" && r >= 0 && r <= 1) }'
+check "shadow: /metrics counts the shadow's records" \
+  awk '$1 == "kinfer_shadow_records_total" { exit !($2 >= '$NS') }' "$T/metrics.txt"
 step "$K" end-shadow sections --reason "seen enough"
 check "end-shadow applied" wait_until 60 applied_ge none 3
 sql "SELECT records, agree, confusion_other, confusion::text FROM kinfer.shadow_windows" >"$T/shadow.txt"

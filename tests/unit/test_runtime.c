@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_runtime.c -- the BLAS path against the scalar reference, batch independence, top-k,
- * errors, and one model shared by threads. */
+ * errors, one model shared by threads, and featurization shared by two models (a shadow). */
 #include <math.h>
 #include <pthread.h>
 
@@ -276,6 +276,43 @@ static void test_truncated_counted_once(void)
         kinfer_model_release(m);
 }
 
+/* A shadow's shared featurization (kinfer_runtime_share_features): model B classifying from
+ * the buckets recorded while model A classified the same texts gives exactly the answers of a
+ * plain classify with B, with and without an arena bound that splits the batch in parts. */
+static void test_shared_features(void)
+{
+        kinfer_model_t *a = build(21, 7, 32, 16, 1), *b = build(22, 7, 24, 0, 1);
+        if (!a || !b)
+                return;
+        const int32_t n = 300;
+        kinfer_prediction_t *pa = calloc(n, sizeof(*pa)), *plain = calloc(n, sizeof(*plain)),
+                            *shared = calloc(n, sizeof(*shared));
+        static const size_t bounds[] = {0, 8192};
+        for (size_t i = 0; i < 2; i++) {
+                kinfer_runtime_t *rt = kinfer_runtime_new(n, NULL, 0);
+                kinfer_runtime_set_arena_max(rt, bounds[i]);
+                TEST_ASSERT(kinfer_runtime_classify(rt, b, ds->texts, ds->lens, n, 3, plain, NULL, 0) == KINFER_OK, "plain");
+                kinfer_runtime_share_features(rt, 1);
+                TEST_ASSERT(kinfer_runtime_classify(rt, a, ds->texts, ds->lens, n, 3, pa, NULL, 0) == KINFER_OK, "record");
+                kinfer_runtime_share_features(rt, 2);
+                TEST_ASSERT(kinfer_runtime_classify(rt, b, ds->texts, ds->lens, n, 3, shared, NULL, 0) == KINFER_OK, "reuse");
+                kinfer_runtime_share_features(rt, 0);
+                TEST_ASSERT(kinfer_runtime_shared(rt) == (uint64_t)n, "bound %zu: %llu records reused, want %d",
+                            bounds[i], (unsigned long long)kinfer_runtime_shared(rt), (int)n);
+                int differ = 0;
+                for (int32_t r = 0; r < n; r++)
+                        differ += memcmp(&plain[r], &shared[r], sizeof(plain[r])) != 0;
+                TEST_ASSERT(differ == 0, "bound %zu: %d of %d answers differ from a plain classify",
+                            bounds[i], differ, (int)n);
+                kinfer_runtime_destroy(rt);
+        }
+        free(pa);
+        free(plain);
+        free(shared);
+        kinfer_model_release(a);
+        kinfer_model_release(b);
+}
+
 int main(void)
 {
         char path[512], errstr[256];
@@ -290,6 +327,7 @@ int main(void)
         TEST_RUN(test_threads_share_model);
         TEST_RUN(test_arena_bound);
         TEST_RUN(test_truncated_counted_once);
+        TEST_RUN(test_shared_features);
         kinfer_dataset_destroy(ds);
         return TEST_DONE();
 }

@@ -66,6 +66,22 @@ size_t kinfer_runtime_arena_bytes(const kinfer_runtime_t *rt);
 uint64_t kinfer_runtime_splits(const kinfer_runtime_t *rt);
 
 /**
+ * @brief Share one batch's featurization between two models (a shadow: the same texts
+ *        classified by the active model and a candidate). @p mode 1: the next classify calls
+ *        record each record's bucket list (the text's hashes, before the model's own weights);
+ *        @p mode 2: a classify of the very same texts (the caller's promise: same order, same
+ *        bytes) reuses them when its model hashes text the same way (kinfer_featurizer_conf_t's
+ *        version, n_buckets, word_ngrams, minn, maxn, lowercase and prefix_words equal, both
+ *        kinfer's mode), and featurizes otherwise; 0: off (the default). At most 16 Mi
+ *        buckets (64 MiB) of a batch are recorded; records past that are featurized again.
+ *        Weights, bags, dense layers and top-k stay each model's own, so the answers are the
+ *        ones of a plain classify.
+ */
+void kinfer_runtime_share_features(kinfer_runtime_t *rt, int mode);
+/** Records whose featurization was reused (mode 2) since the runtime was created. */
+uint64_t kinfer_runtime_shared(const kinfer_runtime_t *rt);
+
+/**
  * @brief Classify @p n texts (UTF-8, not necessarily NUL-terminated) with @p model.
  * @param k     number of top labels per record, 1..KINFER_TOPK_MAX (clamped to n_labels)
  * @param out   n predictions

@@ -101,6 +101,10 @@ void kinfer_prom_observe_batch(kinfer_prom_t *prom, kinfer_model_record_t *rec,
  *  (@p n_assigned: how many are assigned, for kinfer_consumer_lag_partitions_omitted). */
 void kinfer_prom_set_lag(kinfer_prom_t *prom, const kinfer_prom_lag_t *parts, int n, int n_assigned);
 
+/** A closed shadow window (rollout.h): @p records classified by both models, @p agree of them
+ *  with the same top-1 label. Adds to the shadow counters and sets the agreement gauge. */
+void kinfer_prom_observe_shadow(kinfer_prom_t *prom, int64_t records, int64_t agree);
+
 /** The drift gauges (drift.h) of the last assessed window: its PSI of labels and of
  *  confidence and whether either was above drift.psi.warn. A negative @p psi_labels clears
  *  them (a new model: the series are absent until its first assessed window).
