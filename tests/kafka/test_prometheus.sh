@@ -133,11 +133,11 @@ finite_p99() {
 check "PromQL: p99 end-to-end latency is finite and positive" wait_until 60 finite_p99
 rules_ok() {
   curl -sf "$P/api/v1/rules" -o "$T/rules.json" &&
-    [ "$(jq '[.data.groups[].rules[]] | length' "$T/rules.json")" = 11 ] &&
+    [ "$(jq '[.data.groups[].rules[]] | length' "$T/rules.json")" = 12 ] &&
     [ "$(jq '[.data.groups[].rules[] | select(.health != "ok")] | length' "$T/rules.json")" = 0 ] &&
     [ "$(jq '[.data.groups[].rules[] | select(.lastEvaluation | startswith("0001"))] | length' "$T/rules.json")" = 0 ]
 }
-check "the 11 alerting rules are loaded and evaluate without error" wait_until 60 rules_ok
+check "the 12 alerting rules are loaded and evaluate without error" wait_until 60 rules_ok
 
 n_expr=0
 while IFS=$'\t' read -r title expr; do
