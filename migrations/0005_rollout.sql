@@ -112,11 +112,12 @@ END
 $$;
 
 -- ---- the functions ---------------------------------------------------------------------------
--- The one place that sets a candidate. Returns a one-line summary.
+-- The one place that sets a candidate. Returns a one-line summary. Not executable by any
+-- role (only through kinfer.canary / kinfer.shadow); SECURITY DEFINER like every writer.
 CREATE FUNCTION kinfer.rollout_set(p_deployment text, p_model_name text, p_version integer,
                                    p_mode text, p_percent numeric, p_reason text)
 RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, kinfer, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, kinfer, pg_temp AS $$
 DECLARE
         v_model bigint;
         v_dep kinfer.deployments%ROWTYPE;
@@ -191,7 +192,7 @@ $$;
 CREATE FUNCTION kinfer.rollout_end(p_deployment text, p_action text, p_only_mode text,
                                    p_reason text)
 RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, kinfer, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, kinfer, pg_temp AS $$
 DECLARE
         v_dep kinfer.deployments%ROWTYPE;
         v_cand text;

@@ -125,7 +125,7 @@ out=$(k deployment create other --input-topic in --output-topic out $pg)
 check deployment_create test "$(sql "SELECT input_topic || '>' || output_topic FROM kinfer.deployments WHERE name = 'other'")" = "in>out"
 out=$(k deployment ls $pg)
 echo "$out" >&2
-check deployment_ls test -n "$(grep -E '^sections +sections:1 +sections-int8:1 +0 ' <<<"$out")" -a -n "$(grep -E '^other +- +- +0 ' <<<"$out")"
+check deployment_ls test -n "$(grep -E '^sections +sections:1 +sections-int8:1 +- +0 ' <<<"$out")" -a -n "$(grep -E '^other +- +- +- +0 ' <<<"$out")"
 
 # ---- the worker role may not activate ----
 psql -X -q -d postgres -c "DROP ROLE IF EXISTS $wrole" 2>/dev/null

@@ -34,6 +34,10 @@ train_model
 "$K" activate sections sections 1 --reason "test start" >/dev/null || fail "activate v1"
 sql "CREATE ROLE kinfer_test_worker LOGIN IN ROLE kinfer_worker" >/dev/null
 
+# the privilege rules of activate/rollback: a worker role cannot start a canary
+check "a kinfer_worker role may not call kinfer.canary" \
+  bash -c "! psql -X -qtA -d postgres -U kinfer_test_worker -c \"SELECT kinfer.canary('sections', 'sections', 2, 10)\" >/dev/null 2>&1"
+
 start_broker in:8 out:16 dlq:1
 write_conf "$T/w.conf" model.path= deployment=sections \
   "pg.conninfo=host=127.0.0.1 port=$PGPORT dbname=postgres user=kinfer_test_worker" \
