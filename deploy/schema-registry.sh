@@ -85,8 +85,14 @@ find_java() {
   die "Apicurio Registry $SR_VERSION needs Java 21 or newer: none found (java on the PATH, /usr/lib/jvm/*; set KINFER_TEST_SR_JAVA)"
 }
 
-free_port() {
-  $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+answers() { # answers URL -- GET URL gives 200
+  $PY - "$1" <<'EOF'
+import sys, urllib.request
+try:
+    sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=5).status == 200 else 1)
+except Exception:
+    sys.exit(1)
+EOF
 }
 
 serve() {
@@ -103,7 +109,6 @@ serve() {
   fetch
   local java
   java=$(find_java)
-  [ "$port" -eq 0 ] && port=$(free_port)
   if [ -z "$log" ]; then log=$(mktemp /tmp/kinfer-schema-registry.XXXXXX); keep=0; fi
   # its own session, so that a signal to the caller's process group does not reach the JVM
   # before this script has stopped it in order
@@ -130,17 +135,17 @@ serve() {
   trap 'stop_jvm; exit 0' TERM INT
   trap 'stop_jvm' EXIT
 
-  local url=http://127.0.0.1:$port/apis/ccompat/v7 t0=$SECONDS
-  until [ "$($PY - "$url/subjects" <<'EOF'
-import sys, urllib.request
-try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
-except Exception:
-    print(0)
-EOF
-)" = 200 ]; do
+  # port 0: Quarkus binds a free port itself (no race with other tests choosing ports) and
+  # logs it: "Listening on: http://127.0.0.1:PORT"
+  local p=$port url="" t0=$SECONDS
+  until [ -n "$url" ] && answers "$url/subjects"; do
+    if [ "$p" -eq 0 ]; then
+      p=$(sed -n 's|.*Listening on: http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" | head -n 1)
+      p=${p:-0}
+    fi
+    [ "$p" -ne 0 ] && url=http://127.0.0.1:$p/apis/ccompat/v7
     kill -0 "$jpid" 2>/dev/null || { tail -n 40 "$log" >&2; die "Apicurio Registry exited at start"; }
-    [ $((SECONDS - t0)) -lt 240 ] || { tail -n 40 "$log" >&2; die "Apicurio Registry did not answer on $port in 240 s"; }
+    [ $((SECONDS - t0)) -lt 240 ] || { tail -n 40 "$log" >&2; die "Apicurio Registry did not answer in 240 s (log: $log)"; }
     sleep 0.5
   done
   echo "$url"
