@@ -24,7 +24,8 @@
 #     out-value and dlq-value at start; every result carries the id the registry returns for
 #     out-value and decodes with the schema registered under it; a record with an id the
 #     registry does not know is dead-lettered (reason undecodable, the registry's 404 in the
-#     detail; the dead letter carries dlq-value's id);
+#     detail; the dead letter carries dlq-value's id); a worker started again gets the same ids
+#     and each subject keeps one version;
 #  3. the registry stops mid-stream: records written with a second writer schema (registered
 #     before, never fetched yet) wait, and once the registry is back every one is classified:
 #     nothing lost, nothing dead-lettered;
@@ -214,6 +215,29 @@ PYEOF
 st=$?
 sed 's/^/#   /' "$T/verdict2.txt" >&2
 check "results and dead letters carry the registry's ids and decode with its schemas; the unknown id's dead letters name the 404" test "$st" -eq 0
+
+# a worker started again registers its schemas again: the registry answers with the ids it gave
+# before, and each subject keeps one version (a restart does not pile up versions)
+reg_ids() { grep -o 'subject=[a-z0-9]*-value registered: schema id [0-9]*' "$T/$1.log" | sort; }
+same_ids() { [ "$(reg_ids w2b | wc -l)" -eq 2 ] && [ "$(reg_ids w2b)" = "$(reg_ids w2)" ]; }
+one_version() {
+  AUTH_HEADER=$AUTH_HEADER $PY - "$URL" out2-value dlq2-value <<'PYEOF'
+import json, os, sys, urllib.request
+url = sys.argv[1]
+auth = {"Authorization": os.environ["AUTH_HEADER"]} if os.environ.get("AUTH_HEADER") else {}
+for subject in sys.argv[2:]:
+    v = json.load(urllib.request.urlopen(urllib.request.Request(url + "/subjects/%s/versions" % subject,
+                                                                headers=auth), timeout=10))
+    if v != [1]:
+        sys.exit("%s: versions %r" % (subject, v))
+PYEOF
+}
+start_worker w2b "$T/w2.conf"
+W2B=$WPID
+check "a worker started again gets the same ids for out2-value and dlq2-value ($(reg_ids w2 | tr '\n' ' '))" \
+  wait_until 120 same_ids
+check "w2b exits 0 on SIGTERM" stop_worker "$W2B"
+check "each subject still has one version" one_version
 
 # ---- 4. a wrong password (the stand-in only: Apicurio runs without authentication) --------------
 if ! real_registry; then
