@@ -278,6 +278,7 @@ struct kinfer_registry_s {
         int io_timeout_ms;     /* silence after which a call gives up (see REG_IO_MARGIN_MS) */
         int wake[2];           /* kinfer_registry_interrupt() writes to wake[1]; never drained */
         char lost_why[256];    /* why conn was dropped */
+        int drift_warned;      /* kinfer.metrics_drift refused once on this connection */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -580,6 +581,7 @@ static int reg_connection_lost(kinfer_registry_t *reg)
 static kinfer_err_t reg_session_init(kinfer_registry_t *reg, char *errstr, size_t errstr_size)
 {
         memset(reg->prepared, 0, sizeof(reg->prepared));
+        reg->drift_warned = 0;
         PQsetNoticeProcessor(reg->conn, reg_notice_processor, reg);
         snprintf(reg->user, sizeof(reg->user), "%s", PQuser(reg->conn) ? PQuser(reg->conn) : "");
         reg->io_timeout_ms = REG_STATEMENT_TIMEOUT_MS + REG_IO_MARGIN_MS; /* for this query */
@@ -1540,6 +1542,16 @@ kinfer_err_t kinfer_registry_metrics_insert(kinfer_registry_t *reg,
         err = reg_exec(reg, ST_METRICS_DRIFT, 6, d, NULL, NULL, 0, PGRES_TUPLES_OK, &res, errstr,
                        errstr_size);
         PQclear(res);
+        if (err && reg->conn && !reg_connection_lost(reg)) {
+                /* refused (a registry not migrated to 0006 yet): the window's row is written;
+                 * only its drift columns stay NULL. Said once per connection. */
+                if (!reg->drift_warned)
+                        kinfer_log(KINFER_LOG_WARN, "REGISTRY",
+                                   "metrics windows are written without their drift columns: %s "
+                                   "(run kinfer migrate: migrations/0006_drift.sql)", errstr);
+                reg->drift_warned = 1;
+                return KINFER_OK;
+        }
         return err;
 }
 

@@ -9,7 +9,8 @@
 # the PSI rises above the threshold, a DRIFT warning is logged, kinfer_drift_alert is 1 (promtool
 # passes); kinfer.metrics_windows holds both windows' PSI and every window's confidence
 # histogram (10 bins summing to its records; a PSI exactly for windows of >= drift.min.records
-# records); `kinfer deployment drift` shows the trend; every record fed has a result (a third
+# records); `kinfer deployment drift` shows the trend; a registry without migration 0006's
+# function still gets the windows (without drift columns, said once); every record fed has a result (a third
 # of the langid strings have no feature the model knows: input.no.features=classify gives them
 # a result too, where the default would dead-letter them). Waits on
 # what it observes; the feeders stop once it has seen it. About 40 s optimised.
@@ -126,4 +127,19 @@ check "and one below" \
 check "per minute: the records add up" \
   [ "$(awk 'NR > 1 { s += $4 } END { print s + 0 }' "$T/trend-min.txt")" -ge "$N" ]
 check "deployment drift --help" bash -c "'$K' deployment drift --help | grep -q '^Usage: kinfer deployment drift DEPLOYMENT'"
+
+# ---- a registry without migration 0006's function (workers upgraded first) ------------------------
+# the windows are still written, without their drift columns, and nothing is counted as dropped
+sql "DROP FUNCTION kinfer.metrics_drift(text, timestamptz, text, double precision, double precision, bigint[])" >/dev/null
+start_worker w2 "$T/w.conf" -X worker.id=drift-2
+W2=$WPID
+wait_assigned w2 || fail "the second worker is assigned"
+head -n 100 "$T/live.tsv" >"$T/c.tsv"
+"$K" produce -b "$B" -t in --tsv --id-prefix c -q "$T/c.tsv" || fail "produce 100 records"
+check "the 100 records are classified" [ "$(wait_count out $((N + 100)) 120)" -ge $((N + 100)) ]
+check "the second worker stops cleanly" stop_worker "$W2"
+check "its windows are written, without drift columns" \
+  [ "$(sql "SELECT coalesce(sum(records), 0) FROM kinfer.metrics_windows WHERE worker_id = 'drift-2' AND confidence_hist IS NULL")" = 100 ]
+check "it said so once, and dropped no window" \
+  bash -c "[ \$(grep -c 'written without their drift columns' '$T/w2.log') = 1 ] && ! grep -q 'metrics window dropped' '$T/w2.log'"
 finish
