@@ -702,7 +702,7 @@ static void *mw_main(void *arg)
         double stop_deadline = 0;
 
         mw_prefetch_previous(w);
-        /* a candidate set before the worker started (the initial load is the active alone) */
+        /* a rollout step between kinfer_model_watch_new() and the start of this thread */
         mw_check_active(w, mw_now_ms());
 
         for (;;) {
@@ -940,6 +940,8 @@ kinfer_model_watch_t *kinfer_model_watch_new(const kinfer_model_watch_conf_t *co
                 mw_free(w);
                 return NULL;
         }
+        /* a candidate (canary, shadow): posted with the active model before the first batch */
+        mw_check_active(w, mw_now_ms());
         w->stats.connected = 1;
         mw_heartbeat(w, "starting", "");
         kinfer_log(KINFER_LOG_INFO, "REGISTRY", "deployment=%s worker=%s model=%s:%d sha256=%.12s",

@@ -27,7 +27,7 @@ sql() { psql -X -qtA -d postgres -c "$1"; }
 "$K" migrate >"$T/migrate.log" 2>&1 || { fail "migrate"; cat "$T/migrate.log" >&2; finish; }
 train_model
 # a second model with other settings (one epoch, another seed): it disagrees on some records
-"$K" train --input "$SRC/tests/data/sections-train.tsv" --output "$T/m2.kinf" --seed 7 --epoch 1 \
+"$KT" train --input "$SRC/tests/data/sections-train.tsv" --output "$T/m2.kinf" --seed 7 --epoch 1 \
   -q >"$T/train2.log" 2>&1 || { fail "train model 2"; finish; }
 "$K" model push "$MODEL" --name sections >"$T/push.log" 2>&1 || fail "push v1"
 "$K" model push "$T/m2.kinf" --name sections >>"$T/push.log" 2>&1 || fail "push v2"
