@@ -118,20 +118,27 @@ c_stop=$($KU count "$B" out)
 c_down=$(wait_count out $((c_stop + 2000)) 120)
 check "phase 3: records keep flowing while PostgreSQL is down ($c_stop -> $c_down)" [ "$c_down" -ge $((c_stop + 2000)) ]
 # the metrics window holding the last of them closes while the server is still down
-metrics_lines=$(grep -c "fac=METRICS" "$T/w1.log")
-window_closed() { tail -n +$((metrics_lines + 1)) "$T/w1.log" | grep "fac=METRICS" | grep -qv " records=0 "; }
+log_lines=$(wc -l <"$T/w1.log")
+window_closed() { tail -n +$((log_lines + 1)) "$T/w1.log" | grep "fac=METRICS" | grep -qv " records=0 "; }
 check "phase 3: a metrics window with records closed during the outage" wait_until 60 window_closed
 t_up=$(now_ms)
+# its record count, to find it in the table afterwards
+R=$(tail -n +$((log_lines + 1)) "$T/w1.log" | grep "fac=METRICS" | grep -v " records=0 " | head -1 |
+  sed 's/.* records=\([0-9]*\) .*/\1/')
 bash "$SRC/tests/pg/cluster.sh" restart-stopped "$PGD" || fail "restart postgres"
 wait "$P3" || fail "produce phase 3"
 c=$(wait_count out $((N1 + NV + N2 + N3 + 2000)) 120)
 check "phase 3: all $((N1 + NV + N2 + N3 + 2000)) results (got $c)" [ "$c" -eq $((N1 + NV + N2 + N3 + 2000)) ]
+# the window that closed while the server was down (its record count R, from the log) reaches
+# the table after the restart
 outage_windows() {
-  w=$(sql "SELECT count(*) FROM kinfer.metrics_windows WHERE records > 0 AND window_end > to_timestamp($t_down / 1000.0) AND window_end < to_timestamp($t_up / 1000.0)")
+  w=$(sql "SELECT count(*) FROM kinfer.metrics_windows WHERE records = ${R:-0} AND window_end > to_timestamp($t_down / 1000.0) AND window_end < to_timestamp($t_up / 1000.0)")
   [ "${w:-0}" -ge 1 ]
 }
 wait_until 60 outage_windows
-check "phase 3: the metrics windows closed during the outage arrived afterwards ($w)" [ "${w:-0}" -ge 1 ]
+check "phase 3: the window of $R records closed during the outage arrived afterwards ($w)" [ "${w:-0}" -ge 1 ]
+[ "${w:-0}" -ge 1 ] || { say "down at $t_down ms, up at $t_up ms; the windows around them:"
+  sql "SELECT (extract(epoch FROM window_start) * 1000)::bigint, (extract(epoch FROM window_end) * 1000)::bigint, records FROM kinfer.metrics_windows WHERE window_end > to_timestamp($t_down / 1000.0 - 3) AND window_start < to_timestamp($t_up / 1000.0 + 3) ORDER BY 2" >&2; }
 check "phase 3: the worker reconnected" grep -q "reconnected to PostgreSQL" "$T/w1.log"
 "$K" activate sections sections 2 --reason "after outage" >/dev/null || fail "activate after restart"
 last_applied_is_v2() { grep "applied" "$T/w1.log" | tail -1 | grep -q "model=sections:2 applied"; }
