@@ -180,6 +180,8 @@ static void shadow_emit(kinfer_worker_t *w)
                            (double)a->active_us / (double)a->records,
                            (double)a->candidate_us / (double)a->records, w->cur->name,
                            (int)w->cur->version, w->ro.rec->name, (int)w->ro.rec->version);
+                /* /metrics first: a reader who saw the window in PostgreSQL sees it counted */
+                kinfer_prom_observe_shadow(w->prom, a->records, a->agree);
                 kinfer_buf_t conf = {0};
                 if (w->shadow_cb &&
                     !kinfer_shadow_acc_confusion_json(a, w->cur, w->ro.rec, &conf)) {
@@ -193,7 +195,6 @@ static void shadow_emit(kinfer_worker_t *w)
                         w->shadow_cb(&sw, w->shadow_opaque);
                 }
                 kinfer_buf_free(&conf);
-                kinfer_prom_observe_shadow(w->prom, a->records, a->agree);
         }
         memset(a, 0, sizeof(*a));
 }
