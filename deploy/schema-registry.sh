@@ -4,14 +4,16 @@
 # kinfer's schema.registry.url against one: Apicurio Registry 3.3.3 with its default in-memory
 # storage (H2), serving the Confluent-compatible API under /apis/ccompat/v7.
 #
-#   deploy/schema-registry.sh [--port N] [--log FILE]
+#   deploy/schema-registry.sh [--port N] [--log FILE] [--tls-cert FILE --tls-key FILE]
 #       fetch Apicurio Registry into the cache if needed, start it on loopback (port N; 0, the
 #       default: any free port), print its Confluent-compatible base URL (the value for
 #       schema.registry.url, http://127.0.0.1:PORT/apis/ccompat/v7) as the first line on stdout
 #       once GET /subjects answers 200, and serve until SIGTERM or SIGINT, or until the process
 #       that started it is gone; then stop the JVM (SIGTERM, bounded, then SIGKILL). Schemas
 #       live in memory only: a registry started again starts empty. The registry's own log
-#       goes to FILE (kept), or to a temporary file removed at the end.
+#       goes to FILE (kept), or to a temporary file removed at the end. With --tls-cert and
+#       --tls-key (PEM) it also serves https on a free port, printed as the second line
+#       (https://127.0.0.1:PORT/apis/ccompat/v7).
 #   deploy/schema-registry.sh fetch       only fill the cache (mvn, Maven Central)
 #
 # What is fetched: Apicurio publishes on Maven Central, beside the application's classes
@@ -26,8 +28,9 @@
 # (newest first) whose version is 21 or more (the machines here carry a Temurin 25 JDK in
 # /usr/lib/jvm/temurin-25-jdk-amd64 beside Debian's 17); none: it fails and says so. Heap:
 # 384 MiB (KINFER_TEST_SR_HEAP). Start-up takes 15 to 60 s on a loaded 2-core machine.
-# Not configured: authentication (Apicurio's basic auth is OAuth client credentials against an
-# OpenID Connect server, which this machine does not run) and TLS.
+# Quarkus' management interface (health, metrics) listens on another free loopback port. Not
+# configured: authentication (Apicurio's basic auth is OAuth client credentials against an
+# OpenID Connect server, which this machine does not run).
 set -euo pipefail
 
 SR_VERSION=3.3.3
@@ -96,16 +99,23 @@ EOF
 }
 
 serve() {
-  local port=0 log="" keep=1
+  local port=0 log="" keep=1 cert="" key="" tls=()
   while [ $# -gt 0 ]; do
     case $1 in
       --port) port=$2; shift 2 ;;
       --log) log=$2; shift 2 ;;
-      -h|--help) sed -n '3,30p' "$ME" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      --tls-cert) cert=$(readlink -f "$2"); shift 2 ;;
+      --tls-key) key=$(readlink -f "$2"); shift 2 ;;
+      -h|--help) sed -n '3,33p' "$ME" | sed 's/^# \{0,1\}//'; exit 0 ;;
       *) die "unknown argument $1 (--help)" ;;
     esac
   done
   [[ $port =~ ^[0-9]+$ ]] || die "--port must be a number"
+  if [ -n "$cert$key" ]; then
+    [ -f "$cert" ] && [ -f "$key" ] || die "--tls-cert and --tls-key: two PEM files"
+    tls=(-Dquarkus.http.ssl-port=0 -Dquarkus.http.ssl.certificate.files="$cert"
+         -Dquarkus.http.ssl.certificate.key-files="$key" -Dquarkus.http.insecure-requests=enabled)
+  fi
   fetch
   local java
   java=$(find_java)
@@ -115,7 +125,8 @@ serve() {
   setsid "$java" -Xms64m -Xmx"$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
-    -Dquarkus.management.enabled=false -Dquarkus.otel.sdk.disabled=true \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=0 "${tls[@]}" \
+    -Dquarkus.otel.sdk.disabled=true \
     -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
     -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
     -jar "$APP/quarkus-run.jar" >"$log" 2>&1 </dev/null &
@@ -149,6 +160,16 @@ serve() {
     sleep 0.5
   done
   echo "$url"
+  if [ ${#tls[@]} -gt 0 ]; then
+    local sp="" i
+    for i in $(seq 300); do # the line comes with the listeners; bounded: 30 s
+      sp=$(sed -n 's|.*Listening on: .* https://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" | head -n 1)
+      [ -n "$sp" ] && break
+      sleep 0.1
+    done
+    [ -n "$sp" ] || die "no https port in the log ($log)"
+    echo "https://127.0.0.1:$sp/apis/ccompat/v7"
+  fi
   echo "schema-registry.sh: Apicurio Registry $SR_VERSION ($("$java" -version 2>&1 | head -1)) up in $((SECONDS - t0)) s at $url, log $log" >&2
   local parent=$PPID
   while kill -0 "$parent" 2>/dev/null && kill -0 "$jpid" 2>/dev/null; do sleep 1 & wait $! || true; done

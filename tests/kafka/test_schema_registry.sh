@@ -10,11 +10,13 @@
 #
 # apicurio (ctest kafka_real_schema_registry, over Apache Kafka): the registry is a real one,
 # Apicurio Registry (deploy/schema-registry.sh: in-memory storage, Confluent-compatible API under
-# /apis/ccompat/v7, no authentication). Parts 2 and 3 run against it, without the outage (a
-# restarted in-memory registry forgets its ids, and each start is a JVM start): the test
-# registers the writer schemas through Apicurio's API, kinfer fetches them by id and classifies,
+# /apis/ccompat/v7, http and https, no authentication). Parts 2 and 3 run against it, without the
+# outage (a restarted in-memory registry forgets its ids, and each start is a JVM start): the
+# test registers the writer schemas through Apicurio's API, kinfer fetches them by id over https
+# (Apicurio's certificate checked against schema.registry.ssl.ca.location) and classifies,
 # registers its result and dead-letter schemas, and the results' ids resolve in Apicurio to those
-# schemas; an unknown id is dead-lettered with Apicurio's 404. Then the last check of part 5.
+# schemas; an unknown id is dead-lettered with Apicurio's 404; a worker started again over http
+# gets the same ids. Then the last check of part 5.
 #
 # The parts:
 #  1. registry down at start: a worker reading avro-confluent (JSON results) starts, the records
@@ -39,8 +41,13 @@ real_registry() { [ "$SR_KIND" = apicurio ]; }
 . "$(dirname "$0")/lib.sh"
 
 if real_registry; then
-  # the JVM starts while the broker does and the model trains; URL printed once it answers
-  "$SRC/deploy/schema-registry.sh" --log "$T/apicurio.log" >"$T/registry.out" 2>"$T/registry.log" &
+  # the JVM starts while the broker does and the model trains; URLs printed once it answers:
+  # http, then https with a certificate made here
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$T/key.pem" -out "$T/cert.pem" >"$T/openssl.log" 2>&1 \
+    || fail "openssl could not make a certificate"
+  "$SRC/deploy/schema-registry.sh" --log "$T/apicurio.log" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
+    >"$T/registry.out" 2>"$T/registry.log" &
   REG_PID=$!
   PIDS+=("$REG_PID")
   start_broker in2:1 out2:1 dlq2:1
@@ -88,10 +95,11 @@ mkdir -p "$T/prod" "$T/empty"
 
 # ---- 1. registry down at start (the stand-in only) ----------------------------------------------
 if real_registry; then
-  registry_printed() { test -s "$T/registry.out" || ! kill -0 "$REG_PID"; }
+  registry_printed() { [ "$(wc -l <"$T/registry.out")" -ge 2 ] || ! kill -0 "$REG_PID"; }
   wait_until 300 registry_printed
-  URL=$(head -1 "$T/registry.out")
-  if [ -z "$URL" ]; then fail "deploy/schema-registry.sh printed no URL"; tail -n 30 "$T/registry.log" >&2; finish; fi
+  URL=$(sed -n 1p "$T/registry.out")
+  TLS_URL=$(sed -n 2p "$T/registry.out")
+  if [ -z "$TLS_URL" ]; then fail "deploy/schema-registry.sh printed no URLs"; tail -n 30 "$T/registry.log" >&2; finish; fi
   say "$(tail -n 1 "$T/registry.log")"
 else
   start_registry
@@ -126,8 +134,12 @@ check "every input record has exactly one result" \
 fi
 
 # ---- 2. avro-confluent output: registered ids; an unknown id -------------------------------------
+# (Apicurio: over https, its certificate checked against schema.registry.ssl.ca.location; the
+# worker started again at the end of part 3 speaks http)
+W2_URL=("schema.registry.url=$URL")
+real_registry && W2_URL=("schema.registry.url=$TLS_URL" "schema.registry.ssl.ca.location=$T/cert.pem")
 write_conf "$T/w2.conf" input.format=avro-confluent "input.schemas.dir=$T/empty" \
-  "schema.registry.url=$URL" "${AUTH[@]}" \
+  "${W2_URL[@]}" "${AUTH[@]}" \
   schema.registry.backoff.max.ms=1000 schema.registry.timeout.ms=2000 kafka.group.id=g2 \
   input.topic=in2 output.topic=out2 dlq.topic=dlq2 output.format=avro-confluent
 start_worker w2 "$T/w2.conf"
@@ -232,7 +244,8 @@ for subject in sys.argv[2:]:
         sys.exit("%s: versions %r" % (subject, v))
 PYEOF
 }
-start_worker w2b "$T/w2.conf"
+sed "s|^schema.registry.url=.*|schema.registry.url=$URL|; /^schema.registry.ssl.ca.location=/d" "$T/w2.conf" >"$T/w2b.conf"
+start_worker w2b "$T/w2b.conf"
 W2B=$WPID
 check "a worker started again gets the same ids for out2-value and dlq2-value ($(reg_ids w2 | tr '\n' ' '))" \
   wait_until 120 same_ids

@@ -3,7 +3,7 @@
 """registry.py -- an in-memory Schema Registry serving the part of the Confluent REST API that
 kinfer and the examples use: the tests' stand-in for what the real registry they also run
 (Apicurio Registry 3.3.3, deploy/schema-registry.sh, test kafka_real_schema_registry) does not
-offer cheaply: basic auth (Apicurio's needs an OpenID Connect server), TLS, a restart on the same
+offer cheaply: basic auth (Apicurio's needs an OpenID Connect server), a restart on the same
 port that keeps its ids (Apicurio's in-memory storage forgets them, and each start is a JVM
 start), and hostile answers. docs/operations.md says which test uses which.
 

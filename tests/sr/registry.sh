@@ -13,8 +13,8 @@
 #
 # It runs tests/sr/registry.py, an in-memory registry of ours with Confluent's status codes and
 # error bodies, for what the real one the tests also run (Apicurio Registry,
-# deploy/schema-registry.sh) does not offer cheaply: basic auth, TLS, a restart that keeps the
-# ids, hostile answers (docs/operations.md). Needs Debian's python3 and python3-avro
+# deploy/schema-registry.sh) does not offer cheaply: basic auth, a restart that keeps the ids,
+# hostile answers (docs/operations.md). Needs Debian's python3 and python3-avro
 # (install-deps.sh).
 set -euo pipefail
 exec /usr/bin/python3 "$(dirname "$(readlink -f "$0")")/registry.py" "$@"
