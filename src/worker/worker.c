@@ -205,16 +205,20 @@ static void window_emit(kinfer_worker_t *w)
         kinfer_metrics_window_close(win);
         double secs = (double)(win->end_us - win->start_us) / 1e6;
         int drift = kinfer_drift_assess(&w->drift, win);
-        if (drift > 0)
+        if (drift > 0) {
+                char pc[32] = "none"; /* none: a training-data reference (drift.h) */
+                if (win->psi_confidence >= 0)
+                        snprintf(pc, sizeof(pc), "%.4f", win->psi_confidence);
                 kinfer_log(KINFER_LOG_WARN, "DRIFT",
                            "drift above drift.psi.warn=%g: %s%s%s psi_labels=%.4f "
-                           "psi_confidence=%.4f records=%" PRId64 " window_s=%.1f model=%s version=%d",
+                           "psi_confidence=%s records=%" PRId64 " window_s=%.1f model=%s version=%d",
                            w->drift.psi_warn, win->psi_labels > w->drift.psi_warn ? "labels" : "",
                            win->psi_labels > w->drift.psi_warn &&
                                    win->psi_confidence > w->drift.psi_warn ? "," : "",
                            win->psi_confidence > w->drift.psi_warn ? "confidence" : "",
-                           win->psi_labels, win->psi_confidence, win->records, secs,
+                           win->psi_labels, pc, win->records, secs,
                            win->model ? win->model->name : "", win->model ? (int)win->model->version : 0);
+        }
         if (drift >= 0)
                 kinfer_prom_set_drift(w->prom, win->psi_labels, win->psi_confidence, drift > 0);
         kinfer_log(KINFER_LOG_INFO, "METRICS",
