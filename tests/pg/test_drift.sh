@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # test_drift.sh -- the drift signal end to end (issue 15, part 3), against a real PostgreSQL (a
 # private cluster) and the dev broker: a model trained on a debian-sections sample with a dev
-# split carries its drift reference; a worker of its registry deployment is fed held-out
+# split carries its drift reference (quantize and prune carry it, training without dev data and
+# prune --retrain count their training data); a worker of its registry deployment is fed held-out
 # debian-sections records (other records of the same dev split) until a metrics window has
 # drift.min.records records: its PSI of labels and confidence is below drift.psi.warn and
 # kinfer_drift_alert is 0; then it is fed UI strings in 20 languages (tests/data/langid-*):
@@ -31,6 +32,18 @@ cat "$SRC/tests/data/langid-train.tsv" "$SRC/tests/data/langid-dev.tsv" >"$T/lan
   >"$T/train.log" 2>&1 || { fail "train"; cat "$T/train.log" >&2; finish; }
 check "the model carries a reference on its dev data" \
   bash -c "'$K' inspect '$T/m.kinf' | grep -q '^drift_reference	dev refdev.tsv, 1600 records$'"
+ref_of() { "$K" inspect "$1" | sed -n 's/^drift_reference	//p'; }
+# quantize and prune carry it; training without dev data, and prune --retrain, count the
+# training (retrain) data instead
+head -n 1000 "$SRC/tests/data/sections-train.tsv" >"$T/tr1000.tsv"
+"$K" quantize "$T/m.kinf" -o "$T/q.kinf" -q || fail "quantize"
+check "quantize carries the reference" [ "$(ref_of "$T/q.kinf")" = "dev refdev.tsv, 1600 records" ]
+"$K" prune "$T/m.kinf" --sparsity 0.5 -o "$T/p.kinf" -q || fail "prune"
+check "prune carries it" [ "$(ref_of "$T/p.kinf")" = "dev refdev.tsv, 1600 records" ]
+"$K" prune "$T/m.kinf" --sparsity 0.5 --retrain "$T/tr1000.tsv" --epoch 1 -o "$T/pr.kinf" -q || fail "prune --retrain"
+check "prune --retrain counts its retrain data" [ "$(ref_of "$T/pr.kinf")" = "train tr1000.tsv, 1000 records" ]
+"$KT" train -q --input "$T/tr1000.tsv" --output "$T/t.kinf" --epoch 2 --no-auto-features || fail "train without dev"
+check "without --dev: the training data" [ "$(ref_of "$T/t.kinf")" = "train tr1000.tsv, 1000 records" ]
 "$K" model push "$T/m.kinf" --name sections >"$T/push.log" 2>&1 || fail "push"
 "$K" activate drift sections 1 --reason "drift test" >/dev/null || fail "activate"
 
