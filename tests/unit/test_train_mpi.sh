@@ -54,6 +54,10 @@ print(json.dumps(m))'; }
 "${M[@]}" -np 4 "$K" train --input "$D/sections-train.tsv" --output "$T/np4.kinf" "${EP[@]}" 2>"$T/np4.err" &&
   ok "mpirun -np 4 trains" || no "mpirun -np 4 trains" "$(tail -5 "$T/np4.err")"
 
+# the drift reference without dev data: every rank counted its shard, the sums cover all records
+"$K" inspect "$T/np2.kinf" | grep -q "^drift_reference	train sections-train.tsv, $(wc -l <"$D/sections-train.tsv") records$" &&
+  ok "-np 2: the drift reference counts every rank's shard" || no "-np 2: the drift reference" "$("$K" inspect "$T/np2.kinf" | grep '^drift_reference')"
+
 # determinism: one seed and K, one model (every rank also checked its sha256 against rank 0's)
 s1=$(sha256sum <"$T/np2.kinf" | cut -c1-64); s2=$(sha256sum <"$T/np2b.kinf" | cut -c1-64)
 [ -n "$s1" ] && [ "$s1" = "$s2" ] && ok "two runs of -np 2 give one sha256" || no "two runs of -np 2 give one sha256" "$s1 / $s2"
