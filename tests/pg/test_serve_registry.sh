@@ -86,7 +86,7 @@ check "phase 1: history has activate + rollback by the CLI's user" \
 
 out=$("$K" deployment ls)
 check "deployment ls: sections:1 active, one live worker serving it" \
-  [ -n "$(grep -E '^sections +sections:1 +sections:2 +1  sections:1 ' <<<"$out")" ]
+  [ -n "$(grep -E '^sections +sections:1 +sections:2 +- +1  sections:1 ' <<<"$out")" ]
 
 # ---- 2. a corrupt artifact is refused, serving goes on ----
 # (META and labels intact, so the registry takes it; one flipped byte of the weights, so the
