@@ -158,6 +158,26 @@ kinfer_err_t kinfer_txn_abort(kinfer_producer_t *prod, int timeout_ms, char *err
         return KINFER_OK;
 }
 
+/* Answers to an OffsetFetch that say "not now" rather than "no". */
+static int committed_retriable(rd_kafka_resp_err_t err)
+{
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+        case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+        case RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__WAIT_COORD:
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
 kinfer_err_t kinfer_consumer_rewind_committed(kinfer_consumer_t *cons, int timeout_ms,
                                               char *errstr, size_t errstr_size)
 {
@@ -168,8 +188,23 @@ kinfer_err_t kinfer_consumer_rewind_committed(kinfer_consumer_t *cons, int timeo
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "assignment: %s",
                                      rd_kafka_err2str(rerr));
         kinfer_err_t ret = KINFER_OK;
+        int64_t deadline = mono_ms() + timeout_ms;
         if (l->cnt) {
-                rerr = rd_kafka_committed(rk, l, timeout_ms);
+                /* The group coordinator may be moving or loading (a broker restarted, the whole
+                 * cluster back): those answers are retried until the deadline, the way
+                 * librdkafka retries a transactional call; anything else fails at once. */
+                int backoff_ms = 100;
+                while ((rerr = rd_kafka_committed(rk, l, left_ms(deadline) > 0 ? left_ms(deadline)
+                                                                              : 1)) &&
+                       committed_retriable(rerr) && left_ms(deadline) > 0) {
+                        kinfer_log(KINFER_LOG_WARN, "TXN", "rewind: committed offsets: %s (retried)",
+                                   rd_kafka_err2str(rerr));
+                        struct timespec ts = {.tv_sec = backoff_ms / 1000,
+                                              .tv_nsec = (long)(backoff_ms % 1000) * 1000000L};
+                        nanosleep(&ts, NULL);
+                        if (backoff_ms < 1000)
+                                backoff_ms *= 2;
+                }
                 if (rerr) {
                         ret = kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA,
                                             "committed offsets: %s", rd_kafka_err2str(rerr));
@@ -178,7 +213,8 @@ kinfer_err_t kinfer_consumer_rewind_committed(kinfer_consumer_t *cons, int timeo
                 for (int i = 0; i < l->cnt; i++)
                         if (l->elems[i].offset < 0)
                                 l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-                rd_kafka_error_t *error = rd_kafka_seek_partitions(rk, l, timeout_ms);
+                rd_kafka_error_t *error =
+                    rd_kafka_seek_partitions(rk, l, left_ms(deadline) > 0 ? left_ms(deadline) : 1);
                 if (error) {
                         ret = kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "seek: %s",
                                             rd_kafka_error_string(error));

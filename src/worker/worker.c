@@ -975,7 +975,10 @@ static void handle_msg(kinfer_worker_t *w, kinfer_msg_t *msg, int64_t now_mono)
 
 #define EOS_OP_TIMEOUT_MS 120000 /* one commit or abort while running (brokers down: retried) */
 
-static void eos_abort(kinfer_worker_t *w, const char *why)
+/* Abort the window; @p rewind: the partitions stay ours, so the consumer goes back to their
+ * committed offsets (when they are being lost, their next owner starts from there anyway, and
+ * the coordinator may not answer while the group moves). */
+static void eos_abort_(kinfer_worker_t *w, const char *why, int rewind)
 {
         char errstr[512];
         release_batch(w); /* consumed, not produced: consumed again after the rewind */
@@ -987,9 +990,15 @@ static void eos_abort(kinfer_worker_t *w, const char *why)
                 set_fatal(w, KINFER_ERR__KAFKA, "exactly-once: %s", errstr);
                 return;
         }
-        if (kinfer_consumer_rewind_committed(w->cons, EOS_OP_TIMEOUT_MS, errstr, sizeof(errstr)))
+        if (rewind &&
+            kinfer_consumer_rewind_committed(w->cons, EOS_OP_TIMEOUT_MS, errstr, sizeof(errstr)))
                 set_fatal(w, KINFER_ERR__KAFKA, "exactly-once: rewind: %s", errstr);
         w->txn_start_us = mono_us();
+}
+
+static void eos_abort(kinfer_worker_t *w, const char *why)
+{
+        eos_abort_(w, why, 1);
 }
 
 /* Commit the window. @returns 0 when committed (or aborted and rewound), -1 when fatal. */
@@ -1054,7 +1063,7 @@ static void eos_tick(kinfer_worker_t *w, int64_t now)
 static void eos_revoke(kinfer_worker_t *w, int lost)
 {
         if (lost) {
-                eos_abort(w, "partitions lost");
+                eos_abort_(w, "partitions lost", 0);
         } else {
                 flush_batch(w);
                 eos_commit(w, kinfer_worker_shutdown_left_ms(w));

@@ -37,8 +37,8 @@ def parts(c, topic):
     return sorted(md.topics[topic].partitions.keys())
 
 
-def consumer(brokers, group="kafka-util-reader"):
-    conf = dict(COMMON, **{"bootstrap.servers": brokers, "group.id": group})
+def consumer(brokers, group="kafka-util-reader", **extra):
+    conf = dict(COMMON, **{"bootstrap.servers": brokers, "group.id": group}, **extra)
     return Consumer(conf)
 
 
@@ -140,7 +140,10 @@ def main():
             c.close()
     elif cmd == "committed":
         group, topic = sys.argv[3], sys.argv[4]
-        c = consumer(brokers, group)
+        # read_uncommitted: the offsets committed so far, without waiting (require_stable off)
+        # for a transaction that holds offsets of the group -- one of a worker killed in the
+        # middle of its commit stays open until the broker aborts it (transaction.timeout.ms)
+        c = consumer(brokers, group, **{"isolation.level": "read_uncommitted"})
         tps = [TopicPartition(topic, p) for p in parts(c, topic)]
         for tp in c.committed(tps, timeout=10):
             print(tp.partition, tp.offset)

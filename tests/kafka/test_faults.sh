@@ -24,6 +24,13 @@ if ! real_broker || [ "${KINFER_TEST_KAFKA_NODES:-1}" -lt 3 ]; then
   finish
 fi
 MOVE_BOUND_S=${KINFER_FAULT_MOVE_BOUND_S:-60}
+# An exactly-once worker killed in the middle of its commit leaves a transaction open that holds
+# offsets of the group; when another worker id takes its partitions over (fault 5), their
+# committed offsets are unstable -- its consumer waits -- until the broker aborts that
+# transaction: transaction.timeout.ms (librdkafka's 60 s) plus the broker's sweep
+# (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s). A worker restarted with
+# the same worker.id (fault 1) fences it at once. docs/streaming.md states both.
+TAKEOVER_S=70
 KS="$SRC/deploy/kafka.sh"
 
 # ---- PostgreSQL and the registry (for fault 4) -------------------------------------------------
@@ -90,16 +97,19 @@ moves() {
 # snapshot GROUP -- its committed offsets of all 4 partitions into $T/snap.GROUP (false until the
 # cluster answers for all 4: an empty snapshot would let every later comparison pass)
 snapshot() { committed "$1" >"$T/snap.$1" && [ "$(wc -l <"$T/snap.$1")" -eq 4 ]; }
+# all_move WHAT [EOS_EXTRA_S] -- EOS_EXTRA_S: more time for group eos (see TAKEOVER_S)
 all_move() {
-  local g t0=$SECONDS
+  local g t0=$SECONDS bound
   for g in alo eos; do
     wait_until "$MOVE_BOUND_S" snapshot $g || { fail "$1: group $g's committed offsets readable"; return; }
   done
   for g in alo eos; do
-    if wait_until "$MOVE_BOUND_S" moves $g "$T/snap.$g"; then
-      ok "$1: every partition of group $g moves again ($((SECONDS - t0)) s, bound $MOVE_BOUND_S s)"
+    bound=$MOVE_BOUND_S
+    [ $g = eos ] && bound=$((MOVE_BOUND_S + ${2:-0}))
+    if wait_until "$bound" moves $g "$T/snap.$g"; then
+      ok "$1: every partition of group $g moves again ($((SECONDS - t0)) s, bound $bound s)"
     else
-      fail "$1: every partition of group $g moves again within $MOVE_BOUND_S s"
+      fail "$1: every partition of group $g moves again within $bound s"
       say "$g committed before: $(tr '\n' ' ' <"$T/snap.$g") now: $(committed $g | tr '\n' ' ')"
     fi
   done
@@ -145,7 +155,7 @@ all_move "postgres restarted"
 run alo 2; run eos 2
 check "the second workers join" wait_until 120 bash -c "grep -q 'fac=CONSUMER assigned' $T/alo-2.0.log && grep -q 'fac=CONSUMER assigned' $T/eos-2.0.log"
 kill9 alo 1; kill9 eos 1
-all_move "first worker killed, the second takes over"
+all_move "first worker killed, the second takes over" "$TAKEOVER_S"
 
 # ---- the verdict ---------------------------------------------------------------------------------
 stop_feeder f || say "some feeder chunks failed (the verifier counts what the input holds)"

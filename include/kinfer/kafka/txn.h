@@ -58,7 +58,9 @@ kinfer_err_t kinfer_txn_abort(kinfer_producer_t *prod, int timeout_ms, char *err
                               size_t errstr_size);
 
 /** Seek every assigned partition of @p cons back to its committed offset (the beginning when
- *  none), so that what an aborted transaction held is consumed again. */
+ *  none), so that what an aborted transaction held is consumed again. A coordinator that
+ *  is moving or loading (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, a timeout) is asked
+ *  again until @p timeout_ms has passed. */
 kinfer_err_t kinfer_consumer_rewind_committed(kinfer_consumer_t *cons, int timeout_ms,
                                               char *errstr, size_t errstr_size);
 
