@@ -22,7 +22,60 @@ struct kinfer_consumer_s {
         int assigned; /* partitions currently assigned */
         int close_unfinished; /* a bounded close gave up: destroy must not leave the group */
         rd_kafka_topic_partition_list_t *lag_parts; /* kinfer_consumer_lag's last assignment copy */
+        int nudge;          /* librdkafka < 2.2: wake a stalled fetcher (nudge_fetcher) */
+        int nudge_next;     /* round-robin position in the assignment */
+        int64_t nudge_at_us; /* the last nudge (monotonic) */
+        uint64_t nudges;    /* how many, for the close log line */
 };
+
+static int64_t mono_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+#define NUDGE_EVERY_US 10000 /* at most one nudge per 10 ms */
+#define NUDGE_TIMEOUT_MS 5   /* how long one may block the caller */
+
+/* librdkafka before 2.2 stops fetching a partition for a second once the prefetch queue is over
+ * queued.max.messages.kbytes ("it backs off for 1 seconds": its CHANGELOG for 2.2.0, which added
+ * fetch.queue.backoff.ms to shorten it). kinfer keeps that queue small (8 MiB) for the memory
+ * bound, so a worker draining a backlog empties it in ~150 ms and then waits for nothing most of
+ * the second (docs/benchmarks.md). The broker thread decides again whenever it wakes, and any
+ * request sent through it wakes it: when a poll found nothing while an assigned partition has
+ * records beyond the application's position (the cached high watermark, no request), ask that
+ * partition's leader for its watermarks, whose answer is not needed. One partition per nudge,
+ * round-robin, so that every leader is reached within a few polls; nothing is sent when the
+ * worker is caught up, paused or unassigned. */
+static void nudge_fetcher(kinfer_consumer_t *cons)
+{
+        int64_t now = mono_us();
+        if (now - cons->nudge_at_us < NUDGE_EVERY_US)
+                return;
+        cons->nudge_at_us = now;
+        rd_kafka_topic_partition_list_t *cur = NULL;
+        if (rd_kafka_assignment(cons->rk, &cur) || !cur)
+                return;
+        if (cur->cnt > 0 && !rd_kafka_position(cons->rk, cur)) {
+                for (int k = 0; k < cur->cnt; k++) {
+                        const rd_kafka_topic_partition_t *tp =
+                            &cur->elems[(cons->nudge_next + k) % cur->cnt];
+                        int64_t lo = -1, hi = -1;
+                        if (tp->offset < 0 ||
+                            rd_kafka_get_watermark_offsets(cons->rk, tp->topic, tp->partition, &lo,
+                                                           &hi) ||
+                            hi <= tp->offset)
+                                continue;
+                        cons->nudge_next = (cons->nudge_next + k + 1) % cur->cnt;
+                        (void)rd_kafka_query_watermark_offsets(cons->rk, tp->topic, tp->partition,
+                                                               &lo, &hi, NUDGE_TIMEOUT_MS);
+                        cons->nudges++;
+                        break;
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(cur);
+}
 
 static void log_parts(const char *what, const rd_kafka_topic_partition_list_t *parts)
 {
@@ -121,6 +174,12 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
                                    * also caps fetch.max.bytes (librdkafka derives it) */
                                   "queued.max.messages.kbytes", "8192",
                                   "client.id", "kinfer-consumer",
+                                  /* librdkafka >= 2.2: a full queue pauses a partition's fetch
+                                   * for this long instead of a second (below: nudge_fetcher
+                                   * does that job before 2.2); the list ends here before */
+                                  rd_kafka_version() >= 0x02020000 ? "fetch.queue.backoff.ms"
+                                                                   : NULL,
+                                  "10",
                                   NULL};
         const char *forced[] = {"enable.auto.offset.store", "false", NULL};
         /* exactly-once: offsets are committed only inside the producer's transactions (txn.c),
@@ -146,6 +205,7 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
                 return NULL;
         }
         rd_kafka_poll_set_consumer(cons->rk);
+        cons->nudge = rd_kafka_version() < 0x02020000;
 
         /* subscribe to input.topic (comma-separated) */
         const char *topics = kinfer_conf_get(conf, "input.topic");
@@ -183,8 +243,11 @@ kinfer_err_t kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfe
                                   char *errstr, size_t errstr_size)
 {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(cons->rk, timeout_ms);
-        if (!rkm)
+        if (!rkm) {
+                if (cons->nudge && !cons->paused && cons->assigned > 0)
+                        nudge_fetcher(cons);
                 return KINFER_ERR__TIMEOUT;
+        }
         if (rkm->err) {
                 int fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL;
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -384,6 +447,13 @@ void kinfer_consumer_destroy(kinfer_consumer_t *cons)
 {
         if (!cons)
                 return;
+        if (cons->nudge)
+                kinfer_log(KINFER_LOG_INFO, "CONSUMER", "fetch_nudges=%llu (librdkafka %s)",
+                           (unsigned long long)cons->nudges, rd_kafka_version_str());
+        else
+                kinfer_log(KINFER_LOG_INFO, "CONSUMER",
+                           "fetch_nudges=off (librdkafka %s: fetch.queue.backoff.ms)",
+                           rd_kafka_version_str());
         /* after a close that gave up, rd_kafka_destroy() would wait for the leave itself */
         if (cons->rk)
                 rd_kafka_destroy_flags(cons->rk, cons->close_unfinished

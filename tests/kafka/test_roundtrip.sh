@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 N=3000
-start_broker in:4 out:4 dlq:1 in2:2 in3:1 out2:2 in4:1 out4:1
+start_broker in:4 out:4 dlq:1 in2:2 in3:1 out2:2 in4:1 out4:1 in5:4 out5:4
 train_model
 mkdir -p "$T/schemas"
 cp "$SRC/schemas/text_record.avsc" "$T/schemas/1.avsc"
@@ -67,4 +67,28 @@ wait_count out4 4 120 >/dev/null
 check "worker 3 stops cleanly" stop_worker $W3
 $KU results "$B" out4 | cut -f2 | sort >"$T/plain.txt"
 check "plain Avro input: ids p0..p3 classified" [ "$(tr '\n' ' ' <"$T/plain.txt")" = "p0 p1 p2 p3 " ]
+
+# a backlog drained through a tiny prefetch queue (64 KiB, ~150 records): librdkafka 2.0.2 stops
+# fetching for a second each time the queue is full, and the consumer wakes its fetcher when a
+# poll finds nothing while a partition has records beyond the position (consumer.c,
+# nudge_fetcher); every record is classified once, and the worker says it had to
+N5=20000
+"$K" produce -b "$B" -t in5 --tsv --id-prefix q -n $N5 -q "$SRC/tests/data/sections-dev.tsv" ||
+  fail "produce the backlog"
+write_conf "$T/w5.conf" input.topic=in5 output.topic=out5 kafka.group.id=test5 \
+  kafka.consumer.queued.max.messages.kbytes=64
+start_worker w5 "$T/w5.conf"
+W5=$WPID
+c=$(wait_count out5 $N5 300)
+check "worker 5 stops cleanly" stop_worker $W5
+$KU results "$B" out5 | cut -f2 | sort >"$T/q.txt"
+check "a backlog of $N5 through a 64 KiB prefetch queue: every id once (topic count $c)" \
+  cmp -s "$T/q.txt" <(seq 0 $((N5 - 1)) | sed 's/^/q/' | sort)
+if grep -q "fac=CONSUMER fetch_nudges=[1-9]" "$T/w5.log"; then
+  ok "the stalled fetcher was woken ($(grep -o 'fetch_nudges=[0-9]* (librdkafka [^)]*)' "$T/w5.log"))"
+elif grep -q "fac=CONSUMER fetch_nudges=off" "$T/w5.log"; then
+  ok "librdkafka >= 2.2: fetch.queue.backoff.ms instead of nudges"
+else
+  fail "the stalled fetcher was woken: $(grep 'fetch_nudges' "$T/w5.log" || echo 'no fetch_nudges line')"
+fi
 finish
