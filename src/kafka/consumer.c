@@ -25,6 +25,7 @@ struct kinfer_consumer_s {
         int nudge;          /* librdkafka < 2.2: wake a stalled fetcher (nudge_fetcher) */
         int nudge_next;     /* round-robin position in the assignment */
         int64_t nudge_at_us; /* the last nudge (monotonic) */
+        int64_t nudge_gap_us; /* the wait before the next one (NUDGE_MIN_US .. NUDGE_MAX_US) */
         uint64_t nudges;    /* how many, for the close log line */
 };
 
@@ -35,8 +36,9 @@ static int64_t mono_us(void)
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-#define NUDGE_EVERY_US 10000 /* at most one nudge per 10 ms */
-#define NUDGE_TIMEOUT_MS 5   /* how long one may block the caller */
+#define NUDGE_MIN_US 10000    /* at most one nudge per 10 ms */
+#define NUDGE_MAX_US 1000000  /* ... and, while they bring nothing, down to one a second */
+#define NUDGE_TIMEOUT_MS 5    /* how long one may block the caller */
 
 /* librdkafka before 2.2 stops fetching a partition for a second once the prefetch queue is over
  * queued.max.messages.kbytes ("it backs off for 1 seconds": its CHANGELOG for 2.2.0, which added
@@ -47,11 +49,14 @@ static int64_t mono_us(void)
  * records beyond the application's position (the cached high watermark, no request), ask that
  * partition's leader for its watermarks, whose answer is not needed. One partition per nudge,
  * round-robin, so that every leader is reached within a few polls; nothing is sent when the
- * worker is caught up, paused or unassigned. */
+ * worker is caught up, paused or unassigned. The high watermark can stay beyond the position
+ * with nothing to fetch (a transaction's control marker, an open transaction under
+ * read_committed, compacted records): nudges that bring no message double their interval up to
+ * a second, and the next message brings it back to 10 ms. */
 static void nudge_fetcher(kinfer_consumer_t *cons)
 {
         int64_t now = mono_us();
-        if (now - cons->nudge_at_us < NUDGE_EVERY_US)
+        if (now - cons->nudge_at_us < cons->nudge_gap_us)
                 return;
         cons->nudge_at_us = now;
         rd_kafka_topic_partition_list_t *cur = NULL;
@@ -71,6 +76,8 @@ static void nudge_fetcher(kinfer_consumer_t *cons)
                         (void)rd_kafka_query_watermark_offsets(cons->rk, tp->topic, tp->partition,
                                                                &lo, &hi, NUDGE_TIMEOUT_MS);
                         cons->nudges++;
+                        if (cons->nudge_gap_us < NUDGE_MAX_US)
+                                cons->nudge_gap_us *= 2; /* back to NUDGE_MIN_US by a message */
                         break;
                 }
         }
@@ -206,6 +213,7 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
         }
         rd_kafka_poll_set_consumer(cons->rk);
         cons->nudge = rd_kafka_version() < 0x02020000;
+        cons->nudge_gap_us = NUDGE_MIN_US;
 
         /* subscribe to input.topic (comma-separated) */
         const char *topics = kinfer_conf_get(conf, "input.topic");
@@ -248,6 +256,7 @@ kinfer_err_t kinfer_consumer_poll(kinfer_consumer_t *cons, int timeout_ms, kinfe
                         nudge_fetcher(cons);
                 return KINFER_ERR__TIMEOUT;
         }
+        cons->nudge_gap_us = NUDGE_MIN_US;
         if (rkm->err) {
                 int fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL;
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
