@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_conf.c -- configuration: defaults, file/-X/env precedence, kafka.* pass-through,
  * unknown keys and bad values named in the error, secret masking in dumps. */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,10 +143,15 @@ static void test_int_ranges(void)
                 if (sscanf(line, "| `%127[^`]` | integer | %lld .. %lld |", key, &lo, &hi) != 3)
                         continue;
                 n_keys++;
-                long long vals[8] = {lo, hi, lo + 1, hi - 1, 0, 0, 0, 0};
+                /* ranges may reach the ends of long long (drift.min.records: 1 .. 2^63 - 1):
+                 * the arithmetic is unsigned, and a bound at an end is tested below as the
+                 * decimal one past it, which must not parse */
+                long long vals[8] = {lo, hi, lo < hi ? lo + 1 : lo, lo < hi ? hi - 1 : hi, 0, 0, 0, 0};
+                uint64_t span = (uint64_t)hi - (uint64_t)lo; /* hi - lo, exact */
                 for (int i = 4; i < 8; i++) {
                         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-                        vals[i] = lo + (long long)((seed >> 20) % (uint64_t)(hi - lo + 1));
+                        uint64_t r = seed >> 20;
+                        vals[i] = (long long)((uint64_t)lo + (span == UINT64_MAX ? r : r % (span + 1)));
                 }
                 for (int i = 0; i < 8; i++) {
                         char v[32];
@@ -154,10 +160,14 @@ static void test_int_ranges(void)
                                         kinfer_conf_get_int(conf, key) == vals[i],
                                     "%s=%s: %s", key, v, errstr);
                 }
-                long long bad[2] = {lo - 1, hi + 1};
                 for (int i = 0; i < 2; i++) {
                         char v[32];
-                        snprintf(v, sizeof(v), "%lld", bad[i]);
+                        if (i == 0 && lo == LLONG_MIN)
+                                snprintf(v, sizeof(v), "-9223372036854775809");
+                        else if (i == 1 && hi == LLONG_MAX)
+                                snprintf(v, sizeof(v), "9223372036854775808");
+                        else
+                                snprintf(v, sizeof(v), "%lld", i == 0 ? lo - 1 : hi + 1);
                         TEST_ASSERT(kinfer_conf_set(conf, key, v, "-X", errstr, sizeof(errstr)) == KINFER_ERR__INVALID_ARG &&
                                         strstr(errstr, key),
                                     "%s=%s accepted", key, v);
