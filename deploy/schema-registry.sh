@@ -120,6 +120,9 @@ serve() {
   local java
   java=$(find_java)
   if [ -z "$log" ]; then log=$(mktemp /tmp/kinfer-schema-registry.XXXXXX); keep=0; fi
+  # the file exists before the wait below reads it (the JVM's redirection happens in the
+  # background child, maybe after the first read: a read of a missing file ended the script)
+  : >"$log"
   # its own session, so that a signal to the caller's process group does not reach the JVM
   # before this script has stopped it in order
   setsid "$java" -Xms64m -Xmx"$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
@@ -129,20 +132,24 @@ serve() {
     -Dquarkus.otel.sdk.disabled=true \
     -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
     -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
-    -jar "$APP/quarkus-run.jar" >"$log" 2>&1 </dev/null &
-  local jpid=$!
+    -jar "$APP/quarkus-run.jar" >>"$log" 2>&1 </dev/null &
+  # globals, not locals: the EXIT trap runs stop_jvm after serve's locals are gone
+  JPID=$!
+  SR_LOG=$log
+  SR_KEEP=$keep
   stopping=0
   stop_jvm() {
     [ "$stopping" -eq 1 ] && return
     stopping=1
-    kill -TERM "$jpid" 2>/dev/null || return 0
+    kill -TERM "$JPID" 2>/dev/null || return 0
     local t0=$SECONDS
-    while kill -0 "$jpid" 2>/dev/null; do
-      [ $((SECONDS - t0)) -ge 20 ] && kill -KILL "$jpid" 2>/dev/null
+    while kill -0 "$JPID" 2>/dev/null; do
+      [ $((SECONDS - t0)) -ge 20 ] && kill -KILL "$JPID" 2>/dev/null
       sleep 0.1
     done
-    if [ "$keep" -eq 0 ]; then rm -f "$log"; fi
+    if [ "$SR_KEEP" -eq 0 ]; then rm -f "$SR_LOG"; fi
   }
+  local jpid=$JPID
   trap 'stop_jvm; exit 0' TERM INT
   trap 'stop_jvm' EXIT
 
