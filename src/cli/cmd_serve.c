@@ -3,6 +3,7 @@
  * streaming worker until SIGTERM/SIGINT, exit 0 after a clean drain. A second signal exits at
  * once. Also prints the effective configuration or the generated configuration reference. */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,26 @@ static void on_signal(int sig)
                 return;
         }
         _exit(128 + sig);
+}
+
+/* After a fatal error the process is done, and its supervisor must see it exit. librdkafka's
+ * destroy of a fenced transactional producer's client can block: kafka_real_exactly_once saw a
+ * fenced worker log "stopped" and never exit. The teardown after a fatal error gets this long,
+ * then the process exits 1 without it (nothing is left to deliver or commit by then). */
+#define FATAL_TEARDOWN_S 10
+
+static void *fatal_teardown_watchdog(void *arg)
+{
+        (void)arg;
+        struct timespec ts = {.tv_sec = FATAL_TEARDOWN_S};
+        while (nanosleep(&ts, &ts) != 0)
+                ;
+        static const char msg[] = "kinfer serve: the teardown after the fatal error did not "
+                                  "finish in 10 s; exiting without it\n";
+        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)n;
+        _exit(1);
+        return NULL;
 }
 
 /* GET /readyz: a model and assigned partitions */
@@ -341,8 +362,12 @@ int kinfer_cmd_serve(int argc, char **argv)
                 kinfer_worker_stop(w);
         kinfer_err_t err = kinfer_worker_run(w, errstr, sizeof(errstr));
         serve_worker = NULL;
-        if (err)
+        if (err) {
                 cli_error(CMD, "%s", errstr);
+                pthread_t wd;
+                if (pthread_create(&wd, NULL, fatal_teardown_watchdog, NULL) == 0)
+                        pthread_detach(wd);
+        }
         kinfer_classify_svc_stop(csvc); /* answers what is queued: no connection waits */
         kinfer_http_destroy(http); /* before the worker its hooks read */
         kinfer_classify_svc_destroy(csvc);

@@ -70,10 +70,11 @@ run() { # run GROUP ID -- start (or restart) that worker
 supervise() {
   local pid=$1 name=$2 id
   case $name in eos-*) ;; *) return 1 ;; esac
-  tail -n 1 "$T/$name.log" | grep -q '^kinfer serve: exactly-once: .*fatal' || return 1
+  # the last lines: a teardown that had to be cut short (cmd_serve.c) says so after it
+  tail -n 3 "$T/$name.log" | grep -q '^kinfer serve: exactly-once: .*fatal' || return 1
   forget_worker "$pid"
   id=${name#eos-}; id=${id%%.*}
-  say "supervisor: $name exited on a fatal transactional error ($(tail -n 1 "$T/$name.log" | cut -c1-160)): started again"
+  say "supervisor: $name exited on a fatal transactional error ($(grep "^kinfer serve: exactly-once" "$T/$name.log" | tail -n 1 | cut -c1-160)): started again"
   echo "$name" >>"$T/restarts"
   run eos "$id"
   return 0
