@@ -160,7 +160,11 @@ static const struct conf_prop props[] = {
      "When backpressure lasts this long, also pause every assigned partition (the consumer keeps "
      "being polled for rebalances without fetching; resuming costs a refetch)."},
     {"shutdown.timeout.ms", CT_INT, 0, 3600000, "30000", NULL,
-     "On SIGTERM/SIGINT, how long to wait for the producer to deliver what is in flight."},
+     "On SIGTERM/SIGINT, the deadline of the whole shutdown, from the signal: the producer's "
+     "final flush, leaving the group, the last metrics flush to the registry (records not "
+     "delivered by then are redone by the next worker). librdkafka may add its 5 s LeaveGroup "
+     "wait; the synchronous offset commits are bounded by socket.timeout.ms "
+     "(docs/streaming.md, Shutdown)."},
     /* -- observability -- */
     {"log.level", CT_ENUM, 0, 0, "info", "err|warn|notice|info|debug", "Log level (stderr)."},
     {"metrics.interval.ms", CT_INT, 0, 3600000, "10000", NULL,
