@@ -45,10 +45,25 @@ start)
     if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir/data/server.key" "$dir/data/server.crt"; fi
     tls_opts="-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
   fi
-  port=${KINFER_PG_PORT:-$(( 20000 + (RANDOM % 20000) ))}
-  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200 $tls_opts" \
-    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  # A random port below the kernel's ephemeral range, so that no client socket and no listener
+  # on port 0 (the dev broker's) can hold it; another test's listener still can, so a start
+  # that failed to bind tries another port (a fixed KINFER_PG_PORT is tried once).
+  read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
+  [ "$eph_lo" -gt 12000 ] || eph_lo=32768
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    port=${KINFER_PG_PORT:-$(( 10000 + (RANDOM * 32768 + RANDOM) % (eph_lo - 10000) ))}
+    rm -f "$dir/server.log"
+    if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200 $tls_opts" \
+      start >/dev/null; then
+      break
+    fi
+    if [ -n "${KINFER_PG_PORT:-}" ] || [ "$try" -eq 10 ] || ! grep -q "Address already in use" "$dir/server.log"; then
+      cat "$dir/server.log" >&2
+      exit 1
+    fi
+    echo "cluster.sh: port $port is taken, trying another" >&2
+  done
   echo "$port" >"$dir/port"
   echo "export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres KINFER_PG_DIR='$dir'${tls_opts:+ KINFER_PG_CA='$dir/ca.crt'}"
   ;;
