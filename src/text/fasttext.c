@@ -188,18 +188,48 @@ static inline int is_space(uint8_t c)
         return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || c == '\0';
 }
 
-/* One token of the current line. */
-static void token(const kinfer_ft_dict_t *d, const uint8_t *t, size_t len, int eos, int32_t *hs,
-                  size_t *nh, ft_out_t *o)
+/* A token waiting in the pipeline below: its bytes and its hash. */
+typedef struct ft_tok_s {
+        const uint8_t *t;
+        size_t len;
+        uint32_t h;
+        int eos; /* "</s>": no subwords, and the line's word n-gram window ends after it */
+} ft_tok_t;
+
+/* The dictionary is a few MB of arrays (the probe table, hashes, offsets, strings) that the
+ * embedding rows of the bag keep pushing out of the caches, and each lookup is a chain of
+ * three dependent misses: table slot -> word's hash and offset -> its string. So tokens go
+ * through a pipeline: each step of the chain is prefetched FT_STEP tokens before the next one
+ * needs it, and a token is looked up 3 * FT_STEP tokens after it was read (the order of the
+ * ids is unchanged). */
+#define FT_STEP 4
+#define FT_RING 16 /* a power of two > 3 * FT_STEP */
+
+static inline void ft_prefetch_entry(const kinfer_ft_dict_t *d, const ft_tok_t *k)
 {
-        if (len >= sizeof(FT_LABEL) - 1 && !memcmp(t, FT_LABEL, sizeof(FT_LABEL) - 1))
-                return;
-        uint32_t h = kinfer_ft_hash(t, len);
-        int32_t wid = kinfer_ft_dict_find(d, (const char *)t, len, h);
+        int32_t id = d->table[k->h & d->table_mask];
+        if (id >= 0) {
+                __builtin_prefetch(&d->whash[id], 0, 3);
+                __builtin_prefetch(&d->offs[id], 0, 3);
+        }
+}
+
+static inline void ft_prefetch_string(const kinfer_ft_dict_t *d, const ft_tok_t *k)
+{
+        int32_t id = d->table[k->h & d->table_mask];
+        if (id >= 0 && d->whash[id] == k->h)
+                __builtin_prefetch(d->strings + d->offs[id], 0, 3);
+}
+
+/* One token of the current line (labels were dropped before). */
+static void token(const kinfer_ft_dict_t *d, const ft_tok_t *k, int32_t *hs, size_t *nh, ft_out_t *o)
+{
+        const uint32_t h = k->h;
+        int32_t wid = kinfer_ft_dict_find(d, (const char *)k->t, k->len, h);
         if (wid >= 0)
                 emit(o, (uint32_t)wid);
-        if (!eos && d->maxn > 0 && d->bucket > 0)
-                subwords(d, t, len, o);
+        if (!k->eos && d->maxn > 0 && d->bucket > 0)
+                subwords(d, k->t, k->len, o);
         /* word n-grams ending at this token (fastText adds them after the line; the bag is a
          * sum, so only the order of ids differs) */
         const size_t N = d->word_ngrams;
@@ -207,14 +237,42 @@ static void token(const kinfer_ft_dict_t *d, const uint8_t *t, size_t len, int e
                 size_t m = *nh < N - 1 ? *nh : N - 1; /* earlier tokens in the window */
                 for (size_t s = m; s >= 1; s--) {
                         uint64_t g = (uint64_t)(int64_t)hs[(*nh - s) % (N - 1)];
-                        for (size_t k = s - 1; k >= 1; k--)
-                                g = g * 116049371u + (uint64_t)(int64_t)hs[(*nh - k) % (N - 1)];
+                        for (size_t j = s - 1; j >= 1; j--)
+                                g = g * 116049371u + (uint64_t)(int64_t)hs[(*nh - j) % (N - 1)];
                         g = g * 116049371u + (uint64_t)(int64_t)(int32_t)h;
                         emit(o, d->nwords + (uint32_t)(g % d->bucket));
                 }
                 hs[*nh % (N - 1)] = (int32_t)h;
         }
         (*nh)++;
+        if (k->eos)
+                *nh = 0; /* the next token starts a line */
+}
+
+typedef struct ft_pipe_s {
+        ft_tok_t ring[FT_RING];
+        size_t in, out; /* tokens read, tokens looked up */
+        int32_t hs[KINFER_FT_MAX_NGRAM]; /* ring of the last word_ngrams - 1 word hashes */
+        size_t nh;                        /* tokens in the current line */
+} ft_pipe_t;
+
+static inline void pipe_push(const kinfer_ft_dict_t *d, ft_pipe_t *p, const uint8_t *t, size_t len,
+                             int eos, ft_out_t *o)
+{
+        ft_tok_t *k = &p->ring[p->in % FT_RING];
+        k->t = t;
+        k->len = len;
+        k->h = kinfer_ft_hash(t, len);
+        k->eos = eos;
+        __builtin_prefetch(&d->table[k->h & d->table_mask], 0, 3);
+        p->in++;
+        const size_t ahead = p->in - p->out;
+        if (ahead > FT_STEP)
+                ft_prefetch_entry(d, &p->ring[(p->in - 1 - FT_STEP) % FT_RING]);
+        if (ahead > 2 * FT_STEP)
+                ft_prefetch_string(d, &p->ring[(p->in - 1 - 2 * FT_STEP) % FT_RING]);
+        if (ahead > 3 * FT_STEP)
+                token(d, &p->ring[p->out++ % FT_RING], p->hs, &p->nh, o);
 }
 
 size_t kinfer_ft_featurize(const kinfer_ft_dict_t *d, const char *text, size_t len, uint32_t *ids,
@@ -222,15 +280,14 @@ size_t kinfer_ft_featurize(const kinfer_ft_dict_t *d, const char *text, size_t l
 {
         ft_out_t o = {ids, ids ? cap : 0, 0};
         const uint8_t *p = (const uint8_t *)text;
-        int32_t hs[KINFER_FT_MAX_NGRAM]; /* ring of the last word_ngrams - 1 word hashes */
-        size_t nh = 0;                   /* tokens in the current line */
-        int open = 1;                    /* the current line still needs its "</s>" */
+        ft_pipe_t pipe;
+        pipe.in = pipe.out = pipe.nh = 0;
+        int open = 1; /* the current line still needs its "</s>" */
         size_t i = 0;
         while (i < len) {
                 if (is_space(p[i])) {
                         if (p[i] == '\n') {
-                                token(d, (const uint8_t *)FT_EOS, 4, 1, hs, &nh, &o);
-                                nh = 0;
+                                pipe_push(d, &pipe, (const uint8_t *)FT_EOS, 4, 1, &o);
                                 open = 0;
                         }
                         i++;
@@ -240,14 +297,14 @@ size_t kinfer_ft_featurize(const kinfer_ft_dict_t *d, const char *text, size_t l
                 while (i < len && !is_space(p[i]))
                         i++;
                 int eos = i - s == 4 && !memcmp(p + s, FT_EOS, 4);
-                token(d, p + s, i - s, eos, hs, &nh, &o);
-                open = 1;
-                if (eos) {
-                        nh = 0;
-                        open = 0;
-                }
+                open = !eos;
+                if (i - s >= sizeof(FT_LABEL) - 1 && !memcmp(p + s, FT_LABEL, sizeof(FT_LABEL) - 1))
+                        continue; /* a label: no id, no place in the word n-grams */
+                pipe_push(d, &pipe, p + s, i - s, eos, &o);
         }
         if (open || len == 0)
-                token(d, (const uint8_t *)FT_EOS, 4, 1, hs, &nh, &o);
+                pipe_push(d, &pipe, (const uint8_t *)FT_EOS, 4, 1, &o);
+        while (pipe.out < pipe.in)
+                token(d, &pipe.ring[pipe.out++ % FT_RING], pipe.hs, &pipe.nh, &o);
         return o.n;
 }
