@@ -328,7 +328,7 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
         if (n_tensors == 0 || n_tensors > KINFER_MAX_TENSORS || 64 + 32 * (uint64_t)n_tensors > size)
                 FAIL("bad tensor count %u", n_tensors);
         uint8_t digest[32];
-        if (kinfer_sha256(b + 64, size - 64, digest) || kinfer_sha256_hex(b, size, model->sha_hex))
+        if (kinfer_sha256_pair(b, size, 64, digest, model->sha_hex))
                 FAIL("cannot compute sha256 (libcrypto error)");
         if (memcmp(digest, b + 24, 32)) {
                 char want[65], got[65];

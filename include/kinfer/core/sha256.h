@@ -20,6 +20,14 @@
 kinfer_err_t kinfer_sha256(const void *data, size_t len, uint8_t out[32]);
 /** The same as 64 lowercase hex chars + NUL. */
 kinfer_err_t kinfer_sha256_hex(const void *data, size_t len, char out[65]);
+/** Inputs of at least this many bytes get kinfer_sha256_pair()'s second thread. */
+#define KINFER_SHA256_PAIR_THREAD_MIN ((size_t)32 << 20)
+/** Two digests of one input: of @p data[skip..len) into @p tail and of the whole
+ * @p data[0..len) as hex into @p hex (a model file's content checksum and its identity). For
+ * inputs of KINFER_SHA256_PAIR_THREAD_MIN bytes or more the whole input is hashed on a second
+ * thread, joined before the call returns (one after the other when none can be started). */
+kinfer_err_t kinfer_sha256_pair(const void *data, size_t len, size_t skip, uint8_t tail[32],
+                                char hex[65]);
 /** @} */
 
 /** @name Streaming
