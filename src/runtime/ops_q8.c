@@ -15,10 +15,11 @@
 
 #define PREFETCH_AHEAD 20 /* rows ahead, as in ops.c; a q8 row of <= 60 bytes is one line */
 
+/* T0, not NTA: see prefetch_row in ops.c */
 static inline void prefetch_row(const uint8_t *p, size_t bytes)
 {
         for (size_t o = 0; o < bytes; o += 64)
-                __builtin_prefetch(p + o, 0, 0);
+                __builtin_prefetch(p + o, 0, 3);
 }
 
 /* ---- one row ------------------------------------------------------------------------------- */
@@ -80,7 +81,7 @@ void kinfer_bag_q8_ref(const uint8_t *embed, size_t stride, int32_t dim, int32_t
         {                                                                                          \
                 const size_t total = offs[n];                                                      \
                 for (size_t i = 0; i < total && i < PREFETCH_AHEAD; i++)                           \
-                        __builtin_prefetch(embed + (size_t)rows[i] * stride, 0, 0);                \
+                        __builtin_prefetch(embed + (size_t)rows[i] * stride, 0, 3);                \
                 size_t i = 0;                                                                      \
                 for (int32_t r = 0; r < n; r++) {                                                  \
                         float acc[W];                                                              \
@@ -90,7 +91,7 @@ void kinfer_bag_q8_ref(const uint8_t *embed, size_t stride, int32_t dim, int32_t
                                 memcpy(acc, bias, sizeof(float) * (size_t)dim);                    \
                         for (; i < offs[r + 1]; i++) {                                             \
                                 if (i + PREFETCH_AHEAD < total)                                    \
-                                        __builtin_prefetch(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, 0, 0); \
+                                        __builtin_prefetch(embed + (size_t)rows[i + PREFETCH_AHEAD] * stride, 0, 3); \
                                 const kinfer_q8_row_t *e = kinfer_q8_row_at(embed, stride, rows[i]); \
                                 const float wi = w[i] * e->scale;                                  \
                                 if ((size_t)rows[i] * stride + sizeof(*e) + W <= tbytes) {         \

@@ -572,7 +572,7 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 for (size_t i = 0; i < n; i++) {
                         const uint32_t b = buckets[i];
                         if (i + 16 < n) /* a large map: start the miss 16 buckets ahead */
-                                __builtin_prefetch(&bucket_map[buckets[i + 16]], 0, 0);
+                                __builtin_prefetch(&bucket_map[buckets[i + 16]], 0, 3);
                         rows[n_mapped] = (int32_t)b;
                         n_mapped += bucket_map[b] >= 0;
                 }
@@ -618,7 +618,7 @@ size_t kinfer_feat_weigh(const kinfer_featurizer_conf_t *conf, const uint32_t *b
                 rows[i] = row;
                 w[i] = (float)s->slots[slot].count;
                 if (idf)
-                        __builtin_prefetch(&idf[row], 0, 0);
+                        __builtin_prefetch(&idf[row], 0, 3);
         }
         float norm2 = 0;
         const int use_idf = conf->use_idf && idf;
