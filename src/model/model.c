@@ -27,6 +27,22 @@ static uint64_t rd64(const uint8_t *p)
         return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
 }
 
+/* Drop this process's resident pages of a mapped range that serving does not read again: the
+ * dense bucket map once the rank index has been derived from it (8 MiB of a default model,
+ * docs/benchmarks.md "Peak RSS"). The mapping is private and read-only, so a later read (prune,
+ * quantize) faults the same page-cache bytes back in; nothing is lost but residency. Only the
+ * whole pages inside the range are dropped. */
+static void release_pages(const void *p, size_t n)
+{
+        long pg = sysconf(_SC_PAGESIZE);
+        if (pg <= 0)
+                return;
+        uintptr_t mask = (uintptr_t)pg - 1;
+        uintptr_t a = ((uintptr_t)p + mask) & ~mask, e = ((uintptr_t)p + n) & ~mask;
+        if (e > a)
+                (void)madvise((void *)a, e - a, MADV_DONTNEED); /* advice: failing costs only RSS */
+}
+
 static void model_free(kinfer_model_t *model)
 {
         if (!model)
@@ -468,6 +484,8 @@ static int model_setup(kinfer_model_t *model, char *errstr, size_t errstr_size)
                         if (rc < 0)
                                 FAIL("out of memory (bucket rank index)");
                         model->rank_owned = rc == 0;
+                        if (rc == 0 && model->mapped)
+                                release_pages(model->bucket_map, sizeof(int32_t) * (size_t)model->n_buckets);
                 }
         } else if (!model->rank.bits && model->n_rows != model->n_buckets) {
                 FAIL("embedding table has %d rows for %d buckets and no bucket map", model->n_rows,

@@ -22,6 +22,10 @@ enum { TM_POISON_NONE, TM_POISON_EMBED_NAN, TM_POISON_BIAS_INF, TM_POISON_HIDDEN
  * non-finite number planted in a tensor (@p poison, TM_POISON_*), for the loader's checks. */
 static uint8_t *tm_build_ex(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map,
                             const char *const *label_names, int poison, size_t *lenp);
+/* tm_build_ex() over @p n_buckets buckets (a power of two; 1024 for the others). */
+static uint8_t *tm_build_sized(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map,
+                               const char *const *label_names, int poison, int32_t n_buckets,
+                               size_t *lenp);
 
 /* A model over 1024 buckets with n_labels labels: linear (dim 0) or embedding dim D with an
  * optional hidden layer H; with_map keeps every other bucket. Returns malloc'd file bytes. */
@@ -33,13 +37,20 @@ static inline uint8_t *tm_build(uint64_t seed, int32_t L, int32_t D, int32_t H, 
 static uint8_t *tm_build_ex(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map,
                             const char *const *label_names, int poison, size_t *lenp)
 {
+        return tm_build_sized(seed, L, D, H, with_map, label_names, poison, 1024, lenp);
+}
+
+static uint8_t *tm_build_sized(uint64_t seed, int32_t L, int32_t D, int32_t H, int with_map,
+                               const char *const *label_names, int poison, int32_t n_buckets,
+                               size_t *lenp)
+{
         kinfer_model_builder_t *mb = kinfer_model_builder_new();
         kinfer_featurizer_conf_t fc;
         kinfer_featurizer_conf_default(&fc);
-        fc.n_buckets = 1024;
+        fc.n_buckets = n_buckets;
         int linear = D == 0;
         int32_t dim = linear ? L : D;
-        int32_t n_rows = with_map ? 512 : 1024;
+        int32_t n_rows = with_map ? n_buckets / 2 : n_buckets;
         const char *names[16] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
                                  "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi"};
         size_t lsize;
@@ -51,10 +62,12 @@ static uint8_t *tm_build_ex(uint64_t seed, int32_t L, int32_t D, int32_t H, int 
         kinfer_model_builder_add(mb, KINFER_T_FEATURIZER, KINFER_DTYPE_BYTES, 1, sizeof(fc), &fc, sizeof(fc));
         kinfer_model_builder_add(mb, KINFER_T_ARCH, KINFER_DTYPE_I32, 1, 8, arch, sizeof(arch));
         if (with_map) {
-                int32_t map[1024];
-                for (int i = 0; i < 1024; i++)
+                int32_t *map = malloc(sizeof(int32_t) * (size_t)n_buckets);
+                for (int32_t i = 0; i < n_buckets; i++)
                         map[i] = i % 2 ? -1 : i / 2;
-                kinfer_model_builder_add(mb, KINFER_T_BUCKET_MAP, KINFER_DTYPE_I32, 1, 1024, map, sizeof(map));
+                kinfer_model_builder_add(mb, KINFER_T_BUCKET_MAP, KINFER_DTYPE_I32, 1, (uint32_t)n_buckets,
+                                         map, sizeof(int32_t) * (size_t)n_buckets);
+                free(map);
         }
         float *idf = malloc(sizeof(float) * (size_t)n_rows);
         for (int i = 0; i < n_rows; i++)
