@@ -57,6 +57,32 @@ st=$?
 model_err() { [ $st -eq 1 ] && grep -q "no-such-model.kinf" "$T/err"; }
 check "unreadable model: exit 1, file named" model_err
 
+# a dead letter carries a whole value of input.max.bytes plus an envelope of at most 65536 bytes:
+# a configuration whose producer could not send it is refused before anything starts (exit 2),
+# and one that can is accepted (it goes on to the model: exit 1). Default input.max.bytes 917504.
+serve_with() {
+  "$K" serve -X kafka.bootstrap.servers=127.0.0.1:1 -X input.topic=in -X output.topic=out \
+    -X model.path="$T/no-such-model.kinf" "$@" >"$T/err" 2>&1
+}
+serve_with -X kafka.producer.message.max.bytes=983039
+st=$?
+check "message.max.bytes one byte short of a dead letter: exit 2" [ $st -eq 2 ]
+check "and the message names both values" \
+  grep -q "input.max.bytes=917504 does not fit the producer's message.max.bytes=983039" "$T/err"
+check "and the largest input.max.bytes that fits" grep -q "at most 917503" "$T/err"
+serve_with -X kafka.producer.message.max.bytes=983040
+st=$?
+check "message.max.bytes that holds a dead letter exactly: accepted" model_err
+serve_with -X kafka.message.max.bytes=983039 -X kafka.producer.message.max.bytes=983040
+st=$?
+check "the producer's scope wins over kafka.message.max.bytes" model_err
+serve_with -X kafka.message.max.bytes=983039
+st=$?
+check "kafka.message.max.bytes applies to the producer too" [ $st -eq 2 ]
+serve_with -X input.max.bytes=2000000
+st=$?
+check "input.max.bytes above librdkafka's default message.max.bytes: exit 2" [ $st -eq 2 ]
+
 "$K" serve --dump-config-doc >"$T/CONFIGURATION.md"
 check "docs/CONFIGURATION.md is up to date (kinfer serve --dump-config-doc)" cmp -s "$T/CONFIGURATION.md" "$SRC/docs/CONFIGURATION.md"
 for c in serve produce dev-broker; do
