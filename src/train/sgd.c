@@ -42,6 +42,10 @@ typedef struct trainer_s {
         int32_t epoch, epochs;
         double loss_sum[MAX_THREADS];
         int64_t loss_n[MAX_THREADS];
+        int64_t done[MAX_THREADS]; /* records thread k has trained on, all epochs: its learning
+                                    * rate follows K times this, not the shared count, so that
+                                    * the schedule (and with averaged replicas the model) does
+                                    * not depend on how the threads were scheduled */
         double dev_acc, best_acc;
         int32_t best_epoch, bad_epochs;
         float *best;        /* snapshot of the best parameters (dev early stopping) */
@@ -197,7 +201,7 @@ static void train_chunk(trainer_t *T, int k, float *P, uint8_t *dirty, int32_t c
                 int32_t i = T->order[ii];
                 if (st->y[i] < 0 && !o->soft_targets)
                         continue;
-                long long step = atomic_load_explicit(&T->steps, memory_order_relaxed) + local_steps;
+                int64_t step = T->done[k]++ * T->K;
                 float lr = o->lr * (1.0f - (float)step / (float)T->total_steps);
                 if (lr < o->lr * 1e-4f)
                         lr = o->lr * 1e-4f;

@@ -140,6 +140,24 @@ static void test_deterministic(void)
                 TEST_ASSERT(ea->size != ec->size || memcmp(ea->data, ec->data, ea->size),
                             "another seed gives other weights");
         }
+        /* two threads with averaged replicas (the default): also the same weights, whatever the
+         * scheduler did; each thread's learning rate follows its own progress */
+        o.seed = 7;
+        o.threads = 2;
+        kinfer_model_t *d = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        kinfer_model_t *e = kinfer_train(tr, &o, NULL, errstr, sizeof(errstr));
+        TEST_ASSERT(d && e, "train, 2 threads: %s", errstr);
+        if (a && d && e) {
+                const kinfer_tensor_view_t *ed = kinfer_model_tensor(d, KINFER_T_EMBED);
+                const kinfer_tensor_view_t *ee = kinfer_model_tensor(e, KINFER_T_EMBED);
+                const kinfer_tensor_view_t *ea = kinfer_model_tensor(a, KINFER_T_EMBED);
+                TEST_ASSERT(ed->size == ee->size && !memcmp(ed->data, ee->data, ed->size),
+                            "same seed, two threads: weights differ");
+                TEST_ASSERT(ea->size != ed->size || memcmp(ea->data, ed->data, ea->size),
+                            "two replicas averaged are not one thread's model");
+        }
+        kinfer_model_release(d);
+        kinfer_model_release(e);
         kinfer_model_release(a);
         kinfer_model_release(b);
         kinfer_model_release(c);
