@@ -218,12 +218,19 @@ kinfer_err_t kinfer_train_select_features(const kinfer_dataset_t *ds,
                           "\"only_words_right\": %lld, \"candidates\": [",
                           n_ho, n_tr, opts->epochs < AUTO_TRIAL_EPOCHS ? opts->epochs : AUTO_TRIAL_EPOCHS,
                           AUTO_MARGIN, (long long)gain, (long long)loss);
-        for (int k = 0; k < 2; k++)
+        /* a reproducible model (SOURCE_DATE_EPOCH, as model_write.c's created_at) leaves out the
+         * trial's wall-clock times: the rest of the file depends only on the input and options */
+        const int timed = getenv("SOURCE_DATE_EPOCH") == NULL;
+        for (int k = 0; k < 2; k++) {
                 kinfer_buf_printf(&b,
                                   "%s{\"word_ngrams\": %d, \"minn\": %d, \"maxn\": %d, "
-                                  "\"held_out_accuracy\": %.4f, \"seconds\": %.2f}",
+                                  "\"held_out_accuracy\": %.4f",
                                   k ? ", " : "", c[k].feat.word_ngrams, c[k].feat.minn,
-                                  c[k].feat.maxn, c[k].acc, c[k].seconds);
+                                  c[k].feat.maxn, c[k].acc);
+                if (timed)
+                        kinfer_buf_printf(&b, ", \"seconds\": %.2f", c[k].seconds);
+                kinfer_buf_printf(&b, "}");
+        }
         kinfer_buf_printf(&b, "], \"chosen\": %d}", best);
         *json = b.oom ? NULL : kinfer_buf_detach(&b);
         kinfer_buf_free(&b);

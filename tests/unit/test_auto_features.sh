@@ -51,4 +51,16 @@ head -n 600 "$D/langid-train.tsv" >"$T/small.tsv"
   ok "600 records: no trial, and why" || no "small data" "$(hyper "$T/s.kinf" h; cat "$T/err")"
 "$K" train -q --input "$D/langid-train.tsv" --output "$T/q.kinf" --epoch 2 2>"$T/err" && [ ! -s "$T/err" ] &&
   ok "-q: the choice is not printed" || no "-q printed" "$(cat "$T/err")"
+
+# ---- reproducible: the trial and two threads, twice (SOURCE_DATE_EPOCH: docs/training.md) ----
+for r in 1 2; do
+  SOURCE_DATE_EPOCH=1 "$K" train -q -t 2 --name langid --input "$D/langid-train.tsv" --output "$T/r$r.kinf" --epoch 3 ||
+    no "reproducible run $r"
+done
+cmp -s "$T/r1.kinf" "$T/r2.kinf" &&
+  ok "SOURCE_DATE_EPOCH, 2 threads, with the trial: two runs write the same file" || no "two runs differ" "$(cmp -l "$T/r1.kinf" "$T/r2.kinf" | head -5)"
+[ "$(hyper "$T/r1.kinf" '(h["auto_features"]["ran"], any("seconds" in c for c in h["auto_features"]["candidates"]), h["threads"])')" = "(True, False, 2)" ] &&
+  ok "and the trial's wall-clock times are left out" || no "reproducible META" "$(hyper "$T/r1.kinf" h)"
+[ "$(hyper "$T/lang.kinf" 'all("seconds" in c for c in h["auto_features"]["candidates"])')" = True ] &&
+  ok "without SOURCE_DATE_EPOCH the trial's times are recorded" || no "seconds missing" "$(hyper "$T/lang.kinf" h)"
 finish
