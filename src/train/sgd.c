@@ -139,30 +139,62 @@ static void report(trainer_t *T, int epoch_done)
 
 /* Average the replicas over this thread's slice of the embedding rows (the dirty ones) and
  * of the dense parameters. */
+/* Up to AVG_BLOCK rows of [*scan, r1) that some replica touched, into @p rows, each row's copies
+ * prefetched; *scan moves past them. @returns how many. */
+#define AVG_BLOCK 16
+static int dirty_block(const trainer_t *T, int64_t *scan, int64_t r1, int64_t *rows)
+{
+        const int K = T->K;
+        const size_t row_bytes = sizeof(float) * (size_t)T->net->D;
+        int n = 0;
+        int64_t r = *scan;
+        for (; r < r1 && n < AVG_BLOCK; r++) {
+                int d = 0;
+                for (int j = 0; j < K; j++)
+                        d |= T->dirty[j][r];
+                if (!d)
+                        continue;
+                rows[n++] = r;
+                for (int j = 0; j < K; j++) {
+                        const char *e = (const char *)(T->P[j] + (size_t)r * T->net->D);
+                        for (size_t off = 0; off < row_bytes; off += 64)
+                                __builtin_prefetch(e + off, 1, 3);
+                        __builtin_prefetch(e + row_bytes - 1, 1, 3);
+                }
+        }
+        *scan = r;
+        return n;
+}
+
 static void average_slice(trainer_t *T, int k)
 {
         const kinfer_net_t *net = T->net;
         const int K = T->K;
         const float inv = 1.0f / (float)K;
         int64_t r0 = net->n_rows * k / K, r1 = net->n_rows * (k + 1) / K;
-        for (int64_t r = r0; r < r1; r++) {
-                int d = 0;
-                for (int j = 0; j < K; j++)
-                        d |= T->dirty[j][r];
-                if (!d)
-                        continue;
-                float *e0 = T->P[0] + (size_t)r * net->D;
-                for (int j = 1; j < K; j++) {
-                        const float *ej = T->P[j] + (size_t)r * net->D;
+        /* the touched rows are scattered: the next block's rows are prefetched while this block
+         * is averaged (the hardware prefetcher does not follow them; docs/benchmarks.md) */
+        int64_t blk[2][AVG_BLOCK], scan = r0;
+        int cur = 0, n = dirty_block(T, &scan, r1, blk[0]);
+        while (n > 0) {
+                int n_next = dirty_block(T, &scan, r1, blk[!cur]);
+                for (int b = 0; b < n; b++) {
+                        const int64_t r = blk[cur][b];
+                        float *e0 = T->P[0] + (size_t)r * net->D;
+                        for (int j = 1; j < K; j++) {
+                                const float *ej = T->P[j] + (size_t)r * net->D;
+                                for (int32_t c = 0; c < net->D; c++)
+                                        e0[c] += ej[c];
+                        }
                         for (int32_t c = 0; c < net->D; c++)
-                                e0[c] += ej[c];
+                                e0[c] *= inv;
+                        for (int j = 1; j < K; j++)
+                                memcpy(T->P[j] + (size_t)r * net->D, e0, sizeof(float) * (size_t)net->D);
+                        for (int j = 0; j < K; j++)
+                                T->dirty[j][r] = 0;
                 }
-                for (int32_t c = 0; c < net->D; c++)
-                        e0[c] *= inv;
-                for (int j = 1; j < K; j++)
-                        memcpy(T->P[j] + (size_t)r * net->D, e0, sizeof(float) * (size_t)net->D);
-                for (int j = 0; j < K; j++)
-                        T->dirty[j][r] = 0;
+                cur = !cur;
+                n = n_next;
         }
         size_t base = net->off_be, nd = net->n_params - base;
         size_t a0 = base + nd * (size_t)k / (size_t)K, a1 = base + nd * (size_t)(k + 1) / (size_t)K;
