@@ -47,7 +47,7 @@ static int64_t mono_us(void)
  * the second (docs/benchmarks.md). The broker thread decides again whenever it wakes, and any
  * request sent through it wakes it: when a poll found nothing while an assigned partition has
  * records beyond the application's position (the cached high watermark, no request), ask that
- * partition's leader for its watermarks, whose answer is not needed. One partition per nudge,
+ * partition's leader for its latest offset, whose answer is not needed. One partition per nudge,
  * round-robin, so that every leader is reached within a few polls; nothing is sent when the
  * worker is caught up, paused or unassigned. The high watermark can stay beyond the position
  * with nothing to fetch (a transaction's control marker, an open transaction under
@@ -73,8 +73,19 @@ static void nudge_fetcher(kinfer_consumer_t *cons)
                             hi <= tp->offset)
                                 continue;
                         cons->nudge_next = (cons->nudge_next + k + 1) % cur->cnt;
-                        (void)rd_kafka_query_watermark_offsets(cons->rk, tp->topic, tp->partition,
-                                                               &lo, &hi, NUDGE_TIMEOUT_MS);
+                        /* the leader's latest offset (ListOffsets, timestamp -1). Not
+                         * rd_kafka_query_watermark_offsets: before librdkafka 2.2 it waits for
+                         * its answer whatever its timeout, so a leader that died with the
+                         * request in flight held the worker's loop for socket.timeout.ms and
+                         * more (81 s in kafka_fault's leader kill). offsets_for_times returns
+                         * at its timeout, and a late answer is dropped with its queue. */
+                        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(1);
+                        if (q) {
+                                rd_kafka_topic_partition_list_add(q, tp->topic, tp->partition)->offset =
+                                    RD_KAFKA_OFFSET_END;
+                                (void)rd_kafka_offsets_for_times(cons->rk, q, NUDGE_TIMEOUT_MS);
+                                rd_kafka_topic_partition_list_destroy(q);
+                        }
                         cons->nudges++;
                         if (cons->nudge_gap_us < NUDGE_MAX_US)
                                 cons->nudge_gap_us *= 2; /* back to NUDGE_MIN_US by a message */
