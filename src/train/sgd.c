@@ -137,8 +137,6 @@ static void report(trainer_t *T, int epoch_done)
         T->last_report = t;
 }
 
-/* Average the replicas over this thread's slice of the embedding rows (the dirty ones) and
- * of the dense parameters. */
 /* Up to AVG_BLOCK rows of [*scan, r1) that some replica touched, into @p rows, each row's copies
  * prefetched; *scan moves past them. @returns how many. */
 #define AVG_BLOCK 16
@@ -166,6 +164,8 @@ static int dirty_block(const trainer_t *T, int64_t *scan, int64_t r1, int64_t *r
         return n;
 }
 
+/* Average the replicas over this thread's slice of the embedding rows (the dirty ones) and
+ * of the dense parameters. */
 static void average_slice(trainer_t *T, int k)
 {
         const kinfer_net_t *net = T->net;
