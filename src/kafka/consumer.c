@@ -21,6 +21,8 @@ struct kinfer_consumer_s {
         int paused;
         int assigned; /* partitions currently assigned */
         int close_unfinished; /* a bounded close gave up: destroy must not leave the group */
+        int64_t close_deadline_ms; /* monotonic end of kinfer_consumer_close; 0 = not closing */
+        int commit_timeout_ms; /* a revoke's commit outside a close: shutdown.timeout.ms */
         rd_kafka_topic_partition_list_t *lag_parts; /* kinfer_consumer_lag's last assignment copy */
         int nudge;          /* librdkafka < 2.2: wake a stalled fetcher (nudge_fetcher) */
         int nudge_next;     /* round-robin position in the assignment */
@@ -34,6 +36,52 @@ static int64_t mono_us(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+        return mono_us() / 1000;
+}
+
+/* Commit the assignment's stored offsets and wait at most @p timeout_ms for the answer.
+ * rd_kafka_commit(..., 0) waits without a bound: librdkafka defers a commit until a coordinator
+ * is known, and then waits for the request (socket.timeout.ms, and longer for a group in the
+ * middle of a rebalance: kafka_group saw a worker's SIGTERM never finish there). The answer
+ * comes on a queue of our own instead; one that comes late is dropped with the queue, and the
+ * records since the last commit that did land are redone by the partitions' next owner. */
+static rd_kafka_resp_err_t commit_bounded(rd_kafka_t *rk, int timeout_ms)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        if (!q)
+                return RD_KAFKA_RESP_ERR__FAIL;
+        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, NULL, q, NULL, NULL);
+        while (!err) {
+                int64_t left = deadline - mono_ms();
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left > 0 ? (int)left : 0);
+                if (!ev) {
+                        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+                        break;
+                }
+                int done = rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT;
+                if (done)
+                        err = rd_kafka_event_error(ev);
+                rd_kafka_event_destroy(ev);
+                if (done)
+                        break;
+        }
+        rd_kafka_queue_destroy(q);
+        return err;
+}
+
+/* What a revoke's commit may wait: what is left of the close when closing, else
+ * shutdown.timeout.ms (the revoke's producer flush has the same bound, worker.c on_revoke) */
+static int revoke_commit_timeout_ms(const kinfer_consumer_t *cons)
+{
+        if (!cons->close_deadline_ms)
+                return cons->commit_timeout_ms;
+        int64_t left = cons->close_deadline_ms - mono_ms();
+        return left > 0 ? (int)left : 0;
 }
 
 #define NUDGE_MIN_US 10000    /* at most one nudge per 10 ms */
@@ -145,7 +193,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         free(tp);
                 }
                 if (!lost) {
-                        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+                        rd_kafka_resp_err_t cerr =
+                            commit_bounded(rk, revoke_commit_timeout_ms(cons));
                         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
                                 kinfer_log(KINFER_LOG_WARN, "CONSUMER", "commit on revoke failed: %s",
                                            rd_kafka_err2str(cerr));
@@ -181,6 +230,7 @@ kinfer_consumer_t *kinfer_consumer_new(const kinfer_conf_t *conf, const kinfer_c
         }
         if (cbs)
                 cons->cbs = *cbs;
+        cons->commit_timeout_ms = (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms");
         const char *defaults[] = {"group.id", kinfer_conf_get(conf, "kafka.group.id"),
                                   "enable.auto.commit", "true",
                                   "auto.commit.interval.ms", "1000",
@@ -354,9 +404,10 @@ kinfer_err_t kinfer_consumer_store(kinfer_consumer_t *cons, const char *topic, i
         return KINFER_OK;
 }
 
-kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, char *errstr, size_t errstr_size)
+kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, int timeout_ms, char *errstr,
+                                    size_t errstr_size)
 {
-        rd_kafka_resp_err_t err = rd_kafka_commit(cons->rk, NULL, 0);
+        rd_kafka_resp_err_t err = commit_bounded(cons->rk, timeout_ms);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__KAFKA, "commit: %s",
                                      rd_kafka_err2str(err));
@@ -413,20 +464,14 @@ int kinfer_consumer_lag(kinfer_consumer_t *cons, kinfer_consumer_lag_t *out, int
         return cur->cnt;
 }
 
-static int64_t close_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, int timeout_ms, char *errstr,
                                    size_t errstr_size)
 {
         /* rd_kafka_consumer_close() waits for the group leave as long as librdkafka likes
          * (up to session.timeout.ms); the queue form lets us serve its rebalance events and
          * stop waiting at our deadline */
-        int64_t deadline = close_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        cons->close_deadline_ms = deadline > 0 ? deadline : 1;
         rd_kafka_queue_t *q = rd_kafka_queue_new(cons->rk);
         if (!q)
                 return kinfer_seterr(errstr, errstr_size, KINFER_ERR__NOMEM, "close: out of memory");
@@ -440,7 +485,7 @@ kinfer_err_t kinfer_consumer_close(kinfer_consumer_t *cons, int timeout_ms, char
                 return e;
         }
         while (!rd_kafka_consumer_closed(cons->rk)) {
-                int64_t left = deadline - close_now_ms();
+                int64_t left = deadline - mono_ms();
                 if (left <= 0)
                         break;
                 rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left < 100 ? (int)left : 100);

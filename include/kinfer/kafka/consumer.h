@@ -78,8 +78,15 @@ void kinfer_consumer_rewind(kinfer_consumer_t *cons, kinfer_msg_t *msg);
 /** Store @p next_offset (last processed + 1) for commit. */
 kinfer_err_t kinfer_consumer_store(kinfer_consumer_t *cons, const char *topic, int32_t partition,
                                    int64_t next_offset);
-/** Commit the stored offsets now, synchronously. */
-kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, char *errstr, size_t errstr_size);
+/** Commit the stored offsets now and wait at most @p timeout_ms for the broker's answer (an
+ *  answer that comes later is dropped; the offsets it would have committed are not lost, only
+ *  their records redone by the partitions' next owner). A rebalance's revoke commits the same
+ *  way, within what is left of kinfer_consumer_close() or, outside a close, within
+ *  shutdown.timeout.ms.
+ *  @returns KINFER_OK (also when there was nothing to commit); KINFER_ERR__KAFKA with the
+ *           broker's or librdkafka's reason, "Local: Timed out" when no answer came in time. */
+kinfer_err_t kinfer_consumer_commit(kinfer_consumer_t *cons, int timeout_ms, char *errstr,
+                                    size_t errstr_size);
 /** Pause (1) or resume (0) every assigned partition; partitions assigned while paused are
  *  paused too. Idempotent. */
 void kinfer_consumer_set_paused(kinfer_consumer_t *cons, int paused);
