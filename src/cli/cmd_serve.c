@@ -4,6 +4,7 @@
  * once. Also prints the effective configuration or the generated configuration reference. */
 #include <getopt.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,36 @@ extern char **environ;
 static kinfer_worker_t *volatile serve_worker;
 static volatile sig_atomic_t serve_signals;
 
+/* ---- the teardown watchdog ----------------------------------------------------------------
+ * kinfer's own waits in a shutdown all end before shutdown.timeout.ms from the signal (the
+ * worker's flush, commit and group leave, then the registry thread's last flush get what is
+ * left of it: kinfer_worker_shutdown_left_ms, kinfer_shutdown_reserve_ms). What comes after is
+ * librdkafka's rd_kafka_destroy(), which joins its threads without any bound: it waits for a
+ * LeaveGroup in flight (5 s in librdkafka 2.0) and for commits in flight, and kafka_group once
+ * saw a consumer destroyed in the middle of a rebalance never return. Past the deadline nothing
+ * is left that a worker owes anyone: results are delivered or will be redone, offsets committed
+ * or not. So a thread started before the worker waits for the first signal and, if the process
+ * is still there at shutdown.timeout.ms from it, exits without the rest of the teardown:
+ * status 0 when the drain had finished (every record consumed delivered, its offset committed
+ * or given up: kinfer_worker_set_drained_cb; what is left is the group leave and freeing), 1
+ * when it had not. A fatal error gives the teardown FATAL_TEARDOWN_S, then exits 1: a fenced
+ * transactional producer's destroy can block too (kafka_real_exactly_once saw a fenced worker
+ * log "stopped" and never exit). */
+#define FATAL_TEARDOWN_S 10
+
+static sem_t teardown_sem;                 /* posted by the first signal, or a fatal error */
+static volatile sig_atomic_t teardown_fatal; /* ... set before posting for the latter */
+static volatile sig_atomic_t serve_drained;  /* the worker's drain finished (on_drained) */
+static int teardown_timeout_ms;              /* shutdown.timeout.ms, set before the thread starts */
+static volatile sig_atomic_t teardown_armed; /* the semaphore and the thread exist */
+
 static void on_signal(int sig)
 {
         if (serve_signals++ == 0) {
                 if (serve_worker)
                         kinfer_worker_stop(serve_worker);
+                if (teardown_armed)
+                        sem_post(&teardown_sem); /* async-signal-safe */
                 static const char msg[] = "kinfer serve: stopping (finishing the batch in flight, "
                                           "flushing, committing); signal again to exit at once\n";
                 ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
@@ -43,24 +69,57 @@ static void on_signal(int sig)
         _exit(128 + sig);
 }
 
-/* After a fatal error the process is done, and its supervisor must see it exit. librdkafka's
- * destroy of a fenced transactional producer's client can block: kafka_real_exactly_once saw a
- * fenced worker log "stopped" and never exit. The teardown after a fatal error gets this long,
- * then the process exits 1 without it (nothing is left to deliver or commit by then). */
-#define FATAL_TEARDOWN_S 10
-
-static void *fatal_teardown_watchdog(void *arg)
+static void *teardown_watchdog(void *arg)
 {
         (void)arg;
-        struct timespec ts = {.tv_sec = FATAL_TEARDOWN_S};
-        while (nanosleep(&ts, &ts) != 0)
+        while (sem_wait(&teardown_sem) != 0)
                 ;
-        static const char msg[] = "kinfer serve: the teardown after the fatal error did not "
-                                  "finish in 10 s; exiting without it\n";
-        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        int fatal = teardown_fatal;
+        struct timespec at;
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        int64_t ms = fatal ? FATAL_TEARDOWN_S * 1000 : teardown_timeout_ms;
+        at.tv_sec += (time_t)(ms / 1000);
+        at.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (at.tv_nsec >= 1000000000L) {
+                at.tv_sec++;
+                at.tv_nsec -= 1000000000L;
+        }
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) != 0)
+                ;
+        /* write(2) only: a thread stuck in the teardown may hold the log's lock */
+        static const char fatal_msg[] = "kinfer serve: the teardown after the fatal error did not "
+                                        "finish in 10 s; exiting without it\n";
+        static const char drained_msg[] = "kinfer serve: shutdown.timeout.ms is over and the "
+                                          "teardown (the group leave, librdkafka's destroy) has "
+                                          "not finished; exiting without it: the drain had "
+                                          "finished\n";
+        static const char undrained_msg[] = "kinfer serve: shutdown.timeout.ms is over before the "
+                                            "drain finished; exiting: records past the committed "
+                                            "offsets are redone by the next owner\n";
+        int drained = !fatal && serve_drained;
+        const char *msg = fatal ? fatal_msg : drained ? drained_msg : undrained_msg;
+        size_t len = fatal ? sizeof(fatal_msg) - 1
+                           : drained ? sizeof(drained_msg) - 1 : sizeof(undrained_msg) - 1;
+        ssize_t n = write(STDERR_FILENO, msg, len);
         (void)n;
-        _exit(1);
+        _exit(drained ? 0 : 1);
         return NULL;
+}
+
+static void on_drained(void *opaque)
+{
+        (void)opaque;
+        serve_drained = 1;
+}
+
+/* After a fatal error the process is done, and its supervisor must see it exit: the watchdog
+ * gives the teardown FATAL_TEARDOWN_S (unless a signal started its clock already). */
+static void teardown_after_fatal(void)
+{
+        if (serve_signals || !teardown_armed)
+                return;
+        teardown_fatal = 1;
+        sem_post(&teardown_sem);
 }
 
 /* GET /readyz: a model and assigned partitions */
@@ -104,6 +163,14 @@ static void serve_setup(const kinfer_conf_t *conf)
         int level = kinfer_log_level_parse(kinfer_conf_get(conf, "log.level"));
         if (level >= 0)
                 kinfer_log_level = level;
+        teardown_timeout_ms = (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms");
+        pthread_t wd;
+        if (sem_init(&teardown_sem, 0, 0) == 0 &&
+            pthread_create(&wd, NULL, teardown_watchdog, NULL) == 0) {
+                pthread_detach(wd);
+                teardown_armed = 1;
+        } else /* then a stuck teardown is left to the supervisor's SIGKILL, as before */
+                kinfer_log(KINFER_LOG_WARN, "SERVE", "cannot start the teardown watchdog");
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_signal;
@@ -188,6 +255,7 @@ static int serve_http_only(kinfer_conf_t *conf)
                 kinfer_prom_publish(prom, &none, &g);
         }
         rc = 0;
+        serve_drained = 1; /* nothing to drain but what the HTTP server has queued (below) */
         goto done;
 fail:
         cli_error(CMD, "%s", errstr);
@@ -196,7 +264,8 @@ done:
         kinfer_http_destroy(http);
         kinfer_prom_destroy(prom);
         kinfer_classify_svc_destroy(csvc);
-        kinfer_model_watch_destroy(watch, (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms"));
+        int timeout_ms = (int)kinfer_conf_get_int(conf, "shutdown.timeout.ms");
+        kinfer_model_watch_destroy(watch, timeout_ms - kinfer_shutdown_reserve_ms(timeout_ms));
         kinfer_model_slot_destroy(slot);
         kinfer_conf_destroy(conf);
         return rc;
@@ -357,6 +426,7 @@ int kinfer_cmd_serve(int argc, char **argv)
                                    errstr);
                 }
         }
+        kinfer_worker_set_drained_cb(w, on_drained, NULL);
         serve_worker = w;
         if (serve_signals) /* a signal before the worker existed */
                 kinfer_worker_stop(w);
@@ -364,9 +434,7 @@ int kinfer_cmd_serve(int argc, char **argv)
         serve_worker = NULL;
         if (err) {
                 cli_error(CMD, "%s", errstr);
-                pthread_t wd;
-                if (pthread_create(&wd, NULL, fatal_teardown_watchdog, NULL) == 0)
-                        pthread_detach(wd);
+                teardown_after_fatal();
         }
         kinfer_classify_svc_stop(csvc); /* answers what is queued: no connection waits */
         kinfer_http_destroy(http); /* before the worker its hooks read */

@@ -160,11 +160,12 @@ static const struct conf_prop props[] = {
      "When backpressure lasts this long, also pause every assigned partition (the consumer keeps "
      "being polled for rebalances without fetching; resuming costs a refetch)."},
     {"shutdown.timeout.ms", CT_INT, 0, 3600000, "30000", NULL,
-     "On SIGTERM/SIGINT, the deadline of the whole shutdown, from the signal: the producer's "
-     "final flush, leaving the group, the last metrics flush to the registry (records not "
-     "delivered by then are redone by the next worker). librdkafka may add its 5 s LeaveGroup "
-     "wait; the synchronous offset commits are bounded by socket.timeout.ms "
-     "(docs/streaming.md, Shutdown)."},
+     "On SIGTERM/SIGINT, the deadline of the whole shutdown, from the signal: `kinfer serve` "
+     "is gone by then. The producer's final flush, the offset commits, leaving the group and "
+     "the last metrics flush to the registry share it, ending a quarter of it (at most 1 s) "
+     "early; librdkafka's destroy gets the rest, and past the deadline the process exits "
+     "without it (status 0 when every record consumed was delivered). Records not delivered "
+     "by then are redone by the next worker; 0 exits at once (docs/streaming.md, Shutdown)."},
     /* -- observability -- */
     {"log.level", CT_ENUM, 0, 0, "info", "err|warn|notice|info|debug", "Log level (stderr)."},
     {"metrics.interval.ms", CT_INT, 0, 3600000, "10000", NULL,

@@ -126,6 +126,8 @@ struct kinfer_worker_s {
         void *metrics_opaque;
         kinfer_worker_shadow_cb_t *shadow_cb;
         void *shadow_opaque;
+        void (*drained_cb)(void *opaque);
+        void *drained_opaque;
         int64_t total_records, total_dlq, total_batches;
         kinfer_prom_t *prom;     /* /metrics (prom.h): shared with the HTTP thread */
         kinfer_prom_delta_t pd;  /* counted here, handed over by prom_publish() */
@@ -1283,6 +1285,12 @@ void kinfer_worker_set_shadow_cb(kinfer_worker_t *w, kinfer_worker_shadow_cb_t *
         w->shadow_opaque = opaque;
 }
 
+void kinfer_worker_set_drained_cb(kinfer_worker_t *w, void (*cb)(void *opaque), void *opaque)
+{
+        w->drained_cb = cb;
+        w->drained_opaque = opaque;
+}
+
 const char *kinfer_worker_id(const kinfer_worker_t *w)
 {
         return w->worker_id;
@@ -1307,8 +1315,15 @@ void kinfer_worker_totals(const kinfer_worker_t *w, int64_t *records, int64_t *d
 static void set_deadline(kinfer_worker_t *w)
 {
         int64_t none = 0;
-        atomic_compare_exchange_strong(&w->deadline_us,
-                                       &none, mono_us() + (int64_t)w->shutdown_timeout_ms * 1000);
+        int waits_ms = w->shutdown_timeout_ms - kinfer_shutdown_reserve_ms(w->shutdown_timeout_ms);
+        atomic_compare_exchange_strong(&w->deadline_us, &none,
+                                       mono_us() + (int64_t)waits_ms * 1000);
+}
+
+int kinfer_shutdown_reserve_ms(int timeout_ms)
+{
+        int r = timeout_ms / 4;
+        return r < 1000 ? (r > 0 ? r : 0) : 1000;
 }
 
 void kinfer_worker_stop(kinfer_worker_t *w)
@@ -1446,8 +1461,13 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
         else if (w->eos && kinfer_txn_open(w->prod))
                 kinfer_txn_abort(w->prod, kinfer_worker_shutdown_left_ms(w), e, sizeof(e));
         store_offsets(w);
-        if (!w->fatal && kinfer_consumer_commit(w->cons, e, sizeof(e)))
+        if (!w->fatal &&
+            kinfer_consumer_commit(w->cons, kinfer_worker_shutdown_left_ms(w), e, sizeof(e)))
                 kinfer_log(KINFER_LOG_WARN, "WORKER", "final commit: %s", e);
+        /* every record consumed is delivered (or dead-lettered, or skipped by policy) and its
+         * offset committed or left to be redone: what remains is the group leave */
+        if (!ret && !w->fatal && w->drained_cb)
+                w->drained_cb(w->drained_opaque);
         if (kinfer_consumer_close(w->cons, kinfer_worker_shutdown_left_ms(w), e, sizeof(e)))
                 kinfer_log(KINFER_LOG_WARN, "WORKER", "%s", e);
         if (w->metrics_interval_us > 0 && (w->win.records || w->win.dlq))

@@ -68,10 +68,16 @@ kinfer_err_t kinfer_worker_run(kinfer_worker_t *w, char *errstr, size_t errstr_s
 
 /** Ask kinfer_worker_run() to stop. @locality any thread; async-signal-safe. */
 void kinfer_worker_stop(kinfer_worker_t *w);
-/** Milliseconds left of the shutdown: shutdown.timeout.ms from the first kinfer_worker_stop()
- *  (or from the end of the loop after a fatal error), 0 once over; shutdown.timeout.ms while
- *  not stopping. The whole shutdown (Kafka drain, commit, the registry's last flush) shares it. */
+/** Milliseconds left of the shutdown's waits: they end kinfer_shutdown_reserve_ms() before
+ *  shutdown.timeout.ms from the first kinfer_worker_stop() (or from the end of the loop after a
+ *  fatal error); 0 once over; shutdown.timeout.ms while not stopping. The whole shutdown (Kafka
+ *  drain, commit, group leave, the registry's last flush) shares it. */
 int kinfer_worker_shutdown_left_ms(kinfer_worker_t *w);
+/** What a shutdown of @p timeout_ms (shutdown.timeout.ms) keeps for the process's own teardown
+ *  (librdkafka's destroy, freeing) after kinfer's waits: a quarter of it, at most 1000 ms.
+ *  `kinfer serve` exits at @p timeout_ms from the signal whether that teardown finished or not
+ *  (docs/streaming.md, "Shutdown"). */
+int kinfer_shutdown_reserve_ms(int timeout_ms);
 
 /**
  * @brief Post a new model into the worker's mailbox: the worker applies it between two batches
@@ -111,6 +117,12 @@ void kinfer_worker_set_metrics_cb(kinfer_worker_t *w, kinfer_worker_metrics_cb_t
 
 /** Set the shadow window callback (NULL: none; shadow windows are still logged). Call before run. */
 void kinfer_worker_set_shadow_cb(kinfer_worker_t *w, kinfer_worker_shadow_cb_t *cb, void *opaque);
+
+/** Set the drained callback (NULL: none): kinfer_worker_run() calls it on its own thread once
+ *  a clean stop has delivered every record consumed and committed their offsets (or given up
+ *  committing them: they are then redone), before it leaves the group. `kinfer serve`'s
+ *  teardown watchdog reads it for the exit status. Call before run. */
+void kinfer_worker_set_drained_cb(kinfer_worker_t *w, void (*cb)(void *opaque), void *opaque);
 
 /** This worker's id (worker.id or <hostname>-<pid>). */
 const char *kinfer_worker_id(const kinfer_worker_t *w);
