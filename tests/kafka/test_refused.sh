@@ -15,8 +15,9 @@
 #      offset reaches the end of the partition;
 #   5. delivery.refused.policy=fail stops the worker (exit 1) with nothing committed past the
 #      record, and the next worker redoes it;
-#   6. a LeaveGroup answered 100 s late does not hold a SIGTERM past shutdown.timeout.ms plus
-#      librdkafka's own 5 s for that request.
+#   6. a LeaveGroup answered 100 s late does not hold a SIGTERM past shutdown.timeout.ms (the
+#      teardown watchdog cuts librdkafka's own 5 s wait for that request);
+#   7. nor do OffsetCommits answered 100 s late (the final commit and the revoke's).
 # The input topic's leader is broker 1 and the output and DLQ topics' is broker 2: errors are
 # injected on broker 2 alone, so the test's own producer is never refused. Each step waits until
 # the injected errors are used up (errors-left 0) and its outcome is visible.
@@ -112,18 +113,43 @@ check "... and commits past it" wait_until 60 committed_end 6
 check "worker exits 0 on SIGTERM" stop_worker $G
 
 # 6. a group leave the coordinator never answers does not hold the shutdown: kinfer stops
-# waiting for the close at shutdown.timeout.ms, and librdkafka gives its LeaveGroup request 5 s
-# of its own (a fixed timeout in librdkafka 2.0) that rd_kafka_destroy still waits out; without
-# a bound the leave would wait for the 100 s delay, or for session.timeout.ms
-write_conf "$T/l.conf" shutdown.timeout.ms=2000
+# waiting for the close before shutdown.timeout.ms, and librdkafka's destroy, which would wait
+# for its LeaveGroup request another 5 s (a fixed timeout in librdkafka 2.0), is cut by the
+# teardown watchdog at shutdown.timeout.ms: exit 0, because the drain had finished. The
+# watchdog's line is the deterministic check (the leave cannot finish: its answer comes 100 s
+# late); the elapsed time is only checked against a gross overrun.
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
+write_conf "$T/l.conf" shutdown.timeout.ms=4000
 start_worker l "$T/l.conf"
 L=$WPID
 check "leave: worker assigned" wait_assigned l
 check "leave: the next LeaveGroup to broker 1 is answered 100 s late" ctl errors 1 leavegroup NO_ERROR 1 100000
 check "leave: ... and to broker 2" ctl errors 2 leavegroup NO_ERROR 1 100000
-t0=$SECONDS
+t0=$(ms_now)
 check "leave: worker exits 0 on SIGTERM" stop_worker $L
-check "leave: within shutdown.timeout.ms + 5 s (+ a generous 20 s): $((SECONDS - t0)) s" [ $((SECONDS - t0)) -le 27 ]
+el=$(( $(ms_now) - t0 ))
+check "leave: the watchdog ended librdkafka's wait for the leave (the drain had finished)" \
+  grep -q "shutdown.timeout.ms is over and the teardown .*has not finished; exiting without it: the drain had finished" "$T/l.log"
+check "leave: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
+
+# 7. an offset commit the coordinator answers 100 s late holds neither the final commit nor
+# the revoke's: each waits only for what is left of the shutdown (a synchronous
+# rd_kafka_commit waits socket.timeout.ms, 60 s, for each). The record consumed before the
+# SIGTERM has its result.
+write_conf "$T/c.conf" shutdown.timeout.ms=4000
+start_worker c "$T/c.conf"
+C=$WPID
+check "commit: worker assigned" wait_assigned c
+check "commit: every OffsetCommit to broker 1 is answered 100 s late" ctl errors 1 offsetcommit NO_ERROR 10 100000
+check "commit: ... and to broker 2" ctl errors 2 offsetcommit NO_ERROR 10 100000
+n_out=$(out_count)
+produce_one r7 "the sound card is silent" || fail "produce r7"
+check "commit: r7 has its result" wait_until 120 bash -c "[ \$($KU count $B out) -gt $n_out ]"
+t0=$(ms_now)
+check "commit: worker exits 0 on SIGTERM" stop_worker $C
+el=$(( $(ms_now) - t0 ))
+check "commit: the final commit gave up at the shutdown's deadline" grep -q "final commit: commit: Local: Timed out" "$T/c.log"
+check "commit: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
 
 # what each record got
 $PY - "$B" >"$T/verdict.txt" 2>&1 <<'PYEOF'
@@ -159,7 +185,7 @@ for m in read("out"):
     r = json.loads(m.value())
     res.setdefault(r["input_offset"], []).append(r)
 check(sorted(dls) == [0, 1, 2], "dead letters for offsets 0, 1, 2 only (got %s)" % sorted(dls))
-check(sorted(res) == [4, 5], "results for offsets 4 and 5 only (got %s)" % sorted(res))
+check(sorted(res) == [4, 5, 6], "results for offsets 4, 5 and 6 only (got %s)" % sorted(res))
 check(all(len(v) == 1 for v in dls.values()), "one dead letter per record")
 # 1: undeliverable, full, carries the refused result
 m, d, h = dls.get(0, [(None, {}, {})])[0]
@@ -193,6 +219,7 @@ check(d.get("value_size") == len(orig) and d.get("value_sha256") == hashlib.sha2
       "raw3: the original size and sha256 kept")
 check([r["id"] for r in res.get(4, [])] == ["r5"], "r5 (after the skipped r4) has its result")
 check([r["id"] for r in res.get(5, [])] == ["r6"], "r6 (refused under policy=fail) has its result from the next worker")
+check([r["id"] for r in res.get(6, [])] == ["r7"], "r7 (its commit answered late) has its result")
 sys.exit(1 if bad else 0)
 PYEOF
 st=$?
