@@ -17,7 +17,9 @@
 #      record, and the next worker redoes it;
 #   6. a LeaveGroup answered 100 s late does not hold a SIGTERM past shutdown.timeout.ms (the
 #      teardown watchdog cuts librdkafka's own 5 s wait for that request);
-#   7. nor do OffsetCommits answered 100 s late (the final commit and the revoke's).
+#   7. nor do OffsetCommits answered 100 s late (the final commit and the revoke's);
+#   8. nor does a result answered 100 s late: the worker exits 1 without committing past it,
+#      and the next worker redoes it.
 # The input topic's leader is broker 1 and the output and DLQ topics' is broker 2: errors are
 # injected on broker 2 alone, so the test's own producer is never refused. Each step waits until
 # the injected errors are used up (errors-left 0) and its outcome is visible.
@@ -151,6 +153,32 @@ el=$(( $(ms_now) - t0 ))
 check "commit: the final commit gave up at the shutdown's deadline" grep -q "final commit: commit: Local: Timed out" "$T/c.log"
 check "commit: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
 
+# 8. a result the output topic's leader answers 100 s late: the final flush gives up at the
+# shutdown's deadline, the worker exits 1 within shutdown.timeout.ms, nothing is committed past
+# the record, and the next worker redoes it (the broker took the first copy, whose answer
+# never came: a duplicate, which at-least-once allows)
+write_conf "$T/d.conf" shutdown.timeout.ms=4000
+start_worker d "$T/d.conf"
+D=$WPID
+check "flush: worker assigned" wait_assigned d
+check "flush: the next produce to broker 2 is answered 100 s late" ctl errors 2 produce NO_ERROR 1 100000
+produce_one r8 "the screen stays black after resume" || fail "produce r8"
+check "flush: r8 consumed, its result sent and unanswered" wait_until 120 grep -q "fac=METRICS.* in_flight=1 " "$T/d.log"
+t0=$(ms_now)
+forget_worker $D
+kill -TERM $D
+wait $D
+st=$?
+el=$(( $(ms_now) - t0 ))
+check "flush: the worker exits 1 (a drain that did not finish; got $st)" [ "$st" -eq 1 ]
+check "flush: it says the flush gave up" grep -q "fac=WORKER shutdown: " "$T/d.log"
+check "flush: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
+check "flush: nothing committed past r8" committed_end 7
+start_worker e "$T/w.conf"
+E=$WPID
+check "flush: the next worker redoes r8 and commits past it" wait_until 120 committed_end 8
+check "flush: that worker exits 0 on SIGTERM" stop_worker $E
+
 # what each record got
 $PY - "$B" >"$T/verdict.txt" 2>&1 <<'PYEOF'
 import base64, hashlib, json, sys
@@ -185,7 +213,7 @@ for m in read("out"):
     r = json.loads(m.value())
     res.setdefault(r["input_offset"], []).append(r)
 check(sorted(dls) == [0, 1, 2], "dead letters for offsets 0, 1, 2 only (got %s)" % sorted(dls))
-check(sorted(res) == [4, 5, 6], "results for offsets 4, 5 and 6 only (got %s)" % sorted(res))
+check(sorted(res) == [4, 5, 6, 7], "results for offsets 4 to 7 only (got %s)" % sorted(res))
 check(all(len(v) == 1 for v in dls.values()), "one dead letter per record")
 # 1: undeliverable, full, carries the refused result
 m, d, h = dls.get(0, [(None, {}, {})])[0]
@@ -220,6 +248,8 @@ check(d.get("value_size") == len(orig) and d.get("value_sha256") == hashlib.sha2
 check([r["id"] for r in res.get(4, [])] == ["r5"], "r5 (after the skipped r4) has its result")
 check([r["id"] for r in res.get(5, [])] == ["r6"], "r6 (refused under policy=fail) has its result from the next worker")
 check([r["id"] for r in res.get(6, [])] == ["r7"], "r7 (its commit answered late) has its result")
+check(len(res.get(7, [])) >= 1 and all(r["id"] == "r8" for r in res[7]),
+      "r8 (its result answered late) has its result (%d copies)" % len(res.get(7, [])))
 sys.exit(1 if bad else 0)
 PYEOF
 st=$?
