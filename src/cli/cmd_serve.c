@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,11 @@
 extern char **environ;
 
 static kinfer_worker_t *volatile serve_worker;
-static volatile sig_atomic_t serve_signals;
+/* atomics, not volatile sig_atomic_t: a signal may be handled on any thread that does not block
+ * it (the HTTP server's, the classification pool's), and the watchdog reads these on its own;
+ * lock-free atomics are async-signal-safe */
+static atomic_int serve_signals;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs lock-free atomic ints");
 
 /* ---- the teardown watchdog ----------------------------------------------------------------
  * kinfer's own waits in a shutdown all end before shutdown.timeout.ms from the signal (the
@@ -48,14 +53,14 @@ static volatile sig_atomic_t serve_signals;
 #define FATAL_TEARDOWN_S 10
 
 static sem_t teardown_sem;                 /* posted by the first signal, or a fatal error */
-static volatile sig_atomic_t teardown_fatal; /* ... set before posting for the latter */
-static volatile sig_atomic_t serve_drained;  /* the worker's drain finished (on_drained) */
+static atomic_int teardown_fatal;            /* ... set before posting for the latter */
+static atomic_int serve_drained;            /* the worker's drain finished (on_drained) */
 static int teardown_timeout_ms;              /* shutdown.timeout.ms, set before the thread starts */
-static volatile sig_atomic_t teardown_armed; /* the semaphore and the thread exist */
+static atomic_int teardown_armed;            /* the semaphore and the thread exist */
 
 static void on_signal(int sig)
 {
-        if (serve_signals++ == 0) {
+        if (atomic_fetch_add(&serve_signals, 1) == 0) {
                 if (serve_worker)
                         kinfer_worker_stop(serve_worker);
                 if (teardown_armed)
@@ -96,7 +101,7 @@ static void *teardown_watchdog(void *arg)
         static const char undrained_msg[] = "kinfer serve: shutdown.timeout.ms is over before the "
                                             "drain finished; exiting: records past the committed "
                                             "offsets are redone by the next owner\n";
-        int drained = !fatal && serve_drained;
+        int drained = !fatal && atomic_load(&serve_drained);
         const char *msg = fatal ? fatal_msg : drained ? drained_msg : undrained_msg;
         size_t len = fatal ? sizeof(fatal_msg) - 1
                            : drained ? sizeof(drained_msg) - 1 : sizeof(undrained_msg) - 1;
@@ -109,7 +114,7 @@ static void *teardown_watchdog(void *arg)
 static void on_drained(void *opaque)
 {
         (void)opaque;
-        serve_drained = 1;
+        atomic_store(&serve_drained, 1);
 }
 
 /* After a fatal error the process is done, and its supervisor must see it exit: the watchdog
@@ -255,7 +260,7 @@ static int serve_http_only(kinfer_conf_t *conf)
                 kinfer_prom_publish(prom, &none, &g);
         }
         rc = 0;
-        serve_drained = 1; /* nothing to drain but what the HTTP server has queued (below) */
+        atomic_store(&serve_drained, 1); /* nothing to drain but what HTTP has queued (below) */
         goto done;
 fail:
         cli_error(CMD, "%s", errstr);
