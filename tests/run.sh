@@ -53,7 +53,7 @@ if [ -z "${KINFER_SKIP_TSAN:-}" ] && [ -z "${TESTS_LABEL:-}" ]; then
   # ThreadSanitizer; librdkafka's C11 threads are made visible by tests/tsan_threads.c and
   # only uninstrumented libraries' internals are suppressed (tests/tsan.supp). Test models are
   # trained by the optimised build; test_pool sweeps fewer sizes (KINFER_TEST_QUICK); OpenBLAS
-  # runs one thread per runtime anyway (runtime/blas.c). About 2 minutes with its build.
+  # runs one thread per runtime anyway (runtime/blas.c). About 3 minutes with its build.
   echo "== thread tests under ThreadSanitizer"
   t0=$SECONDS
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DKINFER_TSAN=ON -DKINFER_WERROR=ON >/dev/null
