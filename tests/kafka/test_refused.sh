@@ -138,12 +138,14 @@ check "leave: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el
 # the revoke's: each waits only for what is left of the shutdown (a synchronous
 # rd_kafka_commit waits socket.timeout.ms, 60 s, for each). The record consumed before the
 # SIGTERM has its result.
+# The group's coordinator is broker 1 for this step and broker 2 after it, so that the delays
+# left unused here reach no later worker.
+check "commit: broker 1 coordinates group test" ctl coordinator group test 1
 write_conf "$T/c.conf" shutdown.timeout.ms=4000
 start_worker c "$T/c.conf"
 C=$WPID
 check "commit: worker assigned" wait_assigned c
-check "commit: every OffsetCommit to broker 1 is answered 100 s late" ctl errors 1 offsetcommit NO_ERROR 10 100000
-check "commit: ... and to broker 2" ctl errors 2 offsetcommit NO_ERROR 10 100000
+check "commit: every OffsetCommit to broker 1 is answered 100 s late" ctl errors 1 offsetcommit NO_ERROR 20 100000
 n_out=$(out_count)
 produce_one r7 "the sound card is silent" || fail "produce r7"
 check "commit: r7 has its result" wait_until 120 bash -c "[ \$($KU count $B out) -gt $n_out ]"
@@ -152,6 +154,7 @@ check "commit: worker exits 0 on SIGTERM" stop_worker $C
 el=$(( $(ms_now) - t0 ))
 check "commit: the final commit gave up at the shutdown's deadline" grep -q "final commit: commit: Local: Timed out" "$T/c.log"
 check "commit: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
+check "commit: broker 2 coordinates group test from now on" ctl coordinator group test 2
 
 # 8. a result the output topic's leader answers 100 s late: the final flush gives up at the
 # shutdown's deadline, the worker exits 1 within shutdown.timeout.ms, nothing is committed past
@@ -173,7 +176,10 @@ el=$(( $(ms_now) - t0 ))
 check "flush: the worker exits 1 (a drain that did not finish; got $st)" [ "$st" -eq 1 ]
 check "flush: it says the flush gave up" grep -q "fac=WORKER shutdown: " "$T/d.log"
 check "flush: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
-check "flush: nothing committed past r8" committed_end 7
+# r8 is offset 7; 7 itself when step 7's late-answered commit was applied (the dev broker
+# applies a request at once and delays only its answer), 6 when it was not
+committed_at_most() { local c; c=$($KU committed "$B" test in | awk '{ print $2 }'); [ -n "$c" ] && [ "$c" -le "$1" ]; }
+check "flush: nothing committed past r8" committed_at_most 7
 start_worker e "$T/w.conf"
 E=$WPID
 check "flush: the next worker redoes r8 and commits past it" wait_until 120 committed_end 8
@@ -247,7 +253,8 @@ check(d.get("value_size") == len(orig) and d.get("value_sha256") == hashlib.sha2
       "raw3: the original size and sha256 kept")
 check([r["id"] for r in res.get(4, [])] == ["r5"], "r5 (after the skipped r4) has its result")
 check([r["id"] for r in res.get(5, [])] == ["r6"], "r6 (refused under policy=fail) has its result from the next worker")
-check([r["id"] for r in res.get(6, [])] == ["r7"], "r7 (its commit answered late) has its result")
+check(len(res.get(6, [])) >= 1 and all(r["id"] == "r7" for r in res[6]),
+      "r7 (its commit answered late) has its result (%d copies)" % len(res.get(6, [])))
 check(len(res.get(7, [])) >= 1 and all(r["id"] == "r8" for r in res[7]),
       "r8 (its result answered late) has its result (%d copies)" % len(res.get(7, [])))
 sys.exit(1 if bad else 0)
