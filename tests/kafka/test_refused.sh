@@ -120,19 +120,28 @@ check "worker exits 0 on SIGTERM" stop_worker $G
 # teardown watchdog at shutdown.timeout.ms: exit 0, because the drain had finished. The
 # watchdog's line is the deterministic check (the leave cannot finish: its answer comes 100 s
 # late); the elapsed time is only checked against a gross overrun.
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
+# stop_timed PID -- SIGTERM, wait; returns the exit status and sets EL to the milliseconds it took
+stop_timed() {
+  local t0 st
+  t0=$(date +%s%N)
+  forget_worker "$1"
+  kill -TERM "$1" 2>/dev/null
+  wait "$1"; st=$?
+  EL=$(( ($(date +%s%N) - t0) / 1000000 ))
+  return $st
+}
+# within_deadline STEP -- the last stop_timed took at most shutdown.timeout.ms (4 s) + 10 s
+within_deadline() { check "$1: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $EL ms" [ "$EL" -le 14000 ]; }
 write_conf "$T/l.conf" shutdown.timeout.ms=4000
 start_worker l "$T/l.conf"
 L=$WPID
 check "leave: worker assigned" wait_assigned l
 check "leave: the next LeaveGroup to broker 1 is answered 100 s late" ctl errors 1 leavegroup NO_ERROR 1 100000
 check "leave: ... and to broker 2" ctl errors 2 leavegroup NO_ERROR 1 100000
-t0=$(ms_now)
-check "leave: worker exits 0 on SIGTERM" stop_worker $L
-el=$(( $(ms_now) - t0 ))
+check "leave: worker exits 0 on SIGTERM" stop_timed $L
 check "leave: the watchdog ended librdkafka's wait for the leave (the drain had finished)" \
   grep -q "shutdown.timeout.ms is over and the teardown .*has not finished; exiting without it: the drain had finished" "$T/l.log"
-check "leave: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
+within_deadline leave
 
 # 7. an offset commit the coordinator answers 100 s late holds neither the final commit nor
 # the revoke's: each waits only for what is left of the shutdown (a synchronous
@@ -149,11 +158,9 @@ check "commit: every OffsetCommit to broker 1 is answered 100 s late" ctl errors
 n_out=$(out_count)
 produce_one r7 "the sound card is silent" || fail "produce r7"
 check "commit: r7 has its result" wait_until 120 bash -c "[ \$($KU count $B out) -gt $n_out ]"
-t0=$(ms_now)
-check "commit: worker exits 0 on SIGTERM" stop_worker $C
-el=$(( $(ms_now) - t0 ))
+check "commit: worker exits 0 on SIGTERM" stop_timed $C
 check "commit: the final commit gave up at the shutdown's deadline" grep -q "final commit: commit: Local: Timed out" "$T/c.log"
-check "commit: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
+within_deadline commit
 check "commit: broker 2 coordinates group test from now on" ctl coordinator group test 2
 
 # 8. a result the output topic's leader answers 100 s late: the final flush gives up at the
@@ -167,15 +174,11 @@ check "flush: worker assigned" wait_assigned d
 check "flush: the next produce to broker 2 is answered 100 s late" ctl errors 2 produce NO_ERROR 1 100000
 produce_one r8 "the screen stays black after resume" || fail "produce r8"
 check "flush: r8 consumed, its result sent and unanswered" wait_until 120 grep -q "fac=METRICS.* in_flight=1 " "$T/d.log"
-t0=$(ms_now)
-forget_worker $D
-kill -TERM $D
-wait $D
+stop_timed $D
 st=$?
-el=$(( $(ms_now) - t0 ))
 check "flush: the worker exits 1 (a drain that did not finish; got $st)" [ "$st" -eq 1 ]
 check "flush: it says the flush gave up" grep -q "fac=WORKER shutdown: " "$T/d.log"
-check "flush: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $el ms" [ "$el" -le 14000 ]
+within_deadline flush
 # r8 is offset 7; 7 itself when step 7's late-answered commit was applied (the dev broker
 # applies a request at once and delays only its answer), 6 when it was not
 committed_at_most() { local c; c=$($KU committed "$B" test in | awk '{ print $2 }'); [ -n "$c" ] && [ "$c" -le "$1" ]; }
