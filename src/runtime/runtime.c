@@ -376,7 +376,9 @@ kinfer_err_t kinfer_runtime_logits(kinfer_runtime_t *rt, const kinfer_model_t *m
 /* fastText's table sigmoid (loss.cc: 512 steps over [-8, 8], 0 and 1 outside). */
 static float ft_sigmoid(float x)
 {
-        if (x < -8)
+        /* NaN too: a model with non-finite weights (an imported fastText file can hold them)
+         * must not reach the cast below, which is undefined for NaN (fuzz_fasttext found it) */
+        if (!(x >= -8))
                 return 0.0f;
         if (x > 8)
                 return 1.0f;
