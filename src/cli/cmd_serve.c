@@ -80,32 +80,22 @@ static void *teardown_watchdog(void *arg)
         while (sem_wait(&teardown_sem) != 0)
                 ;
         int fatal = teardown_fatal;
-        struct timespec at;
-        clock_gettime(CLOCK_MONOTONIC, &at);
         int64_t ms = fatal ? FATAL_TEARDOWN_S * 1000 : teardown_timeout_ms;
-        at.tv_sec += (time_t)(ms / 1000);
-        at.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-                at.tv_sec++;
-                at.tv_nsec -= 1000000000L;
-        }
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) != 0)
+        struct timespec left = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&left, &left) != 0) /* a signal: sleep what is left */
                 ;
         /* write(2) only: a thread stuck in the teardown may hold the log's lock */
-        static const char fatal_msg[] = "kinfer serve: the teardown after the fatal error did not "
-                                        "finish in 10 s; exiting without it\n";
-        static const char drained_msg[] = "kinfer serve: shutdown.timeout.ms is over and the "
-                                          "teardown (the group leave, librdkafka's destroy) has "
-                                          "not finished; exiting without it: the drain had "
-                                          "finished\n";
-        static const char undrained_msg[] = "kinfer serve: shutdown.timeout.ms is over before the "
-                                            "drain finished; exiting: records past the committed "
-                                            "offsets are redone by the next owner\n";
         int drained = !fatal && atomic_load(&serve_drained);
-        const char *msg = fatal ? fatal_msg : drained ? drained_msg : undrained_msg;
-        size_t len = fatal ? sizeof(fatal_msg) - 1
-                           : drained ? sizeof(drained_msg) - 1 : sizeof(undrained_msg) - 1;
-        ssize_t n = write(STDERR_FILENO, msg, len);
+        const char *msg =
+            fatal ? "kinfer serve: the teardown after the fatal error did not finish in 10 s; "
+                    "exiting without it\n"
+            : drained ? "kinfer serve: shutdown.timeout.ms is over and the teardown (the group "
+                        "leave, librdkafka's destroy) has not finished; exiting without it: the "
+                        "drain had finished\n"
+                      : "kinfer serve: shutdown.timeout.ms is over before the drain finished; "
+                        "exiting: records past the committed offsets are redone by the next "
+                        "owner\n";
+        ssize_t n = write(STDERR_FILENO, msg, strlen(msg)); /* both async-signal-safe */
         (void)n;
         _exit(drained ? 0 : 1);
         return NULL;

@@ -130,12 +130,16 @@ stop_timed() {
   EL=$(( ($(date +%s%N) - t0) / 1000000 ))
   return $st
 }
+# start_step STEP NAME -- a worker with shutdown.timeout.ms=4000 for that step; sets WPID
+start_step() {
+  write_conf "$T/$2.conf" shutdown.timeout.ms=4000
+  start_worker "$2" "$T/$2.conf"
+  check "$1: worker assigned" wait_assigned "$2"
+}
 # within_deadline STEP -- the last stop_timed took at most shutdown.timeout.ms (4 s) + 10 s
 within_deadline() { check "$1: gone within shutdown.timeout.ms (+ 10 s for a loaded machine): $EL ms" [ "$EL" -le 14000 ]; }
-write_conf "$T/l.conf" shutdown.timeout.ms=4000
-start_worker l "$T/l.conf"
+start_step leave l
 L=$WPID
-check "leave: worker assigned" wait_assigned l
 check "leave: the next LeaveGroup to broker 1 is answered 100 s late" ctl errors 1 leavegroup NO_ERROR 1 100000
 check "leave: ... and to broker 2" ctl errors 2 leavegroup NO_ERROR 1 100000
 check "leave: worker exits 0 on SIGTERM" stop_timed $L
@@ -150,10 +154,8 @@ within_deadline leave
 # The group's coordinator is broker 1 for this step and broker 2 after it, so that the delays
 # left unused here reach no later worker.
 check "commit: broker 1 coordinates group test" ctl coordinator group test 1
-write_conf "$T/c.conf" shutdown.timeout.ms=4000
-start_worker c "$T/c.conf"
+start_step commit c
 C=$WPID
-check "commit: worker assigned" wait_assigned c
 check "commit: every OffsetCommit to broker 1 is answered 100 s late" ctl errors 1 offsetcommit NO_ERROR 20 100000
 n_out=$(out_count)
 produce_one r7 "the sound card is silent" || fail "produce r7"
@@ -167,10 +169,8 @@ check "commit: broker 2 coordinates group test from now on" ctl coordinator grou
 # shutdown's deadline, the worker exits 1 within shutdown.timeout.ms, nothing is committed past
 # the record, and the next worker redoes it (the broker took the first copy, whose answer
 # never came: a duplicate, which at-least-once allows)
-write_conf "$T/d.conf" shutdown.timeout.ms=4000
-start_worker d "$T/d.conf"
+start_step flush d
 D=$WPID
-check "flush: worker assigned" wait_assigned d
 check "flush: the next produce to broker 2 is answered 100 s late" ctl errors 2 produce NO_ERROR 1 100000
 produce_one r8 "the screen stays black after resume" || fail "produce r8"
 check "flush: r8 consumed, its result sent and unanswered" wait_until 120 grep -q "fac=METRICS.* in_flight=1 " "$T/d.log"
